@@ -70,6 +70,34 @@ fn aead(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    let ring_key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[7u8; 32]).unwrap(),
+    );
+    group.bench_function("ring aes-256-gcm seal", |b| {
+        b.iter(|| {
+            ring_key
+                .seal_in_place_separate_tag(
+                    ring::aead::Nonce::assume_unique_for_key([0u8; 12]),
+                    ring::aead::Aad::empty(),
+                    black_box(&mut buf),
+                )
+                .unwrap()
+        })
+    });
+    let ring_chacha = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &[7u8; 32]).unwrap(),
+    );
+    group.bench_function("ring chacha20-poly1305 seal", |b| {
+        b.iter(|| {
+            ring_chacha
+                .seal_in_place_separate_tag(
+                    ring::aead::Nonce::assume_unique_for_key([0u8; 12]),
+                    ring::aead::Aad::empty(),
+                    black_box(&mut buf),
+                )
+                .unwrap()
+        })
+    });
     group.finish();
 
     let mut group = c.benchmark_group("blake3");

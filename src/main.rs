@@ -48,8 +48,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ShardId { files, expect } => {
             let mut all_match = true;
             for path in files {
-                let file = File::open(&path)
-                    .with_context(|| format!("opening {}", path.display()))?;
+                let file =
+                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                 let (_, id) = proofs::Outboard::build(BufReader::new(file))
                     .with_context(|| format!("reading {}", path.display()))?;
                 println!("{id}  {}", path.display());

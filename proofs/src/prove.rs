@@ -81,7 +81,8 @@ impl<R: ReadAt + ?Sized> Prover<'_, R> {
     /// outboard when it is made of whole groups, otherwise hashed from the
     /// (already loaded) group it lies in.
     fn subtree_cv(&mut self, start: u64, len: u64) -> Result<ChainingValue, ProveError> {
-        let whole_groups = start % GROUP_LEN == 0 && (len >= GROUP_LEN || start + len == self.len);
+        let whole_groups =
+            start.is_multiple_of(GROUP_LEN) && (len >= GROUP_LEN || start + len == self.len);
         if whole_groups && self.len > GROUP_LEN {
             return Ok(self.outboard.subtree(start, len));
         }

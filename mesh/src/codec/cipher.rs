@@ -1,7 +1,8 @@
-//! Per-object keys and the segment AEAD (AES-256-GCM).
+//! Per-object keys and the segment AEAD: AES-256-GCM from `ring`, chosen by
+//! measurement (7.9 GiB/s per core here with VAES, against 1.3 GiB/s for the
+//! RustCrypto `aes-gcm` crate; see docs/PERFORMANCE.md).
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use zeroize::Zeroize;
 
 use crate::codec::error::CodecError;
@@ -29,8 +30,8 @@ impl ObjectKey {
         &self.0
     }
 
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new((&self.0).into())
+    pub(crate) fn cipher(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key"))
     }
 }
 
@@ -81,29 +82,38 @@ impl SegmentRef {
 
 /// Encrypts `plain` in place, returning the tag.
 pub(crate) fn seal(
-    cipher: &Aes256Gcm,
+    cipher: &LessSafeKey,
     at: SegmentRef,
     plain: &mut [u8],
 ) -> Result<[u8; TAG_LEN], CodecError> {
+    let aad = at.aad(plain.len());
     let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&at.nonce()), &at.aad(plain.len()), plain)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(at.nonce()),
+            Aad::from(&aad),
+            plain,
+        )
         .map_err(|_| CodecError::Authentication)?;
-    Ok(tag.into())
+    Ok(tag.as_ref().try_into().expect("16-byte tag"))
 }
 
 /// Decrypts `sealed` in place, checking `tag`.
 pub(crate) fn open(
-    cipher: &Aes256Gcm,
+    cipher: &LessSafeKey,
     at: SegmentRef,
     sealed: &mut [u8],
     tag: &[u8],
 ) -> Result<(), CodecError> {
+    let aad = at.aad(sealed.len());
+    let tag = Tag::try_from(tag).map_err(|_| CodecError::Authentication)?;
     cipher
-        .decrypt_in_place_detached(
-            Nonce::from_slice(&at.nonce()),
-            &at.aad(sealed.len()),
+        .open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(at.nonce()),
+            Aad::from(&aad),
+            tag,
             sealed,
-            Tag::from_slice(tag),
+            0..,
         )
+        .map(|_| ())
         .map_err(|_| CodecError::Authentication)
 }

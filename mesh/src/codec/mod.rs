@@ -1,7 +1,7 @@
 //! The segment codec: object bytes → encrypted, Reed-Solomon coded shards.
 //!
 //! An object is cut into segments (default 8 MiB; the last may be short, an
-//! empty object has none). Each segment is sealed with AES-256-GCM under the
+//! empty object has none). Each segment is sealed with AES-256-GCM (`ring`) under the
 //! object's own random key — the nonce is the (part, segment index) pair, so
 //! no nonce repeats under a key — and the ciphertext plus tag is split into
 //! `k` data shards and extended with `m` parity shards. Any `k` of the
