@@ -30,7 +30,7 @@ mod verify;
 
 pub use challenge::{Challenge, MAX_CHALLENGE_CHUNKS};
 pub use error::{DecodeError, ProveError, VerifyError};
-pub use outboard::{GROUP_CHUNKS, GROUP_LEN, Outboard};
+pub use outboard::{GROUP_CHUNKS, GROUP_LEN, Outboard, OutboardBuilder};
 pub use proof::{PROOF_VERSION, Proof};
 pub use prove::prove;
 pub use read_at::ReadAt;

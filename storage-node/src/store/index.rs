@@ -1,0 +1,215 @@
+//! The redb index: one record per committed shard, plus its proof outboard.
+//!
+//! Two tables keyed by the 32-byte shard id:
+//! * `shards`: length, owner, created and last-verified times (a small
+//!   versioned record, so listing and reconciling scan little data);
+//! * `outboards`: the [`proofs::Outboard`] bytes (32 bytes per 16 KiB of
+//!   shard), written in the same transaction as the record, so a shard is
+//!   either fully indexed with its outboard or not at all.
+
+use std::path::Path;
+
+use proofs::{Outboard, ShardId};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::error::StoreError;
+use super::owner::Owner;
+
+const SHARDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("shards");
+const OUTBOARDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("outboards");
+
+const RECORD_VERSION: u8 = 1;
+/// Version, length, created, last verified, owner length.
+const RECORD_HEADER: usize = 1 + 8 + 8 + 8 + 1;
+
+/// What the index knows about one stored shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// The shard id (its blake3 hash).
+    pub id: ShardId,
+    /// Length in bytes.
+    pub len: u64,
+    /// Who stored it (and may delete it).
+    pub owner: Owner,
+    /// When it was committed, in seconds since the Unix epoch.
+    pub created: u64,
+    /// When its bytes were last hashed and found intact (the commit counts),
+    /// in seconds since the Unix epoch.
+    pub last_verified: u64,
+}
+
+impl ShardInfo {
+    fn encode(&self) -> Vec<u8> {
+        let owner = self.owner.as_bytes();
+        let mut out = Vec::with_capacity(RECORD_HEADER + owner.len());
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.created.to_le_bytes());
+        out.extend_from_slice(&self.last_verified.to_le_bytes());
+        out.push(owner.len() as u8);
+        out.extend_from_slice(owner);
+        out
+    }
+
+    fn decode(id: ShardId, bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = |reason| StoreError::CorruptIndex { id, reason };
+        if bytes.len() < RECORD_HEADER {
+            return Err(corrupt("truncated record"));
+        }
+        if bytes[0] != RECORD_VERSION {
+            return Err(corrupt("unknown record version"));
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        let owner_len = usize::from(bytes[25]);
+        if bytes.len() != RECORD_HEADER + owner_len {
+            return Err(corrupt("owner length"));
+        }
+        let owner = Owner::new(&bytes[RECORD_HEADER..]).map_err(|_| corrupt("invalid owner"))?;
+        Ok(Self {
+            id,
+            len: u64_at(1),
+            created: u64_at(9),
+            last_verified: u64_at(17),
+            owner,
+        })
+    }
+}
+
+/// Opens (or creates) the index and makes sure both tables exist.
+pub(crate) fn open(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::create(path)?;
+    let txn = db.begin_write()?;
+    txn.open_table(SHARDS)?;
+    txn.open_table(OUTBOARDS)?;
+    txn.commit()?;
+    Ok(db)
+}
+
+/// The record of shard `id`, if indexed.
+pub(crate) fn get(db: &Database, id: &ShardId) -> Result<Option<ShardInfo>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(SHARDS)?;
+    let value = table.get(id.0)?;
+    value.map(|v| ShardInfo::decode(*id, v.value())).transpose()
+}
+
+/// The record and outboard of shard `id`, read in one snapshot.
+pub(crate) fn get_with_outboard(
+    db: &Database,
+    id: &ShardId,
+) -> Result<Option<(ShardInfo, Outboard)>, StoreError> {
+    let txn = db.begin_read()?;
+    let shards = txn.open_table(SHARDS)?;
+    let Some(record) = shards.get(id.0)? else {
+        return Ok(None);
+    };
+    let info = ShardInfo::decode(*id, record.value())?;
+    let outboards = txn.open_table(OUTBOARDS)?;
+    let bytes = outboards.get(id.0)?.ok_or(StoreError::CorruptIndex {
+        id: *id,
+        reason: "outboard missing",
+    })?;
+    let outboard = Outboard::from_bytes(bytes.value()).map_err(|_| StoreError::CorruptIndex {
+        id: *id,
+        reason: "outboard unreadable",
+    })?;
+    Ok(Some((info, outboard)))
+}
+
+/// Every record, in id order. `filter` picks which to keep.
+pub(crate) fn scan(
+    db: &Database,
+    mut filter: impl FnMut(&ShardInfo) -> bool,
+) -> Result<Vec<ShardInfo>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(SHARDS)?;
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        let info = ShardInfo::decode(ShardId(key.value()), value.value())?;
+        if filter(&info) {
+            out.push(info);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `id` is indexed, as seen by the write transaction `txn`.
+pub(crate) fn contains_in(txn: &WriteTransaction, id: &ShardId) -> Result<bool, StoreError> {
+    Ok(txn.open_table(SHARDS)?.get(id.0)?.is_some())
+}
+
+/// Adds a shard's record and outboard within `txn`.
+pub(crate) fn insert(
+    txn: &WriteTransaction,
+    info: &ShardInfo,
+    outboard: &Outboard,
+) -> Result<(), StoreError> {
+    txn.open_table(SHARDS)?
+        .insert(info.id.0, info.encode().as_slice())?;
+    txn.open_table(OUTBOARDS)?
+        .insert(info.id.0, outboard.to_bytes().as_slice())?;
+    Ok(())
+}
+
+/// Removes a shard's record and outboard within `txn`; returns the record if
+/// there was one.
+pub(crate) fn remove(
+    txn: &WriteTransaction,
+    id: &ShardId,
+) -> Result<Option<ShardInfo>, StoreError> {
+    txn.open_table(OUTBOARDS)?.remove(id.0)?;
+    let mut shards = txn.open_table(SHARDS)?;
+    let removed = shards.remove(id.0)?;
+    removed
+        .map(|v| ShardInfo::decode(*id, v.value()))
+        .transpose()
+}
+
+/// Records that the shards `ids` were verified intact at `now`.
+pub(crate) fn set_verified(db: &Database, ids: &[ShardId], now: u64) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(SHARDS)?;
+        for id in ids {
+            let updated = match table.get(id.0)? {
+                Some(value) => {
+                    let mut info = ShardInfo::decode(*id, value.value())?;
+                    info.last_verified = now;
+                    Some(info.encode())
+                }
+                None => None,
+            };
+            if let Some(bytes) = updated {
+                table.insert(id.0, bytes.as_slice())?;
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_reject_damage() {
+        let info = ShardInfo {
+            id: ShardId::of(b"x"),
+            len: 123,
+            owner: Owner::new(b"peer".to_vec()).unwrap(),
+            created: 1_700_000_000,
+            last_verified: 1_700_000_100,
+        };
+        let bytes = info.encode();
+        assert_eq!(ShardInfo::decode(info.id, &bytes).unwrap(), info);
+        assert!(ShardInfo::decode(info.id, &bytes[..bytes.len() - 1]).is_err());
+        let mut versioned = bytes;
+        versioned[0] = 9;
+        assert!(ShardInfo::decode(info.id, &versioned).is_err());
+    }
+}

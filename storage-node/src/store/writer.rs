@@ -1,0 +1,375 @@
+//! Receiving a shard: reserve, stream to a temp file while hashing, then
+//! verify, fsync, rename into place, fsync the directory and only then index.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use proofs::{Outboard, OutboardBuilder, ShardId};
+use redb::WriteTransaction;
+
+use super::Inner;
+use super::capacity::Reservation;
+use super::error::{IoContext, StoreError};
+use super::index::{self, ShardInfo};
+use super::layout::{ensure_dir, remove_file, sync_dir};
+use super::now_unix;
+use super::owner::Owner;
+
+/// Buffer between the network's small pieces and the temp file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// How a put ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The shard was verified, written and indexed.
+    Stored,
+    /// The shard was already stored; the new bytes were verified and dropped
+    /// (the existing entry, with its original owner, is kept).
+    AlreadyStored,
+}
+
+/// An in-flight temp file; removed (and its reservation released) on drop
+/// unless it was installed.
+struct TempFile {
+    file: BufWriter<File>,
+    /// `None` once renamed into place.
+    path: Option<PathBuf>,
+    /// Taken when the shard commits.
+    reservation: Option<Reservation>,
+}
+
+impl TempFile {
+    fn path(&self) -> &std::path::Path {
+        self.path.as_deref().expect("temp file not yet installed")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path
+            && let Err(error) = remove_file(path)
+        {
+            tracing::warn!(%error, "could not remove an abandoned temp file");
+        }
+    }
+}
+
+/// An incremental shard write, for bytes that arrive in pieces.
+///
+/// Created by [`Store::begin_put`](super::Store::begin_put) after room was
+/// reserved. Feed it with [`ShardWriter::write`] (or through
+/// [`std::io::Write`]), then [`ShardWriter::commit`]. Dropping it without
+/// committing aborts: the temp file is deleted and the room released. Any
+/// error (too many bytes, an I/O failure) discards the write at once.
+pub struct ShardWriter {
+    inner: Arc<Inner>,
+    id: ShardId,
+    len: u64,
+    owner: Owner,
+    /// Hashes the bytes as they arrive: the id and the outboard in one pass.
+    hasher: OutboardBuilder,
+    written: u64,
+    state: State,
+}
+
+enum State {
+    /// Receiving into a temp file.
+    Writing(TempFile),
+    /// The shard is already stored: hash only, write nothing.
+    VerifyOnly,
+    /// The write failed and was discarded.
+    Failed,
+}
+
+impl ShardWriter {
+    /// A writer that stores into a new temp file.
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        id: ShardId,
+        len: u64,
+        owner: Owner,
+        reservation: Reservation,
+        path: PathBuf,
+    ) -> Result<Self, StoreError> {
+        let file = File::create_new(&path).at("creating", &path)?;
+        let temp = TempFile {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            path: Some(path),
+            reservation: Some(reservation),
+        };
+        Ok(Self::with_state(
+            inner,
+            id,
+            len,
+            owner,
+            State::Writing(temp),
+        ))
+    }
+
+    /// A writer for a shard that is already stored: it only verifies.
+    pub(crate) fn verify_only(inner: Arc<Inner>, id: ShardId, len: u64, owner: Owner) -> Self {
+        Self::with_state(inner, id, len, owner, State::VerifyOnly)
+    }
+
+    fn with_state(inner: Arc<Inner>, id: ShardId, len: u64, owner: Owner, state: State) -> Self {
+        Self {
+            inner,
+            id,
+            len,
+            owner,
+            hasher: Outboard::builder(),
+            written: 0,
+            state,
+        }
+    }
+
+    /// The shard being written.
+    pub fn id(&self) -> ShardId {
+        self.id
+    }
+
+    /// The declared length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the declared length is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes received so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Appends the next bytes. More than the declared length in total is
+    /// refused with [`StoreError::TooManyBytes`] and discards the write.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        if matches!(self.state, State::Failed) {
+            return Err(StoreError::WriterFailed(self.id));
+        }
+        if self.len - self.written < bytes.len() as u64 {
+            self.state = State::Failed;
+            return Err(StoreError::TooManyBytes {
+                id: self.id,
+                expected: self.len,
+            });
+        }
+        if let State::Writing(temp) = &mut self.state
+            && let Err(error) = temp.file.write_all(bytes)
+        {
+            let path = temp.path().to_path_buf();
+            self.state = State::Failed;
+            return Err(error).at("writing", &path);
+        }
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Verifies length and hash, makes the file durable, moves it into place
+    /// and indexes it. On any mismatch nothing is kept.
+    pub fn commit(self) -> Result<PutOutcome, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let mut results = commit_batch(&inner, vec![self])?;
+        results.pop().expect("one result per writer")
+    }
+
+    /// Checks length and hash; for a new shard, flushes and fsyncs its file.
+    fn finish(self) -> Result<Finished, StoreError> {
+        let temp = match self.state {
+            State::Failed => return Err(StoreError::WriterFailed(self.id)),
+            State::Writing(temp) => Some(temp),
+            State::VerifyOnly => None,
+        };
+        if self.written != self.len {
+            return Err(StoreError::LengthMismatch {
+                id: self.id,
+                expected: self.len,
+                got: self.written,
+            });
+        }
+        let (outboard, actual) = self.hasher.finalize();
+        if actual != self.id {
+            return Err(StoreError::HashMismatch {
+                expected: self.id,
+                actual,
+            });
+        }
+        let Some(mut temp) = temp else {
+            return Ok(Finished::Duplicate);
+        };
+        temp.file.flush().at("writing", temp.path())?;
+        temp.file.get_ref().sync_all().at("syncing", temp.path())?;
+        Ok(Finished::Ready(Box::new(Prepared {
+            id: self.id,
+            len: self.len,
+            owner: self.owner,
+            outboard,
+            temp,
+        })))
+    }
+}
+
+impl std::fmt::Debug for ShardWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Writing(_) => "writing",
+            State::VerifyOnly => "verify-only",
+            State::Failed => "failed",
+        };
+        f.debug_struct("ShardWriter")
+            .field("id", &self.id)
+            .field("len", &self.len)
+            .field("owner", &self.owner)
+            .field("written", &self.written)
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl Write for ShardWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        ShardWriter::write(self, buf).map_err(io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Finished {
+    Ready(Box<Prepared>),
+    Duplicate,
+}
+
+/// A verified, durable temp file waiting to be installed.
+struct Prepared {
+    id: ShardId,
+    len: u64,
+    owner: Owner,
+    outboard: Outboard,
+    temp: TempFile,
+}
+
+/// Commits several writers with one index transaction (group commit): each
+/// file is verified and fsynced, all are renamed into place, their
+/// directories fsynced once each, then one redb commit indexes them all.
+///
+/// The outer error means the index could not be committed, and none of the
+/// new shards was kept; the inner results are per writer.
+pub(crate) fn commit_batch(
+    inner: &Inner,
+    writers: Vec<ShardWriter>,
+) -> Result<Vec<Result<PutOutcome, StoreError>>, StoreError> {
+    let mut results: Vec<Option<Result<PutOutcome, StoreError>>> = Vec::new();
+    let mut ready = Vec::new();
+    for writer in writers {
+        match writer.finish() {
+            Ok(Finished::Ready(prepared)) => {
+                ready.push((results.len(), prepared));
+                results.push(None);
+            }
+            Ok(Finished::Duplicate) => results.push(Some(Ok(PutOutcome::AlreadyStored))),
+            Err(error) => results.push(Some(Err(error))),
+        }
+    }
+    if !ready.is_empty() {
+        install(inner, ready, &mut results)?;
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every writer has a result"))
+        .collect())
+}
+
+/// A shard renamed into place whose index entry is not yet committed.
+type Installed = (usize, PathBuf, Box<Prepared>);
+
+/// Renames the prepared files into place and indexes them in one transaction.
+/// If anything fails before the commit, the renamed files are removed again.
+fn install(
+    inner: &Inner,
+    ready: Vec<(usize, Box<Prepared>)>,
+    results: &mut [Option<Result<PutOutcome, StoreError>>],
+) -> Result<(), StoreError> {
+    let _guard = inner.lock_commits();
+    let txn = inner.db.begin_write()?;
+    let mut installed = Vec::new();
+    let mut dirs = BTreeSet::new();
+    let durable = stage(inner, &txn, ready, results, &mut installed, &mut dirs)
+        .and_then(|()| dirs.iter().try_for_each(|dir| sync_dir(dir)))
+        .and_then(|()| txn.commit().map_err(StoreError::from));
+    if let Err(error) = durable {
+        undo(&installed);
+        return Err(error);
+    }
+    for (slot, target, prepared) in installed {
+        let Prepared {
+            id, len, mut temp, ..
+        } = *prepared;
+        if let Some(reservation) = temp.reservation.take() {
+            reservation.commit();
+        }
+        tracing::debug!(shard = %id, len, path = %target.display(), "stored shard");
+        results[slot] = Some(Ok(PutOutcome::Stored));
+    }
+    Ok(())
+}
+
+/// Renames each new shard into place and adds it to `txn`; records what was
+/// renamed in `installed` and which directories need an fsync in `dirs`.
+fn stage(
+    inner: &Inner,
+    txn: &WriteTransaction,
+    ready: Vec<(usize, Box<Prepared>)>,
+    results: &mut [Option<Result<PutOutcome, StoreError>>],
+    installed: &mut Vec<Installed>,
+    dirs: &mut BTreeSet<PathBuf>,
+) -> Result<(), StoreError> {
+    let now = now_unix();
+    let mut in_batch = BTreeSet::new();
+    for (slot, mut prepared) in ready {
+        if in_batch.contains(&prepared.id) || index::contains_in(txn, &prepared.id)? {
+            // Dropping `prepared` removes its temp file.
+            results[slot] = Some(Ok(PutOutcome::AlreadyStored));
+            continue;
+        }
+        let dir = inner.layout.shard_dir(&prepared.id);
+        let target = inner.layout.shard_path(&prepared.id);
+        if let Err(error) = ensure_dir(&dir).and_then(|()| {
+            std::fs::rename(prepared.temp.path(), &target).at("renaming into", &target)
+        }) {
+            results[slot] = Some(Err(error));
+            continue;
+        }
+        prepared.temp.path = None;
+        let info = ShardInfo {
+            id: prepared.id,
+            len: prepared.len,
+            owner: prepared.owner.clone(),
+            created: now,
+            last_verified: now,
+        };
+        let outcome = index::insert(txn, &info, &prepared.outboard);
+        in_batch.insert(prepared.id);
+        dirs.insert(dir);
+        installed.push((slot, target, prepared));
+        outcome?;
+    }
+    Ok(())
+}
+
+/// Removes files renamed into place whose index entries did not commit.
+fn undo(installed: &[Installed]) {
+    for (_, target, _) in installed {
+        if let Err(error) = remove_file(target) {
+            tracing::warn!(%error, "could not remove an unindexed shard file");
+        }
+    }
+}
