@@ -1,40 +1,48 @@
 //! `cairn`: the one binary users run.
-//!
-//! The node, gateway and devnet subcommands arrive with their crates; for now
-//! it carries the tools that need only the core libraries.
 
-use std::fs::File;
-use std::io::BufReader;
-use std::path::PathBuf;
+mod logging;
+mod mesh_cmd;
+mod node_cmd;
+mod shard_id_cmd;
+
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Cairn: a decentralized, erasure-coded, verifiable object store.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the shard id (blake3 hash) of each file, as nodes and gateways
-    /// name shards, and check it against an expected id with --expect.
-    ShardId {
-        /// Files to hash.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Fail unless every file hashes to this id (64 hex digits).
-        #[arg(long)]
-        expect: Option<proofs::ShardId>,
-    },
+    /// Run a storage node: offer disk to the mesh.
+    Node(node_cmd::NodeArgs),
+    /// List the storage nodes the DHT knows, with their signed records.
+    Nodes(mesh_cmd::NodesArgs),
+    /// Talk the shard protocol to one node: put, get, challenge, delete, stat, list.
+    #[command(subcommand)]
+    Shard(mesh_cmd::ShardCommand),
+    /// Print the shard id (blake3 hash) of files, as nodes name shards.
+    ShardId(shard_id_cmd::ShardIdArgs),
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    logging::init(cli.log_json);
+    let result = match cli.command {
+        Command::ShardId(args) => shard_id_cmd::run(args),
+        Command::Node(args) => runtime().block_on(node_cmd::run(args)),
+        Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
+        Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
+    };
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -43,26 +51,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::ShardId { files, expect } => {
-            let mut all_match = true;
-            for path in files {
-                let file =
-                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                let (_, id) = proofs::Outboard::build(BufReader::new(file))
-                    .with_context(|| format!("reading {}", path.display()))?;
-                println!("{id}  {}", path.display());
-                if expect.is_some_and(|want| want != id) {
-                    eprintln!("{}: does not match the expected id", path.display());
-                    all_match = false;
-                }
-            }
-            Ok(if all_match {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-    }
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }

@@ -1,10 +1,13 @@
 //! What Cairn's gateways and storage nodes share.
 //!
-//! For now: the segment [`codec`] that turns object bytes into encrypted,
-//! erasure-coded shards and back, and the shard id type (re-exported from
-//! [`proofs`]). The wire types and the libp2p behaviour join it with the
-//! storage node.
+//! - [`codec`]: object bytes to encrypted, erasure-coded shards and back.
+//! - [`wire`]: the shard protocol's messages and framing.
+//! - [`net`]: the libp2p swarm (Kademlia, identify, ping, streams), signed
+//!   node records, the shard client and a background mesh client.
+//! - [`ShardId`], re-exported from [`proofs`].
 
 pub mod codec;
+pub mod net;
+pub mod wire;
 
 pub use proofs::ShardId;

@@ -23,6 +23,8 @@ pub struct Challenge {
     shard_id: ShardId,
     len: u64,
     seed: [u8; 32],
+    /// The requested count (clamped), which the indices are derived from.
+    count: u16,
     chunks: Vec<u64>,
 }
 
@@ -31,7 +33,8 @@ impl Challenge {
     /// at [`MAX_CHALLENGE_CHUNKS`], at least one) chosen by `seed`.
     pub fn new(shard_id: ShardId, len: u64, seed: [u8; 32], count: u16) -> Self {
         let total = chunk_count(len);
-        let want = u64::from(count.clamp(1, MAX_CHALLENGE_CHUNKS)).min(total);
+        let count = count.clamp(1, MAX_CHALLENGE_CHUNKS);
+        let want = u64::from(count).min(total);
         let mut hasher = blake3::Hasher::new_derive_key(INDEX_CONTEXT);
         hasher.update(shard_id.as_bytes());
         hasher.update(&len.to_le_bytes());
@@ -50,6 +53,7 @@ impl Challenge {
             shard_id,
             len,
             seed,
+            count,
             chunks: picked.into_iter().collect(),
         }
     }
@@ -91,7 +95,7 @@ impl Challenge {
         out.extend_from_slice(self.shard_id.as_bytes());
         out.extend_from_slice(&self.len.to_le_bytes());
         out.extend_from_slice(&self.seed);
-        out.extend_from_slice(&(self.chunks.len() as u16).to_le_bytes());
+        out.extend_from_slice(&self.count.to_le_bytes());
         out
     }
 

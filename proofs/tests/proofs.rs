@@ -84,6 +84,21 @@ fn challenge_indices_are_distinct_sorted_in_range_and_seed_dependent() {
     assert!(a.chunks().iter().all(|&i| i < 2048));
     assert_ne!(a.chunks(), b.chunks());
     assert_eq!(Challenge::from_bytes(&a.to_bytes()).unwrap(), a);
+    // Counts outside 1..=1024, or above the chunk count, survive the wire:
+    // the node derives the same indices the verifier did.
+    for (len, count) in [
+        (2u64 << 20, 0u16),
+        (2 << 20, 1025),
+        (2 << 20, 5000),
+        (5000, 16),
+    ] {
+        let c = Challenge::new(stored.id, len, seed(9), count);
+        assert_eq!(
+            Challenge::from_bytes(&c.to_bytes()).unwrap(),
+            c,
+            "count {count}"
+        );
+    }
     let fresh = Challenge::random(stored.id, 2 << 20, 4);
     assert_ne!(
         fresh.seed(),

@@ -1,9 +1,19 @@
-//! Cairn's storage node.
+//! Cairn's storage node: what an operator runs to offer disk to the mesh.
 //!
-//! For now only the on-disk [`store`]: shard bytes in files, an index in
-//! redb, capacity enforcement, reconciliation on start, scrubbing and proofs
-//! of storage answered from disk. The libp2p mesh and the daemon build on it.
+//! - [`store`]: shard bytes in files, an index in redb, capacity
+//!   enforcement, reconciliation on start, scrubbing, proofs from disk.
+//! - [`server`]: the shard protocol served over libp2p streams.
+//! - [`daemon`]: identity, swarm, DHT membership and node records, metrics,
+//!   background scrubbing, clean shutdown.
 
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod daemon;
+pub mod identity;
+pub mod metrics;
+pub mod server;
 pub mod store;
+
+pub use config::{Limits, NodeConfig};
+pub use daemon::{NodeError, run};

@@ -1,0 +1,78 @@
+//! The swarm: TCP (noise + yamux) and QUIC transports, Kademlia for
+//! discovery, identify for addresses, ping for RTT, and raw streams for the
+//! shard protocol.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::kad::store::MemoryStore;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{StreamProtocol, Swarm, identify, kad, noise, ping, tcp, yamux};
+
+/// Kademlia protocol name: Cairn's own DHT, separate from the public IPFS one.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/kad/1.0.0");
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/cairn/id/1.0.0";
+/// The DHT key every storage node provides, so gateways can enumerate nodes.
+pub const NODES_KEY: &[u8] = b"/cairn/nodes/v1";
+
+/// The mesh's network behaviour.
+#[derive(NetworkBehaviour)]
+pub struct MeshBehaviour {
+    /// Discovery and node records.
+    pub kad: kad::Behaviour<MemoryStore>,
+    /// Learns peers' listen addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Liveness and round-trip time.
+    pub ping: ping::Behaviour,
+    /// Raw streams: the shard protocol.
+    pub stream: libp2p_stream::Behaviour,
+}
+
+/// Builds a swarm for `keypair`. `server` puts Kademlia in server mode (storage
+/// nodes answer DHT queries); gateways and tools are clients.
+pub fn build_swarm(
+    keypair: Keypair,
+    server: bool,
+    ping_interval: Duration,
+) -> Result<Swarm<MeshBehaviour>, Box<dyn std::error::Error + Send + Sync>> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let mut config = kad::Config::new(KAD_PROTOCOL);
+            config.set_record_ttl(Some(Duration::from_secs(3600)));
+            config.set_provider_record_ttl(Some(Duration::from_secs(3600)));
+            config.set_query_timeout(Duration::from_secs(10));
+            let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), config);
+            kad.set_mode(Some(if server {
+                kad::Mode::Server
+            } else {
+                kad::Mode::Client
+            }));
+            let identify = identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.to_string(),
+                key.public(),
+            ));
+            let ping = ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(ping_interval)
+                    .with_timeout(Duration::from_secs(10)),
+            );
+            Ok(MeshBehaviour {
+                kad,
+                identify,
+                ping,
+                stream: libp2p_stream::Behaviour::new(),
+            })
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,242 @@
+//! The shard protocol's client side: one stream per request.
+
+use std::time::Duration;
+
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use libp2p_stream::{Control, OpenStreamError};
+
+use crate::ShardId;
+use crate::wire::{ErrorCode, NodeStat, Request, Response, SHARD_PROTOCOL, WireError};
+
+/// Why a shard request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No stream could be opened to the peer.
+    #[error("opening a stream: {0}")]
+    Open(#[from] OpenStreamError),
+    /// The stream failed mid-request.
+    #[error("stream i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent something that is not a valid message.
+    #[error("wire: {0}")]
+    Wire(#[from] WireError),
+    /// The peer answered with an error.
+    #[error("peer refused ({code:?}): {message}")]
+    Remote {
+        /// Its error code.
+        code: ErrorCode,
+        /// Its explanation.
+        message: String,
+    },
+    /// The peer answered with the wrong kind of response.
+    #[error("unexpected response: {0}")]
+    Unexpected(&'static str),
+    /// The request took longer than the client's timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The shard bytes returned do not hash to the requested id.
+    #[error("the peer returned bytes that do not match shard {0}")]
+    Corrupt(ShardId),
+}
+
+/// Sends shard-protocol requests over a swarm's stream behaviour.
+#[derive(Clone)]
+pub struct ShardClient {
+    control: Control,
+    timeout: Duration,
+}
+
+impl ShardClient {
+    /// A client using `control`, failing any request that takes longer than
+    /// `timeout`.
+    pub fn new(control: Control, timeout: Duration) -> Self {
+        Self { control, timeout }
+    }
+
+    async fn open(&mut self, peer: PeerId) -> Result<Stream, ClientError> {
+        Ok(self
+            .control
+            .open_stream(peer, StreamProtocol::new(SHARD_PROTOCOL))
+            .await?)
+    }
+
+    async fn timed<T>(
+        &self,
+        work: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// Sends one request and reads the response frame.
+    async fn call(
+        &mut self,
+        peer: PeerId,
+        request: &Request,
+    ) -> Result<(Stream, Response), ClientError> {
+        let mut stream = self.open(peer).await?;
+        crate::wire::write_frame(&mut stream, request).await?;
+        stream.flush().await?;
+        let response = crate::wire::read_response(&mut stream).await?;
+        Ok((stream, remote_error(response)?))
+    }
+
+    /// Stores `data` as shard `id` on `peer`. Returns whether it was already
+    /// there.
+    ///
+    /// The bytes are sent while the response is awaited, so a node that
+    /// refuses early (capacity, a bad length) is heard at once instead of
+    /// after it stops reading and the stream stalls.
+    pub async fn put(
+        &mut self,
+        peer: PeerId,
+        id: ShardId,
+        data: &[u8],
+    ) -> Result<bool, ClientError> {
+        let mut this = self.clone();
+        self.timed(async move {
+            let mut stream = this.open(peer).await?;
+            let request = Request::PutShard {
+                id,
+                len: data.len() as u64,
+            };
+            crate::wire::write_frame(&mut stream, &request).await?;
+            let (mut reader, mut writer) = stream.split();
+            let send = async {
+                writer.write_all(data).await?;
+                writer.flush().await
+            };
+            let answer = crate::wire::read_response(&mut reader);
+            tokio::pin!(send, answer);
+            let response = tokio::select! {
+                response = &mut answer => response?,
+                sent = &mut send => match sent {
+                    Ok(()) => answer.await?,
+                    // The node may have answered before closing; prefer its words.
+                    Err(e) => answer.await.map_err(|_| ClientError::Io(e))?,
+                },
+            };
+            match remote_error(response)? {
+                Response::Stored { already } => Ok(already),
+                _ => Err(ClientError::Unexpected("put answered with something else")),
+            }
+        })
+        .await
+    }
+
+    /// Fetches the whole shard `id` from `peer` and checks it against its id.
+    pub async fn get(&mut self, peer: PeerId, id: ShardId) -> Result<Vec<u8>, ClientError> {
+        let bytes = self.get_range(peer, id, 0, None).await?;
+        if ShardId::of(&bytes) != id {
+            return Err(ClientError::Corrupt(id));
+        }
+        Ok(bytes)
+    }
+
+    /// Fetches `len` bytes (to the end when `None`) of shard `id` from
+    /// `offset`. Unverified: a range cannot be checked against the id alone.
+    pub async fn get_range(
+        &mut self,
+        peer: PeerId,
+        id: ShardId,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut this = self.clone();
+        self.timed(async move {
+            let (mut stream, response) = this
+                .call(peer, &Request::GetShard { id, offset, len })
+                .await?;
+            let Response::Shard { len: size } = response else {
+                return Err(ClientError::Unexpected("get answered with something else"));
+            };
+            if len.is_some_and(|want| want != size) {
+                return Err(ClientError::Unexpected("get returned another length"));
+            }
+            let size = usize::try_from(size).map_err(|_| ClientError::Unexpected("huge shard"))?;
+            let mut bytes = vec![0u8; size];
+            stream.read_exact(&mut bytes).await?;
+            Ok(bytes)
+        })
+        .await
+    }
+
+    /// Challenges `peer` to prove it holds the challenged shard; returns the
+    /// proof (verify it with [`proofs::verify`]).
+    pub async fn challenge(
+        &mut self,
+        peer: PeerId,
+        challenge: &proofs::Challenge,
+    ) -> Result<proofs::Proof, ClientError> {
+        let mut this = self.clone();
+        let request = Request::Challenge {
+            challenge: challenge.to_bytes(),
+        };
+        self.timed(async move {
+            match this.call(peer, &request).await?.1 {
+                Response::Proof { proof } => proofs::Proof::from_bytes(&proof)
+                    .map_err(|_| ClientError::Unexpected("undecodable proof")),
+                _ => Err(ClientError::Unexpected(
+                    "challenge answered with something else",
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Deletes shard `id` from `peer` (only its owner may).
+    pub async fn delete(&mut self, peer: PeerId, id: ShardId) -> Result<(), ClientError> {
+        let mut this = self.clone();
+        self.timed(async move {
+            match this.call(peer, &Request::DeleteShard { id }).await?.1 {
+                Response::Deleted => Ok(()),
+                _ => Err(ClientError::Unexpected(
+                    "delete answered with something else",
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Asks `peer` for its status.
+    pub async fn stat(&mut self, peer: PeerId) -> Result<NodeStat, ClientError> {
+        let mut this = self.clone();
+        self.timed(async move {
+            match this.call(peer, &Request::Stat).await?.1 {
+                Response::Stat(stat) => Ok(stat),
+                _ => Err(ClientError::Unexpected("stat answered with something else")),
+            }
+        })
+        .await
+    }
+
+    /// Lists the shards this client owns on `peer`, a page at a time.
+    pub async fn list(
+        &mut self,
+        peer: PeerId,
+        after: Option<ShardId>,
+        limit: u32,
+    ) -> Result<(Vec<(ShardId, u64)>, bool), ClientError> {
+        let mut this = self.clone();
+        self.timed(async move {
+            match this
+                .call(peer, &Request::ListShards { after, limit })
+                .await?
+                .1
+            {
+                Response::Shards { ids, more } => Ok((ids, more)),
+                _ => Err(ClientError::Unexpected("list answered with something else")),
+            }
+        })
+        .await
+    }
+}
+
+fn remote_error(response: Response) -> Result<Response, ClientError> {
+    match response {
+        Response::Error { code, message } => Err(ClientError::Remote { code, message }),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,298 @@
+//! A mesh client for gateways and tools: a swarm driven in a background task,
+//! with a handle to dial peers, discover storage nodes through the DHT, and
+//! open shard-protocol streams.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use libp2p::identity::Keypair;
+use libp2p::kad::{self, RecordKey};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify};
+use tokio::sync::{mpsc, oneshot};
+
+use super::behaviour::{KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, build_swarm};
+use super::client::ShardClient;
+use super::record::{NodeRecord, SignedNodeRecord, record_key};
+
+/// Why a mesh operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// The swarm could not be built.
+    #[error("building the swarm: {0}")]
+    Build(String),
+    /// A dial failed.
+    #[error("dialling {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The address names no peer (`/p2p/<peer id>` is needed).
+    #[error("{0} has no /p2p/<peer id> suffix")]
+    NoPeerId(Multiaddr),
+    /// The background task is gone.
+    #[error("the mesh task has stopped")]
+    Stopped,
+}
+
+enum Command {
+    Dial(Multiaddr, PeerId, oneshot::Sender<Result<(), String>>),
+    FindNodes(oneshot::Sender<Vec<NodeRecord>>),
+}
+
+/// A handle on a client swarm running in the background. Dropping every
+/// handle stops it.
+#[derive(Clone)]
+pub struct MeshClient {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    control: libp2p_stream::Control,
+    shards: ShardClient,
+}
+
+impl MeshClient {
+    /// Starts a client swarm with `keypair` (its peer id is the owner of the
+    /// shards it stores). Requests time out after `timeout`.
+    pub fn spawn(keypair: Keypair, timeout: Duration) -> Result<Self, MeshError> {
+        let peer_id = keypair.public().to_peer_id();
+        let swarm = build_swarm(keypair, false, Duration::from_secs(5))
+            .map_err(|e| MeshError::Build(e.to_string()))?;
+        let control = swarm.behaviour().stream.new_control();
+        let (commands, receiver) = mpsc::channel(64);
+        tokio::spawn(Driver::new(swarm).run(receiver));
+        Ok(Self {
+            peer_id,
+            commands,
+            control: control.clone(),
+            shards: ShardClient::new(control, timeout),
+        })
+    }
+
+    /// This client's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The shard-protocol client.
+    pub fn shards(&self) -> ShardClient {
+        self.shards.clone()
+    }
+
+    /// The raw stream control, for protocols beyond the shard client.
+    pub fn stream_control(&self) -> libp2p_stream::Control {
+        self.control.clone()
+    }
+
+    /// Connects to `addr` (which must end in `/p2p/<peer id>`) and adds it to
+    /// the DHT routing table. Returns the peer id.
+    pub async fn dial(&self, addr: &Multiaddr) -> Result<PeerId, MeshError> {
+        let Some(Protocol::P2p(peer)) = addr.iter().last() else {
+            return Err(MeshError::NoPeerId(addr.clone()));
+        };
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Dial(addr.clone(), peer, reply))
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| MeshError::Stopped)?
+            .map_err(|reason| MeshError::Dial {
+                addr: addr.clone(),
+                reason,
+            })?;
+        Ok(peer)
+    }
+
+    /// Finds storage nodes through the DHT: the providers of the well-known
+    /// nodes key, then each one's signed record. Records that fail
+    /// verification or have expired are dropped.
+    pub async fn find_nodes(&self) -> Result<Vec<NodeRecord>, MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::FindNodes(reply))
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)
+    }
+}
+
+/// A discovery in progress.
+struct Discovery {
+    reply: oneshot::Sender<Vec<NodeRecord>>,
+    providers_done: bool,
+    asked: HashSet<PeerId>,
+    pending: HashSet<kad::QueryId>,
+    found: HashMap<PeerId, NodeRecord>,
+}
+
+struct Driver {
+    swarm: Swarm<MeshBehaviour>,
+    dials: HashMap<PeerId, Vec<oneshot::Sender<Result<(), String>>>>,
+    /// Discoveries by their providers query.
+    discoveries: HashMap<kad::QueryId, Discovery>,
+    /// Record queries, mapped to the providers query they belong to.
+    record_queries: HashMap<kad::QueryId, kad::QueryId>,
+}
+
+impl Driver {
+    fn new(swarm: Swarm<MeshBehaviour>) -> Self {
+        Self {
+            swarm,
+            dials: HashMap::new(),
+            discoveries: HashMap::new(),
+            record_queries: HashMap::new(),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                event = self.swarm.select_next_some() => self.on_event(event),
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Dial(addr, peer, reply) => {
+                if self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                let mut bare = addr.clone();
+                bare.pop();
+                self.swarm.behaviour_mut().kad.add_address(&peer, bare);
+                match self.swarm.dial(addr) {
+                    Ok(()) => self.dials.entry(peer).or_default().push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Command::FindNodes(reply) => {
+                let query = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(RecordKey::new(&NODES_KEY));
+                self.discoveries.insert(
+                    query,
+                    Discovery {
+                        reply,
+                        providers_done: false,
+                        asked: HashSet::new(),
+                        pending: HashSet::new(),
+                        found: HashMap::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                for reply in self.dials.remove(&peer_id).unwrap_or_default() {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                for reply in self.dials.remove(&peer).unwrap_or_default() {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(
+                kad::Event::OutboundQueryProgressed {
+                    id, result, step, ..
+                },
+            )) => self.on_query(id, result, step.last),
+            _ => {}
+        }
+    }
+
+    fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
+        match result {
+            kad::QueryResult::GetProviders(result) => {
+                let Some(discovery) = self.discoveries.get_mut(&id) else {
+                    return;
+                };
+                if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+                    for provider in providers {
+                        if discovery.asked.insert(provider) {
+                            let key = RecordKey::new(&record_key(&provider));
+                            let query = self.swarm.behaviour_mut().kad.get_record(key);
+                            discovery.pending.insert(query);
+                            self.record_queries.insert(query, id);
+                        }
+                    }
+                }
+                if last {
+                    discovery.providers_done = true;
+                }
+                self.finish_if_done(id);
+            }
+            kad::QueryResult::GetRecord(result) => {
+                let Some(&parent) = self.record_queries.get(&id) else {
+                    return;
+                };
+                if let Some(discovery) = self.discoveries.get_mut(&parent) {
+                    if let Ok(kad::GetRecordOk::FoundRecord(found)) = result {
+                        match SignedNodeRecord::verify(&found.record.value, None) {
+                            Ok(record) => {
+                                if let Ok(peer) = record.peer() {
+                                    discovery.found.insert(peer, record);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, "dropping an invalid node record")
+                            }
+                        }
+                    }
+                    if last {
+                        discovery.pending.remove(&id);
+                    }
+                }
+                if last {
+                    self.record_queries.remove(&id);
+                    self.finish_if_done(parent);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_if_done(&mut self, id: kad::QueryId) {
+        let done = self
+            .discoveries
+            .get(&id)
+            .is_some_and(|d| d.providers_done && d.pending.is_empty());
+        if done {
+            let discovery = self.discoveries.remove(&id).expect("present");
+            let mut records: Vec<NodeRecord> = discovery.found.into_values().collect();
+            records.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+            let _ = discovery.reply.send(records);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The libp2p side of the mesh, shared by nodes and gateways: the swarm
+//! behaviour (Kademlia, identify, ping, raw streams for the shard protocol),
+//! the signed node records nodes publish in the DHT, and the shard client.
+
+mod behaviour;
+mod client;
+mod driver;
+mod record;
+
+pub use behaviour::{
+    IDENTIFY_PROTOCOL, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, build_swarm,
+};
+pub use client::{ClientError, ShardClient};
+pub use driver::{MeshClient, MeshError};
+pub use record::{NodeRecord, RecordError, SignedNodeRecord, record_key};
+
+pub use libp2p;
+pub use libp2p_stream;

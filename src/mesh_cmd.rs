@@ -1,0 +1,246 @@
+//! `cairn nodes` and `cairn shard ...`: mesh client tools for operators and
+//! tests.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use mesh::ShardId;
+use mesh::net::MeshClient;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Arguments of `cairn nodes`.
+#[derive(clap::Args)]
+pub struct NodesArgs {
+    /// Node to enter the mesh through (repeatable), ending in /p2p/<peer id>.
+    #[arg(long, required = true)]
+    bootstrap: Vec<Multiaddr>,
+    /// Keep looking until at least this many nodes are found.
+    #[arg(long, default_value_t = 1)]
+    min: usize,
+    /// Give up looking after this many seconds.
+    #[arg(long, default_value_t = 15)]
+    wait: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Finds nodes through the DHT and prints their verified records.
+pub async fn nodes(args: NodesArgs) -> anyhow::Result<ExitCode> {
+    let client = MeshClient::spawn(Keypair::generate_ed25519(), REQUEST_TIMEOUT)?;
+    for addr in &args.bootstrap {
+        client.dial(addr).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    let records = loop {
+        let records = client.find_nodes().await?;
+        if records.len() >= args.min || Instant::now() >= deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<_> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "peer_id": r.peer().map(|p| p.to_string()).unwrap_or_default(),
+                    "region": r.region,
+                    "addrs": r.addrs,
+                    "capacity": r.capacity,
+                    "free": r.free,
+                    "shards": r.shards,
+                    "version": r.version,
+                    "issued_at": r.issued_at,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+    } else {
+        for r in &records {
+            let peer = r.peer().map(|p| p.to_string()).unwrap_or_default();
+            writeln!(
+                out,
+                "{peer}  region={} free={} capacity={} shards={} addrs={}",
+                r.region,
+                r.free,
+                r.capacity,
+                r.shards,
+                r.addrs.join(",")
+            )?;
+        }
+    }
+    Ok(if records.len() >= args.min {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "found {} nodes, wanted at least {}",
+            records.len(),
+            args.min
+        );
+        ExitCode::FAILURE
+    })
+}
+
+/// Which node to talk to, as whom.
+#[derive(clap::Args)]
+pub struct Target {
+    /// The node's address, ending in /p2p/<peer id>.
+    #[arg(long)]
+    peer: Multiaddr,
+    /// Directory holding this client's identity key (created if missing);
+    /// the owner of what it stores. Default: a throwaway identity.
+    #[arg(long)]
+    identity: Option<PathBuf>,
+}
+
+/// `cairn shard` subcommands.
+#[derive(clap::Subcommand)]
+pub enum ShardCommand {
+    /// Store a file as a shard (its id is its blake3 hash).
+    Put {
+        #[command(flatten)]
+        target: Target,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Fetch a shard (verified against its id) to a file or stdout.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        /// Shard id.
+        id: ShardId,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Challenge the node to prove it holds a shard, and verify the proof.
+    Challenge {
+        #[command(flatten)]
+        target: Target,
+        /// Shard id.
+        id: ShardId,
+        /// The shard's length in bytes.
+        #[arg(long)]
+        len: u64,
+        /// Chunks to challenge.
+        #[arg(long, default_value_t = 4)]
+        chunks: u16,
+    },
+    /// Delete a shard this identity stored.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// Shard id.
+        id: ShardId,
+    },
+    /// Show the node's status.
+    Stat {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the shards this identity stored on the node.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+async fn connect(target: &Target) -> anyhow::Result<(MeshClient, PeerId)> {
+    let keypair = match &target.identity {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            storage_node::identity::load_or_create(dir)?.0
+        }
+        None => Keypair::generate_ed25519(),
+    };
+    let client = MeshClient::spawn(keypair, REQUEST_TIMEOUT)?;
+    let peer = client.dial(&target.peer).await?;
+    Ok((client, peer))
+}
+
+/// Runs one shard-protocol command.
+pub async fn shard(command: ShardCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ShardCommand::Put { target, file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let id = ShardId::of(&bytes);
+            let (client, peer) = connect(&target).await?;
+            let already = client.shards().put(peer, id, &bytes).await?;
+            println!("{id} {}", if already { "already stored" } else { "stored" });
+        }
+        ShardCommand::Get { target, id, out } => {
+            let (client, peer) = connect(&target).await?;
+            let bytes = client.shards().get(peer, id).await?;
+            match out {
+                Some(path) => std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(&bytes)?,
+            }
+        }
+        ShardCommand::Challenge {
+            target,
+            id,
+            len,
+            chunks,
+        } => {
+            let (client, peer) = connect(&target).await?;
+            let challenge = proofs::Challenge::random(id, len, chunks);
+            let started = Instant::now();
+            let proof = client.shards().challenge(peer, &challenge).await?;
+            let elapsed = started.elapsed();
+            if let Err(e) = proofs::verify(&id, len, &challenge, &proof) {
+                bail!("the proof does not verify: {e}");
+            }
+            println!(
+                "proof verified: {} chunks, {} bytes, {:.2} ms round trip",
+                proof.chunks.len(),
+                proof.encoded_len(),
+                elapsed.as_secs_f64() * 1e3
+            );
+        }
+        ShardCommand::Delete { target, id } => {
+            let (client, peer) = connect(&target).await?;
+            client.shards().delete(peer, id).await?;
+            println!("{id} deleted");
+        }
+        ShardCommand::Stat { target } => {
+            let (client, peer) = connect(&target).await?;
+            let stat = client.shards().stat(peer).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "region": stat.region,
+                    "capacity": stat.capacity,
+                    "free": stat.free,
+                    "shards": stat.shards,
+                    "bytes_stored": stat.bytes_stored,
+                    "version": stat.version,
+                })
+            );
+        }
+        ShardCommand::List { target } => {
+            let (client, peer) = connect(&target).await?;
+            let mut after = None;
+            loop {
+                let (ids, more) = client.shards().list(peer, after, 1000).await?;
+                for (id, len) in &ids {
+                    println!("{id} {len}");
+                }
+                after = ids.last().map(|(id, _)| *id);
+                if !more || after.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,311 @@
+//! Serving the shard protocol: one task per incoming stream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream};
+use libp2p_stream::IncomingStreams;
+use mesh::ShardId;
+use mesh::wire::{self, ErrorCode, NodeStat, Request, Response, WireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Limits;
+use crate::metrics::NodeMetrics;
+use crate::store::{Owner, PutOutcome, Store, StoreError};
+
+/// Bytes moved per read or write of shard data.
+const IO_CHUNK: usize = 256 << 10;
+/// Most shards one list response carries.
+const MAX_LIST: u32 = 10_000;
+
+/// Answers shard-protocol streams from the node's store.
+pub struct ShardServer {
+    store: Store,
+    metrics: NodeMetrics,
+    limits: Limits,
+    region: String,
+    per_peer: Mutex<HashMap<PeerId, Arc<Semaphore>>>,
+}
+
+/// Why serving one stream stopped early. The stream is closed; the node
+/// carries on.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("wire: {0}")]
+    Wire(#[from] WireError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ShardServer {
+    /// A server over `store`.
+    pub fn new(store: Store, metrics: NodeMetrics, limits: Limits, region: String) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            metrics,
+            limits,
+            region,
+            per_peer: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Serves every incoming stream until the swarm goes away.
+    pub async fn run(self: Arc<Self>, mut incoming: IncomingStreams) {
+        while let Some((peer, stream)) = incoming.next().await {
+            let this = self.clone();
+            match self.permit(peer) {
+                Some(permit) => {
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        this.serve(peer, stream).await;
+                    });
+                }
+                None => {
+                    self.metrics.rejected("busy");
+                    tokio::spawn(async move {
+                        let mut stream = stream;
+                        let busy = error(ErrorCode::Busy, "too many concurrent streams");
+                        let _ = wire::write_frame(&mut stream, &busy).await;
+                        let _ = stream.close().await;
+                    });
+                }
+            }
+        }
+    }
+
+    fn permit(&self, peer: PeerId) -> Option<OwnedSemaphorePermit> {
+        let mut map = self.per_peer.lock().expect("not poisoned");
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.available_permits() < self.limits.streams_per_peer);
+        }
+        let semaphore = map
+            .entry(peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.streams_per_peer)))
+            .clone();
+        semaphore.try_acquire_owned().ok()
+    }
+
+    async fn serve(&self, peer: PeerId, mut stream: Stream) {
+        let outcome =
+            tokio::time::timeout(self.limits.request_timeout, self.handle(peer, &mut stream)).await;
+        match outcome {
+            Err(_) => {
+                self.metrics.rejected("timeout");
+                tracing::debug!(%peer, "shard request timed out");
+            }
+            Ok(Err(ServeError::Wire(e))) => {
+                self.metrics.rejected("malformed");
+                tracing::debug!(%peer, error = %e, "closing stream: malformed request");
+            }
+            Ok(Err(e)) => {
+                self.metrics.rejected("failed");
+                tracing::debug!(%peer, error = %e, "closing stream");
+            }
+            Ok(Ok(())) => {}
+        }
+        let _ = stream.close().await;
+    }
+
+    async fn handle(&self, peer: PeerId, stream: &mut Stream) -> Result<(), ServeError> {
+        let request = wire::read_request(stream).await?;
+        let owner = Owner::new(peer.to_bytes()).expect("peer ids are 1..=255 bytes");
+        match request {
+            Request::PutShard { id, len } => self.put(stream, owner, id, len).await,
+            Request::GetShard { id, offset, len } => self.get(stream, id, offset, len).await,
+            Request::Challenge { challenge } => self.challenge(stream, &challenge).await,
+            Request::DeleteShard { id } => {
+                let store = self.store.clone();
+                let result = blocking(move || store.delete(&id, &owner)).await;
+                self.reply(stream, "delete", result.map(|()| Response::Deleted))
+                    .await
+            }
+            Request::Stat => {
+                let stats = self.store.stats();
+                let response = stats.map(|s| {
+                    Response::Stat(NodeStat {
+                        region: self.region.clone(),
+                        capacity: s.capacity,
+                        free: s.free,
+                        shards: s.shards,
+                        bytes_stored: s.bytes_stored,
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                    })
+                });
+                self.reply(stream, "stat", response).await
+            }
+            Request::ListShards { after, limit } => {
+                let store = self.store.clone();
+                let limit = limit.min(MAX_LIST) as usize;
+                let listed = blocking(move || store.list(Some(&owner))).await;
+                let response = listed.map(|mut shards| {
+                    shards.sort_by_key(|s| s.id);
+                    let mut ids: Vec<(ShardId, u64)> = shards
+                        .into_iter()
+                        .filter(|s| after.is_none_or(|a| s.id > a))
+                        .map(|s| (s.id, s.len))
+                        .collect();
+                    let more = ids.len() > limit;
+                    ids.truncate(limit);
+                    Response::Shards { ids, more }
+                });
+                self.reply(stream, "list", response).await
+            }
+        }
+    }
+
+    /// Writes the response (or the store error as an error response) and
+    /// counts it.
+    async fn reply(
+        &self,
+        stream: &mut Stream,
+        kind: &'static str,
+        result: Result<Response, StoreError>,
+    ) -> Result<(), ServeError> {
+        let response = match result {
+            Ok(response) => {
+                self.metrics.request(kind, "ok");
+                response
+            }
+            Err(e) => {
+                self.metrics.request(kind, "refused");
+                store_error(&e)
+            }
+        };
+        wire::write_frame(stream, &response).await?;
+        Ok(())
+    }
+
+    async fn put(
+        &self,
+        stream: &mut Stream,
+        owner: Owner,
+        id: ShardId,
+        len: u64,
+    ) -> Result<(), ServeError> {
+        if len > self.limits.max_shard_len {
+            self.metrics.request("put", "refused");
+            let message = format!("shards are limited to {} bytes", self.limits.max_shard_len);
+            wire::write_frame(stream, &error(ErrorCode::BadRequest, &message)).await?;
+            return Ok(());
+        }
+        let mut writer = match self.store.begin_put(id, len, owner) {
+            Ok(writer) => writer,
+            Err(e) => return self.reply(stream, "put", Err(e)).await,
+        };
+        let mut buf = vec![0u8; IO_CHUNK.min(len as usize).max(1)];
+        let mut remaining = len;
+        while remaining > 0 {
+            let want = buf.len().min(remaining as usize);
+            let n = stream.read(&mut buf[..want]).await?;
+            if n == 0 {
+                // The peer stopped early: dropping the writer discards it.
+                self.metrics.request("put", "truncated");
+                return Ok(());
+            }
+            writer.write(&buf[..n])?;
+            remaining -= n as u64;
+            self.metrics.received("put", n as u64);
+        }
+        let committed = blocking(move || writer.commit()).await;
+        let response = committed.map(|outcome| Response::Stored {
+            already: outcome == PutOutcome::AlreadyStored,
+        });
+        self.reply(stream, "put", response).await
+    }
+
+    async fn get(
+        &self,
+        stream: &mut Stream,
+        id: ShardId,
+        offset: u64,
+        len: Option<u64>,
+    ) -> Result<(), ServeError> {
+        let reader = match self.store.open_shard(&id) {
+            Ok(reader) => reader,
+            Err(e) => return self.reply(stream, "get", Err(e)).await,
+        };
+        let size = reader.len();
+        let end = len.map_or(Some(size), |l| offset.checked_add(l));
+        let Some(end) = end.filter(|&end| offset <= end && end <= size) else {
+            self.metrics.request("get", "refused");
+            let message = format!("range outside the {size}-byte shard");
+            wire::write_frame(stream, &error(ErrorCode::OutOfRange, &message)).await?;
+            return Ok(());
+        };
+        wire::write_frame(stream, &Response::Shard { len: end - offset }).await?;
+        let mut buf = vec![0u8; IO_CHUNK.min((end - offset) as usize).max(1)];
+        let mut at = offset;
+        while at < end {
+            let want = buf.len().min((end - at) as usize);
+            let n = reader.read_at(&mut buf[..want], at)?;
+            if n == 0 {
+                return Err(ServeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            stream.write_all(&buf[..n]).await?;
+            at += n as u64;
+        }
+        stream.flush().await?;
+        self.metrics.sent("get", end - offset);
+        self.metrics.request("get", "ok");
+        Ok(())
+    }
+
+    async fn challenge(&self, stream: &mut Stream, challenge: &[u8]) -> Result<(), ServeError> {
+        let Ok(challenge) = proofs::Challenge::from_bytes(challenge) else {
+            self.metrics.challenge("malformed");
+            let response = error(ErrorCode::BadRequest, "undecodable challenge");
+            wire::write_frame(stream, &response).await?;
+            return Ok(());
+        };
+        let store = self.store.clone();
+        let proof = blocking(move || store.prove(&challenge)).await;
+        self.metrics.challenge(match &proof {
+            Ok(_) => "proved",
+            Err(StoreError::NotFound(_)) => "missing",
+            Err(_) => "error",
+        });
+        let response = proof.map(|p| Response::Proof {
+            proof: p.to_bytes(),
+        });
+        self.reply(stream, "challenge", response).await
+    }
+}
+
+/// Runs blocking store work (fsync, redb commits, file hashing) off the
+/// async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+fn error(code: ErrorCode, message: &str) -> Response {
+    Response::Error {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+/// The protocol error for a store error.
+fn store_error(e: &StoreError) -> Response {
+    let code = match e {
+        StoreError::NotFound(_) => ErrorCode::NotFound,
+        StoreError::NotOwner(_) => ErrorCode::NotOwner,
+        StoreError::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
+        StoreError::DiskFull { .. } => ErrorCode::DiskFull,
+        StoreError::HashMismatch { .. } => ErrorCode::HashMismatch,
+        StoreError::LengthMismatch { .. } | StoreError::TooManyBytes { .. } => {
+            ErrorCode::LengthMismatch
+        }
+        StoreError::RangeOutOfBounds { .. } => ErrorCode::OutOfRange,
+        StoreError::Corrupt { .. } => ErrorCode::Corrupt,
+        StoreError::InvalidOwner(_) => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    };
+    error(code, &e.to_string())
+}
