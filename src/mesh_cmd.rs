@@ -151,6 +151,24 @@ pub enum ShardCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Measure the node: put, get and challenge throughput and latency with
+    /// random shards (deleted afterwards).
+    Bench {
+        #[command(flatten)]
+        target: Target,
+        /// Shard size, e.g. 2MiB.
+        #[arg(long, default_value = "2MiB")]
+        size: String,
+        /// Shards to transfer.
+        #[arg(long, default_value_t = 256)]
+        count: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Chunks per challenge.
+        #[arg(long, default_value_t = 4)]
+        chunks: u16,
+    },
 }
 
 async fn connect(target: &Target) -> anyhow::Result<(MeshClient, PeerId)> {
@@ -241,6 +259,160 @@ pub async fn shard(command: ShardCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        ShardCommand::Bench {
+            target,
+            size,
+            count,
+            concurrency,
+            chunks,
+        } => {
+            let size = storage_node::config::parse_size(&size)? as usize;
+            let (client, peer) = connect(&target).await?;
+            bench(client, peer, size, count, concurrency.max(1), chunks).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `work(i)` for `i` in `0..count` with `concurrency` in flight;
+/// returns the wall time and each call's latency.
+async fn run_concurrently<F, Fut>(
+    count: usize,
+    concurrency: usize,
+    work: F,
+) -> anyhow::Result<(Duration, Vec<Duration>)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let work = std::sync::Arc::new(work);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (work, next) = (work.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    return anyhow::Ok(latencies);
+                }
+                let t = Instant::now();
+                work(i).await?;
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    latencies.sort();
+    Ok((started.elapsed(), latencies))
+}
+
+fn report(op: &str, wall: Duration, latencies: &[Duration], bytes_each: usize) {
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[i].as_secs_f64() * 1e3
+    };
+    let n = latencies.len();
+    let mb = (n * bytes_each) as f64 / 1e6;
+    println!(
+        "{op:<9} {n} in {:.2} s: {:.1} MB/s, {:.0} ops/s, latency p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms",
+        wall.as_secs_f64(),
+        mb / wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99)
+    );
+}
+
+async fn bench(
+    client: MeshClient,
+    peer: PeerId,
+    size: usize,
+    count: usize,
+    concurrency: usize,
+    chunks: u16,
+) -> anyhow::Result<()> {
+    // Distinct shards from one random buffer: each differs in its first 8 bytes.
+    let mut base = vec![0u8; size.max(8)];
+    blake3::Hasher::new()
+        .update(&rand_seed())
+        .finalize_xof()
+        .fill(&mut base);
+    let shard = move |i: usize| {
+        let mut data = base.clone();
+        data[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        data.truncate(size);
+        data
+    };
+    let shards: std::sync::Arc<Vec<(ShardId, Vec<u8>)>> = std::sync::Arc::new(
+        (0..count)
+            .map(|i| {
+                let data = shard(i);
+                (ShardId::of(&data), data)
+            })
+            .collect(),
+    );
+    println!("{count} shards of {size} bytes, {concurrency} in flight");
+
+    let (c, s) = (client.clone(), shards.clone());
+    let (wall, lat) = run_concurrently(count, concurrency, move |i| {
+        let (mut sc, s) = (c.shards(), s.clone());
+        async move {
+            sc.put(peer, s[i].0, &s[i].1).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    report("put", wall, &lat, size);
+
+    let (c, s) = (client.clone(), shards.clone());
+    let (wall, lat) = run_concurrently(count, concurrency, move |i| {
+        let (mut sc, s) = (c.shards(), s.clone());
+        async move {
+            let bytes = sc.get(peer, s[i].0).await?;
+            anyhow::ensure!(bytes.len() == s[i].1.len(), "short read");
+            Ok(())
+        }
+    })
+    .await?;
+    report("get", wall, &lat, size);
+
+    let (c, s) = (client.clone(), shards.clone());
+    let (wall, lat) = run_concurrently(count, concurrency, move |i| {
+        let (mut sc, s) = (c.shards(), s.clone());
+        async move {
+            let challenge = proofs::Challenge::random(s[i].0, size as u64, chunks);
+            let proof = sc.challenge(peer, &challenge).await?;
+            proofs::verify(&s[i].0, size as u64, &challenge, &proof)
+                .map_err(|e| anyhow::anyhow!("proof failed: {e}"))?;
+            Ok(())
+        }
+    })
+    .await?;
+    report("challenge", wall, &lat, 0);
+
+    let (c, s) = (client.clone(), shards.clone());
+    run_concurrently(count, concurrency, move |i| {
+        let (mut sc, s) = (c.shards(), s.clone());
+        async move {
+            sc.delete(peer, s[i].0).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+fn rand_seed() -> [u8; 16] {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    nanos.to_le_bytes()
 }

@@ -325,3 +325,35 @@ async fn a_full_node_refuses_cleanly_and_keeps_what_it_has() {
     let stat = shards.stat(peer).await.unwrap();
     assert_eq!(stat.free, (1 << 20) - (600 << 10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_configured_from_toml_serves_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("q");
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data = {:?}\ncapacity = \"64MiB\"\nregion = \"sa-east\"\n\
+             listen = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut node = NodeProc::new(&data, "ignored", "ignored", &[]);
+    node.listen.clear();
+    node.metrics = false;
+    node.config = Some(config);
+    node.spawn();
+    assert!(node.addr.to_string().contains("/quic-v1/"), "{}", node.addr);
+
+    let client = client();
+    let peer = client.dial(&node.addr).await.unwrap();
+    let mut shards = client.shards();
+    let data = bytes(3 << 20, 5);
+    let id = ShardId::of(&data);
+    shards.put(peer, id, &data).await.unwrap();
+    assert_eq!(shards.get(peer, id).await.unwrap(), data);
+    let stat = shards.stat(peer).await.unwrap();
+    assert_eq!((stat.region.as_str(), stat.capacity), ("sa-east", 64 << 20));
+}

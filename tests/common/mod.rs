@@ -16,6 +16,10 @@ pub struct NodeProc {
     pub capacity: String,
     pub bootstrap: Vec<Multiaddr>,
     pub metrics: bool,
+    /// Listen addresses (default: TCP on an ephemeral port).
+    pub listen: Vec<String>,
+    /// A `--config` file, if any.
+    pub config: Option<PathBuf>,
     pub child: Option<Child>,
     pub addr: Multiaddr,
     pub peer: PeerId,
@@ -34,31 +38,49 @@ struct NodeJson {
 impl NodeProc {
     /// Starts a node in `data` (created if missing).
     pub fn start(data: &Path, region: &str, capacity: &str, bootstrap: &[Multiaddr]) -> Self {
-        let mut node = Self {
+        let mut node = Self::new(data, region, capacity, bootstrap);
+        node.spawn();
+        node
+    }
+
+    /// A node not yet started: adjust its fields, then [`NodeProc::spawn`].
+    pub fn new(data: &Path, region: &str, capacity: &str, bootstrap: &[Multiaddr]) -> Self {
+        Self {
             data: data.to_owned(),
             region: region.to_owned(),
             capacity: capacity.to_owned(),
             bootstrap: bootstrap.to_vec(),
             metrics: true,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+            config: None,
             child: None,
             addr: Multiaddr::empty(),
             peer: PeerId::random(),
             metrics_addr: None,
-        };
-        node.spawn();
-        node
+        }
     }
 
     /// (Re)starts the process on the same data directory.
     pub fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.data.join("node.json"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        command
-            .arg("node")
-            .arg("--data")
-            .arg(&self.data)
-            .args(["--capacity", &self.capacity, "--region", &self.region])
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"]);
+        command.arg("node");
+        match &self.config {
+            Some(config) => {
+                command.arg("--config").arg(config);
+            }
+            None => {
+                command.arg("--data").arg(&self.data).args([
+                    "--capacity",
+                    &self.capacity,
+                    "--region",
+                    &self.region,
+                ]);
+            }
+        }
+        for addr in &self.listen {
+            command.args(["--listen", addr]);
+        }
         if self.metrics {
             command.args(["--metrics", "127.0.0.1:0"]);
         }
