@@ -143,6 +143,11 @@ async fn put_get_challenge_delete_round_trips() {
         remote_code(stranger.shards().delete(stranger_peer, id).await),
         ErrorCode::NotOwner
     );
+    assert_eq!(
+        remote_code(stranger.shards().put(stranger_peer, id, &data).await),
+        ErrorCode::NotOwner,
+        "one owner per shard: a stranger is not told it stored it"
+    );
     let (theirs, _) = stranger
         .shards()
         .list(stranger_peer, None, 100)

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use libp2p::identity::Keypair;
+use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, Quorum, Record, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -136,6 +137,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         metrics_addr,
         listen_addrs: BTreeSet::new(),
         publish_due: true,
+        scrubbing: Default::default(),
     };
     node.event_loop(&mut swarm, shutdown).await;
     tracing::info!(%peer_id, "node stopped");
@@ -157,6 +159,42 @@ fn add_bootstrap(swarm: &mut Swarm<MeshBehaviour>, addr: &Multiaddr) {
     }
 }
 
+/// Stores a node record another peer asked us to keep, if it is a valid,
+/// fresh record signed by the node it names, stored under that node's key,
+/// and newer than the copy we hold. Anything else is dropped, so nobody can
+/// overwrite or flood the records.
+fn accept_record(swarm: &mut Swarm<MeshBehaviour>, source: PeerId, mut record: Record) {
+    let parsed = match SignedNodeRecord::verify(&record.value, None) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::debug!(%source, error = %e, "dropping an invalid node record");
+            return;
+        }
+    };
+    let Ok(peer) = parsed.peer() else { return };
+    if record.key.as_ref() != record_key(&peer).as_slice() {
+        tracing::debug!(%source, "dropping a node record stored under another key");
+        return;
+    }
+    let store = swarm.behaviour_mut().kad.store_mut();
+    if let Some(held) = store.get(&record.key)
+        && let Ok(held) = SignedNodeRecord::verify(&held.value, Some(&peer))
+        && held.issued_at >= parsed.issued_at
+    {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let left = (parsed.issued_at + parsed.ttl_secs.min(RECORD_TTL.as_secs())).saturating_sub(now);
+    let cap = std::time::Instant::now() + Duration::from_secs(left);
+    record.expires = Some(record.expires.map_or(cap, |e| e.min(cap)));
+    if let Err(e) = store.put(record) {
+        tracing::debug!(error = %e, "cannot store a node record");
+    }
+}
+
 struct Node {
     config: NodeConfig,
     keypair: Keypair,
@@ -167,6 +205,8 @@ struct Node {
     listen_addrs: BTreeSet<Multiaddr>,
     /// Whether the node record should be (re)published at the next tick.
     publish_due: bool,
+    /// Set while a scrub pass runs, so passes never pile up.
+    scrubbing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Node {
@@ -238,6 +278,23 @@ impl Node {
                     swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(kad::Event::InboundRequest {
+                request,
+            })) => match request {
+                kad::InboundRequest::PutRecord {
+                    source,
+                    record: Some(record),
+                    ..
+                } => accept_record(swarm, source, record),
+                kad::InboundRequest::AddProvider {
+                    record: Some(provider),
+                } if provider.key.as_ref() == NODES_KEY => {
+                    if let Err(e) = swarm.behaviour_mut().kad.store_mut().add_provider(provider) {
+                        tracing::debug!(error = %e, "cannot store a provider entry");
+                    }
+                }
+                _ => {}
+            },
             SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer,
                 is_new_peer: true,
@@ -308,17 +365,25 @@ impl Node {
     }
 
     fn scrub(&self) {
+        use std::sync::atomic::Ordering;
+        if self.scrubbing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let running = self.scrubbing.clone();
         let store = self.store.clone();
         let metrics = self.metrics.clone();
         let batch = self.config.scrub_batch;
-        tokio::task::spawn_blocking(move || match store.scrub(batch) {
-            Ok(report) => {
-                for (id, reason) in &report.corrupt {
-                    metrics.corrupt_shards.inc();
-                    tracing::error!(shard = %id, %reason, "corrupt shard removed");
+        tokio::task::spawn_blocking(move || {
+            match store.scrub(batch) {
+                Ok(report) => {
+                    for (id, reason) in &report.corrupt {
+                        metrics.corrupt_shards.inc();
+                        tracing::error!(shard = %id, %reason, "corrupt shard removed");
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "scrub pass failed"),
             }
-            Err(e) => tracing::warn!(error = %e, "scrub pass failed"),
+            running.store(false, Ordering::Release);
         });
     }
 

@@ -40,20 +40,29 @@ pub fn load_or_create(dir: &Path) -> Result<(Keypair, bool), IdentityError> {
         path: path.clone(),
         source,
     };
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-    {
-        Ok(mut file) => {
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Written to a temp file, synced, then renamed: a crash never
+            // leaves a half-written key that would stop the node starting.
             let keypair = Keypair::generate_ed25519();
             let bytes = keypair.to_protobuf_encoding().expect("ed25519 keys encode");
+            let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| io("creating", e))?;
             file.write_all(&bytes).map_err(|e| io("writing", e))?;
             file.sync_all().map_err(|e| io("syncing", e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| io("renaming", e))?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("syncing the directory of", e))?;
             Ok((keypair, true))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        Ok(_) => {
             let mut file = OpenOptions::new()
                 .read(true)
                 .open(&path)
@@ -72,7 +81,7 @@ pub fn load_or_create(dir: &Path) -> Result<(Keypair, bool), IdentityError> {
                 .map_err(|_| IdentityError::Invalid(path.clone()))?;
             Ok((keypair, false))
         }
-        Err(e) => Err(io("creating", e)),
+        Err(e) => Err(io("inspecting", e)),
     }
 }
 

@@ -175,6 +175,8 @@ impl NodeMetrics {
     pub async fn serve(self, listener: TcpListener) {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors or similar: back off, don't spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
             let metrics = self.clone();

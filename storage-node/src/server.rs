@@ -18,6 +18,13 @@ use crate::store::{Owner, PutOutcome, Store, StoreError};
 const IO_CHUNK: usize = 256 << 10;
 /// Most shards one list response carries.
 const MAX_LIST: u32 = 10_000;
+/// Streams served at once across all peers.
+const MAX_STREAMS: usize = 1024;
+/// A put whose sender goes silent this long is abandoned (its reservation
+/// and temp file released) without waiting for the request deadline.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Time allowed to close a stream politely.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Answers shard-protocol streams from the node's store.
 pub struct ShardServer {
@@ -26,6 +33,7 @@ pub struct ShardServer {
     limits: Limits,
     region: String,
     per_peer: Mutex<HashMap<PeerId, Arc<Semaphore>>>,
+    all_streams: Arc<Semaphore>,
 }
 
 /// Why serving one stream stopped early. The stream is closed; the node
@@ -49,6 +57,7 @@ impl ShardServer {
             limits,
             region,
             per_peer: Mutex::new(HashMap::new()),
+            all_streams: Arc::new(Semaphore::new(MAX_STREAMS)),
         })
     }
 
@@ -56,21 +65,19 @@ impl ShardServer {
     pub async fn run(self: Arc<Self>, mut incoming: IncomingStreams) {
         while let Some((peer, stream)) = incoming.next().await {
             let this = self.clone();
-            match self.permit(peer) {
-                Some(permit) => {
+            let global = self.all_streams.clone().try_acquire_owned().ok();
+            match (global, self.permit(peer)) {
+                (Some(global), Some(permit)) => {
                     tokio::spawn(async move {
-                        let _permit = permit;
+                        let _permits = (global, permit);
                         this.serve(peer, stream).await;
                     });
                 }
-                None => {
+                // Over a limit: drop (reset) the stream rather than spend a
+                // task answering a peer that may not read.
+                _ => {
                     self.metrics.rejected("busy");
-                    tokio::spawn(async move {
-                        let mut stream = stream;
-                        let busy = error(ErrorCode::Busy, "too many concurrent streams");
-                        let _ = wire::write_frame(&mut stream, &busy).await;
-                        let _ = stream.close().await;
-                    });
+                    drop(stream);
                 }
             }
         }
@@ -106,7 +113,7 @@ impl ShardServer {
             }
             Ok(Ok(())) => {}
         }
-        let _ = stream.close().await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
     }
 
     async fn handle(&self, peer: PeerId, stream: &mut Stream) -> Result<(), ServeError> {
@@ -199,13 +206,20 @@ impl ShardServer {
         let mut remaining = len;
         while remaining > 0 {
             let want = buf.len().min(remaining as usize);
-            let n = stream.read(&mut buf[..want]).await?;
+            let Ok(read) = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf[..want])).await
+            else {
+                self.metrics.request("put", "stalled");
+                return Ok(());
+            };
+            let n = read?;
             if n == 0 {
                 // The peer stopped early: dropping the writer discards it.
                 self.metrics.request("put", "truncated");
                 return Ok(());
             }
-            writer.write(&buf[..n])?;
+            if let Err(e) = writer.write(&buf[..n]) {
+                return self.reply(stream, "put", Err(e)).await;
+            }
             remaining -= n as u64;
             self.metrics.received("put", n as u64);
         }
@@ -279,16 +293,19 @@ impl ShardServer {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Io {
+            op: "running",
+            path: std::path::PathBuf::new(),
+            source: std::io::Error::other("the runtime is shutting down"),
+        }),
+    }
 }
 
 fn error(code: ErrorCode, message: &str) -> Response {
-    Response::Error {
-        code,
-        message: message.to_owned(),
-    }
+    Response::error(code, message)
 }
 
 /// The protocol error for a store error.

@@ -166,8 +166,13 @@ fn storing_a_stored_shard_again_is_idempotent() {
     let store = Store::open(dir.path(), GIB).unwrap();
     let bytes = data(50_000, 1);
     let id = put(&store, &bytes, "first");
-    let again = store.put(id, 50_000, owner("second"), &bytes[..]).unwrap();
+    let again = store.put(id, 50_000, owner("first"), &bytes[..]).unwrap();
     assert_eq!(again, PutOutcome::AlreadyStored);
+    // Another owner is refused: one owner per shard.
+    assert!(matches!(
+        store.put(id, 50_000, owner("second"), &bytes[..]),
+        Err(StoreError::NotOwner(_))
+    ));
     // The original owner stays; nothing extra is counted or left behind.
     assert_eq!(store.info(&id).unwrap().unwrap().owner, owner("first"));
     assert_eq!(store.stats().unwrap().bytes_stored, 50_000);
@@ -175,7 +180,7 @@ fn storing_a_stored_shard_again_is_idempotent() {
     // Wrong bytes under a stored id are still refused.
     let wrong = data(50_000, 2);
     assert!(matches!(
-        store.put(id, 50_000, owner("second"), &wrong[..]),
+        store.put(id, 50_000, owner("first"), &wrong[..]),
         Err(StoreError::HashMismatch { .. })
     ));
     assert_eq!(read_all(&store, &id), bytes);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
-use libp2p::kad::store::MemoryStore;
+use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, Swarm, identify, kad, noise, ping, tcp, yamux};
 
@@ -50,7 +50,21 @@ pub fn build_swarm(
             config.set_record_ttl(Some(Duration::from_secs(3600)));
             config.set_provider_record_ttl(Some(Duration::from_secs(3600)));
             config.set_query_timeout(Duration::from_secs(10));
-            let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), config);
+            // Nodes check every record and provider entry before storing it
+            // (see the node daemon); clients store nothing for others.
+            config.set_record_filtering(kad::StoreInserts::FilterBoth);
+            let store = MemoryStore::with_config(
+                peer_id,
+                MemoryStoreConfig {
+                    max_records: 100_000,
+                    max_value_bytes: 16 << 10,
+                    // Every node provides the one nodes key; the default of
+                    // 20 would hide all but the first 20 nodes.
+                    max_providers_per_key: 100_000,
+                    max_provided_keys: 1024,
+                },
+            );
+            let mut kad = kad::Behaviour::with_config(peer_id, store, config);
             kad.set_mode(Some(if server {
                 kad::Mode::Server
             } else {

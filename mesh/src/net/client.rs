@@ -40,6 +40,10 @@ pub enum ClientError {
     Corrupt(ShardId),
 }
 
+/// Largest shard a client accepts from a node; a node declaring more is
+/// refused before anything is allocated.
+pub const MAX_SHARD_FETCH: u64 = 256 << 20;
+
 /// Sends shard-protocol requests over a swarm's stream behaviour.
 #[derive(Clone)]
 pub struct ShardClient {
@@ -70,6 +74,24 @@ impl ShardClient {
             .map_err(|_| ClientError::Timeout)?
     }
 
+    /// Runs `attempt` with the timeout, and once more if the stream failed
+    /// before any answer: libp2p-stream drops an inbound stream when the
+    /// node's accept queue is momentarily full, which looks like a reset.
+    /// Every request is idempotent (a repeated put is `already`).
+    async fn with_retry<T, F, Fut>(&self, attempt: F) -> Result<T, ClientError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        match self.timed(attempt()).await {
+            Err(e) if e.is_transient() => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.timed(attempt()).await
+            }
+            other => other,
+        }
+    }
+
     /// Sends one request and reads the response frame.
     async fn call(
         &mut self,
@@ -95,8 +117,8 @@ impl ShardClient {
         id: ShardId,
         data: &[u8],
     ) -> Result<bool, ClientError> {
-        let mut this = self.clone();
-        self.timed(async move {
+        self.with_retry(|| async {
+            let mut this = self.clone();
             let mut stream = this.open(peer).await?;
             let request = Request::PutShard {
                 id,
@@ -144,8 +166,8 @@ impl ShardClient {
         offset: u64,
         len: Option<u64>,
     ) -> Result<Vec<u8>, ClientError> {
-        let mut this = self.clone();
-        self.timed(async move {
+        self.with_retry(|| async {
+            let mut this = self.clone();
             let (mut stream, response) = this
                 .call(peer, &Request::GetShard { id, offset, len })
                 .await?;
@@ -154,6 +176,11 @@ impl ShardClient {
             };
             if len.is_some_and(|want| want != size) {
                 return Err(ClientError::Unexpected("get returned another length"));
+            }
+            if size > MAX_SHARD_FETCH {
+                return Err(ClientError::Unexpected(
+                    "the node declared an oversized shard",
+                ));
             }
             let size = usize::try_from(size).map_err(|_| ClientError::Unexpected("huge shard"))?;
             let mut bytes = vec![0u8; size];
@@ -170,11 +197,11 @@ impl ShardClient {
         peer: PeerId,
         challenge: &proofs::Challenge,
     ) -> Result<proofs::Proof, ClientError> {
-        let mut this = self.clone();
         let request = Request::Challenge {
             challenge: challenge.to_bytes(),
         };
-        self.timed(async move {
+        self.with_retry(|| async {
+            let mut this = self.clone();
             match this.call(peer, &request).await?.1 {
                 Response::Proof { proof } => proofs::Proof::from_bytes(&proof)
                     .map_err(|_| ClientError::Unexpected("undecodable proof")),
@@ -188,8 +215,8 @@ impl ShardClient {
 
     /// Deletes shard `id` from `peer` (only its owner may).
     pub async fn delete(&mut self, peer: PeerId, id: ShardId) -> Result<(), ClientError> {
-        let mut this = self.clone();
-        self.timed(async move {
+        self.with_retry(|| async {
+            let mut this = self.clone();
             match this.call(peer, &Request::DeleteShard { id }).await?.1 {
                 Response::Deleted => Ok(()),
                 _ => Err(ClientError::Unexpected(
@@ -202,8 +229,8 @@ impl ShardClient {
 
     /// Asks `peer` for its status.
     pub async fn stat(&mut self, peer: PeerId) -> Result<NodeStat, ClientError> {
-        let mut this = self.clone();
-        self.timed(async move {
+        self.with_retry(|| async {
+            let mut this = self.clone();
             match this.call(peer, &Request::Stat).await?.1 {
                 Response::Stat(stat) => Ok(stat),
                 _ => Err(ClientError::Unexpected("stat answered with something else")),
@@ -219,8 +246,8 @@ impl ShardClient {
         after: Option<ShardId>,
         limit: u32,
     ) -> Result<(Vec<(ShardId, u64)>, bool), ClientError> {
-        let mut this = self.clone();
-        self.timed(async move {
+        self.with_retry(|| async {
+            let mut this = self.clone();
             match this
                 .call(peer, &Request::ListShards { after, limit })
                 .await?
@@ -231,6 +258,23 @@ impl ShardClient {
             }
         })
         .await
+    }
+}
+
+impl ClientError {
+    /// Whether the stream failed before the node answered (worth one retry).
+    fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Open(_) => true,
+            ClientError::Wire(WireError::Closed) => true,
+            ClientError::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
     }
 }
 

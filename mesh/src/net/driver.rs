@@ -135,8 +135,9 @@ struct Driver {
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<(), String>>>>,
     /// Discoveries by their providers query.
     discoveries: HashMap<kad::QueryId, Discovery>,
-    /// Record queries, mapped to the providers query they belong to.
-    record_queries: HashMap<kad::QueryId, kad::QueryId>,
+    /// Record queries, mapped to the providers query they belong to and the
+    /// provider whose record they fetch.
+    record_queries: HashMap<kad::QueryId, (kad::QueryId, PeerId)>,
 }
 
 impl Driver {
@@ -244,7 +245,7 @@ impl Driver {
                             let key = RecordKey::new(&record_key(&provider));
                             let query = self.swarm.behaviour_mut().kad.get_record(key);
                             discovery.pending.insert(query);
-                            self.record_queries.insert(query, id);
+                            self.record_queries.insert(query, (id, provider));
                         }
                     }
                 }
@@ -254,15 +255,24 @@ impl Driver {
                 self.finish_if_done(id);
             }
             kad::QueryResult::GetRecord(result) => {
-                let Some(&parent) = self.record_queries.get(&id) else {
+                let Some(&(parent, provider)) = self.record_queries.get(&id) else {
                     return;
                 };
                 if let Some(discovery) = self.discoveries.get_mut(&parent) {
                     if let Ok(kad::GetRecordOk::FoundRecord(found)) = result {
-                        match SignedNodeRecord::verify(&found.record.value, None) {
+                        // Only the provider's own signed record, and the
+                        // newest copy if several peers answer.
+                        match SignedNodeRecord::verify(&found.record.value, Some(&provider)) {
                             Ok(record) => {
-                                if let Ok(peer) = record.peer() {
-                                    discovery.found.insert(peer, record);
+                                let newer = discovery
+                                    .found
+                                    .get(&provider)
+                                    .is_none_or(|held| held.issued_at < record.issued_at);
+                                if newer {
+                                    for addr in record.multiaddrs() {
+                                        self.swarm.add_peer_address(provider, addr);
+                                    }
+                                    discovery.found.insert(provider, record);
                                 }
                             }
                             Err(e) => {

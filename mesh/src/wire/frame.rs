@@ -105,6 +105,20 @@ where
     R: AsyncRead + Unpin + ?Sized,
     M: DeserializeOwned,
 {
+    read_frame_within(r, MAX_FRAME).await
+}
+
+/// Largest request frame a node accepts: requests carry ids, lengths and a
+/// 75-byte challenge, never bulk data, so a peer cannot make the node buffer
+/// more than this per stream.
+pub const MAX_REQUEST_FRAME: u32 = 4096;
+
+/// [`read_frame`] with a smaller size limit `max`.
+pub async fn read_frame_within<R, M>(r: &mut R, max: u32) -> Result<M, WireError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    M: DeserializeOwned,
+{
     let mut header = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -117,6 +131,12 @@ where
         }
     }
     let expected = check_len(header)?;
+    if expected > max {
+        return Err(WireError::TooLarge {
+            len: u64::from(expected),
+            max,
+        });
+    }
     let mut body = Vec::new();
     (&mut *r)
         .take(u64::from(expected))
@@ -136,7 +156,7 @@ pub async fn read_request<R>(r: &mut R) -> Result<Request, WireError>
 where
     R: AsyncRead + Unpin + ?Sized,
 {
-    let request: Request = read_frame(r).await?;
+    let request: Request = read_frame_within(r, MAX_REQUEST_FRAME).await?;
     request.validate()?;
     Ok(request)
 }

@@ -33,8 +33,8 @@ mod serde_with;
 
 pub use error::WireError;
 pub use frame::{
-    HEADER_LEN, MAX_FRAME, decode, decode_body, encode, read_frame, read_request, read_response,
-    write_frame,
+    HEADER_LEN, MAX_FRAME, MAX_REQUEST_FRAME, decode, decode_body, encode, read_frame,
+    read_frame_within, read_request, read_response, write_frame,
 };
 pub use message::{
     ErrorCode, MAX_LABEL_LEN, MAX_LIST_LIMIT, MAX_MESSAGE_LEN, NodeStat, Request, Response,

@@ -139,9 +139,10 @@ impl Store {
     ///
     /// Refuses before any byte touches disk if `len` would pass the capacity
     /// ([`StoreError::CapacityExceeded`]) or the disk's free space
-    /// ([`StoreError::DiskFull`]). If the shard is already stored the
-    /// writer only verifies the bytes and commits as
-    /// [`PutOutcome::AlreadyStored`].
+    /// ([`StoreError::DiskFull`]). If the shard is already stored for this
+    /// owner the writer only verifies the bytes and commits as
+    /// [`PutOutcome::AlreadyStored`]; stored for another owner, it is
+    /// [`StoreError::NotOwner`].
     pub fn begin_put(
         &self,
         id: ShardId,
@@ -149,7 +150,12 @@ impl Store {
         owner: Owner,
     ) -> Result<ShardWriter, StoreError> {
         let inner = Arc::clone(&self.inner);
-        if index::get(&inner.db, &id)?.is_some() {
+        if let Some(existing) = index::get(&inner.db, &id)? {
+            // One owner per shard: another owner could otherwise be told
+            // "stored" for bytes it can neither list nor delete.
+            if existing.owner != owner {
+                return Err(StoreError::NotOwner(id));
+            }
             return Ok(ShardWriter::verify_only(inner, id, len, owner));
         }
         let reservation = inner.capacity.reserve(len)?;
@@ -288,9 +294,13 @@ impl Store {
                 continue;
             };
             report.checked += 1;
-            match scrub::check(&self.inner.layout, &info, &outboard)? {
-                None => intact.push(info.id),
-                Some(reason) => {
+            match scrub::check(&self.inner.layout, &info, &outboard) {
+                Err(error) => {
+                    tracing::warn!(shard = %info.id, %error, "shard unreadable during scrub");
+                    report.unreadable.push((info.id, error.to_string()));
+                }
+                Ok(None) => intact.push(info.id),
+                Ok(Some(reason)) => {
                     if self.remove_corrupt(&info, &reason)? {
                         report.corrupt.push((info.id, reason));
                     }

@@ -33,6 +33,9 @@ pub struct ScrubReport {
     pub intact: usize,
     /// Damaged shards, removed from the index and the disk, with the reason.
     pub corrupt: Vec<(ShardId, String)>,
+    /// Shards that could not be read this pass (an I/O error, which may be
+    /// transient): left in place, not marked verified, retried next pass.
+    pub unreadable: Vec<(ShardId, String)>,
 }
 
 /// Re-hashes the file of `info` (streaming, never the whole file in memory)

@@ -270,12 +270,23 @@ pub(crate) fn commit_batch(
     let mut results: Vec<Option<Result<PutOutcome, StoreError>>> = Vec::new();
     let mut ready = Vec::new();
     for writer in writers {
+        let id = writer.id;
         match writer.finish() {
             Ok(Finished::Ready(prepared)) => {
                 ready.push((results.len(), prepared));
                 results.push(None);
             }
-            Ok(Finished::Duplicate) => results.push(Some(Ok(PutOutcome::AlreadyStored))),
+            Ok(Finished::Duplicate) => {
+                // The stored copy may have been deleted while these bytes
+                // were verified: only report it stored if it still is.
+                let _guard = inner.lock_commits();
+                let still = index::get(&inner.db, &id)?.is_some();
+                results.push(Some(if still {
+                    Ok(PutOutcome::AlreadyStored)
+                } else {
+                    Err(StoreError::NotFound(id))
+                }));
+            }
             Err(error) => results.push(Some(Err(error))),
         }
     }
