@@ -339,44 +339,49 @@ async fn bench(
     chunks: u16,
 ) -> anyhow::Result<()> {
     // Distinct shards from one random buffer: each differs in its first 8 bytes.
-    let mut base = vec![0u8; size.max(8)];
+    let mut base = vec![0u8; size];
     blake3::Hasher::new()
         .update(&rand_seed())
         .finalize_xof()
         .fill(&mut base);
+    // Shards are made on the fly (a copy of the buffer with the index in its
+    // first 8 bytes) so memory stays flat however many are sent.
+    let base = std::sync::Arc::new(base);
     let shard = move |i: usize| {
-        let mut data = base.clone();
-        data[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        data.truncate(size);
+        let mut data = base[..size].to_vec();
+        data[..8.min(size)].copy_from_slice(&(i as u64).to_le_bytes()[..8.min(size)]);
         data
     };
-    let shards: std::sync::Arc<Vec<(ShardId, Vec<u8>)>> = std::sync::Arc::new(
-        (0..count)
-            .map(|i| {
-                let data = shard(i);
-                (ShardId::of(&data), data)
-            })
-            .collect(),
-    );
     println!("{count} shards of {size} bytes, {concurrency} in flight");
 
-    let (c, s) = (client.clone(), shards.clone());
+    let put_ids = std::sync::Arc::new(std::sync::Mutex::new(vec![None; count]));
+    let (c, made, out) = (client.clone(), shard.clone(), put_ids.clone());
     let (wall, lat) = run_concurrently(count, concurrency, move |i| {
-        let (mut sc, s) = (c.shards(), s.clone());
+        let (mut sc, data, out) = (c.shards(), made(i), out.clone());
         async move {
-            sc.put(peer, s[i].0, &s[i].1).await?;
+            let id = ShardId::of(&data);
+            sc.put(peer, id, &data).await?;
+            out.lock().expect("not poisoned")[i] = Some(id);
             Ok(())
         }
     })
     .await?;
     report("put", wall, &lat, size);
+    let ids: Vec<ShardId> = put_ids
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|id| id.expect("every put finished"))
+        .collect();
+    let shards: std::sync::Arc<Vec<(ShardId, usize)>> =
+        std::sync::Arc::new(ids.into_iter().map(|id| (id, size)).collect());
 
     let (c, s) = (client.clone(), shards.clone());
     let (wall, lat) = run_concurrently(count, concurrency, move |i| {
         let (mut sc, s) = (c.shards(), s.clone());
         async move {
             let bytes = sc.get(peer, s[i].0).await?;
-            anyhow::ensure!(bytes.len() == s[i].1.len(), "short read");
+            anyhow::ensure!(bytes.len() == s[i].1, "short read");
             Ok(())
         }
     })

@@ -74,22 +74,29 @@ impl ShardClient {
             .map_err(|_| ClientError::Timeout)?
     }
 
-    /// Runs `attempt` with the timeout, and once more if the stream failed
-    /// before any answer: libp2p-stream drops an inbound stream when the
-    /// node's accept queue is momentarily full, which looks like a reset.
-    /// Every request is idempotent (a repeated put is `already`).
+    /// Runs `attempt` with the timeout, retrying (up to three more times)
+    /// when the stream failed before the node answered: libp2p-stream drops
+    /// an inbound stream when the node's accept queue is momentarily full
+    /// (its channel holds one stream per connection), which the client sees
+    /// as a reset. Every request is idempotent (a repeated put is
+    /// `already`; a repeated delete at worst says NotFound).
     async fn with_retry<T, F, Fut>(&self, attempt: F) -> Result<T, ClientError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        match self.timed(attempt()).await {
-            Err(e) if e.is_transient() => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                self.timed(attempt()).await
+        let mut backoff = Duration::from_millis(10);
+        for _ in 0..3 {
+            match self.timed(attempt()).await {
+                Err(e) if e.is_transient() => {
+                    tracing::debug!(error = %e, "shard request failed before an answer; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 4;
+                }
+                other => return other,
             }
-            other => other,
         }
+        self.timed(attempt()).await
     }
 
     /// Sends one request and reads the response frame.
@@ -264,17 +271,14 @@ impl ShardClient {
 impl ClientError {
     /// Whether the stream failed before the node answered (worth one retry).
     fn is_transient(&self) -> bool {
-        match self {
-            ClientError::Open(_) => true,
-            ClientError::Wire(WireError::Closed) => true,
-            ClientError::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            ),
-            _ => false,
-        }
+        matches!(
+            self,
+            ClientError::Open(_)
+                | ClientError::Io(_)
+                | ClientError::Wire(WireError::Closed)
+                | ClientError::Wire(WireError::Io(_))
+                | ClientError::Wire(WireError::TruncatedHeader { .. })
+        )
     }
 }
 

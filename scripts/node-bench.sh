@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Measures one storage node on 127.0.0.1 with the release binary: shard
+# transfer (put/get), challenge latency, idle memory and CPU.
+# Usage: scripts/node-bench.sh [size] [count] [concurrency]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+size=${1:-2MiB} count=${2:-512} concurrency=${3:-8}
+cargo build --release --quiet --bin cairn
+bin="$CARGO_TARGET_DIR/release/cairn"
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+"$bin" node --data "$dir/node" --capacity 8GiB --region bench --listen /ip4/127.0.0.1/tcp/0 \
+    --metrics 127.0.0.1:0 2>"$dir/node.log" >/dev/null &
+pid=$!
+for _ in $(seq 100); do [ -s "$dir/node/node.json" ] && break; sleep 0.1; done
+addr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["addrs"][0])' "$dir/node/node.json")
+echo "node $pid at $addr"
+"$bin" shard bench --peer "$addr" --size "$size" --count "$count" --concurrency "$concurrency"
+sleep 20
+rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+t0=$(awk '{print $14+$15}' /proc/$pid/stat); sleep 10; t1=$(awk '{print $14+$15}' /proc/$pid/stat)
+echo "idle: RSS $((rss / 1024)) MiB, CPU $(( (t1 - t0) * 100 / (10 * $(getconf CLK_TCK)) ))% over 10 s"
