@@ -118,6 +118,11 @@ async fn put_get_challenge_delete_round_trips() {
     }
     let stat = shards.stat(peer).await.unwrap();
     assert_eq!((stat.region.as_str(), stat.shards), ("eu-west", 1));
+    // ping has measured the round trip placement will use.
+    let rtt = owner
+        .rtt(&peer)
+        .expect("a ping RTT after the first round trips");
+    assert!(rtt < Duration::from_secs(1), "{rtt:?}");
     assert_eq!(stat.bytes_stored, 2 << 20);
     let (listed, more) = shards.list(peer, None, 100).await.unwrap();
     assert_eq!(listed.len(), 1);

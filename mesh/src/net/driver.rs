@@ -3,6 +3,7 @@
 //! open shard-protocol streams.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -10,7 +11,7 @@ use libp2p::identity::Keypair;
 use libp2p::kad::{self, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, build_swarm};
@@ -52,7 +53,11 @@ pub struct MeshClient {
     commands: mpsc::Sender<Command>,
     control: libp2p_stream::Control,
     shards: ShardClient,
+    rtts: Rtts,
 }
+
+/// Latest ping round-trip time per connected peer.
+type Rtts = Arc<Mutex<HashMap<PeerId, Duration>>>;
 
 impl MeshClient {
     /// Starts a client swarm with `keypair` (its peer id is the owner of the
@@ -63,12 +68,14 @@ impl MeshClient {
             .map_err(|e| MeshError::Build(e.to_string()))?;
         let control = swarm.behaviour().stream.new_control();
         let (commands, receiver) = mpsc::channel(64);
-        tokio::spawn(Driver::new(swarm).run(receiver));
+        let rtts = Rtts::default();
+        tokio::spawn(Driver::new(swarm, rtts.clone()).run(receiver));
         Ok(Self {
             peer_id,
             commands,
             control: control.clone(),
             shards: ShardClient::new(control, timeout),
+            rtts,
         })
     }
 
@@ -80,6 +87,12 @@ impl MeshClient {
     /// The shard-protocol client.
     pub fn shards(&self) -> ShardClient {
         self.shards.clone()
+    }
+
+    /// The latest ping round-trip time to `peer`, while connected: what
+    /// placement weighs nodes by.
+    pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
+        self.rtts.lock().expect("not poisoned").get(peer).copied()
     }
 
     /// The raw stream control, for protocols beyond the shard client.
@@ -138,11 +151,13 @@ struct Driver {
     /// Record queries, mapped to the providers query they belong to and the
     /// provider whose record they fetch.
     record_queries: HashMap<kad::QueryId, (kad::QueryId, PeerId)>,
+    rtts: Rtts,
 }
 
 impl Driver {
-    fn new(swarm: Swarm<MeshBehaviour>) -> Self {
+    fn new(swarm: Swarm<MeshBehaviour>, rtts: Rtts) -> Self {
         Self {
+            rtts,
             swarm,
             dials: HashMap::new(),
             discoveries: HashMap::new(),
@@ -205,6 +220,20 @@ impl Driver {
                 for reply in self.dials.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(()));
                 }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                self.rtts.lock().expect("not poisoned").insert(peer, rtt);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.rtts.lock().expect("not poisoned").remove(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),
