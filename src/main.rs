@@ -1,5 +1,7 @@
 //! `cairn`: the one binary users run.
 
+mod devnet_cmd;
+mod gateway_cmd;
 mod logging;
 mod mesh_cmd;
 mod node_cmd;
@@ -22,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a local mesh of nodes and a gateway on 127.0.0.1 (the main job).
+    Devnet(devnet_cmd::DevnetArgs),
+    /// Run an S3 gateway over the mesh, or manage its access keys.
+    Gateway(gateway_cmd::GatewayArgs),
     /// Run a storage node: offer disk to the mesh.
     Node(node_cmd::NodeArgs),
     /// List the storage nodes the DHT knows, with their signed records.
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
     logging::init(cli.log_json);
     let result = match cli.command {
         Command::ShardId(args) => shard_id_cmd::run(args),
+        Command::Devnet(args) => runtime().block_on(devnet_cmd::run(args)),
+        Command::Gateway(args) => runtime().block_on(gateway_cmd::run(args)),
         Command::Node(args) => runtime().block_on(node_cmd::run(args)),
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),

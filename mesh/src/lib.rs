@@ -4,9 +4,11 @@
 //! - [`wire`]: the shard protocol's messages and framing.
 //! - [`net`]: the libp2p swarm (Kademlia, identify, ping, streams), signed
 //!   node records, the shard client and a background mesh client.
+//! - [`identity`]: a peer's ed25519 key, kept private in its data directory.
 //! - [`ShardId`], re-exported from [`proofs`].
 
 pub mod codec;
+pub mod identity;
 pub mod net;
 pub mod wire;
 

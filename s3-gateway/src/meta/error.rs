@@ -1,0 +1,48 @@
+//! Typed errors of the metadata store.
+
+/// Everything that can go wrong in the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// The bucket does not exist.
+    #[error("the specified bucket does not exist")]
+    NoSuchBucket,
+    /// The bucket exists and belongs to another owner.
+    #[error("the requested bucket name is not available")]
+    BucketAlreadyExists,
+    /// The bucket exists and already belongs to the caller.
+    #[error("the bucket already exists and is owned by you")]
+    BucketAlreadyOwnedByYou,
+    /// The bucket still holds objects or in-progress multipart uploads.
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    /// The bucket name breaks the AWS naming rules; the text says which.
+    #[error("invalid bucket name: {0}")]
+    InvalidBucketName(String),
+    /// The multipart upload does not exist (never did, aborted or completed).
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload,
+    /// The redb database failed.
+    #[error("metadata database: {0}")]
+    Db(#[from] redb::Error),
+    /// The database holds a record this build cannot read.
+    #[error("corrupt metadata record: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! from_redb {
+    ($($t:ident),*) => {$(
+        impl From<redb::$t> for MetaError {
+            fn from(e: redb::$t) -> Self {
+                MetaError::Db(e.into())
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    DatabaseError,
+    TransactionError,
+    TableError,
+    StorageError,
+    CommitError
+);

@@ -1,0 +1,496 @@
+//! The gateway's metadata store: access keys, buckets, object manifests and
+//! multipart upload state, in one redb database.
+//!
+//! Tables:
+//! * `keys`: access key id → secret;
+//! * `buckets`: name → region, owner, creation time;
+//! * `objects`: `bucket 0x00 key` → [`ObjectMeta`] (bucket names never hold a
+//!   NUL, so each bucket is one contiguous range in S3's binary key order);
+//! * `uploads`: upload id → bucket, key, initiation time, template;
+//! * `uploads_by_bucket`: `bucket 0x00 upload id` → `()`, so emptiness checks
+//!   and ListMultipartUploads read only one bucket's uploads;
+//! * `parts`: `upload id ‖ part number (big endian)` → [`PartLayout`];
+//! * `counters`: named counters (the upload creation sequence).
+//!
+//! Values are a version byte followed by postcard. Every operation is one
+//! redb transaction, so a replaced or deleted manifest is returned from the
+//! same snapshot that removed it, and a bucket cannot be deleted while an
+//! object is being put into it.
+
+mod error;
+mod list;
+mod names;
+mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+pub use error::MetaError;
+pub use names::validate_bucket_name;
+pub use types::{
+    AccessKey, BucketInfo, ListPage, ListQuery, ObjectMeta, PartLayout, SegmentLayout,
+    ShardLocation,
+};
+
+use list::{bucket_base, object_key, prefix_successor};
+use names::UPLOAD_ID_LEN;
+use types::{BucketRecord, UploadRecord, decode, encode};
+
+const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+const UPLOADS_BY_BUCKET: TableDefinition<&[u8], ()> = TableDefinition::new("uploads_by_bucket");
+const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const UPLOAD_SEQ: &str = "upload_seq";
+
+/// An in-progress multipart upload as [`MetaStore::upload`] returns it:
+/// bucket, key, the object template given at creation, and the parts
+/// uploaded so far, sorted by part number.
+pub type UploadState = (String, String, ObjectMeta, Vec<PartLayout>);
+
+/// The metadata store. Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct MetaStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for MetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaStore").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn part_key(upload_id: &str, part_number: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(upload_id.len() + 4);
+    k.extend_from_slice(upload_id.as_bytes());
+    k.extend_from_slice(&part_number.to_be_bytes());
+    k
+}
+
+fn upload_index_key(bucket: &str, upload_id: &str) -> Vec<u8> {
+    let mut k = bucket_base(bucket);
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+/// Whether any key of `table` starts with `prefix`.
+fn any_with_prefix<V, T>(table: &T, prefix: &[u8]) -> Result<bool, MetaError>
+where
+    V: redb::Value + 'static,
+    T: ReadableTable<&'static [u8], V>,
+{
+    let mut range = table.range::<&[u8]>(prefix..)?;
+    match range.next() {
+        Some(entry) => Ok(entry?.0.value().starts_with(prefix)),
+        None => Ok(false),
+    }
+}
+
+/// The parts of `upload_id` in `table`, by part number.
+fn parts_of<T>(table: &T, upload_id: &str) -> Result<Vec<PartLayout>, MetaError>
+where
+    T: ReadableTable<&'static [u8], &'static [u8]>,
+{
+    let lo = part_key(upload_id, 0);
+    let hi = part_key(upload_id, u32::MAX);
+    let mut parts = Vec::new();
+    for entry in table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
+        let (_, v) = entry?;
+        parts.push(decode(v.value(), "part")?);
+    }
+    Ok(parts)
+}
+
+impl MetaStore {
+    /// Opens the database at `path`, creating the file and its tables if
+    /// needed.
+    pub fn open(path: &Path) -> Result<Self, MetaError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(KEYS)?;
+        txn.open_table(BUCKETS)?;
+        txn.open_table(OBJECTS)?;
+        txn.open_table(UPLOADS)?;
+        txn.open_table(UPLOADS_BY_BUCKET)?;
+        txn.open_table(PARTS)?;
+        txn.open_table(COUNTERS)?;
+        txn.commit()?;
+        tracing::debug!(path = %path.display(), "metadata store open");
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    // ---- access keys ----
+
+    /// Creates and stores a new random access key.
+    pub fn create_key(&self) -> Result<AccessKey, MetaError> {
+        let txn = self.db.begin_write()?;
+        let key = {
+            let mut table = txn.open_table(KEYS)?;
+            let key = loop {
+                let id = names::new_access_key_id();
+                if table.get(id.as_str())?.is_none() {
+                    break AccessKey {
+                        access_key_id: id,
+                        secret_key: names::new_secret(),
+                    };
+                }
+            };
+            table.insert(key.access_key_id.as_str(), key.secret_key.as_str())?;
+            key
+        };
+        txn.commit()?;
+        tracing::info!(access_key_id = %key.access_key_id, "access key created");
+        Ok(key)
+    }
+
+    /// Stores a given access key, replacing the secret if the id exists.
+    pub fn insert_key(&self, key: &AccessKey) -> Result<(), MetaError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(KEYS)?
+            .insert(key.access_key_id.as_str(), key.secret_key.as_str())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The secret of `access_key_id`, if that key exists.
+    pub fn secret_for(&self, access_key_id: &str) -> Result<Option<String>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(KEYS)?;
+        Ok(table.get(access_key_id)?.map(|v| v.value().to_owned()))
+    }
+
+    /// Every access key, sorted by id.
+    pub fn list_keys(&self) -> Result<Vec<AccessKey>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(KEYS)?;
+        let mut keys = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            keys.push(AccessKey {
+                access_key_id: k.value().to_owned(),
+                secret_key: v.value().to_owned(),
+            });
+        }
+        Ok(keys)
+    }
+
+    // ---- buckets ----
+
+    /// Creates bucket `name` in `region`, owned by `owner` (an access key id).
+    pub fn create_bucket(&self, name: &str, region: &str, owner: &str) -> Result<(), MetaError> {
+        validate_bucket_name(name)?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(BUCKETS)?;
+            if let Some(existing) = table.get(name)? {
+                let existing: BucketRecord = decode(existing.value(), "bucket")?;
+                return Err(if existing.owner == owner {
+                    MetaError::BucketAlreadyOwnedByYou
+                } else {
+                    MetaError::BucketAlreadyExists
+                });
+            }
+            let record = BucketRecord {
+                region: region.to_owned(),
+                owner: owner.to_owned(),
+                created: now_ms(),
+            };
+            table.insert(name, encode(&record).as_slice())?;
+        }
+        txn.commit()?;
+        tracing::info!(bucket = name, region, owner, "bucket created");
+        Ok(())
+    }
+
+    /// Bucket `name`, if it exists.
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BUCKETS)?;
+        let Some(v) = table.get(name)? else {
+            return Ok(None);
+        };
+        let record: BucketRecord = decode(v.value(), "bucket")?;
+        Ok(Some(BucketInfo {
+            name: name.to_owned(),
+            region: record.region,
+            owner: record.owner,
+            created: record.created,
+        }))
+    }
+
+    /// Every bucket, sorted by name.
+    pub fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BUCKETS)?;
+        let mut buckets = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let record: BucketRecord = decode(v.value(), "bucket")?;
+            buckets.push(BucketInfo {
+                name: k.value().to_owned(),
+                region: record.region,
+                owner: record.owner,
+                created: record.created,
+            });
+        }
+        Ok(buckets)
+    }
+
+    /// Deletes bucket `name`, which must hold no objects and no multipart
+    /// uploads in progress.
+    pub fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            if buckets.get(name)?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let base = bucket_base(name);
+            if any_with_prefix(&txn.open_table(OBJECTS)?, &base)?
+                || any_with_prefix(&txn.open_table(UPLOADS_BY_BUCKET)?, &base)?
+            {
+                return Err(MetaError::BucketNotEmpty);
+            }
+            buckets.remove(name)?;
+        }
+        txn.commit()?;
+        tracing::info!(bucket = name, "bucket deleted");
+        Ok(())
+    }
+
+    // ---- objects ----
+
+    /// Stores `meta` as object `key` of `bucket`, atomically replacing any
+    /// previous version, which is returned (its shards are the caller's to
+    /// collect).
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<Option<ObjectMeta>, MetaError> {
+        let txn = self.db.begin_write()?;
+        let replaced = {
+            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut objects = txn.open_table(OBJECTS)?;
+            let old =
+                objects.insert(object_key(bucket, key).as_slice(), encode(meta).as_slice())?;
+            // A record this build cannot read is still replaced; only its
+            // shards are lost to garbage collection.
+            old.and_then(|v| match decode(v.value(), "object") {
+                Ok(meta) => Some(meta),
+                Err(e) => {
+                    tracing::warn!(bucket, key, error = %e, "replaced an unreadable manifest");
+                    None
+                }
+            })
+        };
+        txn.commit()?;
+        Ok(replaced)
+    }
+
+    /// Object `key` of `bucket`, if it exists (also `None` if the bucket
+    /// does not exist; use [`MetaStore::bucket`] to tell the two apart).
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OBJECTS)?;
+        table
+            .get(object_key(bucket, key).as_slice())?
+            .map(|v| decode(v.value(), "object"))
+            .transpose()
+    }
+
+    /// Deletes object `key` of `bucket`; returns what was deleted (`None`
+    /// if there was no such object, which S3 still answers with success).
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut objects = txn.open_table(OBJECTS)?;
+            let old = objects.remove(object_key(bucket, key).as_slice())?;
+            old.and_then(|v| match decode(v.value(), "object") {
+                Ok(meta) => Some(meta),
+                Err(e) => {
+                    tracing::warn!(bucket, key, error = %e, "deleted an unreadable manifest");
+                    None
+                }
+            })
+        };
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    /// One page of the objects of `bucket`, as `q` asks (see [`ListQuery`]).
+    pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+            return Err(MetaError::NoSuchBucket);
+        }
+        list::list(&txn.open_table(OBJECTS)?, bucket, q)
+    }
+
+    // ---- multipart uploads ----
+
+    /// Starts a multipart upload of `key` into `bucket`; `meta_template`
+    /// carries the object attributes given at creation (content type, user
+    /// metadata, encryption key, ...). Returns the new upload id.
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta_template: &ObjectMeta,
+    ) -> Result<String, MetaError> {
+        let txn = self.db.begin_write()?;
+        let upload_id = {
+            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut uploads = txn.open_table(UPLOADS)?;
+            let upload_id = loop {
+                let id = names::new_upload_id();
+                if uploads.get(id.as_str())?.is_none() {
+                    break id;
+                }
+            };
+            let mut counters = txn.open_table(COUNTERS)?;
+            let seq = counters.get(UPLOAD_SEQ)?.map_or(0, |v| v.value()) + 1;
+            counters.insert(UPLOAD_SEQ, seq)?;
+            let record = UploadRecord {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                initiated: now_ms(),
+                seq,
+                template: meta_template.clone(),
+            };
+            uploads.insert(upload_id.as_str(), encode(&record).as_slice())?;
+            txn.open_table(UPLOADS_BY_BUCKET)?
+                .insert(upload_index_key(bucket, &upload_id).as_slice(), ())?;
+            upload_id
+        };
+        txn.commit()?;
+        tracing::debug!(bucket, key, upload_id, "multipart upload created");
+        Ok(upload_id)
+    }
+
+    /// Records `part` of upload `upload_id`, replacing (and returning) an
+    /// earlier part with the same number.
+    pub fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartLayout,
+    ) -> Result<Option<PartLayout>, MetaError> {
+        let txn = self.db.begin_write()?;
+        let replaced = {
+            if upload_id.len() != UPLOAD_ID_LEN
+                || txn.open_table(UPLOADS)?.get(upload_id)?.is_none()
+            {
+                return Err(MetaError::NoSuchUpload);
+            }
+            let mut parts = txn.open_table(PARTS)?;
+            let key = part_key(upload_id, part.part_number);
+            let old = parts.insert(key.as_slice(), encode(part).as_slice())?;
+            old.map(|v| decode(v.value(), "part")).transpose()?
+        };
+        txn.commit()?;
+        Ok(replaced)
+    }
+
+    /// The state of upload `upload_id`, if it is in progress.
+    pub fn upload(&self, upload_id: &str) -> Result<Option<UploadState>, MetaError> {
+        if upload_id.len() != UPLOAD_ID_LEN {
+            return Ok(None);
+        }
+        let txn = self.db.begin_read()?;
+        let Some(v) = txn.open_table(UPLOADS)?.get(upload_id)? else {
+            return Ok(None);
+        };
+        let record: UploadRecord = decode(v.value(), "upload")?;
+        let parts = parts_of(&txn.open_table(PARTS)?, upload_id)?;
+        Ok(Some((record.bucket, record.key, record.template, parts)))
+    }
+
+    /// The uploads in progress in `bucket` whose key starts with `prefix`, as
+    /// (key, upload id, initiated in unix ms), sorted by key (binary order),
+    /// then initiation (creation order).
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, u64)>, MetaError> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+            return Err(MetaError::NoSuchBucket);
+        }
+        let index = txn.open_table(UPLOADS_BY_BUCKET)?;
+        let uploads = txn.open_table(UPLOADS)?;
+        let base = bucket_base(bucket);
+        let end = prefix_successor(&base).expect("the base ends with 0x00");
+        let mut found = Vec::new();
+        for entry in index.range::<&[u8]>(base.as_slice()..end.as_slice())? {
+            let (k, _) = entry?;
+            let upload_id = std::str::from_utf8(&k.value()[base.len()..])
+                .map_err(|_| MetaError::Corrupt("upload id is not UTF-8".into()))?;
+            let v = uploads.get(upload_id)?.ok_or_else(|| {
+                MetaError::Corrupt(format!("indexed upload {upload_id} is missing"))
+            })?;
+            let record: UploadRecord = decode(v.value(), "upload")?;
+            if record.key.starts_with(prefix) {
+                found.push((
+                    record.key,
+                    record.initiated,
+                    record.seq,
+                    upload_id.to_owned(),
+                ));
+            }
+        }
+        found.sort();
+        Ok(found
+            .into_iter()
+            .map(|(key, initiated, _, id)| (key, id, initiated))
+            .collect())
+    }
+
+    /// Forgets upload `upload_id` and its parts (after an abort, or once
+    /// completed); returns the parts it had, or `None` if there was no such
+    /// upload.
+    pub fn remove_upload(&self, upload_id: &str) -> Result<Option<Vec<PartLayout>>, MetaError> {
+        if upload_id.len() != UPLOAD_ID_LEN {
+            return Ok(None);
+        }
+        let txn = self.db.begin_write()?;
+        let parts = {
+            let mut uploads = txn.open_table(UPLOADS)?;
+            let Some(v) = uploads.remove(upload_id)? else {
+                return Ok(None);
+            };
+            let record: UploadRecord = decode(v.value(), "upload")?;
+            drop(v);
+            drop(uploads);
+            txn.open_table(UPLOADS_BY_BUCKET)?
+                .remove(upload_index_key(&record.bucket, upload_id).as_slice())?;
+            let mut table = txn.open_table(PARTS)?;
+            let parts = parts_of(&table, upload_id)?;
+            let lo = part_key(upload_id, 0);
+            let hi = part_key(upload_id, u32::MAX);
+            table.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+            parts
+        };
+        txn.commit()?;
+        Ok(Some(parts))
+    }
+}

@@ -1,0 +1,176 @@
+//! Running a gateway: metadata, mesh client, node view, the S3 service over
+//! HTTP, until shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use libp2p::Multiaddr;
+use mesh::codec::{CodecParams, Scheme};
+use mesh::net::MeshClient;
+use placement::Policy;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::service::S3ServiceBuilder;
+use s3s::{S3Result, s3_error};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::data::DataPath;
+use crate::meta::MetaStore;
+use crate::nodes::NodeView;
+use crate::service::Gateway;
+
+/// Everything `cairn gateway` needs.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Metadata, identity and `gateway.json`.
+    pub data_dir: PathBuf,
+    /// The S3 listen address.
+    pub s3: SocketAddr,
+    /// Nodes to enter the mesh through.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Erasure scheme for new objects.
+    pub scheme: Scheme,
+    /// The region the gateway reports (`us-east-1` by default, as clients expect).
+    pub region: String,
+    /// One machine: drop the distinct-subnet placement rule.
+    pub devnet: bool,
+    /// Wait for this many nodes before serving (default k + m).
+    pub min_nodes: usize,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Metadata store.
+    #[error("metadata: {0}")]
+    Meta(#[from] crate::meta::MetaError),
+    /// Identity key.
+    #[error(transparent)]
+    Identity(#[from] mesh::identity::IdentityError),
+    /// Mesh.
+    #[error("mesh: {0}")]
+    Mesh(#[from] mesh::net::MeshError),
+    /// Listener, files.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Codec settings.
+    #[error("codec: {0}")]
+    Codec(#[from] mesh::codec::CodecError),
+}
+
+/// What a running gateway tells scripts, in `<data>/gateway.json`.
+#[derive(Serialize)]
+struct GatewayInfo {
+    s3_endpoint: String,
+    pid: u32,
+    metrics: Option<String>,
+    peer_id: String,
+}
+
+/// Looks up secret keys in the metadata store (SigV4).
+struct MetaAuth(MetaStore);
+
+#[async_trait::async_trait]
+impl S3Auth for MetaAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.0.secret_for(access_key) {
+            Ok(Some(secret)) => Ok(SecretKey::from(secret)),
+            Ok(None) => Err(s3_error!(InvalidAccessKeyId)),
+            Err(e) => Err(s3s::S3Error::with_message(
+                s3s::S3ErrorCode::InternalError,
+                e.to_string(),
+            )),
+        }
+    }
+}
+
+/// The metadata store of a gateway data directory.
+pub fn open_meta(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> {
+    std::fs::create_dir_all(data_dir)?;
+    Ok(MetaStore::open(&data_dir.join("meta.redb"))?)
+}
+
+/// Runs the gateway until `shutdown` resolves.
+pub async fn run(
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    let meta = open_meta(&config.data_dir)?;
+    let (keypair, _) = mesh::identity::load_or_create(&config.data_dir)?;
+    let peer_id = keypair.public().to_peer_id();
+    let mesh = MeshClient::spawn(keypair, Duration::from_secs(30))?;
+    for addr in &config.bootstrap {
+        if let Err(e) = mesh.dial(addr).await {
+            tracing::warn!(%addr, error = %e, "cannot reach bootstrap node");
+        }
+    }
+    let policy = Policy {
+        distinct_subnets: !config.devnet,
+        ..Policy::default()
+    };
+    let nodes = NodeView::new(mesh.clone(), policy);
+    let mut dialled = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        nodes.refresh(&mut dialled).await;
+        if nodes.len() >= config.min_nodes || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tracing::info!(nodes = nodes.len(), "storage nodes found");
+    tokio::spawn(nodes.clone().keep_fresh(Duration::from_secs(5)));
+
+    let params = CodecParams {
+        scheme: Scheme::new(config.scheme.k, config.scheme.m)?,
+        ..CodecParams::default()
+    };
+    let data = DataPath::new(mesh, nodes, params);
+    let gateway = Gateway::new(meta.clone(), data, config.region.clone());
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(MetaAuth(meta));
+    let service = builder.build();
+
+    let listener = TcpListener::bind(config.s3).await?;
+    let local = listener.local_addr()?;
+    println!("S3 endpoint http://{local}");
+    write_info(
+        &config.data_dir,
+        &GatewayInfo {
+            s3_endpoint: format!("http://{local}"),
+            pid: std::process::id(),
+            metrics: None,
+            peer_id: peer_id.to_string(),
+        },
+    )?;
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!(error = %e, "S3 connection ended");
+                    }
+                });
+            }
+        }
+    }
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> {
+    let tmp = dir.join("gateway.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(info).expect("serializable"))?;
+    std::fs::rename(tmp, dir.join("gateway.json"))
+}

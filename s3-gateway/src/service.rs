@@ -1,0 +1,775 @@
+//! The S3 API: s3s calls these methods after parsing and authenticating a
+//! request; every operation not implemented here answers NotImplemented.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use crate::data::{DataError, DataPath};
+use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta};
+
+/// The gateway's S3 implementation.
+pub struct Gateway {
+    meta: MetaStore,
+    data: DataPath,
+    region: String,
+}
+
+impl Gateway {
+    /// A gateway over its metadata and data path, answering for `region`.
+    pub fn new(meta: MetaStore, data: DataPath, region: String) -> Self {
+        Self { meta, data, region }
+    }
+
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.meta.bucket(bucket).map_err(internal)? {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
+        self.require_bucket(bucket)?;
+        match self.meta.object(bucket, key).map_err(internal)? {
+            Some(meta) => Ok(meta),
+            None => Err(s3_error!(NoSuchKey)),
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InternalError, e.to_string())
+}
+
+fn meta_error(e: MetaError) -> S3Error {
+    match e {
+        MetaError::NoSuchBucket => s3_error!(NoSuchBucket),
+        MetaError::BucketAlreadyExists => s3_error!(BucketAlreadyExists),
+        MetaError::BucketAlreadyOwnedByYou => s3_error!(BucketAlreadyOwnedByYou),
+        MetaError::BucketNotEmpty => s3_error!(BucketNotEmpty),
+        MetaError::InvalidBucketName(name) => S3Error::with_message(
+            S3ErrorCode::InvalidBucketName,
+            format!("invalid bucket name {name:?}"),
+        ),
+        other => internal(other),
+    }
+}
+
+fn data_error(e: DataError) -> S3Error {
+    match e {
+        DataError::Length { .. } => {
+            S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string())
+        }
+        DataError::Body(_) => S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string()),
+        DataError::Placement(_) | DataError::Store(_) | DataError::Unavailable { .. } => {
+            S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+        }
+        other => internal(other),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+fn timestamp(ms: u64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+fn etag(quoted: &str) -> ETag {
+    ETag::Strong(quoted.trim_matches('"').to_owned())
+}
+
+fn owner_of(req_credentials: Option<&s3s::auth::Credentials>) -> String {
+    req_credentials.map_or_else(|| "anonymous".to_owned(), |c| c.access_key.clone())
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let owner = owner_of(req.credentials.as_ref());
+        let buckets = self
+            .meta
+            .list_buckets()
+            .map_err(internal)?
+            .into_iter()
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(timestamp(b.created)),
+                bucket_region: Some(b.region),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(Owner {
+                display_name: Some(owner.clone()),
+                id: Some(owner),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let owner = owner_of(req.credentials.as_ref());
+        let bucket = req.input.bucket;
+        let region = req
+            .input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint)
+            .map_or_else(|| self.region.clone(), |l| l.as_str().to_owned());
+        self.meta
+            .create_bucket(&bucket, &region, &owner)
+            .map_err(meta_error)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{bucket}")),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        match self.meta.bucket(&req.input.bucket).map_err(internal)? {
+            Some(info) => Ok(S3Response::new(HeadBucketOutput {
+                bucket_region: Some(info.region),
+                ..Default::default()
+            })),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        match self.meta.bucket(&req.input.bucket).map_err(internal)? {
+            // AWS answers an empty constraint for us-east-1.
+            Some(info) => Ok(S3Response::new(GetBucketLocationOutput {
+                location_constraint: (info.region != "us-east-1")
+                    .then(|| BucketLocationConstraint::from(info.region)),
+            })),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.meta
+            .delete_bucket(&req.input.bucket)
+            .map_err(meta_error)?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let Some(body) = input.body else {
+            return Err(s3_error!(IncompleteBody));
+        };
+        let declared = input.content_length.and_then(|l| u64::try_from(l).ok());
+        let key = mesh::codec::ObjectKey::generate();
+        let written = self
+            .data
+            .write(&key, 0, declared, body)
+            .await
+            .map_err(data_error)?;
+        if let Some(expected) = &input.content_md5 {
+            use base64::Engine;
+            let given = base64::engine::general_purpose::STANDARD
+                .decode(expected)
+                .map_err(|_| s3_error!(InvalidDigest))?;
+            if given != written.md5 {
+                self.data.delete_shards(vec![written.part]);
+                return Err(s3_error!(BadDigest));
+            }
+        }
+        let meta = ObjectMeta {
+            size: written.part.size,
+            etag: written.part.etag.clone(),
+            last_modified: now_ms(),
+            content_type: input.content_type.map(|c| c.to_string()),
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: None,
+            user_metadata: input
+                .metadata
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            checksum: input.checksum_crc32.map(|v| ("CRC32".to_owned(), v)),
+            encryption_key: key.as_bytes().to_vec(),
+            segment_size: self.data.params().segment_size as u64,
+            k: written.scheme.k as u8,
+            m: written.scheme.m as u8,
+            parts: vec![written.part],
+        };
+        let replaced = self
+            .meta
+            .put_object(&input.bucket, &input.key, &meta)
+            .map_err(meta_error)?;
+        if let Some(old) = replaced {
+            self.data.delete_shards(old.parts);
+        }
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&meta.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let meta = self.object(&input.bucket, &input.key)?;
+        let full = 0..meta.size;
+        let range = match &input.range {
+            Some(range) => range
+                .check(meta.size)
+                .map_err(|_| s3_error!(InvalidRange))?,
+            None => full.clone(),
+        };
+        let content_range = input.range.as_ref().map(|_| {
+            format!(
+                "bytes {}-{}/{}",
+                range.start,
+                range.end.saturating_sub(1),
+                meta.size
+            )
+        });
+        let key = mesh::codec::ObjectKey::from_bytes(
+            meta.encryption_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| internal("stored object key has the wrong length"))?,
+        );
+        let scheme = mesh::codec::Scheme {
+            k: meta.k as usize,
+            m: meta.m as usize,
+        };
+        let stream = self
+            .data
+            .read_parts(key, scheme, meta.parts.clone(), range.clone());
+        let body = StreamingBlob::wrap(stream);
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(body),
+            content_length: Some((range.end - range.start) as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified)),
+            content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_encoding: meta.content_encoding.clone(),
+            content_disposition: meta.content_disposition.clone(),
+            content_language: meta.content_language.clone(),
+            cache_control: meta.cache_control.clone(),
+            metadata: (!meta.user_metadata.is_empty())
+                .then(|| meta.user_metadata.iter().cloned().collect()),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let meta = self.object(&req.input.bucket, &req.input.key)?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(meta.size as i64),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified)),
+            content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_encoding: meta.content_encoding.clone(),
+            content_disposition: meta.content_disposition.clone(),
+            content_language: meta.content_language.clone(),
+            cache_control: meta.cache_control.clone(),
+            metadata: (!meta.user_metadata.is_empty())
+                .then(|| meta.user_metadata.iter().cloned().collect()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        // Deleting a missing key succeeds, as on AWS.
+        if let Some(old) = self
+            .meta
+            .delete_object(&req.input.bucket, &req.input.key)
+            .map_err(meta_error)?
+        {
+            self.data.delete_shards(old.parts);
+        }
+        Ok(S3Response::with_status(
+            DeleteObjectOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let start_after = match &input.continuation_token {
+            Some(token) => Some(decode_token(token)?),
+            None => input.start_after.clone(),
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let page = self
+            .meta
+            .list_objects(
+                &input.bucket,
+                &ListQuery {
+                    prefix: prefix.clone(),
+                    delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+                    start_after,
+                    max_keys,
+                },
+            )
+            .map_err(meta_error)?;
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        let enc = |s: &str| if url { url_encode(s) } else { s.to_owned() };
+        let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: input.delimiter.as_deref().map(enc),
+            max_keys: Some(max_keys as i32),
+            key_count: Some(key_count),
+            is_truncated: Some(page.is_truncated),
+            continuation_token: input.continuation_token,
+            next_continuation_token: page
+                .is_truncated
+                .then(|| page.next_marker.as_deref().map(encode_token))
+                .flatten(),
+            start_after: input.start_after.as_deref().map(enc),
+            encoding_type: input.encoding_type,
+            contents: Some(
+                page.objects
+                    .iter()
+                    .map(|(key, meta)| listed(&enc(key), meta))
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let scheme = self.data.params().scheme;
+        let template = ObjectMeta {
+            size: 0,
+            etag: String::new(),
+            last_modified: 0,
+            content_type: input.content_type.map(|c| c.to_string()),
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: None,
+            user_metadata: input
+                .metadata
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            checksum: None,
+            encryption_key: mesh::codec::ObjectKey::generate().as_bytes().to_vec(),
+            segment_size: self.data.params().segment_size as u64,
+            k: scheme.k as u8,
+            m: scheme.m as u8,
+            parts: Vec::new(),
+        };
+        let upload_id = self
+            .meta
+            .create_upload(&input.bucket, &input.key, &template)
+            .map_err(meta_error)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        if !(1..=10_000).contains(&input.part_number) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ));
+        }
+        let (_, _, template, _) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        let key = object_key_of(&template)?;
+        let Some(body) = input.body else {
+            return Err(s3_error!(IncompleteBody));
+        };
+        let declared = input.content_length.and_then(|l| u64::try_from(l).ok());
+        let written = self
+            .data
+            .write(&key, input.part_number as u32, declared, body)
+            .await
+            .map_err(data_error)?;
+        let etag_value = written.part.etag.clone();
+        match self.meta.put_part(&input.upload_id, &written.part) {
+            Ok(Some(old)) => self.data.delete_shards(vec![old]),
+            Ok(None) => {}
+            Err(MetaError::NoSuchUpload) => {
+                self.data.delete_shards(vec![written.part]);
+                return Err(s3_error!(NoSuchUpload));
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&etag_value)),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let (bucket, key, template, stored) =
+            self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        let requested = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
+        if requested.is_empty() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "You must specify at least one part",
+            ));
+        }
+        let mut chosen = Vec::new();
+        let mut last_number = 0;
+        for part in &requested {
+            let number = part.part_number.unwrap_or(0);
+            if number <= last_number {
+                return Err(s3_error!(InvalidPartOrder));
+            }
+            last_number = number;
+            let Some(found) = stored.iter().find(|p| p.part_number as i32 == number) else {
+                return Err(s3_error!(InvalidPart));
+            };
+            let given = part.e_tag.as_ref().map(|e| e.value().to_owned());
+            if given.is_some_and(|g| g.trim_matches('"') != found.etag.trim_matches('"')) {
+                return Err(s3_error!(InvalidPart));
+            }
+            chosen.push(found.clone());
+        }
+        if chosen[..chosen.len() - 1]
+            .iter()
+            .any(|p| p.size < MIN_PART_SIZE)
+        {
+            return Err(s3_error!(EntityTooSmall));
+        }
+        let mut md5s = Vec::with_capacity(16 * chosen.len());
+        for part in &chosen {
+            md5s.extend_from_slice(&md5_of_etag(&part.etag).ok_or_else(|| internal("part etag"))?);
+        }
+        use md5::Digest;
+        let digest: [u8; 16] = md5::Md5::digest(&md5s).into();
+        let etag_value = format!("\"{}-{}\"", crate::data::hex(&digest), chosen.len());
+        let unused: Vec<_> = stored
+            .into_iter()
+            .filter(|p| !chosen.iter().any(|c| c.part_number == p.part_number))
+            .collect();
+        let meta = ObjectMeta {
+            size: chosen.iter().map(|p| p.size).sum(),
+            etag: etag_value.clone(),
+            last_modified: now_ms(),
+            parts: chosen,
+            ..template
+        };
+        let replaced = self
+            .meta
+            .put_object(&bucket, &key, &meta)
+            .map_err(meta_error)?;
+        self.meta
+            .remove_upload(&input.upload_id)
+            .map_err(internal)?;
+        if let Some(old) = replaced {
+            self.data.delete_shards(old.parts);
+        }
+        self.data.delete_shards(unused);
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(bucket.clone()),
+            key: Some(key.clone()),
+            e_tag: Some(etag(&etag_value)),
+            location: Some(format!("/{bucket}/{key}")),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        if let Some(parts) = self
+            .meta
+            .remove_upload(&input.upload_id)
+            .map_err(internal)?
+        {
+            self.data.delete_shards(parts);
+        }
+        Ok(S3Response::with_status(
+            AbortMultipartUploadOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let (_, _, _, parts) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        let after = input.part_number_marker.unwrap_or(0);
+        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+        let remaining: Vec<_> = parts
+            .into_iter()
+            .filter(|p| p.part_number as i32 > after)
+            .collect();
+        let truncated = remaining.len() > max;
+        let page: Vec<_> = remaining.into_iter().take(max).collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            is_truncated: Some(truncated),
+            max_parts: Some(max as i32),
+            part_number_marker: Some(after),
+            next_part_number_marker: page.last().map(|p| p.part_number as i32),
+            parts: Some(
+                page.iter()
+                    .map(|p| Part {
+                        part_number: Some(p.part_number as i32),
+                        e_tag: Some(etag(&p.etag)),
+                        size: Some(p.size as i64),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let uploads = self
+            .meta
+            .list_uploads(&input.bucket, &prefix)
+            .map_err(meta_error)?;
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(
+                uploads
+                    .into_iter()
+                    .map(|(key, id, initiated)| MultipartUpload {
+                        key: Some(key),
+                        upload_id: Some(id),
+                        initiated: Some(timestamp(initiated)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let page = self
+            .meta
+            .list_objects(
+                &input.bucket,
+                &ListQuery {
+                    prefix: prefix.clone(),
+                    delimiter: delimiter.clone(),
+                    start_after: input.marker.clone().filter(|m| !m.is_empty()),
+                    max_keys,
+                },
+            )
+            .map_err(meta_error)?;
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        let enc = |s: &str| if url { url_encode(s) } else { s.to_owned() };
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: input.delimiter.as_deref().map(enc),
+            marker: Some(input.marker.as_deref().map(enc).unwrap_or_default()),
+            max_keys: Some(max_keys as i32),
+            is_truncated: Some(page.is_truncated),
+            // AWS sends NextMarker only when a delimiter was given.
+            next_marker: (page.is_truncated && delimiter.is_some())
+                .then(|| page.next_marker.as_deref().map(enc))
+                .flatten(),
+            encoding_type: input.encoding_type,
+            contents: Some(
+                page.objects
+                    .iter()
+                    .map(|(key, meta)| listed(&enc(key), meta))
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+}
+
+/// Smallest part but the last, as on AWS.
+const MIN_PART_SIZE: u64 = 5 << 20;
+
+impl Gateway {
+    fn upload_state(
+        &self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<crate::meta::UploadState> {
+        match self.meta.upload(upload_id).map_err(internal)? {
+            Some(state) if state.0 == bucket && state.1 == key => Ok(state),
+            _ => Err(s3_error!(NoSuchUpload)),
+        }
+    }
+}
+
+fn object_key_of(meta: &ObjectMeta) -> S3Result<mesh::codec::ObjectKey> {
+    Ok(mesh::codec::ObjectKey::from_bytes(
+        meta.encryption_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| internal("stored object key has the wrong length"))?,
+    ))
+}
+
+fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
+    let hex = etag.trim_matches('"');
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn listed(key: &str, meta: &ObjectMeta) -> Object {
+    Object {
+        key: Some(key.to_owned()),
+        size: Some(meta.size as i64),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(meta.last_modified)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
+        ..Default::default()
+    }
+}
+
+/// Continuation tokens are the last key returned, base64-encoded (opaque to
+/// clients, as on AWS).
+fn encode_token(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_token(token: &str) -> S3Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "The continuation token provided is incorrect",
+            )
+        })
+}
+
+/// URL-encodes a key as S3 does for `encoding-type=url`.
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
