@@ -133,7 +133,8 @@ impl DataPath {
         loop {
             // Size the last segment's buffer to what is left; a full one when
             // nothing should be left, so surplus bytes are still noticed.
-            let left = declared.map_or(0, |d| d.saturating_sub(total));
+            let buffered = pending.as_ref().map_or(0, |p| p.len() as u64);
+            let left = declared.map_or(0, |d| d.saturating_sub(total - buffered));
             let capacity = match left {
                 0 => codec.segment_size(),
                 left => left.min(codec.segment_size() as u64) as usize,
@@ -260,39 +261,44 @@ impl DataPath {
         part: PartLayout,
         range: std::ops::Range<u64>,
     ) -> impl Stream<Item = Result<Bytes, DataError>> + Send + use<> {
-        let this = self.clone();
-        let segment_size = self.params.segment_size as u64;
-        let first = range.start / segment_size.max(1);
-        let state = (this, key, part, range, first);
-        futures_util::stream::unfold(state, move |(this, key, part, range, index)| async move {
-            let start = index * segment_size;
-            if start >= range.end || index as usize >= part.segments.len() {
-                return None;
+        // Segment boundaries come from the layout (each records its length),
+        // so reading never assumes how the writer cut the stream.
+        let mut pieces = Vec::new();
+        let mut offset = 0u64;
+        for (index, segment) in part.segments.iter().enumerate() {
+            let (start, end) = (offset, offset + segment.plain_len);
+            offset = end;
+            if end <= range.start || start >= range.end {
+                continue;
             }
-            let result = this
-                .read_segment(
-                    &key,
-                    scheme,
-                    part.part_number,
-                    index,
-                    &part.segments[index as usize],
-                )
-                .await
-                .map(|plain| {
-                    let from = range.start.saturating_sub(start) as usize;
-                    let to = ((range.end - start) as usize).min(plain.len());
-                    plain.slice(from..to)
-                });
-            let stop = result.is_err();
-            let next = (
-                this,
-                key,
-                part,
-                range,
-                if stop { u64::MAX / 2 } else { index + 1 },
-            );
-            Some((result, next))
-        })
+            let local =
+                (range.start.max(start) - start) as usize..(range.end.min(end) - start) as usize;
+            pieces.push((index as u64, segment.clone(), local));
+        }
+        let this = self.clone();
+        let part_number = part.part_number;
+        futures_util::stream::iter(pieces)
+            .then(move |(index, segment, local)| {
+                let (this, key) = (this.clone(), key.clone());
+                async move {
+                    let result = this
+                        .read_segment(&key, scheme, part_number, index, &segment)
+                        .await
+                        .map(|plain| plain.slice(local));
+                    if let Err(e) = &result {
+                        tracing::warn!(part = part_number, segment = index, error = %e, "reading a segment failed; ending the response early");
+                    }
+                    result
+                }
+            })
+            // After an error the response is cut short; stop reading.
+            .scan(false, |failed, item| {
+                let out = (!*failed).then_some(item);
+                if let Some(Err(_)) = &out {
+                    *failed = true;
+                }
+                std::future::ready(out)
+            })
     }
 
     /// Streams the bytes `range` (end exclusive) of an object made of

@@ -69,6 +69,19 @@ fn data_error(e: DataError) -> S3Error {
     }
 }
 
+/// The Content-Encoding to keep: AWS drops `aws-chunked`, which only
+/// describes the upload's framing, and keeps any real encoding listed with it.
+fn stored_encoding(given: Option<String>) -> Option<String> {
+    let kept: Vec<&str> = given
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -203,7 +216,7 @@ impl S3 for Gateway {
             etag: written.part.etag.clone(),
             last_modified: now_ms(),
             content_type: input.content_type.map(|c| c.to_string()),
-            content_encoding: input.content_encoding,
+            content_encoding: stored_encoding(input.content_encoding),
             content_disposition: input.content_disposition,
             content_language: input.content_language,
             cache_control: input.cache_control,
@@ -401,7 +414,7 @@ impl S3 for Gateway {
             etag: String::new(),
             last_modified: 0,
             content_type: input.content_type.map(|c| c.to_string()),
-            content_encoding: input.content_encoding,
+            content_encoding: stored_encoding(input.content_encoding),
             content_disposition: input.content_disposition,
             content_language: input.content_language,
             cache_control: input.cache_control,

@@ -1,0 +1,118 @@
+//! Test fixture: a real `cairn devnet` (nodes and gateway as separate
+//! processes on 127.0.0.1) and an `aws-sdk-s3` client pointed at it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running devnet; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Devnet {
+    pub dir: PathBuf,
+    pub child: Child,
+    pub info: serde_json::Value,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Devnet {
+    /// Starts `cairn devnet` in `dir` with `extra` flags and waits for it.
+    // The child moves into the returned `Devnet`, whose `Drop` reaps it.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        let json = dir.join("devnet.json");
+        let _ = std::fs::remove_file(&json);
+        let log = std::fs::File::create(dir.with_extension("devnet.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("devnet")
+            .arg("--dir")
+            .arg(dir)
+            .args(["--s3", &format!("127.0.0.1:{}", free_port())])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&json)
+                && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                return Self {
+                    dir: dir.to_owned(),
+                    child,
+                    info,
+                };
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "devnet did not start: {}",
+                    std::fs::read_to_string(dir.with_extension("devnet.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// An S3 client with the devnet's endpoint and keys.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let creds = aws_sdk_s3::config::Credentials::new(
+            self.info["access_key"].as_str().unwrap(),
+            self.info["secret_key"].as_str().unwrap(),
+            None,
+            None,
+            "devnet",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(self.info["s3_endpoint"].as_str().unwrap())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// `kill -9` node `index`.
+    pub fn kill_node(&self, index: usize) {
+        let pid = self.info["nodes"][index]["pid"].as_u64().unwrap();
+        let status = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Show what the gateway saw; CI keeps only the test output.
+            let log = std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- gateway.log (last 40 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
