@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Measures a release devnet with aws-cli: time to first `s3 ls`, `s3 cp` of a
+# 256 MiB file up and down, and the gateway's peak RSS meanwhile.
+# Usage: scripts/gateway-bench.sh [size-in-MiB]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+mib=${1:-256}
+cargo build --release --quiet --bin cairn
+bin="$CARGO_TARGET_DIR/release/cairn"
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() { kill -TERM "$devnet" 2>/dev/null; wait "$devnet" 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+start=$(date +%s.%N)
+"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" >"$dir/devnet.out" 2>&1 &
+devnet=$!
+until [ -s "$dir/dn/devnet.json" ]; do sleep 0.05; done
+export AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$dir/dn/devnet.json")
+export AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_key"])' "$dir/dn/devnet.json")
+export AWS_DEFAULT_REGION=us-east-1
+aws=(aws --endpoint-url "http://127.0.0.1:$port")
+"${aws[@]}" s3 ls >/dev/null
+echo "devnet to first successful s3 ls: $(python3 -c "print(round($(date +%s.%N) - $start, 2))") s"
+gw=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gateway"]["pid"])' "$dir/dn/devnet.json")
+peak=0
+( while kill -0 "$gw" 2>/dev/null; do awk '/VmHWM/ {print $2}' /proc/$gw/status; sleep 0.5; done ) > "$dir/rss" &
+head -c $((mib << 20)) /dev/urandom > "$dir/file"
+"${aws[@]}" s3 mb s3://bench >/dev/null
+t0=$(date +%s.%N); "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
+"${aws[@]}" s3 cp --quiet s3://bench/file "$dir/back"; t2=$(date +%s.%N)
+cmp "$dir/file" "$dir/back"
+python3 - "$mib" "$t0" "$t1" "$t2" <<'PY'
+import sys
+mib, t0, t1, t2 = int(sys.argv[1]), *map(float, sys.argv[2:])
+mb = mib * 1048576 / 1e6
+print(f"aws s3 cp {mib} MiB up: {mb/(t1-t0):.0f} MB/s ({t1-t0:.2f} s), down: {mb/(t2-t1):.0f} MB/s ({t2-t1:.2f} s), byte-identical")
+PY
+sleep 1
+echo "gateway peak RSS: $(( $(sort -n "$dir/rss" | tail -1) / 1024 )) MiB"
