@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test Cairn has: formatting, clippy, unit, property and
-# end-to-end tests. Installs whatever else the tests need (nothing beyond Rust
-# yet; the S3 smoke suite's clients join with the gateway).
+# end-to-end tests, then the S3 smoke suite with real clients (aws-cli, boto3,
+# rclone, s3cmd), which tests/smoke/run.sh installs when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --locked
+
+step "S3 client smoke suite (aws-cli, boto3, rclone, s3cmd against a devnet)"
+CAIRN="$CARGO_TARGET_DIR/debug/cairn" bash tests/smoke/run.sh
 
 # Benchmarks are type-checked by clippy above; running them is
 # `cargo bench` (figures in docs/PERFORMANCE.md), not part of the test run.

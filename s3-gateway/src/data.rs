@@ -59,6 +59,9 @@ pub enum DataError {
     Layout(&'static str),
 }
 
+/// Segments fetched and decoded ahead of the one being sent.
+const READ_AHEAD: usize = 2;
+
 /// What a write produced.
 pub struct Written {
     /// The part's layout (size, ETag, segments).
@@ -278,7 +281,7 @@ impl DataPath {
         let this = self.clone();
         let part_number = part.part_number;
         futures_util::stream::iter(pieces)
-            .then(move |(index, segment, local)| {
+            .map(move |(index, segment, local)| {
                 let (this, key) = (this.clone(), key.clone());
                 async move {
                     let result = this
@@ -291,6 +294,8 @@ impl DataPath {
                     result
                 }
             })
+            // Read ahead: the next segment is fetched while this one is sent.
+            .buffered(READ_AHEAD)
             // After an error the response is cut short; stop reading.
             .scan(false, |failed, item| {
                 let out = (!*failed).then_some(item);
