@@ -275,6 +275,106 @@ async fn s3_operations_through_the_mesh() {
     );
     assert!(get(&s3, "photos", "multi").await == [part1, part2].concat());
 
+    // Copy: same bucket keeping metadata, across buckets replacing it; a
+    // multi-segment object; copying onto itself unchanged is refused.
+    s3.create_bucket().bucket("archive").send().await.unwrap();
+    s3.copy_object()
+        .bucket("photos")
+        .key("notes/copy.txt")
+        .copy_source("photos/notes/hello.txt")
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("photos")
+        .key("notes/copy.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("text/plain"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("origin"))
+            .map(String::as_str),
+        Some("test")
+    );
+    let copied = s3
+        .copy_object()
+        .bucket("archive")
+        .key("big-copy")
+        .copy_source("photos/big.bin")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .metadata("copied", "yes")
+        .send()
+        .await
+        .unwrap();
+    let copy_etag = copied.copy_object_result().and_then(|r| r.e_tag()).unwrap();
+    assert_eq!(copy_etag, format!("\"{}\"", md5_hex(&big)));
+    assert!(
+        get(&s3, "archive", "big-copy").await == big,
+        "copied object differs"
+    );
+    let onto_itself = s3
+        .copy_object()
+        .bucket("photos")
+        .key("c")
+        .copy_source("photos/c")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(onto_itself).0, "InvalidRequest");
+
+    // Every object is its only version ("null") until versioning exists.
+    let versions = s3
+        .list_object_versions()
+        .bucket("photos")
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
+    let listed: Vec<_> = versions
+        .versions()
+        .iter()
+        .map(|v| (v.key().unwrap(), v.version_id().unwrap(), v.is_latest()))
+        .collect();
+    assert_eq!(
+        listed,
+        [("a/1", "null", Some(true)), ("a/2", "null", Some(true))]
+    );
+
+    // Batch delete, including a key that does not exist.
+    let batch = aws_sdk_s3::types::Delete::builder()
+        .set_objects(Some(
+            ["a/1", "a/2", "missing"]
+                .iter()
+                .map(|k| {
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(*k)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .build()
+        .unwrap();
+    let out = s3
+        .delete_objects()
+        .bucket("photos")
+        .delete(batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.deleted().len(), 3);
+    let left = s3
+        .list_objects_v2()
+        .bucket("photos")
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.key_count(), Some(0));
+
     // Deletes.
     let busy = s3
         .delete_bucket()

@@ -402,6 +402,194 @@ impl S3 for Gateway {
         }))
     }
 
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        if input.delete.objects.len() > 1000 {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "at most 1000 keys per request",
+            ));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        for object in input.delete.objects {
+            // A missing key counts as deleted, as on AWS.
+            if let Some(old) = self
+                .meta
+                .delete_object(&input.bucket, &object.key)
+                .map_err(meta_error)?
+            {
+                self.data.delete_shards(old.parts);
+            }
+            if !quiet {
+                deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(NotImplemented, "copying from an access point"));
+        };
+        let source = self.object(src_bucket, src_key)?;
+        self.require_bucket(&input.bucket)?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if !replace && **src_bucket == *input.bucket && **src_key == *input.key {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata, storage class, website redirect \
+                 location or encryption attributes.",
+            ));
+        }
+        // Stream the source through the data path under a fresh key.
+        let scheme = mesh::codec::Scheme {
+            k: source.k as usize,
+            m: source.m as usize,
+        };
+        let stream = self.data.read_parts(
+            object_key_of(&source)?,
+            scheme,
+            source.parts.clone(),
+            0..source.size,
+        );
+        let key = mesh::codec::ObjectKey::generate();
+        let written = self
+            .data
+            .write(&key, 0, Some(source.size), Box::pin(stream))
+            .await
+            .map_err(data_error)?;
+        let mut meta = if replace {
+            ObjectMeta {
+                content_type: input.content_type.map(|c| c.to_string()),
+                content_encoding: stored_encoding(input.content_encoding),
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                user_metadata: input
+                    .metadata
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect(),
+                ..source
+            }
+        } else {
+            source
+        };
+        meta.size = written.part.size;
+        meta.etag = written.part.etag.clone();
+        meta.last_modified = now_ms();
+        meta.checksum = None;
+        meta.encryption_key = key.as_bytes().to_vec();
+        meta.segment_size = self.data.params().segment_size as u64;
+        meta.k = written.scheme.k as u8;
+        meta.m = written.scheme.m as u8;
+        meta.parts = vec![written.part];
+        let replaced = self
+            .meta
+            .put_object(&input.bucket, &input.key, &meta)
+            .map_err(meta_error)?;
+        if let Some(old) = replaced {
+            self.data.delete_shards(old.parts);
+        }
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&meta.etag)),
+                last_modified: Some(timestamp(meta.last_modified)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        // Until versioning exists every object is its only version, with
+        // version id "null", as AWS answers for an unversioned bucket.
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let page = self
+            .meta
+            .list_objects(
+                &input.bucket,
+                &ListQuery {
+                    prefix: prefix.clone(),
+                    delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+                    start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+                    max_keys,
+                },
+            )
+            .map_err(meta_error)?;
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            delimiter: input.delimiter,
+            key_marker: Some(input.key_marker.unwrap_or_default()),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(max_keys as i32),
+            is_truncated: Some(page.is_truncated),
+            next_key_marker: page
+                .is_truncated
+                .then(|| page.next_marker.clone())
+                .flatten(),
+            next_version_id_marker: page.is_truncated.then(|| "null".to_owned()),
+            versions: Some(
+                page.objects
+                    .iter()
+                    .map(|(key, meta)| ObjectVersion {
+                        key: Some(key.clone()),
+                        version_id: Some("null".to_owned()),
+                        is_latest: Some(true),
+                        size: Some(meta.size as i64),
+                        e_tag: Some(etag(&meta.etag)),
+                        last_modified: Some(timestamp(meta.last_modified)),
+                        storage_class: Some(ObjectVersionStorageClass::from_static(
+                            ObjectVersionStorageClass::STANDARD,
+                        )),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(p.clone()),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
