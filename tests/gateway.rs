@@ -397,15 +397,30 @@ async fn s3_operations_through_the_mesh() {
         .await
         .unwrap_err();
     assert_eq!(code(gone), ("NoSuchKey".into(), 404));
-    // Unsigned requests are refused.
+    // Unsigned requests are refused, with a request id in the header and the
+    // same one in the error body.
     let endpoint = devnet.info["s3_endpoint"].as_str().unwrap().to_owned();
     let anonymous = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["-s", "-i"])
         .arg(format!("{endpoint}/photos/notes/hello.txt"))
-        .output();
-    if let Ok(out) = anonymous {
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
-    }
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&anonymous.stdout).to_string();
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .expect("an x-amz-request-id header")
+        .trim()
+        .to_owned();
+    assert!(
+        text.contains(&format!("<RequestId>{id}</RequestId>")),
+        "{text}"
+    );
+    // Successful responses carry one too.
+    use aws_sdk_s3::operation::RequestId;
+    let ok = s3.head_bucket().bucket("photos").send().await.unwrap();
+    assert!(ok.request_id().is_some_and(|r| !r.is_empty()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 pub mod data;
 pub mod meta;
 pub mod nodes;
+pub mod request_id;
 pub mod server;
 pub mod service;
 

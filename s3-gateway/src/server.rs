@@ -131,7 +131,7 @@ pub async fn run(
     let gateway = Gateway::new(meta.clone(), data, config.region.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth(meta));
-    let service = builder.build();
+    let service = crate::request_id::WithRequestId::new(builder.build());
 
     let listener = TcpListener::bind(config.s3).await?;
     let local = listener.local_addr()?;

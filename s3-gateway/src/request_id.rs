@@ -1,0 +1,127 @@
+//! Request ids: every response, errors included, carries `x-amz-request-id`
+//! (and `x-amz-id-2`), and every XML error body carries the same
+//! `<RequestId>`, as AWS answers. Wraps the s3s service, so errors raised
+//! inside s3s (authentication, parsing) get one too.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use s3s::service::S3Service;
+
+/// Longest error body that is rewritten to add the request id.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// The S3 service, stamping request ids.
+#[derive(Clone)]
+pub struct WithRequestId {
+    inner: S3Service,
+    prefix: u64,
+    counter: std::sync::Arc<AtomicU64>,
+}
+
+impl WithRequestId {
+    /// Wraps `inner`.
+    pub fn new(inner: S3Service) -> Self {
+        let prefix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64
+            ^ u64::from(std::process::id()).rotate_left(32);
+        Self {
+            inner,
+            prefix,
+            counter: Default::default(),
+        }
+    }
+
+    fn next_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:016X}{:08X}", self.prefix, n as u32)
+    }
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
+    type Response = http::Response<s3s::Body>;
+    type Error = s3s::HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        let id = self.next_id();
+        let response = hyper::service::Service::call(&self.inner, req);
+        Box::pin(async move {
+            let mut response = response.await?;
+            let is_xml_error = response.status().as_u16() >= 400
+                && response
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+            if is_xml_error {
+                let (mut parts, body) = response.into_parts();
+                let bytes = match body.collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => Bytes::new(),
+                };
+                let body = with_request_id(&bytes, &id);
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(body.len()),
+                );
+                response = http::Response::from_parts(parts, s3s::Body::from(body));
+            }
+            let headers = response.headers_mut();
+            if let Ok(value) = http::HeaderValue::from_str(&id) {
+                headers.insert("x-amz-request-id", value.clone());
+                headers.insert("x-amz-id-2", value);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Adds `<RequestId>` to an S3 XML error body that lacks one.
+fn with_request_id(body: &Bytes, id: &str) -> Bytes {
+    if body.len() > MAX_ERROR_BODY {
+        return body.clone();
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return body.clone();
+    };
+    if text.contains("<RequestId>") {
+        return body.clone();
+    }
+    match text.rfind("</Error>") {
+        Some(at) => {
+            let mut out = String::with_capacity(text.len() + id.len() + 24);
+            out.push_str(&text[..at]);
+            out.push_str("<RequestId>");
+            out.push_str(id);
+            out.push_str("</RequestId>");
+            out.push_str(&text[at..]);
+            Bytes::from(out)
+        }
+        None => body.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_added_to_error_bodies_once() {
+        let body = Bytes::from_static(
+            b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>",
+        );
+        let out = with_request_id(&body, "ABC");
+        assert!(String::from_utf8_lossy(&out).ends_with("<RequestId>ABC</RequestId></Error>"));
+        assert_eq!(with_request_id(&out, "XYZ"), out);
+        let other = Bytes::from_static(b"not xml");
+        assert_eq!(with_request_id(&other, "ABC"), other);
+    }
+}
