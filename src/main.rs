@@ -1,5 +1,6 @@
 //! `cairn`: the one binary users run.
 
+mod bench_cmd;
 mod devnet_cmd;
 mod gateway_cmd;
 mod logging;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Load-test any S3 endpoint: throughput and latency of puts and gets.
+    Bench(bench_cmd::BenchArgs),
     /// Run a local mesh of nodes and a gateway on 127.0.0.1 (the main job).
     Devnet(devnet_cmd::DevnetArgs),
     /// Run an S3 gateway over the mesh, or manage its access keys.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     logging::init(cli.log_json);
     let result = match cli.command {
         Command::ShardId(args) => shard_id_cmd::run(args),
+        Command::Bench(args) => runtime().block_on(bench_cmd::run(args)),
         Command::Devnet(args) => runtime().block_on(devnet_cmd::run(args)),
         Command::Gateway(args) => runtime().block_on(gateway_cmd::run(args)),
         Command::Node(args) => runtime().block_on(node_cmd::run(args)),

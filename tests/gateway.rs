@@ -417,6 +417,33 @@ async fn s3_operations_through_the_mesh() {
         text.contains(&format!("<RequestId>{id}</RequestId>")),
         "{text}"
     );
+    // `cairn bench` drives the same endpoint and reports what it did.
+    let bench = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "bench",
+            "--op",
+            "mixed",
+            "--size",
+            "4KiB",
+            "--concurrency",
+            "4",
+        ])
+        .args(["--duration", "1s", "--json", "--endpoint", &endpoint])
+        .args(["--access-key", devnet.info["access_key"].as_str().unwrap()])
+        .args(["--secret-key", devnet.info["secret_key"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    for result in report["results"].as_array().unwrap() {
+        assert!(result["requests"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(result["errors"], 0, "{report}");
+        assert!(result["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    }
     // Successful responses carry one too.
     use aws_sdk_s3::operation::RequestId;
     let ok = s3.head_bucket().bucket("photos").send().await.unwrap();
