@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
 use crate::metrics::NodeMetrics;
-use crate::store::{Owner, PutOutcome, Store, StoreError};
+use crate::store::{Owner, PutOutcome, ShardWriter, Store, StoreError};
 
 /// Bytes moved per read or write of shard data.
 const IO_CHUNK: usize = 256 << 10;
@@ -26,6 +26,70 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Time allowed to close a stream politely.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Most puts committed together.
+const MAX_GROUP: usize = 64;
+
+type Reply = tokio::sync::oneshot::Sender<Result<PutOutcome, StoreError>>;
+
+/// Group commit: puts that finish receiving while a commit is running are
+/// committed together by one thread, sharing the index commit and the
+/// directory fsyncs (`Store::commit_many`); each shard file is still fsynced
+/// before any of them is acknowledged.
+#[derive(Clone)]
+struct Committer {
+    queue: std::sync::mpsc::Sender<(ShardWriter, Reply)>,
+}
+
+impl Committer {
+    fn spawn(store: Store) -> Self {
+        let (queue, incoming) = std::sync::mpsc::channel::<(ShardWriter, Reply)>();
+        std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                while let Ok(first) = incoming.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_GROUP {
+                        match incoming.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (writers, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    match store.commit_many(writers) {
+                        Ok(results) => {
+                            for (result, reply) in results.into_iter().zip(replies) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            let message = e.to_string();
+                            for reply in replies {
+                                let _ = reply.send(Err(StoreError::Io {
+                                    op: "committing",
+                                    path: std::path::PathBuf::new(),
+                                    source: std::io::Error::other(message.clone()),
+                                }));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawning the group-commit thread");
+        Self { queue }
+    }
+
+    async fn commit(&self, writer: ShardWriter) -> Result<PutOutcome, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || StoreError::Io {
+            op: "committing",
+            path: std::path::PathBuf::new(),
+            source: std::io::Error::other("the commit thread has stopped"),
+        };
+        self.queue.send((writer, reply)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
 /// Answers shard-protocol streams from the node's store.
 pub struct ShardServer {
     store: Store,
@@ -34,6 +98,7 @@ pub struct ShardServer {
     region: String,
     per_peer: Mutex<HashMap<PeerId, Arc<Semaphore>>>,
     all_streams: Arc<Semaphore>,
+    committer: Committer,
 }
 
 /// Why serving one stream stopped early. The stream is closed; the node
@@ -52,12 +117,13 @@ impl ShardServer {
     /// A server over `store`.
     pub fn new(store: Store, metrics: NodeMetrics, limits: Limits, region: String) -> Arc<Self> {
         Arc::new(Self {
-            store,
             metrics,
             limits,
             region,
             per_peer: Mutex::new(HashMap::new()),
             all_streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            committer: Committer::spawn(store.clone()),
+            store,
         })
     }
 
@@ -223,7 +289,7 @@ impl ShardServer {
             remaining -= n as u64;
             self.metrics.received("put", n as u64);
         }
-        let committed = blocking(move || writer.commit()).await;
+        let committed = self.committer.commit(writer).await;
         let response = committed.map(|outcome| Response::Stored {
             already: outcome == PutOutcome::AlreadyStored,
         });
