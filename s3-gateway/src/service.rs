@@ -268,12 +268,7 @@ impl S3 for Gateway {
                 meta.size
             )
         });
-        let key = mesh::codec::ObjectKey::from_bytes(
-            meta.encryption_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| internal("stored object key has the wrong length"))?,
-        );
+        let key = object_key_of(&meta)?;
         let scheme = mesh::codec::Scheme {
             k: meta.k as usize,
             m: meta.m as usize,
@@ -384,20 +379,8 @@ impl S3 for Gateway {
                 .flatten(),
             start_after: input.start_after.as_deref().map(enc),
             encoding_type: input.encoding_type,
-            contents: Some(
-                page.objects
-                    .iter()
-                    .map(|(key, meta)| listed(&enc(key), meta))
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                page.common_prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(contents(&page, &enc)),
+            common_prefixes: Some(prefixes(&page, &enc)),
             ..Default::default()
         }))
     }
@@ -870,20 +853,8 @@ impl S3 for Gateway {
                 .then(|| page.next_marker.as_deref().map(enc))
                 .flatten(),
             encoding_type: input.encoding_type,
-            contents: Some(
-                page.objects
-                    .iter()
-                    .map(|(key, meta)| listed(&enc(key), meta))
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                page.common_prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(contents(&page, &enc)),
+            common_prefixes: Some(prefixes(&page, &enc)),
             ..Default::default()
         }))
     }
@@ -925,6 +896,24 @@ fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+/// A listing page's objects, keys passed through `enc`.
+fn contents(page: &crate::meta::ListPage, enc: &dyn Fn(&str) -> String) -> Vec<Object> {
+    page.objects
+        .iter()
+        .map(|(key, meta)| listed(&enc(key), meta))
+        .collect()
+}
+
+/// A listing page's common prefixes, passed through `enc`.
+fn prefixes(page: &crate::meta::ListPage, enc: &dyn Fn(&str) -> String) -> Vec<CommonPrefix> {
+    page.common_prefixes
+        .iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc(p)),
+        })
+        .collect()
 }
 
 fn listed(key: &str, meta: &ObjectMeta) -> Object {
