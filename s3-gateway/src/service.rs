@@ -82,6 +82,20 @@ fn stored_encoding(given: Option<String>) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(","))
 }
 
+/// User metadata (`x-amz-meta-*`) as stored: names lower-cased.
+fn stored_metadata(given: Option<Metadata>) -> Vec<(String, String)> {
+    given
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// User metadata for a GET or HEAD response (absent when there is none).
+fn response_metadata(meta: &ObjectMeta) -> Option<Metadata> {
+    (!meta.user_metadata.is_empty()).then(|| meta.user_metadata.iter().cloned().collect())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -221,12 +235,7 @@ impl S3 for Gateway {
             content_language: input.content_language,
             cache_control: input.cache_control,
             expires: None,
-            user_metadata: input
-                .metadata
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
+            user_metadata: stored_metadata(input.metadata),
             checksum: input.checksum_crc32.map(|v| ("CRC32".to_owned(), v)),
             encryption_key: key.as_bytes().to_vec(),
             segment_size: self.data.params().segment_size as u64,
@@ -289,8 +298,7 @@ impl S3 for Gateway {
             content_disposition: meta.content_disposition.clone(),
             content_language: meta.content_language.clone(),
             cache_control: meta.cache_control.clone(),
-            metadata: (!meta.user_metadata.is_empty())
-                .then(|| meta.user_metadata.iter().cloned().collect()),
+            metadata: response_metadata(&meta),
             ..Default::default()
         }))
     }
@@ -310,8 +318,7 @@ impl S3 for Gateway {
             content_disposition: meta.content_disposition.clone(),
             content_language: meta.content_language.clone(),
             cache_control: meta.cache_control.clone(),
-            metadata: (!meta.user_metadata.is_empty())
-                .then(|| meta.user_metadata.iter().cloned().collect()),
+            metadata: response_metadata(&meta),
             ..Default::default()
         }))
     }
@@ -472,12 +479,7 @@ impl S3 for Gateway {
                 content_disposition: input.content_disposition,
                 content_language: input.content_language,
                 cache_control: input.cache_control,
-                user_metadata: input
-                    .metadata
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                    .collect(),
+                user_metadata: stored_metadata(input.metadata),
                 ..source
             }
         } else {
@@ -590,12 +592,7 @@ impl S3 for Gateway {
             content_language: input.content_language,
             cache_control: input.cache_control,
             expires: None,
-            user_metadata: input
-                .metadata
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
+            user_metadata: stored_metadata(input.metadata),
             checksum: None,
             encryption_key: mesh::codec::ObjectKey::generate().as_bytes().to_vec(),
             segment_size: self.data.params().segment_size as u64,
