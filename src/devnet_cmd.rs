@@ -64,6 +64,10 @@ pub struct DevnetArgs {
     /// Capacity each node offers, e.g. 10GiB.
     #[arg(long, default_value = "10GiB")]
     capacity: String,
+    /// Extra argument for the gateway (repeatable), e.g.
+    /// `--gateway-arg=--audit-every=1s`.
+    #[arg(long, allow_hyphen_values = true)]
+    gateway_arg: Vec<String>,
 }
 
 /// Keys of the gateway's devnet access key.
@@ -99,6 +103,7 @@ struct NodeInfo {
 struct GatewayInfo {
     s3_endpoint: String,
     metrics: Option<String>,
+    admin: Option<String>,
     peer_id: Option<String>,
 }
 
@@ -372,8 +377,9 @@ async fn start_gateway(
         .args(["--k", &args.k.to_string()])
         .args(["--m", &args.m.to_string()])
         .args(["--region", S3_REGION])
-        .args(["--metrics", "127.0.0.1:0"])
-        .arg("--devnet");
+        .args(["--admin", "127.0.0.1:0"])
+        .arg("--devnet")
+        .args(&args.gateway_arg);
     for addr in bootstrap {
         command.args(["--bootstrap", addr]);
     }
@@ -393,6 +399,7 @@ async fn start_gateway(
     Ok(GatewayInfo {
         s3_endpoint: str_field(&info, "s3_endpoint").unwrap_or_default(),
         metrics: str_field(&info, "metrics"),
+        admin: str_field(&info, "admin"),
         peer_id: str_field(&info, "peer_id"),
     })
 }
@@ -430,6 +437,7 @@ fn devnet_state(
             "pid": proc.pid,
             "peer_id": gateway.peer_id,
             "metrics": gateway.metrics,
+            "admin": gateway.admin,
             "data_dir": proc.data_dir,
             "log": proc.log,
         },

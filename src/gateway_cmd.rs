@@ -64,9 +64,92 @@ struct RunArgs {
     /// All nodes on one machine: drop the distinct-subnet placement rule.
     #[arg(long)]
     devnet: bool,
-    /// Serve metrics here (not yet implemented for the gateway; accepted for devnet).
+    /// Serve the admin endpoint here: `/metrics` (Prometheus) and `/status`
+    /// (JSON, read by `cairn status`). Plain HTTP: keep it on loopback or a
+    /// private network.
+    #[arg(long, alias = "metrics")]
+    admin: Option<SocketAddr>,
+    #[command(flatten)]
+    health: HealthArgs,
+}
+
+/// Liveness, audit and repair settings. Defaults are production's
+/// (minutes), or devnet's (seconds) with `--devnet`.
+#[derive(clap::Args)]
+struct HealthArgs {
+    /// Heartbeat period.
     #[arg(long)]
-    metrics: Option<SocketAddr>,
+    heartbeat: Option<humantime::Duration>,
+    /// A node silent this long is suspect (no new shards, read last).
+    #[arg(long)]
+    suspect_after: Option<humantime::Duration>,
+    /// A node silent this long is dead.
+    #[arg(long)]
+    dead_after: Option<humantime::Duration>,
+    /// A dead node's shards are repaired after this much more.
+    #[arg(long)]
+    repair_grace: Option<humantime::Duration>,
+    /// Audit each node this often.
+    #[arg(long)]
+    audit_every: Option<humantime::Duration>,
+    /// An audit not answered within this is a time-out.
+    #[arg(long)]
+    audit_deadline: Option<humantime::Duration>,
+    /// Check every manifest's health this often.
+    #[arg(long)]
+    check_every: Option<humantime::Duration>,
+    /// Look for unreferenced shards on nodes this often.
+    #[arg(long)]
+    gc_every: Option<humantime::Duration>,
+    /// Repair a segment once its healthy shards are at most this many
+    /// (default k + 1).
+    #[arg(long)]
+    repair_threshold: Option<usize>,
+    /// Most repair upload bandwidth, e.g. 64MiB (per second).
+    #[arg(long)]
+    repair_rate: Option<bytesize::ByteSize>,
+    /// Audit score below which a node gets no new shards.
+    #[arg(long)]
+    suspend_below: Option<f64>,
+    /// Audit score below which a node is disqualified.
+    #[arg(long)]
+    disqualify_below: Option<f64>,
+}
+
+impl HealthArgs {
+    fn config(&self, devnet: bool) -> s3_gateway::health::HealthConfig {
+        let mut c = if devnet {
+            s3_gateway::health::HealthConfig::devnet()
+        } else {
+            s3_gateway::health::HealthConfig::default()
+        };
+        let set = |field: &mut std::time::Duration, v: Option<humantime::Duration>| {
+            if let Some(v) = v {
+                *field = *v;
+            }
+        };
+        set(&mut c.heartbeat, self.heartbeat);
+        set(&mut c.suspect_after, self.suspect_after);
+        set(&mut c.dead_after, self.dead_after);
+        set(&mut c.repair_grace, self.repair_grace);
+        set(&mut c.audit_every, self.audit_every);
+        set(&mut c.audit_deadline, self.audit_deadline);
+        set(&mut c.check_every, self.check_every);
+        set(&mut c.gc_every, self.gc_every);
+        if self.repair_threshold.is_some() {
+            c.repair_threshold = self.repair_threshold;
+        }
+        if let Some(rate) = self.repair_rate {
+            c.repair_rate = rate.as_u64();
+        }
+        if let Some(v) = self.suspend_below {
+            c.reputation.suspend_below = v;
+        }
+        if let Some(v) = self.disqualify_below {
+            c.reputation.disqualify_below = v;
+        }
+        c
+    }
 }
 
 /// Runs the gateway subcommand.
@@ -100,6 +183,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 region: run.region,
                 devnet: run.devnet,
                 min_nodes: scheme.total(),
+                health: run.health.config(run.devnet),
+                admin: run.admin,
             };
             s3_gateway::run(config, crate::node_cmd::shutdown_signal()).await?;
         }

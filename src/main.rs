@@ -7,6 +7,7 @@ mod logging;
 mod mesh_cmd;
 mod node_cmd;
 mod shard_id_cmd;
+mod status_cmd;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ enum Command {
     Shard(mesh_cmd::ShardCommand),
     /// Print the shard id (blake3 hash) of files, as nodes name shards.
     ShardId(shard_id_cmd::ShardIdArgs),
+    /// Show a gateway's view of its nodes and of its data's health.
+    Status(status_cmd::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Node(args) => runtime().block_on(node_cmd::run(args)),
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
+        Command::Status(args) => runtime().block_on(status_cmd::run(args)),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use storage_node::config::{ConfigFile, parse_addr, parse_size};
-use storage_node::{Limits, NodeConfig};
+use storage_node::{Faults, Limits, NodeConfig};
 
 /// Arguments of `cairn node`. Flags override the `--config` file.
 #[derive(clap::Args)]
@@ -39,6 +39,12 @@ pub struct NodeArgs {
     /// Seconds between scrub passes.
     #[arg(long)]
     scrub_every: Option<u64>,
+    /// FOR FAULT TESTS ONLY: answer every storage challenge with garbage.
+    #[arg(long, hide = true)]
+    test_only_lie_proofs: bool,
+    /// FOR FAULT TESTS ONLY: acknowledge puts but throw the bytes away.
+    #[arg(long, hide = true)]
+    test_only_drop_writes: bool,
 }
 
 fn config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
@@ -91,6 +97,10 @@ fn config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
             request_timeout: file
                 .request_timeout_secs
                 .map_or(defaults.request_timeout, Duration::from_secs),
+            faults: Faults {
+                lie_proofs: args.test_only_lie_proofs,
+                drop_writes: args.test_only_drop_writes,
+            },
             ..defaults
         },
         republish_every: Duration::from_secs(300),

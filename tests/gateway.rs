@@ -479,3 +479,1141 @@ async fn objects_survive_two_killed_nodes() {
         );
     }
 }
+
+// ---- conditional requests, UploadPartCopy, checksums ----
+
+use aws_sdk_s3::primitives::DateTime;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType};
+
+type SdkErr<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
+
+/// Code, status and message of a failed request.
+fn failure<E: ProvideErrorMetadata>(e: SdkErr<E>) -> (String, u16, String) {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let message = e.message().unwrap_or_default().to_owned();
+    (e.code().unwrap_or_default().to_owned(), status, message)
+}
+
+/// A conditional GET: the body, or the status and code it failed with.
+async fn get_if(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    if_match: Option<&str>,
+    if_none_match: Option<&str>,
+    if_modified_since: Option<i64>,
+    if_unmodified_since: Option<i64>,
+) -> Result<Vec<u8>, (u16, String)> {
+    let sent = s3
+        .get_object()
+        .bucket("cond")
+        .key(key)
+        .set_if_match(if_match.map(str::to_owned))
+        .set_if_none_match(if_none_match.map(str::to_owned))
+        .set_if_modified_since(if_modified_since.map(DateTime::from_secs))
+        .set_if_unmodified_since(if_unmodified_since.map(DateTime::from_secs))
+        .send()
+        .await;
+    match sent {
+        Ok(out) => Ok(out.body.collect().await.unwrap().into_bytes().to_vec()),
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            Err((status, e.code().unwrap_or_default().to_owned()))
+        }
+    }
+}
+
+/// Status and code of a CopyObject (or UploadPartCopy) result.
+fn outcome<T, E: ProvideErrorMetadata>(r: Result<T, SdkErr<E>>) -> (u16, String) {
+    match r {
+        Ok(_) => (200, String::new()),
+        Err(e) => {
+            let (code, status, _) = failure(e);
+            (status, code)
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_requests_and_part_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(&dir.path().join("dn"), &[]);
+    let s3 = devnet.client();
+    s3.create_bucket().bucket("cond").send().await.unwrap();
+
+    // AWS's message for an invalid name, even when s3s raises the error.
+    let (code, status, message) = failure(
+        s3.create_bucket()
+            .bucket("Bad_Name")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code.as_str(), status, message.as_str()),
+        (
+            "InvalidBucketName",
+            400,
+            "The specified bucket is not valid."
+        )
+    );
+    let (code, _, message) = failure(
+        s3.get_object()
+            .bucket("cond")
+            .key("absent")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("NoSuchKey", "The specified key does not exist.")
+    );
+
+    // ---- GET and HEAD preconditions ----
+    let data = b"conditional body".to_vec();
+    let expires = DateTime::from_secs(1_900_000_000);
+    let put = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .expires(expires)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let tag = put.e_tag().unwrap().to_owned();
+    let bare = tag.trim_matches('"').to_owned();
+    let head = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.expires_string(), Some("Sun, 17 Mar 2030 17:46:40 GMT"));
+    let at = head.last_modified().unwrap().secs();
+    let (past, future) = (at - 86_400, unix_now() + 86_400);
+    let ok = Ok(data.clone());
+    let modified = Err((304, String::new()));
+    let failed = Err((412, "PreconditionFailed".to_owned()));
+    type Expected = Result<Vec<u8>, (u16, String)>;
+    let cases: Vec<(_, _, _, _, &Expected)> = vec![
+        (Some(tag.as_str()), None, None, None, &ok),
+        (Some(bare.as_str()), None, None, None, &ok),
+        (Some("*"), None, None, None, &ok),
+        (Some("\"0123\""), None, None, None, &failed),
+        (None, Some(tag.as_str()), None, None, &modified),
+        (None, Some(bare.as_str()), None, None, &modified),
+        (None, Some("*"), None, None, &modified),
+        (None, Some("\"0123\""), None, None, &ok),
+        (None, None, Some(past), None, &ok),
+        (None, None, Some(at), None, &modified),
+        // A date in the future is not a valid validator: ignored.
+        (None, None, Some(future), None, &ok),
+        (None, None, None, Some(past), &failed),
+        (None, None, None, Some(at), &ok),
+        // AWS: If-Match true and If-Unmodified-Since false is 200 ...
+        (Some(tag.as_str()), None, None, Some(past), &ok),
+        // ... If-None-Match false and If-Modified-Since true is 304.
+        (None, Some(tag.as_str()), Some(past), None, &modified),
+        (
+            Some("\"0123\""),
+            Some("\"0123\""),
+            Some(past),
+            None,
+            &failed,
+        ),
+        (
+            Some(tag.as_str()),
+            Some(tag.as_str()),
+            None,
+            None,
+            &modified,
+        ),
+    ];
+    for (i, (im, inm, ims, ius, expected)) in cases.into_iter().enumerate() {
+        let got = get_if(&s3, "k", im, inm, ims, ius).await;
+        // The SDK has no code for an empty 304; compare the status only.
+        let got = got.map_err(|(s, c)| (s, if s == 304 { String::new() } else { c }));
+        assert_eq!(&got, expected, "case {i}: {im:?} {inm:?} {ims:?} {ius:?}");
+    }
+    // A range with a condition that holds.
+    let ranged = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&tag)
+        .range("bytes=0-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &ranged.body.collect().await.unwrap().into_bytes()[..],
+        &data[..4]
+    );
+    // HEAD: the same verdicts (no bodies either way).
+    let head_if = |im: Option<&str>, inm: Option<&str>| {
+        s3.head_object()
+            .bucket("cond")
+            .key("k")
+            .set_if_match(im.map(str::to_owned))
+            .set_if_none_match(inm.map(str::to_owned))
+            .send()
+    };
+    assert_eq!(outcome(head_if(Some(&tag), None).await).0, 200);
+    assert_eq!(outcome(head_if(None, Some(&tag)).await).0, 304);
+    assert_eq!(outcome(head_if(Some("\"0123\""), None).await).0, 412);
+    // A 304 on the wire: validators, no body, no content type.
+    let raw = raw_request(
+        &devnet,
+        "GET",
+        "/cond/k",
+        &[("if-none-match", tag.clone())],
+        "UNSIGNED-PAYLOAD",
+        b"",
+    );
+    assert_eq!(raw.status, 304, "{raw:?}");
+    assert!(raw.body.is_empty(), "{raw:?}");
+    assert_eq!(raw.header("etag"), Some(tag.as_str()));
+    assert!(raw.header("last-modified").is_some(), "{raw:?}");
+    assert!(raw.header("content-type").is_none(), "{raw:?}");
+    assert!(raw.header("x-amz-request-id").is_some(), "{raw:?}");
+
+    // ---- conditional writes ----
+    let put_if = |key: &str, im: Option<&str>, inm: Option<&str>, body: &[u8]| {
+        s3.put_object()
+            .bucket("cond")
+            .key(key)
+            .set_if_match(im.map(str::to_owned))
+            .set_if_none_match(inm.map(str::to_owned))
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+    };
+    assert_eq!(
+        outcome(put_if("fresh", None, Some("*"), b"one").await).0,
+        200
+    );
+    assert_eq!(
+        outcome(put_if("fresh", None, Some("*"), b"two").await),
+        (412, "PreconditionFailed".into())
+    );
+    assert_eq!(get(&s3, "cond", "fresh").await, b"one");
+    let replaced = put_if("k", Some(&tag), None, b"replaced").await.unwrap();
+    let new_tag = replaced.e_tag().unwrap().to_owned();
+    assert_ne!(new_tag, tag);
+    assert_eq!(
+        outcome(put_if("k", Some(&tag), None, b"stale").await),
+        (412, "PreconditionFailed".into())
+    );
+    assert_eq!(
+        outcome(put_if("k", Some(&bare), None, b"stale").await).0,
+        412
+    );
+    assert_eq!(get(&s3, "cond", "k").await, b"replaced");
+    assert_eq!(
+        outcome(put_if("missing", Some(&new_tag), None, b"x").await),
+        (404, "NoSuchKey".into())
+    );
+    // Only `*` is supported in If-None-Match, and not with If-Match.
+    assert_eq!(
+        outcome(put_if("k", None, Some(&new_tag), b"x").await),
+        (501, "NotImplemented".into())
+    );
+    assert_eq!(
+        outcome(put_if("k", Some(&new_tag), Some("*"), b"x").await),
+        (501, "NotImplemented".into())
+    );
+    // CompleteMultipartUpload honours them too; a refusal keeps the upload.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("cond")
+        .key("fresh")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("cond")
+        .key("fresh")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from(b"mp".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let parts = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let complete = |inm: Option<&str>| {
+        s3.complete_multipart_upload()
+            .bucket("cond")
+            .key("fresh")
+            .upload_id(id)
+            .multipart_upload(parts.clone())
+            .set_if_none_match(inm.map(str::to_owned))
+            .send()
+    };
+    assert_eq!(outcome(complete(Some("*")).await).0, 412);
+    assert_eq!(get(&s3, "cond", "fresh").await, b"one");
+    complete(None).await.unwrap();
+    assert_eq!(get(&s3, "cond", "fresh").await, b"mp");
+
+    // ---- CopyObject: x-amz-copy-source-if-* (every failure is 412) ----
+    let copy_if = |im: Option<&str>, inm: Option<&str>, ims: Option<i64>, ius: Option<i64>| {
+        s3.copy_object()
+            .bucket("cond")
+            .key("copied")
+            .copy_source("cond/k")
+            .set_copy_source_if_match(im.map(str::to_owned))
+            .set_copy_source_if_none_match(inm.map(str::to_owned))
+            .set_copy_source_if_modified_since(ims.map(DateTime::from_secs))
+            .set_copy_source_if_unmodified_since(ius.map(DateTime::from_secs))
+            .send()
+    };
+    let at = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .last_modified()
+        .unwrap()
+        .secs();
+    let precondition = (412, "PreconditionFailed".to_owned());
+    assert_eq!(
+        outcome(copy_if(Some("\"0123\""), None, None, None).await),
+        precondition
+    );
+    assert_eq!(
+        outcome(copy_if(None, Some(&new_tag), None, None).await),
+        precondition
+    );
+    assert_eq!(
+        outcome(copy_if(None, None, Some(at), None).await),
+        precondition
+    );
+    assert_eq!(
+        outcome(copy_if(None, None, None, Some(past)).await),
+        precondition
+    );
+    assert_eq!(
+        outcome(copy_if(None, Some(&new_tag), Some(past), None).await),
+        precondition
+    );
+    assert_eq!(
+        outcome(s3.head_object().bucket("cond").key("copied").send().await).0,
+        404
+    );
+    assert_eq!(
+        outcome(copy_if(None, None, Some(future), None).await).0,
+        200
+    );
+    assert_eq!(
+        outcome(copy_if(Some(&new_tag), None, None, Some(past)).await).0,
+        200
+    );
+    assert_eq!(
+        outcome(copy_if(None, Some("\"0123\""), Some(past), None).await).0,
+        200
+    );
+    assert_eq!(get(&s3, "cond", "copied").await, b"replaced");
+
+    // ---- UploadPartCopy ----
+    // Sources: 12 MiB (two segments) and a multipart object of 5 + 1 MiB.
+    let src = bytes(12 << 20, 21);
+    s3.put_object()
+        .bucket("cond")
+        .key("src")
+        .body(ByteStream::from(src.clone()))
+        .send()
+        .await
+        .unwrap();
+    let (m1, m2) = (bytes(5 << 20, 22), bytes(1 << 20, 23));
+    let up = s3
+        .create_multipart_upload()
+        .bucket("cond")
+        .key("msrc")
+        .send()
+        .await
+        .unwrap();
+    let mid = up.upload_id().unwrap();
+    let mut done = Vec::new();
+    for (n, data) in [(1, &m1), (2, &m2)] {
+        let out = s3
+            .upload_part()
+            .bucket("cond")
+            .key("msrc")
+            .upload_id(mid)
+            .part_number(n)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket("cond")
+        .key("msrc")
+        .upload_id(mid)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let msrc = [m1, m2].concat();
+    let src_tag = s3
+        .head_object()
+        .bucket("cond")
+        .key("src")
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+
+    let up = s3
+        .create_multipart_upload()
+        .bucket("cond")
+        .key("assembled")
+        .send()
+        .await
+        .unwrap();
+    let uid = up.upload_id().unwrap().to_owned();
+    let part_copy = |n: i32, source: &str, range: Option<String>| {
+        s3.upload_part_copy()
+            .bucket("cond")
+            .key("assembled")
+            .upload_id(&uid)
+            .part_number(n)
+            .copy_source(source)
+            .set_copy_source_range(range)
+    };
+    // Part 1: 6 MiB of `src` across its segment boundary (8 MiB).
+    let (a, b) = (3u64 << 20, (9u64 << 20) - 1);
+    let p1 = part_copy(1, "cond/src", Some(format!("bytes={a}-{b}")))
+        .copy_source_if_match(&src_tag)
+        .send()
+        .await
+        .unwrap();
+    let r1 = p1.copy_part_result().unwrap();
+    let want1 = &src[a as usize..=b as usize];
+    assert_eq!(r1.e_tag(), Some(format!("\"{}\"", md5_hex(want1)).as_str()));
+    assert!(r1.last_modified().is_some());
+    // Part 2: 5.5 MiB of the multipart source, across its part boundary.
+    let (c, d) = (512u64 << 10, (6u64 << 20) - 1);
+    let p2 = part_copy(2, "cond/msrc", Some(format!("bytes={c}-{d}")))
+        .send()
+        .await
+        .unwrap();
+    let want2 = &msrc[c as usize..=d as usize];
+    let e2 = p2.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+    assert_eq!(e2, format!("\"{}\"", md5_hex(want2)));
+    // Part 3: a whole small object, no range.
+    let p3 = part_copy(3, "cond/fresh", None).send().await.unwrap();
+    let e3 = p3.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+    let listed = s3
+        .list_parts()
+        .bucket("cond")
+        .key("assembled")
+        .upload_id(&uid)
+        .send()
+        .await
+        .unwrap();
+    let sizes: Vec<_> = listed
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+        .collect();
+    assert_eq!(
+        sizes,
+        [(1, want1.len() as i64), (2, want2.len() as i64), (3, 2)]
+    );
+
+    // Refusals: malformed ranges, ranges past the end, failed conditions,
+    // missing sources and uploads, bad part numbers.
+    for bad in [
+        "0-2",
+        "bytes=0",
+        "bytes=hello-world",
+        "bytes=0-bar",
+        "bytes=5-",
+        "bytes=-5",
+        "bytes=0-2,3-5",
+        "bytes=200-100",
+    ] {
+        let (code, status, _) = failure(
+            part_copy(4, "cond/src", Some(bad.to_owned()))
+                .send()
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!((code.as_str(), status), ("InvalidArgument", 400), "{bad}");
+    }
+    let size = src.len();
+    let (code, status, message) = failure(
+        part_copy(4, "cond/src", Some(format!("bytes=100-{size}")))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code.as_str(), status), ("InvalidArgument", 400));
+    assert_eq!(
+        message,
+        format!("Range specified is not valid for source object of size: {size}")
+    );
+    let refused = [
+        part_copy(4, "cond/src", None)
+            .copy_source_if_match("\"0123\"")
+            .send()
+            .await,
+        part_copy(4, "cond/src", None)
+            .copy_source_if_none_match(&src_tag)
+            .send()
+            .await,
+        part_copy(4, "cond/src", None)
+            .copy_source_if_unmodified_since(DateTime::from_secs(past))
+            .send()
+            .await,
+    ];
+    for r in refused {
+        assert_eq!(outcome(r), precondition);
+    }
+    assert_eq!(
+        outcome(part_copy(4, "cond/nothing", None).send().await),
+        (404, "NoSuchKey".into())
+    );
+    assert_eq!(
+        outcome(part_copy(4, "nobucket/src", None).send().await),
+        (404, "NoSuchBucket".into())
+    );
+    for n in [0, 10_001] {
+        assert_eq!(
+            outcome(part_copy(n, "cond/src", None).send().await),
+            (400, "InvalidArgument".into())
+        );
+    }
+    assert_eq!(
+        outcome(
+            s3.upload_part_copy()
+                .bucket("cond")
+                .key("assembled")
+                .upload_id("no-such-upload")
+                .part_number(1)
+                .copy_source("cond/src")
+                .send()
+                .await
+        ),
+        (404, "NoSuchUpload".into())
+    );
+    // None of the refusals left a part behind.
+    let listed = s3
+        .list_parts()
+        .bucket("cond")
+        .key("assembled")
+        .upload_id(&uid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.parts().len(), 3);
+
+    let completed = s3
+        .complete_multipart_upload()
+        .bucket("cond")
+        .key("assembled")
+        .upload_id(&uid)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(
+                    [(1, r1.e_tag().unwrap().to_owned()), (2, e2), (3, e3)]
+                        .into_iter()
+                        .map(|(n, e)| CompletedPart::builder().part_number(n).e_tag(e).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(completed.e_tag().unwrap().ends_with("-3\""));
+    let assembled = get(&s3, "cond", "assembled").await;
+    assert!(
+        assembled == [want1, want2, b"mp"].concat(),
+        "assembled object differs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksums_are_verified_stored_and_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(&dir.path().join("dn"), &[]);
+    let s3 = devnet.client();
+    s3.create_bucket().bucket("sums").send().await.unwrap();
+    let head_sums = |key: &'static str| {
+        s3.head_object()
+            .bucket("sums")
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+    };
+
+    // The SDK's default: CRC32 in a header, for an in-memory body. Stored,
+    // echoed, returned with x-amz-checksum-mode: ENABLED only.
+    let data = bytes(100_000, 31);
+    let put = s3
+        .put_object()
+        .bucket("sums")
+        .key("crc32")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let crc = b64(&crc32(&data));
+    assert_eq!(put.checksum_crc32(), Some(crc.as_str()));
+    assert_eq!(put.checksum_type(), Some(&ChecksumType::FullObject));
+    let head = head_sums("crc32").await.unwrap();
+    assert_eq!(head.checksum_crc32(), Some(crc.as_str()));
+    assert_eq!(head.checksum_type(), Some(&ChecksumType::FullObject));
+    let plain = s3
+        .head_object()
+        .bucket("sums")
+        .key("crc32")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.checksum_crc32(), None);
+    // GET: the SDK asks for the checksum and validates the body against it;
+    // a range gets no checksum (it covers the whole object).
+    let got = s3
+        .get_object()
+        .bucket("sums")
+        .key("crc32")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.checksum_crc32(), Some(crc.as_str()));
+    assert!(got.body.collect().await.unwrap().into_bytes() == data);
+    let ranged = s3
+        .get_object()
+        .bucket("sums")
+        .key("crc32")
+        .checksum_mode(ChecksumMode::Enabled)
+        .range("bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.checksum_crc32(), None);
+
+    // SHA-256 asked for: still a header.
+    let put = s3
+        .put_object()
+        .bucket("sums")
+        .key("sha256")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let sha = b64(ring::digest::digest(&ring::digest::SHA256, &data).as_ref());
+    assert_eq!(put.checksum_sha256(), Some(sha.as_str()));
+    assert_eq!(
+        head_sums("sha256").await.unwrap().checksum_sha256(),
+        Some(sha.as_str())
+    );
+
+    // A streaming body: aws-chunked with the checksum as a trailer, over
+    // two segments.
+    let big = bytes(9 << 20, 32);
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, &big).unwrap();
+    let put = s3
+        .put_object()
+        .bucket("sums")
+        .key("trailer")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .body(ByteStream::from_path(&file).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let crc32c_value = b64(&crc32c(&big));
+    assert_eq!(put.checksum_crc32_c(), Some(crc32c_value.as_str()));
+    assert_eq!(
+        head_sums("trailer").await.unwrap().checksum_crc32_c(),
+        Some(crc32c_value.as_str())
+    );
+    assert!(get(&s3, "sums", "trailer").await == big);
+
+    // Without a checksum from the client AWS stores a CRC64NVME.
+    let bare_client = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .build(),
+    );
+    let put = bare_client
+        .put_object()
+        .bucket("sums")
+        .key("default")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let crc64 = b64(&crc64nvme(&data));
+    assert_eq!(put.checksum_crc64_nvme(), Some(crc64.as_str()));
+    assert_eq!(
+        head_sums("default").await.unwrap().checksum_crc64_nvme(),
+        Some(crc64.as_str())
+    );
+
+    // Refusals commit nothing.
+    let client = &s3;
+    let refused = |key: &'static str| async move {
+        let head = client.head_object().bucket("sums").key(key).send().await;
+        assert_eq!(outcome(head).0, 404, "{key} was committed");
+    };
+    let (code, status, message) = failure(
+        s3.put_object()
+            .bucket("sums")
+            .key("wrong")
+            .checksum_crc32(b64(&[0, 0, 0, 0]))
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code.as_str(), status, message.as_str()),
+        (
+            "BadDigest",
+            400,
+            "The CRC32 you specified did not match the calculated checksum."
+        )
+    );
+    refused("wrong").await;
+    let (code, status, message) = failure(
+        s3.put_object()
+            .bucket("sums")
+            .key("wrong")
+            .checksum_sha1("not base64!")
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code.as_str(), status, message.as_str()),
+        (
+            "InvalidRequest",
+            400,
+            "Value for x-amz-checksum-sha1 header is invalid."
+        )
+    );
+    let (code, status, _) = failure(
+        s3.put_object()
+            .bucket("sums")
+            .key("wrong")
+            .checksum_crc32(crc.clone())
+            .checksum_sha256(sha.clone())
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code.as_str(), status), ("InvalidRequest", 400));
+    let md5_of = |d: &[u8]| {
+        use md5::Digest;
+        b64(&md5::Md5::digest(d))
+    };
+    let (code, status, _) = failure(
+        bare_client
+            .put_object()
+            .bucket("sums")
+            .key("wrong")
+            .content_md5(md5_of(b"something else"))
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code.as_str(), status), ("BadDigest", 400));
+    let (code, status, _) = failure(
+        bare_client
+            .put_object()
+            .bucket("sums")
+            .key("wrong")
+            .content_md5("AAAA")
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code.as_str(), status), ("InvalidDigest", 400));
+    refused("wrong").await;
+    bare_client
+        .put_object()
+        .bucket("sums")
+        .key("md5")
+        .content_md5(md5_of(&data))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    // A trailer the SDK would never get wrong, sent by hand: STREAMING-
+    // UNSIGNED-PAYLOAD-TRAILER, signed headers, the checksum after the body.
+    let chunked = |trailer: Option<String>| {
+        let mut body = format!("{:x}\r\n", data.len()).into_bytes();
+        body.extend_from_slice(&data);
+        body.extend_from_slice(b"\r\n0\r\n");
+        if let Some(t) = trailer {
+            body.extend_from_slice(format!("x-amz-checksum-crc32:{t}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body
+    };
+    let headers = |len: usize| {
+        [
+            ("content-encoding", "aws-chunked".to_owned()),
+            ("x-amz-decoded-content-length", len.to_string()),
+            ("x-amz-trailer", "x-amz-checksum-crc32".to_owned()),
+        ]
+    };
+    let trailer_put = |key: &str, trailer: Option<String>| {
+        raw_request(
+            &devnet,
+            "PUT",
+            &format!("/sums/{key}"),
+            &headers(data.len()),
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            &chunked(trailer),
+        )
+    };
+    let ok = trailer_put("raw-ok", Some(crc.clone()));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.header("x-amz-checksum-crc32"), Some(crc.as_str()));
+    assert!(get(&s3, "sums", "raw-ok").await == data);
+    let bad = trailer_put("raw-bad", Some(b64(&[1, 2, 3, 4])));
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.text().contains("<Code>BadDigest</Code>"), "{bad:?}");
+    refused("raw-bad").await;
+    let missing = trailer_put("raw-missing", None);
+    assert_eq!(missing.status, 400, "{missing:?}");
+    assert!(
+        missing
+            .text()
+            .contains("Value for x-amz-checksum-crc32 trailing header is invalid."),
+        "{missing:?}"
+    );
+    refused("raw-missing").await;
+
+    // CopyObject keeps the source's algorithm (recomputed), or takes the
+    // one asked for.
+    let copied = s3
+        .copy_object()
+        .bucket("sums")
+        .key("sha256-copy")
+        .copy_source("sums/sha256")
+        .send()
+        .await
+        .unwrap();
+    let result = copied.copy_object_result().unwrap();
+    assert_eq!(result.checksum_sha256(), Some(sha.as_str()));
+    let copied = s3
+        .copy_object()
+        .bucket("sums")
+        .key("crc32c-copy")
+        .copy_source("sums/sha256")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .send()
+        .await
+        .unwrap();
+    let crc32c_small = b64(&crc32c(&data));
+    assert_eq!(
+        copied.copy_object_result().unwrap().checksum_crc32_c(),
+        Some(crc32c_small.as_str())
+    );
+    let head = head_sums("crc32c-copy").await.unwrap();
+    assert_eq!(head.checksum_crc32_c(), Some(crc32c_small.as_str()));
+    assert_eq!(head.checksum_sha256(), None);
+
+    // UploadPart: a part's checksum is checked and echoed; a bad one or a
+    // bad Content-MD5 leaves no part.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("multi")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("sums")
+        .key("multi")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.checksum_crc32(), Some(crc.as_str()));
+    let part = s3
+        .upload_part()
+        .bucket("sums")
+        .key("multi")
+        .upload_id(id)
+        .part_number(2)
+        .checksum_algorithm(ChecksumAlgorithm::Sha1)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let sha1 = b64(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &data).as_ref());
+    assert_eq!(part.checksum_sha1(), Some(sha1.as_str()));
+    let bad_part = s3
+        .upload_part()
+        .bucket("sums")
+        .key("multi")
+        .upload_id(id)
+        .part_number(3)
+        .checksum_crc32(b64(&[9, 9, 9, 9]))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await;
+    assert_eq!(outcome(bad_part), (400, "BadDigest".into()));
+    let bad_md5 = bare_client
+        .upload_part()
+        .bucket("sums")
+        .key("multi")
+        .upload_id(id)
+        .part_number(4)
+        .content_md5(md5_of(b"other"))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await;
+    assert_eq!(outcome(bad_md5), (400, "BadDigest".into()));
+    let parts = s3
+        .list_parts()
+        .bucket("sums")
+        .key("multi")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    let numbers: Vec<_> = parts
+        .parts()
+        .iter()
+        .filter_map(|p| p.part_number())
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+}
+
+// ---- helpers: checksums computed independently of the gateway ----
+
+/// Reflected CRC over `data` (init and final XOR all ones), big-endian.
+fn reflected_crc(data: &[u8], poly: u64, width: u32) -> Vec<u8> {
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1 << width) - 1
+    };
+    let mut crc = mask;
+    for &b in data {
+        crc ^= u64::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ poly
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let crc = !crc & mask;
+    crc.to_be_bytes()[(8 - width as usize / 8)..].to_vec()
+}
+
+fn crc32(data: &[u8]) -> Vec<u8> {
+    reflected_crc(data, 0xEDB8_8320, 32)
+}
+
+fn crc32c(data: &[u8]) -> Vec<u8> {
+    reflected_crc(data, 0x82F6_3B78, 32)
+}
+
+fn crc64nvme(data: &[u8]) -> Vec<u8> {
+    reflected_crc(data, 0x9A6C_9329_AC4B_C9B5, 64)
+}
+
+fn b64(raw: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in raw.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn test_helpers_match_published_check_values() {
+    let hex = |v: Vec<u8>| v.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(hex(crc32(b"123456789")), "cbf43926");
+    assert_eq!(hex(crc32c(b"123456789")), "e3069283");
+    assert_eq!(hex(crc64nvme(b"123456789")), "ae8b14860a799888");
+    assert_eq!(b64(b"hello"), "aGVsbG8=");
+    assert_eq!(b64(b"hi"), "aGk=");
+    assert_eq!(b64(b"abc"), "YWJj");
+}
+
+// ---- helpers: requests signed by hand (SigV4 header auth) ----
+
+/// A raw HTTP response.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, data.as_bytes()).as_ref().to_vec()
+}
+
+fn hex(raw: &[u8]) -> String {
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends one request signed with the devnet's key (SigV4 in the
+/// Authorization header; `payload` is the x-amz-content-sha256 value) over a
+/// fresh connection, and reads the whole response.
+fn raw_request(
+    devnet: &Devnet,
+    method: &str,
+    path: &str,
+    extra: &[(&str, String)],
+    payload: &str,
+    body: &[u8],
+) -> RawResponse {
+    use std::io::{Read, Write};
+    let endpoint = devnet.info["s3_endpoint"].as_str().unwrap();
+    let host = endpoint.trim_start_matches("http://");
+    let access = devnet.info["access_key"].as_str().unwrap();
+    let secret = devnet.info["secret_key"].as_str().unwrap();
+    let stamp = DateTime::from_secs(unix_now())
+        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+        .unwrap();
+    let amz_date: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let day = &amz_date[..8];
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), host.to_owned()),
+        ("x-amz-content-sha256".into(), payload.to_owned()),
+        ("x-amz-date".into(), amz_date.clone()),
+    ];
+    headers.extend(extra.iter().map(|(n, v)| (n.to_lowercase(), v.clone())));
+    headers.sort();
+    let signed: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    let signed = signed.join(";");
+    let canonical_headers: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}:{}\n", v.trim()))
+        .collect();
+    let canonical = format!("{method}\n{path}\n\n{canonical_headers}\n{signed}\n{payload}");
+    let scope = format!("{day}/us-east-1/s3/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+    );
+    let mut key = hmac(format!("AWS4{secret}").as_bytes(), day);
+    for part in ["us-east-1", "s3", "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    let signature = hex(&hmac(&key, &to_sign));
+    let mut request = format!("{method} {path} HTTP/1.1\r\n");
+    for (n, v) in &headers {
+        request.push_str(&format!("{n}: {v}\r\n"));
+    }
+    request.push_str(&format!(
+        "authorization: AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders={signed}, \
+         Signature={signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    RawResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -18,8 +19,10 @@ use md5::{Digest, Md5};
 use mesh::ShardId;
 use mesh::codec::{CodecParams, ObjectKey, Scheme, SegmentBuffer, SegmentCodec, SegmentRef};
 use mesh::net::{ClientError, MeshClient};
+use mesh::wire::ErrorCode;
 use placement::NodeId;
 
+use crate::health::{AuditOutcome, Health};
 use crate::meta::{PartLayout, SegmentLayout, ShardLocation};
 use crate::nodes::NodeView;
 
@@ -62,6 +65,28 @@ pub enum DataError {
 /// Segments fetched and decoded ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
+/// While shard fetches of a segment are outstanding, one more holder is
+/// asked per this period (a hedged read).
+pub const HEDGE_AFTER: Duration = Duration::from_millis(300);
+
+/// The slowest uploads of a segment get at least this long after half are
+/// done before they are cut and their shards placed elsewhere.
+pub const TAIL_MIN: Duration = Duration::from_millis(600);
+
+/// ... or this many times what the first half took.
+const TAIL_FACTOR: u32 = 4;
+
+/// Shards of a segment that must be stored for a write to succeed: all of
+/// them without parity, else `k + 1` (one loss from unreadable is too
+/// close).
+pub fn min_stored(scheme: Scheme) -> usize {
+    if scheme.m == 0 {
+        scheme.k
+    } else {
+        scheme.k + 1
+    }
+}
+
 /// What a write produced.
 pub struct Written {
     /// The part's layout (size, ETag, segments).
@@ -78,18 +103,36 @@ pub struct DataPath {
     mesh: MeshClient,
     nodes: NodeView,
     params: CodecParams,
+    health: Health,
     codecs: Arc<std::sync::Mutex<HashMap<Scheme, Arc<SegmentCodec>>>>,
 }
 
 impl DataPath {
-    /// A data path over `mesh`, placing on `nodes`, encoding with `params`.
-    pub fn new(mesh: MeshClient, nodes: NodeView, params: CodecParams) -> Self {
+    /// A data path over `mesh`, placing on `nodes`, encoding with `params`,
+    /// reporting bad shards and in-flight writes to `health`.
+    pub fn new(mesh: MeshClient, nodes: NodeView, params: CodecParams, health: Health) -> Self {
         Self {
             mesh,
             nodes,
             params,
+            health,
             codecs: Default::default(),
         }
+    }
+
+    /// The mesh client.
+    pub fn mesh(&self) -> &MeshClient {
+        &self.mesh
+    }
+
+    /// The node view.
+    pub fn nodes(&self) -> &NodeView {
+        &self.nodes
+    }
+
+    /// The health registry.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// The codec settings.
@@ -97,7 +140,8 @@ impl DataPath {
         self.params
     }
 
-    fn codec(&self, scheme: Scheme) -> Result<Arc<SegmentCodec>, DataError> {
+    /// The codec for `scheme` (one per scheme, cached).
+    pub fn codec(&self, scheme: Scheme) -> Result<Arc<SegmentCodec>, DataError> {
         let mut codecs = self.codecs.lock().expect("not poisoned");
         if let Some(codec) = codecs.get(&scheme) {
             return Ok(codec.clone());
@@ -180,6 +224,7 @@ impl DataPath {
             });
         }
         let md5: [u8; 16] = md5.finalize().into();
+        self.health.metrics().bytes_in.inc_by(total);
         Ok(Written {
             part: PartLayout {
                 part_number,
@@ -192,8 +237,15 @@ impl DataPath {
         })
     }
 
-    /// Places one encoded segment and uploads its shards in parallel. A shard
-    /// whose node fails is placed again elsewhere (once per shard).
+    /// Places one encoded segment and uploads its shards in parallel. Once
+    /// half the uploads are done, the rest get a deadline (a few times what
+    /// the first half took, at least [`TAIL_MIN`]); a shard whose node fails
+    /// or misses it is placed again elsewhere, once.
+    ///
+    /// When too few nodes are usable for all `k + m` shards (a node down
+    /// in a small mesh), the segment is still written if at least
+    /// [`min_stored`] shards are stored; the others are recorded with no
+    /// node, so the checker queues them for repair at once.
     async fn place_segment(
         &self,
         segment: mesh::codec::EncodedSegment,
@@ -201,47 +253,56 @@ impl DataPath {
     ) -> Result<SegmentLayout, DataError> {
         let cluster = self.nodes.cluster();
         let key = segment.ids[0].0;
-        let placed = cluster.place(&key, scheme.k, scheme.m, segment.shard_len as u64)?;
-        let mut nodes: Vec<NodeId> = placed.nodes.clone();
-        let mut puts = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
-            let peer = peer_of(node)?;
-            let (mut client, id, bytes) = (
-                self.mesh.shards(),
-                segment.ids[i],
-                segment.shards[i].clone(),
-            );
-            puts.push(tokio::spawn(async move {
-                client.put(peer, id, &bytes).await.map(|_| ())
-            }));
-        }
-        let mut failed = Vec::new();
-        for (i, put) in puts.into_iter().enumerate() {
-            if let Err(e) = put.await.expect("put task does not panic") {
-                tracing::warn!(shard = i, error = %e, "shard upload failed; placing it elsewhere");
-                failed.push(i);
+        let total = scheme.total();
+        let need = min_stored(scheme);
+        let len = segment.shard_len as u64;
+        // All shards if possible, else as many as the usable nodes allow.
+        let mut placed = Err(placement::PlacementError::InvalidShape { k: 0, m: 0 });
+        for m in (0..=scheme.m).rev() {
+            placed = cluster.place(&key, scheme.k, m, len);
+            if placed.is_ok() || scheme.k + m <= need {
+                break;
             }
         }
-        if !failed.is_empty() {
-            let current: Vec<Option<NodeId>> = nodes.iter().cloned().map(Some).collect();
-            let plan = cluster.plan_repair(
-                &key,
-                scheme.k,
-                scheme.m,
-                &current,
-                &failed,
-                segment.shard_len as u64,
-            )?;
-            for (i, node) in plan.assignments {
-                let peer = peer_of(&node)?;
-                self.mesh
-                    .shards()
-                    .put(peer, segment.ids[i], &segment.shards[i])
-                    .await
-                    .map_err(DataError::Store)?;
-                nodes[i] = node;
-            }
+        let placed = placed?;
+        let mut nodes: Vec<Option<NodeId>> = vec![None; total];
+        for (i, node) in placed.nodes.into_iter().enumerate() {
+            nodes[i] = Some(node);
         }
+        self.health.writing(&segment.ids);
+        let targets: Vec<(usize, NodeId)> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, n.clone()?)))
+            .collect();
+        let result = async {
+            let failed = self.upload(&segment, targets).await?;
+            // The nodes tried so far are not asked again for this segment.
+            let tried = nodes.clone();
+            for &i in &failed {
+                nodes[i] = None;
+            }
+            let missing: Vec<usize> = (0..total).filter(|&i| nodes[i].is_none()).collect();
+            if !missing.is_empty() {
+                self.replace_missing(&cluster, &segment, scheme, &mut nodes, &tried, missing)
+                    .await;
+            }
+            let stored = nodes.iter().filter(|n| n.is_some()).count();
+            if stored < need {
+                return Err(DataError::Unavailable { got: stored, need });
+            }
+            if stored < total {
+                tracing::warn!(
+                    stored,
+                    total,
+                    "segment written short of some shards; queued for repair"
+                );
+            }
+            Ok(())
+        }
+        .await;
+        self.health.written(&segment.ids);
+        result?;
         Ok(SegmentLayout {
             plain_len: segment.plain_len as u64,
             shards: nodes
@@ -249,10 +310,112 @@ impl DataPath {
                 .zip(&segment.ids)
                 .map(|(node, id)| ShardLocation {
                     id: id.0,
-                    node: node.as_bytes().to_vec(),
+                    node: node.map_or_else(Vec::new, |n| n.as_bytes().to_vec()),
                 })
                 .collect(),
         })
+    }
+
+    /// Places the shards at `missing` on nodes not in `tried` and uploads
+    /// them, once; fills in `nodes` for those that succeed.
+    async fn replace_missing(
+        &self,
+        cluster: &placement::Cluster,
+        segment: &mesh::codec::EncodedSegment,
+        scheme: Scheme,
+        nodes: &mut [Option<NodeId>],
+        tried: &[Option<NodeId>],
+        missing: Vec<usize>,
+    ) {
+        let plan = match cluster.plan_repair(
+            &segment.ids[0].0,
+            scheme.k,
+            scheme.m,
+            tried,
+            &missing,
+            segment.shard_len as u64,
+        ) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::debug!(error = %e, "no other node for the missing shards");
+                return;
+            }
+        };
+        let Ok(still) = self.upload(segment, plan.assignments.clone()).await else {
+            return;
+        };
+        for (i, node) in plan.assignments {
+            if !still.contains(&i) {
+                nodes[i] = Some(node);
+            }
+        }
+    }
+
+    /// Uploads shard `i` to node `n` for every `(i, n)` in `targets`, in
+    /// parallel, cutting the slow tail. Returns the shard indices that
+    /// failed or were cut.
+    pub(crate) async fn upload(
+        &self,
+        segment: &mesh::codec::EncodedSegment,
+        targets: Vec<(usize, NodeId)>,
+    ) -> Result<Vec<usize>, DataError> {
+        use futures_util::stream::FuturesUnordered;
+        let started = Instant::now();
+        let mut puts = FuturesUnordered::new();
+        for (i, node) in &targets {
+            let peer = peer_of(node)?;
+            let (mut client, id, bytes, i) = (
+                self.mesh.shards(),
+                segment.ids[*i],
+                segment.shards[*i].clone(),
+                *i,
+            );
+            puts.push(async move { (i, client.put(peer, id, &bytes).await) });
+        }
+        let mut done = vec![false; targets.len()];
+        let mut failed = Vec::new();
+        let mut finished = 0;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let cut = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                next = puts.next() => {
+                    let Some((i, result)) = next else { break };
+                    finished += 1;
+                    if let Some(slot) = targets.iter().position(|(t, _)| *t == i) {
+                        done[slot] = true;
+                    }
+                    match result {
+                        Ok(_) => {
+                            self.health.metrics().shards_written.inc();
+                        }
+                        Err(e) => {
+                            tracing::warn!(shard = i, error = %e, "shard upload failed; placing it elsewhere");
+                            failed.push(i);
+                        }
+                    }
+                    if deadline.is_none() && finished * 2 >= targets.len() && finished < targets.len() {
+                        let tail = (started.elapsed() * TAIL_FACTOR).max(TAIL_MIN);
+                        deadline = Some(tokio::time::Instant::now() + tail);
+                    }
+                }
+                () = cut => {
+                    for (slot, (i, node)) in targets.iter().enumerate() {
+                        if !done[slot] {
+                            tracing::warn!(shard = i, node = %crate::health::peer_name(node.as_bytes()), "shard upload too slow; placing it elsewhere");
+                            failed.push(*i);
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(failed)
     }
 
     /// Streams the bytes `range` (end exclusive) of a part written with
@@ -361,39 +524,8 @@ impl DataPath {
         index: u64,
         layout: &SegmentLayout,
     ) -> Result<Bytes, DataError> {
-        let holders: Vec<NodeId> = layout
-            .shards
-            .iter()
-            .map(|s| NodeId::new(s.node.clone()))
-            .collect();
-        let order = self.nodes.cluster().order_for_read(&holders);
-        let mut slots: Vec<Option<Bytes>> = vec![None; layout.shards.len()];
-        let mut got = 0;
-        let mut next = 0;
-        while got < scheme.k && next < order.len() {
-            let want = (scheme.k - got).min(order.len() - next);
-            let batch: Vec<usize> = order[next..next + want].to_vec();
-            next += want;
-            let mut fetches = Vec::new();
-            for &i in &batch {
-                let peer = peer_of(&holders[i])?;
-                let id = ShardId(layout.shards[i].id);
-                let mut client = self.mesh.shards();
-                fetches.push(tokio::spawn(async move { (i, client.get(peer, id).await) }));
-            }
-            for fetch in fetches {
-                let (i, result) = fetch.await.expect("fetch task does not panic");
-                match result {
-                    Ok(bytes) => {
-                        slots[i] = Some(Bytes::from(bytes));
-                        got += 1;
-                    }
-                    Err(e) => {
-                        tracing::warn!(shard = i, error = %e, "shard read failed; trying another")
-                    }
-                }
-            }
-        }
+        let candidates: Vec<usize> = (0..layout.shards.len()).collect();
+        let (slots, got) = self.fetch_shards(layout, candidates, scheme.k).await?;
         if got < scheme.k {
             return Err(DataError::Unavailable {
                 got,
@@ -404,11 +536,121 @@ impl DataPath {
         let key = key.clone();
         let plain_len = layout.plain_len as usize;
         let at = SegmentRef { part, index };
-        Ok(
-            tokio::task::spawn_blocking(move || codec.decode(&key, at, plain_len, &slots))
-                .await
-                .expect("decoding does not panic")?,
-        )
+        let plain = tokio::task::spawn_blocking(move || codec.decode(&key, at, plain_len, &slots))
+            .await
+            .expect("decoding does not panic")?;
+        self.health.metrics().bytes_out.inc_by(plain.len() as u64);
+        Ok(plain)
+    }
+
+    /// Fetches `need` of the shards at `candidates` of `layout`, nearest
+    /// first. A fetch that fails starts the next candidate at once; while
+    /// fetches are slower than [`HEDGE_AFTER`], one more candidate is
+    /// started per period (a hedge), and the first `need` to arrive win.
+    /// Every shard is checked against its id; a bad one is a strike against
+    /// its node. Returns one slot per shard index, and how many are filled.
+    pub(crate) async fn fetch_shards(
+        &self,
+        layout: &SegmentLayout,
+        candidates: Vec<usize>,
+        need: usize,
+    ) -> Result<(Vec<Option<Bytes>>, usize), DataError> {
+        use futures_util::stream::FuturesUnordered;
+        // Shards written short have no node.
+        let candidates: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&i| !layout.shards[i].node.is_empty())
+            .collect();
+        let holders: Vec<NodeId> = candidates
+            .iter()
+            .map(|&i| NodeId::new(layout.shards[i].node.clone()))
+            .collect();
+        let order: Vec<usize> = self
+            .nodes
+            .cluster()
+            .order_for_read(&holders)
+            .into_iter()
+            .map(|j| candidates[j])
+            .collect();
+        let mut slots: Vec<Option<Bytes>> = vec![None; layout.shards.len()];
+        let mut got = 0;
+        let mut next = 0;
+        let mut fetches = FuturesUnordered::new();
+        // Fetches run as tasks (the response stream must be Sync, and a
+        // libp2p stream is not); the ones still running at the end are
+        // aborted.
+        let start = |i: usize| -> Result<_, DataError> {
+            let shard = &layout.shards[i];
+            let peer = PeerId::from_bytes(&shard.node).map_err(|_| DataError::Layout("node id"))?;
+            let id = ShardId(shard.id);
+            let mut client = self.mesh.shards();
+            Ok(tokio::spawn(async move { (i, client.get(peer, id).await) }))
+        };
+        while next < order.len() && next < need {
+            fetches.push(start(order[next])?);
+            next += 1;
+        }
+        let mut hedge =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEDGE_AFTER, HEDGE_AFTER);
+        while got < need {
+            tokio::select! {
+                done = fetches.next() => {
+                    let Some(joined) = done else { break };
+                    let (i, result) = joined.expect("fetch tasks do not panic");
+                    let node = &layout.shards[i].node;
+                    match result {
+                        Ok(bytes) => {
+                            slots[i] = Some(Bytes::from(bytes));
+                            got += 1;
+                            self.health.metrics().shards_read.inc();
+                        }
+                        Err(e) => {
+                            self.strike(node, &layout.shards[i].id, &e);
+                            if next < order.len() {
+                                fetches.push(start(order[next])?);
+                                next += 1;
+                            }
+                        }
+                    }
+                }
+                _ = hedge.tick(), if next < order.len() => {
+                    self.health.metrics().hedged_reads.inc();
+                    fetches.push(start(order[next])?);
+                    next += 1;
+                }
+            }
+        }
+        for fetch in fetches.iter() {
+            fetch.abort();
+        }
+        Ok((slots, got))
+    }
+
+    /// Books a failed shard fetch: a shard that is wrong or missing is an
+    /// audit failure of its node and is marked bad.
+    fn strike(&self, node: &[u8], shard: &[u8; 32], error: &ClientError) {
+        let metrics = self.health.metrics();
+        match error {
+            ClientError::Corrupt(_) => {
+                metrics.failed_read("corrupt");
+                tracing::warn!(node = %crate::health::peer_name(node), shard = %ShardId(*shard), "a shard failed verification; reading another");
+                self.health.mark_bad(node, shard);
+                self.health.record_audit(node, AuditOutcome::Failed);
+            }
+            ClientError::Remote { code, .. }
+                if matches!(code, ErrorCode::NotFound | ErrorCode::Corrupt) =>
+            {
+                metrics.failed_read("missing");
+                tracing::warn!(node = %crate::health::peer_name(node), shard = %ShardId(*shard), ?code, "a node lost a shard; reading another");
+                self.health.mark_bad(node, shard);
+                self.health.record_audit(node, AuditOutcome::Failed);
+            }
+            ClientError::Timeout => metrics.failed_read("timeout"),
+            other => {
+                metrics.failed_read("unreachable");
+                tracing::debug!(node = %crate::health::peer_name(node), error = %other, "shard read failed; trying another");
+            }
+        }
     }
 }
 

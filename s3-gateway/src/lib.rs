@@ -1,8 +1,16 @@
 //! Cairn's S3 gateway: serves the S3 API, keeps object metadata, and turns
 //! objects into encrypted, erasure-coded shards spread over the mesh.
 
+pub mod admin;
+pub mod checksum;
+pub mod conditional;
+pub mod copy_source;
 pub mod data;
+pub mod error_text;
+pub mod health;
+pub mod measured;
 pub mod meta;
+pub mod metrics;
 pub mod nodes;
 pub mod request_id;
 pub mod server;

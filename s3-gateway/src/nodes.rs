@@ -11,23 +11,30 @@ use libp2p::multiaddr::Protocol;
 use mesh::net::{MeshClient, NodeRecord};
 use placement::{Cluster, NodeInfo, Policy, Subnet};
 
+use crate::health::{Health, NodeState};
+
 /// The nodes a gateway currently knows, as a placement view.
 #[derive(Clone)]
 pub struct NodeView {
     mesh: MeshClient,
+    health: Health,
     policy: Policy,
     current: Arc<RwLock<Arc<Cluster>>>,
+    records: Arc<RwLock<Vec<NodeRecord>>>,
     count: Arc<RwLock<usize>>,
 }
 
 impl NodeView {
-    /// An empty view over `mesh`, placing with `policy`.
-    pub fn new(mesh: MeshClient, policy: Policy) -> Self {
+    /// An empty view over `mesh`, placing with `policy`, weighing nodes by
+    /// their state and audit score in `health`.
+    pub fn new(mesh: MeshClient, policy: Policy, health: Health) -> Self {
         let empty = Cluster::new(Vec::new(), policy.clone()).expect("an empty cluster is valid");
         Self {
             mesh,
+            health,
             policy,
             current: Arc::new(RwLock::new(Arc::new(empty))),
+            records: Default::default(),
             count: Arc::new(RwLock::new(0)),
         }
     }
@@ -56,10 +63,11 @@ impl NodeView {
                 return;
             }
         };
-        let mut infos = Vec::new();
         for record in &records {
             let Ok(peer) = record.peer() else { continue };
-            if dialled.insert(peer) {
+            // New nodes, and known ones not connected (restarted, or back
+            // from an outage), are dialled.
+            if dialled.insert(peer) || self.mesh.rtt(&peer).is_none() {
                 for addr in record.multiaddrs() {
                     let full = addr.with(Protocol::P2p(peer));
                     if self.mesh.dial(&full).await.is_ok() {
@@ -67,8 +75,33 @@ impl NodeView {
                     }
                 }
             }
-            infos.push(self.info(peer, record));
         }
+        {
+            // Merge: a node missing from one lookup stays known (its health
+            // decides whether it gets shards), a newer record replaces an
+            // older one.
+            let mut known = self.records.write().expect("not poisoned");
+            for record in records {
+                match known
+                    .iter_mut()
+                    .find(|r| r.peer().ok() == record.peer().ok())
+                {
+                    Some(old) => *old = record,
+                    None => known.push(record),
+                }
+            }
+        }
+        self.rebuild();
+    }
+
+    /// Rebuilds the placement view from the known records with the latest
+    /// health and RTTs (run after every heartbeat).
+    pub fn rebuild(&self) {
+        let records = self.records.read().expect("not poisoned").clone();
+        let infos: Vec<NodeInfo> = records
+            .iter()
+            .filter_map(|record| Some(self.info(record.peer().ok()?, record)))
+            .collect();
         match Cluster::new(infos, self.policy.clone()) {
             Ok(cluster) => {
                 *self.count.write().expect("not poisoned") = records.len();
@@ -94,7 +127,22 @@ impl NodeView {
         if let Some(rtt) = self.mesh.rtt(&peer) {
             info = info.with_rtt(rtt);
         }
-        info
+        let id = peer.to_bytes();
+        self.health.know(&id);
+        let state = self.health.state(&id);
+        let reputation = match state {
+            NodeState::Disqualified => 0.0,
+            _ => self.health.reputation(&id),
+        };
+        info.with_health(state.placement_health())
+            .with_reputation(reputation)
+    }
+
+    /// The region and RTT of `node`, if it is in the view.
+    pub fn region_of(&self, node: &[u8]) -> Option<(String, Option<Duration>)> {
+        let cluster = self.cluster();
+        let info = cluster.node(&placement::NodeId::new(node.to_vec()))?;
+        Some((info.region.clone(), info.rtt))
     }
 
     /// Refreshes every `period` forever (run as a task).

@@ -1,7 +1,9 @@
 //! Request ids: every response, errors included, carries `x-amz-request-id`
 //! (and `x-amz-id-2`), and every XML error body carries the same
 //! `<RequestId>`, as AWS answers. Wraps the s3s service, so errors raised
-//! inside s3s (authentication, parsing) get one too.
+//! inside s3s (authentication, parsing) get one too. It also fills in AWS's
+//! `<Message>` where s3s left it out, and drops the XML body s3s gives a
+//! 304 Not Modified.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -55,6 +57,14 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let response = hyper::service::Service::call(&self.inner, req);
         Box::pin(async move {
             let mut response = response.await?;
+            if response.status() == http::StatusCode::NOT_MODIFIED {
+                // s3s renders NotModified like any error, as XML; a 304 has
+                // no body (RFC 9110 §15.4.5), and AWS sends none.
+                let (mut parts, _) = response.into_parts();
+                parts.headers.remove(http::header::CONTENT_TYPE);
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                response = http::Response::from_parts(parts, s3s::Body::empty());
+            }
             let is_xml_error = response.status().as_u16() >= 400
                 && response
                     .headers()
@@ -66,7 +76,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     Ok(collected) => collected.to_bytes(),
                     Err(_) => Bytes::new(),
                 };
-                let body = with_request_id(&bytes, &id);
+                let body = with_request_id(&with_message(bytes), &id);
                 parts.headers.remove(http::header::CONTENT_LENGTH);
                 parts.headers.insert(
                     http::header::CONTENT_LENGTH,
@@ -81,6 +91,20 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
             }
             Ok(response)
         })
+    }
+}
+
+/// Adds AWS's `<Message>` to an S3 XML error body that lacks one.
+fn with_message(body: Bytes) -> Bytes {
+    if body.len() > MAX_ERROR_BODY {
+        return body;
+    }
+    match std::str::from_utf8(&body)
+        .ok()
+        .and_then(crate::error_text::with_default_message)
+    {
+        Some(text) => Bytes::from(text),
+        None => body,
     }
 }
 
@@ -123,5 +147,13 @@ mod tests {
         assert_eq!(with_request_id(&out, "XYZ"), out);
         let other = Bytes::from_static(b"not xml");
         assert_eq!(with_request_id(&other, "ABC"), other);
+        let bare = Bytes::from_static(b"<Error><Code>InvalidBucketName</Code></Error>");
+        assert_eq!(
+            with_message(bare),
+            Bytes::from_static(
+                b"<Error><Code>InvalidBucketName</Code>\
+                  <Message>The specified bucket is not valid.</Message></Error>"
+            )
+        );
     }
 }

@@ -16,8 +16,13 @@ use s3s::{S3Result, s3_error};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::admin::Admin;
 use crate::data::DataPath;
+use crate::health::checker::{self, Survey};
+use crate::health::{Health, HealthConfig, audit, gc, liveness, repair};
+use crate::measured::Measured;
 use crate::meta::MetaStore;
+use crate::metrics::GatewayMetrics;
 use crate::nodes::NodeView;
 use crate::service::Gateway;
 
@@ -38,6 +43,10 @@ pub struct GatewayConfig {
     pub devnet: bool,
     /// Wait for this many nodes before serving (default k + m).
     pub min_nodes: usize,
+    /// Liveness, audit and repair settings.
+    pub health: HealthConfig,
+    /// Where to serve `/metrics` and `/status` (none: not served).
+    pub admin: Option<SocketAddr>,
 }
 
 /// Why the gateway could not start.
@@ -66,6 +75,7 @@ struct GatewayInfo {
     s3_endpoint: String,
     pid: u32,
     metrics: Option<String>,
+    admin: Option<String>,
     peer_id: String,
 }
 
@@ -110,7 +120,13 @@ pub async fn run(
         distinct_subnets: !config.devnet,
         ..Policy::default()
     };
-    let nodes = NodeView::new(mesh.clone(), policy);
+    let metrics = GatewayMetrics::new();
+    let health = Health::load(config.health.clone(), meta.clone(), metrics.clone())?;
+    let policy = Policy {
+        reputation_floor: config.health.reputation.suspend_below,
+        ..policy
+    };
+    let nodes = NodeView::new(mesh.clone(), policy, health.clone());
     let mut dialled = Default::default();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -127,11 +143,36 @@ pub async fn run(
         scheme: Scheme::new(config.scheme.k, config.scheme.m)?,
         ..CodecParams::default()
     };
-    let data = DataPath::new(mesh, nodes, params);
+    let data = DataPath::new(mesh.clone(), nodes.clone(), params, health.clone());
+    let survey = Survey::default();
+    let background = [
+        tokio::spawn(liveness::run(health.clone(), nodes.clone(), mesh.clone())),
+        tokio::spawn(checker::run(health.clone(), survey.clone())),
+        tokio::spawn(audit::run(health.clone(), mesh.clone(), survey.clone())),
+        tokio::spawn(repair::run(data.clone())),
+        tokio::spawn(gc::run(health.clone(), mesh.clone())),
+    ];
+    let admin_addr = match config.admin {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            let local = listener.local_addr()?;
+            let admin = Admin {
+                health: health.clone(),
+                nodes: nodes.clone(),
+                survey: survey.clone(),
+            };
+            tokio::spawn(admin.serve(listener));
+            Some(local)
+        }
+        None => None,
+    };
     let gateway = Gateway::new(meta.clone(), data, config.region.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(MetaAuth(meta));
-    let service = crate::request_id::WithRequestId::new(builder.build());
+    let service = Measured::new(
+        crate::request_id::WithRequestId::new(builder.build()),
+        metrics,
+    );
 
     let listener = TcpListener::bind(config.s3).await?;
     let local = listener.local_addr()?;
@@ -141,7 +182,8 @@ pub async fn run(
         &GatewayInfo {
             s3_endpoint: format!("http://{local}"),
             pid: std::process::id(),
-            metrics: None,
+            metrics: admin_addr.map(|a| format!("http://{a}/metrics")),
+            admin: admin_addr.map(|a| format!("http://{a}")),
             peer_id: peer_id.to_string(),
         },
     )?;
@@ -168,6 +210,10 @@ pub async fn run(
             }
         }
     }
+    for task in background {
+        task.abort();
+    }
+    health.persist();
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use crate::data::{DataError, DataPath};
+use crate::checksum::{self, Algorithm, BodyCheck, ChecksumError, Md5Error};
+use crate::conditional::{Preconditions, Validators, Verdict, WriteConditions, WriteRefusal};
+use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
+use crate::data::{DataError, DataPath, Written};
 use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta};
 
 /// The gateway's S3 implementation.
@@ -48,10 +51,14 @@ fn meta_error(e: MetaError) -> S3Error {
         MetaError::BucketAlreadyExists => s3_error!(BucketAlreadyExists),
         MetaError::BucketAlreadyOwnedByYou => s3_error!(BucketAlreadyOwnedByYou),
         MetaError::BucketNotEmpty => s3_error!(BucketNotEmpty),
-        MetaError::InvalidBucketName(name) => S3Error::with_message(
-            S3ErrorCode::InvalidBucketName,
-            format!("invalid bucket name {name:?}"),
-        ),
+        // The reason stays in the log; AWS answers with this text only.
+        MetaError::InvalidBucketName(why) => {
+            tracing::debug!(%why, "invalid bucket name");
+            S3Error::with_message(
+                S3ErrorCode::InvalidBucketName,
+                "The specified bucket is not valid.",
+            )
+        }
         other => internal(other),
     }
 }
@@ -67,6 +74,141 @@ fn data_error(e: DataError) -> S3Error {
         }
         other => internal(other),
     }
+}
+
+/// Largest object a single PUT may carry, and largest part, as on AWS.
+const MAX_PUT_SIZE: u64 = 5 << 30;
+
+fn entity_too_large() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::EntityTooLarge,
+        "Your proposed upload exceeds the maximum allowed object size.",
+    )
+}
+
+fn precondition_failed() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::PreconditionFailed,
+        "At least one of the pre-conditions you specified did not hold",
+    )
+}
+
+/// 304 Not Modified, with the validators AWS sends (no body reaches the
+/// client: the request-id layer drops it).
+fn not_modified(meta: &ObjectMeta) -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&meta.etag) {
+        headers.insert(http::header::ETAG, v);
+    }
+    let mut date = Vec::new();
+    if timestamp(meta.last_modified)
+        .format(TimestampFormat::HttpDate, &mut date)
+        .is_ok()
+        && let Ok(v) = http::HeaderValue::from_bytes(&date)
+    {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+fn write_refusal(r: WriteRefusal) -> S3Error {
+    match r {
+        WriteRefusal::NotImplemented => S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "A header you provided implies functionality that is not implemented",
+        ),
+        WriteRefusal::PreconditionFailed => precondition_failed(),
+        WriteRefusal::NoSuchKey => s3_error!(NoSuchKey),
+    }
+}
+
+fn checksum_error(e: ChecksumError) -> S3Error {
+    S3Error::with_message(e.code(), e.to_string())
+}
+
+fn md5_error(e: Md5Error) -> S3Error {
+    S3Error::with_message(e.code(), e.to_string())
+}
+
+fn copy_range_error(e: CopyRangeError) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, e.to_string())
+}
+
+/// A write whose source was another object failed: if reading the source
+/// did, that is the service's fault, not the request's.
+fn copy_error(e: DataError, source: &SourceFailed) -> S3Error {
+    if source.get() {
+        S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+    } else {
+        data_error(e)
+    }
+}
+
+/// The preconditions of a read or copy source, from the request's headers.
+fn preconditions<'a>(
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> Preconditions<'a> {
+    use crate::conditional::unix_seconds;
+    Preconditions {
+        if_match,
+        if_none_match,
+        if_modified_since: if_modified_since.and_then(unix_seconds),
+        if_unmodified_since: if_unmodified_since.and_then(unix_seconds),
+    }
+}
+
+fn validators(meta: &ObjectMeta) -> Validators<'_> {
+    Validators {
+        etag: &meta.etag,
+        last_modified_ms: meta.last_modified,
+    }
+}
+
+/// 304 or 412 for a GET or HEAD whose preconditions do not hold.
+fn check_read(p: Preconditions<'_>, meta: &ObjectMeta) -> S3Result<()> {
+    match p.evaluate_read(validators(meta), now_ms()) {
+        Verdict::Proceed => Ok(()),
+        Verdict::NotModified => Err(not_modified(meta)),
+        Verdict::PreconditionFailed => Err(precondition_failed()),
+    }
+}
+
+/// 412 for a copy whose source preconditions do not hold.
+fn check_copy_source(p: Preconditions<'_>, source: &ObjectMeta) -> S3Result<()> {
+    match p.evaluate_copy_source(validators(source), now_ms()) {
+        Verdict::Proceed => Ok(()),
+        Verdict::NotModified | Verdict::PreconditionFailed => Err(precondition_failed()),
+    }
+}
+
+fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+/// `x-amz-trailer`, if the request has one.
+fn trailer_header(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get("x-amz-trailer").and_then(|v| v.to_str().ok())
+}
+
+/// `Expires` as stored (an HTTP date) and as returned.
+fn stored_expires(given: Option<Timestamp>) -> Option<String> {
+    let mut out = Vec::new();
+    given?.format(TimestampFormat::HttpDate, &mut out).ok()?;
+    String::from_utf8(out).ok()
+}
+
+fn response_expires(meta: &ObjectMeta) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, meta.expires.as_deref()?).ok()
+}
+
+/// A stored checksum as an (algorithm name, base64 value) pair.
+fn stored_checksum(computed: Option<(Algorithm, String)>) -> Option<(String, String)> {
+    computed.map(|(a, v)| (a.name().to_owned(), v))
 }
 
 /// The Content-Encoding to keep: AWS drops `aws-chunked`, which only
@@ -205,26 +347,61 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
+        let conditions = WriteConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+        };
+        // Refuse early what can be refused before the body is read; the
+        // check is repeated atomically when the object is committed.
+        conditions.validate().map_err(write_refusal)?;
+        if !conditions.is_empty() {
+            let current = self
+                .meta
+                .object(&input.bucket, &input.key)
+                .map_err(internal)?;
+            conditions
+                .check(current.as_ref().map(|m| m.etag.as_str()))
+                .map_err(write_refusal)?;
+        }
         let Some(body) = input.body else {
             return Err(s3_error!(IncompleteBody));
         };
         let declared = input.content_length.and_then(|l| u64::try_from(l).ok());
-        let key = mesh::codec::ObjectKey::generate();
-        let written = self
-            .data
-            .write(&key, 0, declared, body)
-            .await
-            .map_err(data_error)?;
-        if let Some(expected) = &input.content_md5 {
-            use base64::Engine;
-            let given = base64::engine::general_purpose::STANDARD
-                .decode(expected)
-                .map_err(|_| s3_error!(InvalidDigest))?;
-            if given != written.md5 {
-                self.data.delete_shards(vec![written.part]);
-                return Err(s3_error!(BadDigest));
-            }
+        if declared.is_some_and(|d| d > MAX_PUT_SIZE) {
+            return Err(entity_too_large());
         }
+        let content_md5 = input
+            .content_md5
+            .as_deref()
+            .map(checksum::parse_content_md5)
+            .transpose()
+            .map_err(md5_error)?;
+        let expectation = checksum::plan(
+            &checksum::claimed([
+                &input.checksum_crc32,
+                &input.checksum_crc32c,
+                &input.checksum_crc64nvme,
+                &input.checksum_sha1,
+                &input.checksum_sha256,
+            ]),
+            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            trailer_header(&req.headers),
+        )
+        .map_err(checksum_error)?;
+        // Without a checksum from the client, AWS stores a CRC64NVME.
+        let check = BodyCheck::new(expectation, Some(Algorithm::Crc64Nvme));
+        let key = mesh::codec::ObjectKey::generate();
+        let (written, computed) = self
+            .receive(
+                &key,
+                0,
+                declared,
+                body,
+                check,
+                req.trailing_headers,
+                content_md5,
+            )
+            .await?;
         let meta = ObjectMeta {
             size: written.part.size,
             etag: written.part.etag.clone(),
@@ -234,24 +411,28 @@ impl S3 for Gateway {
             content_disposition: input.content_disposition,
             content_language: input.content_language,
             cache_control: input.cache_control,
-            expires: None,
+            expires: stored_expires(input.expires),
             user_metadata: stored_metadata(input.metadata),
-            checksum: input.checksum_crc32.map(|v| ("CRC32".to_owned(), v)),
+            checksum: stored_checksum(computed),
             encryption_key: key.as_bytes().to_vec(),
             segment_size: self.data.params().segment_size as u64,
             k: written.scheme.k as u8,
             m: written.scheme.m as u8,
             parts: vec![written.part],
         };
-        let replaced = self
-            .meta
-            .put_object(&input.bucket, &input.key, &meta)
-            .map_err(meta_error)?;
-        if let Some(old) = replaced {
-            self.data.delete_shards(old.parts);
+        if let Err(e) = self.commit(&input.bucket, &input.key, &meta, conditions) {
+            self.data.delete_shards(meta.parts);
+            return Err(e);
         }
+        let sums = checksum::response_fields(meta.checksum.as_ref());
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&meta.etag)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         }))
     }
@@ -262,6 +443,15 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let meta = self.object(&input.bucket, &input.key)?;
+        check_read(
+            preconditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            &meta,
+        )?;
         let full = 0..meta.size;
         let range = match &input.range {
             Some(range) => range
@@ -277,14 +467,18 @@ impl S3 for Gateway {
                 meta.size
             )
         });
-        let key = object_key_of(&meta)?;
-        let scheme = mesh::codec::Scheme {
-            k: meta.k as usize,
-            m: meta.m as usize,
+        // A stored checksum covers the whole object: a range gets none.
+        let sums = if checksum_enabled(input.checksum_mode.as_ref()) && input.range.is_none() {
+            checksum::response_fields(meta.checksum.as_ref())
+        } else {
+            Default::default()
         };
-        let stream = self
-            .data
-            .read_parts(key, scheme, meta.parts.clone(), range.clone());
+        let stream = self.data.read_parts(
+            object_key_of(&meta)?,
+            scheme_of(&meta),
+            meta.parts.clone(),
+            range.clone(),
+        );
         let body = StreamingBlob::wrap(stream);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
@@ -298,7 +492,14 @@ impl S3 for Gateway {
             content_disposition: meta.content_disposition.clone(),
             content_language: meta.content_language.clone(),
             cache_control: meta.cache_control.clone(),
+            expires: response_expires(&meta),
             metadata: response_metadata(&meta),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         }))
     }
@@ -307,7 +508,22 @@ impl S3 for Gateway {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let meta = self.object(&req.input.bucket, &req.input.key)?;
+        let input = req.input;
+        let meta = self.object(&input.bucket, &input.key)?;
+        check_read(
+            preconditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            &meta,
+        )?;
+        let sums = if checksum_enabled(input.checksum_mode.as_ref()) {
+            checksum::response_fields(meta.checksum.as_ref())
+        } else {
+            Default::default()
+        };
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(meta.size as i64),
             accept_ranges: Some("bytes".into()),
@@ -318,7 +534,14 @@ impl S3 for Gateway {
             content_disposition: meta.content_disposition.clone(),
             content_language: meta.content_language.clone(),
             cache_control: meta.cache_control.clone(),
+            expires: response_expires(&meta),
             metadata: response_metadata(&meta),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         }))
     }
@@ -443,11 +666,32 @@ impl S3 for Gateway {
         };
         let source = self.object(src_bucket, src_key)?;
         self.require_bucket(&input.bucket)?;
+        check_copy_source(
+            preconditions(
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            ),
+            &source,
+        )?;
+        let requested = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| Algorithm::parse(a.as_str()).ok_or(ChecksumError::UnsupportedAlgorithm))
+            .transpose()
+            .map_err(checksum_error)?;
+        let source_algorithm = source
+            .checksum
+            .as_ref()
+            .and_then(|(name, _)| Algorithm::parse(name));
         let replace = input
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && **src_bucket == *input.bucket && **src_key == *input.key {
+        let changes_checksum = requested.is_some_and(|a| Some(a) != source_algorithm);
+        if !replace && !changes_checksum && **src_bucket == *input.bucket && **src_key == *input.key
+        {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -455,23 +699,36 @@ impl S3 for Gateway {
                  location or encryption attributes.",
             ));
         }
+        // The copy gets the checksum asked for, else one of the source's
+        // algorithm, else AWS's default; computed as the bytes stream.
+        let check = BodyCheck::new(
+            None,
+            Some(
+                requested
+                    .or(source_algorithm)
+                    .unwrap_or(Algorithm::Crc64Nvme),
+            ),
+        );
         // Stream the source through the data path under a fresh key.
-        let scheme = mesh::codec::Scheme {
-            k: source.k as usize,
-            m: source.m as usize,
-        };
+        let failed = SourceFailed::default();
         let stream = self.data.read_parts(
             object_key_of(&source)?,
-            scheme,
+            scheme_of(&source),
             source.parts.clone(),
             0..source.size,
         );
         let key = mesh::codec::ObjectKey::generate();
         let written = self
             .data
-            .write(&key, 0, Some(source.size), Box::pin(stream))
+            .write(
+                &key,
+                0,
+                Some(source.size),
+                check.wrap(Box::pin(failed.watch(stream))),
+            )
             .await
-            .map_err(data_error)?;
+            .map_err(|e| copy_error(e, &failed))?;
+        let computed = check.finish(None).map_err(checksum_error)?;
         let mut meta = if replace {
             ObjectMeta {
                 content_type: input.content_type.map(|c| c.to_string()),
@@ -479,6 +736,7 @@ impl S3 for Gateway {
                 content_disposition: input.content_disposition,
                 content_language: input.content_language,
                 cache_control: input.cache_control,
+                expires: stored_expires(input.expires),
                 user_metadata: stored_metadata(input.metadata),
                 ..source
             }
@@ -488,24 +746,27 @@ impl S3 for Gateway {
         meta.size = written.part.size;
         meta.etag = written.part.etag.clone();
         meta.last_modified = now_ms();
-        meta.checksum = None;
+        meta.checksum = stored_checksum(computed);
         meta.encryption_key = key.as_bytes().to_vec();
         meta.segment_size = self.data.params().segment_size as u64;
         meta.k = written.scheme.k as u8;
         meta.m = written.scheme.m as u8;
         meta.parts = vec![written.part];
-        let replaced = self
-            .meta
-            .put_object(&input.bucket, &input.key, &meta)
-            .map_err(meta_error)?;
-        if let Some(old) = replaced {
-            self.data.delete_shards(old.parts);
+        if let Err(e) = self.commit(&input.bucket, &input.key, &meta, Default::default()) {
+            self.data.delete_shards(meta.parts);
+            return Err(e);
         }
+        let sums = checksum::response_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&meta.etag)),
                 last_modified: Some(timestamp(meta.last_modified)),
-                ..Default::default()
+                checksum_crc32: sums.checksum_crc32,
+                checksum_crc32c: sums.checksum_crc32c,
+                checksum_crc64nvme: sums.checksum_crc64nvme,
+                checksum_sha1: sums.checksum_sha1,
+                checksum_sha256: sums.checksum_sha256,
+                checksum_type: sums.checksum_type,
             }),
             ..Default::default()
         }))
@@ -617,35 +878,120 @@ impl S3 for Gateway {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
-        if !(1..=10_000).contains(&input.part_number) {
-            return Err(S3Error::with_message(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            ));
-        }
+        check_part_number(input.part_number)?;
         let (_, _, template, _) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
         let key = object_key_of(&template)?;
         let Some(body) = input.body else {
             return Err(s3_error!(IncompleteBody));
         };
         let declared = input.content_length.and_then(|l| u64::try_from(l).ok());
-        let written = self
-            .data
-            .write(&key, input.part_number as u32, declared, body)
-            .await
-            .map_err(data_error)?;
-        let etag_value = written.part.etag.clone();
-        match self.meta.put_part(&input.upload_id, &written.part) {
-            Ok(Some(old)) => self.data.delete_shards(vec![old]),
-            Ok(None) => {}
-            Err(MetaError::NoSuchUpload) => {
-                self.data.delete_shards(vec![written.part]);
-                return Err(s3_error!(NoSuchUpload));
-            }
-            Err(e) => return Err(internal(e)),
+        if declared.is_some_and(|d| d > MAX_PUT_SIZE) {
+            return Err(entity_too_large());
         }
+        let content_md5 = input
+            .content_md5
+            .as_deref()
+            .map(checksum::parse_content_md5)
+            .transpose()
+            .map_err(md5_error)?;
+        let expectation = checksum::plan(
+            &checksum::claimed([
+                &input.checksum_crc32,
+                &input.checksum_crc32c,
+                &input.checksum_crc64nvme,
+                &input.checksum_sha1,
+                &input.checksum_sha256,
+            ]),
+            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            trailer_header(&req.headers),
+        )
+        .map_err(checksum_error)?;
+        // A part's checksum is checked and echoed, not kept: Cairn does not
+        // compute multipart (composite) checksums.
+        let check = BodyCheck::new(expectation, None);
+        let (written, computed) = self
+            .receive(
+                &key,
+                input.part_number as u32,
+                declared,
+                body,
+                check,
+                req.trailing_headers,
+                content_md5,
+            )
+            .await?;
+        let etag_value = written.part.etag.clone();
+        self.record_part(&input.upload_id, written.part)?;
+        let sums = checksum::response_fields(stored_checksum(computed).as_ref());
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&etag_value)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let (_, _, template, _) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(NotImplemented, "copying from an access point"));
+        };
+        let source = self.object(src_bucket, src_key)?;
+        check_copy_source(
+            preconditions(
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            ),
+            &source,
+        )?;
+        let range = parse_copy_range(input.copy_source_range.as_deref(), source.size)
+            .map_err(copy_range_error)?;
+        let len = range.end - range.start;
+        if len > MAX_PUT_SIZE {
+            return Err(entity_too_large());
+        }
+        // The range streams from the source's shards into the part's: one
+        // segment at a time, never the whole range in memory.
+        let failed = SourceFailed::default();
+        let stream = self.data.read_parts(
+            object_key_of(&source)?,
+            scheme_of(&source),
+            source.parts.clone(),
+            range,
+        );
+        let written = self
+            .data
+            .write(
+                &object_key_of(&template)?,
+                input.part_number as u32,
+                Some(len),
+                Box::pin(failed.watch(stream)),
+            )
+            .await
+            .map_err(|e| copy_error(e, &failed))?;
+        let etag_value = written.part.etag.clone();
+        self.record_part(&input.upload_id, written.part)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&etag_value)),
+                last_modified: Some(timestamp(now_ms())),
+                ..Default::default()
+            }),
             ..Default::default()
         }))
     }
@@ -655,6 +1001,11 @@ impl S3 for Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
+        let conditions = WriteConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+        };
+        conditions.validate().map_err(write_refusal)?;
         let (bucket, key, template, stored) =
             self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
         let requested = input
@@ -708,16 +1059,11 @@ impl S3 for Gateway {
             parts: chosen,
             ..template
         };
-        let replaced = self
-            .meta
-            .put_object(&bucket, &key, &meta)
-            .map_err(meta_error)?;
+        // A refused condition leaves the upload as it was.
+        self.commit(&bucket, &key, &meta, conditions)?;
         self.meta
             .remove_upload(&input.upload_id)
             .map_err(internal)?;
-        if let Some(old) = replaced {
-            self.data.delete_shards(old.parts);
-        }
         self.data.delete_shards(unused);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(bucket.clone()),
@@ -861,6 +1207,94 @@ impl S3 for Gateway {
 const MIN_PART_SIZE: u64 = 5 << 20;
 
 impl Gateway {
+    /// Streams an upload's body into the data path as part `part_number`
+    /// sealed with `key`, hashing it for `check` on the way; once it has
+    /// ended, checks the checksum (a trailer is read from `trailers`) and
+    /// the Content-MD5. On a mismatch the shards just written are deleted
+    /// and nothing is recorded.
+    #[allow(clippy::too_many_arguments)]
+    async fn receive(
+        &self,
+        key: &mesh::codec::ObjectKey,
+        part_number: u32,
+        declared: Option<u64>,
+        body: StreamingBlob,
+        check: BodyCheck,
+        trailers: Option<s3s::TrailingHeaders>,
+        content_md5: Option<[u8; 16]>,
+    ) -> S3Result<(Written, Option<(Algorithm, String)>)> {
+        let written = self
+            .data
+            .write(key, part_number, declared, check.wrap(body))
+            .await
+            .map_err(data_error)?;
+        let trailers = trailers.and_then(|t| t.take());
+        let verified = check
+            .finish(trailers.as_ref())
+            .map_err(checksum_error)
+            .and_then(|computed| match &content_md5 {
+                Some(given) => checksum::check_content_md5(given, &written.md5)
+                    .map(|()| computed)
+                    .map_err(md5_error),
+                None => Ok(computed),
+            });
+        match verified {
+            Ok(computed) => Ok((written, computed)),
+            Err(e) => {
+                self.data.delete_shards(vec![written.part]);
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits `meta` as object `key` of `bucket` if `conditions` hold at
+    /// that moment (checked in the same transaction), and deletes the
+    /// shards of the object it replaces. On an error nothing is committed;
+    /// the new object's shards are the caller's to delete.
+    fn commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        conditions: WriteConditions<'_>,
+    ) -> S3Result<()> {
+        let replaced = if conditions.is_empty() {
+            self.meta
+                .put_object(bucket, key, meta)
+                .map_err(meta_error)?
+        } else {
+            self.meta
+                .put_object_if(bucket, key, meta, |current| {
+                    conditions.check(current.map(|m| m.etag.as_str()))
+                })
+                .map_err(meta_error)?
+                .map_err(write_refusal)?
+        };
+        if let Some(old) = replaced {
+            self.data.delete_shards(old.parts);
+        }
+        Ok(())
+    }
+
+    /// Records `part` of upload `upload_id`, deleting the shards of the part
+    /// it replaces (or its own if the upload is gone).
+    fn record_part(&self, upload_id: &str, part: crate::meta::PartLayout) -> S3Result<()> {
+        match self.meta.put_part(upload_id, &part) {
+            Ok(Some(old)) => {
+                self.data.delete_shards(vec![old]);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.data.delete_shards(vec![part]);
+                Err(match e {
+                    MetaError::NoSuchUpload => s3_error!(NoSuchUpload),
+                    other => internal(other),
+                })
+            }
+        }
+    }
+
     fn upload_state(
         &self,
         upload_id: &str,
@@ -871,6 +1305,24 @@ impl Gateway {
             Some(state) if state.0 == bucket && state.1 == key => Ok(state),
             _ => Err(s3_error!(NoSuchUpload)),
         }
+    }
+}
+
+fn check_part_number(n: i32) -> S3Result<()> {
+    if (1..=10_000).contains(&n) {
+        Ok(())
+    } else {
+        Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ))
+    }
+}
+
+fn scheme_of(meta: &ObjectMeta) -> mesh::codec::Scheme {
+    mesh::codec::Scheme {
+        k: meta.k as usize,
+        m: meta.m as usize,
     }
 }
 

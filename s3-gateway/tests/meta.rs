@@ -608,3 +608,33 @@ proptest! {
         prop_assert_eq!(pages.len(), expected.len().div_ceil(max_keys).max(1));
     }
 }
+
+#[test]
+fn conditional_puts_check_inside_the_transaction() {
+    let (_dir, s) = store();
+    assert!(matches!(
+        s.put_object_if("nob", "k", &meta(1), |_| Ok::<(), ()>(())),
+        Err(MetaError::NoSuchBucket)
+    ));
+    s.create_bucket("bkt", "r", "o").unwrap();
+    // Only if absent: succeeds once, then refuses and writes nothing.
+    let absent = |cur: Option<&ObjectMeta>| if cur.is_none() { Ok(()) } else { Err("exists") };
+    assert_eq!(
+        s.put_object_if("bkt", "k", &meta(1), absent).unwrap(),
+        Ok(None)
+    );
+    assert_eq!(
+        s.put_object_if("bkt", "k", &meta(2), absent).unwrap(),
+        Err("exists")
+    );
+    assert_eq!(s.object("bkt", "k").unwrap(), Some(meta(1)));
+    // The check sees the current object; the replaced one comes back.
+    let seen = s
+        .put_object_if("bkt", "k", &meta(3), |cur| {
+            assert_eq!(cur, Some(&meta(1)));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    assert_eq!(seen, Ok(Some(meta(1))));
+    assert_eq!(s.object("bkt", "k").unwrap(), Some(meta(3)));
+}

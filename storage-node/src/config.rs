@@ -32,6 +32,16 @@ pub struct NodeConfig {
     pub scrub_batch: usize,
 }
 
+/// Misbehaviour for fault tests, off by default and only settable by
+/// flags whose names start with `--test-only`: a node that lies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Answer every challenge with a proof of random bytes.
+    pub lie_proofs: bool,
+    /// Acknowledge every put as stored, but throw the bytes away.
+    pub drop_writes: bool,
+}
+
 /// Per-peer and per-request limits.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -41,6 +51,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest shard accepted.
     pub max_shard_len: u64,
+    /// Test-only misbehaviour.
+    pub faults: Faults,
 }
 
 impl Default for Limits {
@@ -49,6 +61,7 @@ impl Default for Limits {
             streams_per_peer: 64,
             request_timeout: Duration::from_secs(60),
             max_shard_len: 64 << 20,
+            faults: Faults::default(),
         }
     }
 }

@@ -15,5 +15,5 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 
-pub use config::{Limits, NodeConfig};
+pub use config::{Faults, Limits, NodeConfig};
 pub use daemon::{NodeError, run};

@@ -264,6 +264,9 @@ impl ShardServer {
             wire::write_frame(stream, &error(ErrorCode::BadRequest, &message)).await?;
             return Ok(());
         }
+        if self.limits.faults.drop_writes {
+            return self.swallow(stream, len).await;
+        }
         let mut writer = match self.store.begin_put(id, len, owner) {
             Ok(writer) => writer,
             Err(e) => return self.reply(stream, "put", Err(e)).await,
@@ -333,6 +336,23 @@ impl ShardServer {
         Ok(())
     }
 
+    /// Test-only (`drop_writes`): reads the shard's bytes, discards them and
+    /// says they were stored.
+    async fn swallow(&self, stream: &mut Stream, len: u64) -> Result<(), ServeError> {
+        let mut buf = vec![0u8; IO_CHUNK];
+        let mut remaining = len;
+        while remaining > 0 {
+            let want = buf.len().min(remaining as usize);
+            let n = stream.read(&mut buf[..want]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            remaining -= n as u64;
+        }
+        wire::write_frame(stream, &Response::Stored { already: false }).await?;
+        Ok(())
+    }
+
     async fn challenge(&self, stream: &mut Stream, challenge: &[u8]) -> Result<(), ServeError> {
         let Ok(challenge) = proofs::Challenge::from_bytes(challenge) else {
             self.metrics.challenge("malformed");
@@ -340,6 +360,13 @@ impl ShardServer {
             wire::write_frame(stream, &response).await?;
             return Ok(());
         };
+        if self.limits.faults.lie_proofs {
+            // Test-only: garbage shaped like a proof.
+            let garbage: Vec<u8> = (0..256).map(|_| rand::random::<u8>()).collect();
+            let response = Response::Proof { proof: garbage };
+            wire::write_frame(stream, &response).await?;
+            return Ok(());
+        }
         let store = self.store.clone();
         let proof = blocking(move || store.prove(&challenge)).await;
         self.metrics.challenge(match &proof {

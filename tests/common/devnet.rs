@@ -82,12 +82,76 @@ impl Devnet {
 
     /// `kill -9` node `index`.
     pub fn kill_node(&self, index: usize) {
+        self.signal_node(index, "-9");
+    }
+
+    /// Sends `signal` (e.g. `-STOP`, `-CONT`) to node `index`.
+    pub fn signal_node(&self, index: usize, signal: &str) {
         let pid = self.info["nodes"][index]["pid"].as_u64().unwrap();
         let status = Command::new("kill")
-            .args(["-9", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Node `index`'s field `name` in devnet.json (e.g. `data_dir`, `addr`,
+    /// `region`, `peer_id`).
+    pub fn node_field(&self, index: usize, name: &str) -> String {
+        self.info["nodes"][index][name].as_str().unwrap().to_owned()
+    }
+
+    /// Node `index`'s address (ending in `/p2p/<peer id>`), to bootstrap
+    /// more nodes from.
+    pub fn bootstrap(&self, index: usize) -> libp2p::Multiaddr {
+        self.node_field(index, "addr").parse().unwrap()
+    }
+
+    /// The gateway's status report (`cairn status --json`).
+    pub fn status(&self) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["status", "--json", "--dir"])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cairn status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Polls the status until `done` holds for it, or panics after
+    /// `within` with the last status and `what`.
+    pub fn wait_status(
+        &self,
+        what: &str,
+        within: Duration,
+        mut done: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let status = self.status();
+            if done(&status) {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out waiting for {what}; last status: {status:#}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// The status entry of the node with `peer_id`.
+    pub fn node_status(status: &serde_json::Value, peer_id: &str) -> serde_json::Value {
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["peer_id"] == peer_id)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
     }
 }
 

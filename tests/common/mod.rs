@@ -22,6 +22,8 @@ pub struct NodeProc {
     pub listen: Vec<String>,
     /// A `--config` file, if any.
     pub config: Option<PathBuf>,
+    /// More flags (e.g. the test-only fault flags).
+    pub extra: Vec<String>,
     pub child: Option<Child>,
     pub addr: Multiaddr,
     pub peer: PeerId,
@@ -55,6 +57,7 @@ impl NodeProc {
             metrics: true,
             listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
             config: None,
+            extra: Vec::new(),
             child: None,
             addr: Multiaddr::empty(),
             peer: PeerId::random(),
@@ -89,6 +92,7 @@ impl NodeProc {
         for addr in &self.bootstrap {
             command.arg("--bootstrap").arg(addr.to_string());
         }
+        command.args(&self.extra);
         let log = std::fs::File::create(self.data.with_extension("log")).expect("log file");
         let child = command
             .env("RUST_LOG", "info")

@@ -279,6 +279,63 @@ impl SegmentCodec {
         Ok(Bytes::from(out))
     }
 
+    /// Recomputes the shards at `missing` from any `k` of the others,
+    /// without decrypting: what a repair needs. `shards` has one slot per
+    /// shard index, each `shard_len` bytes long where present. Returns the
+    /// rebuilt shards in the order of `missing`.
+    pub fn rebuild(
+        &self,
+        shards: &[Option<Bytes>],
+        missing: &[usize],
+    ) -> Result<Vec<Bytes>, CodecError> {
+        let Scheme { k, m } = self.scheme;
+        if shards.len() != k + m {
+            return Err(CodecError::WrongShardCount {
+                expected: k + m,
+                got: shards.len(),
+            });
+        }
+        let present: Vec<&Bytes> = shards.iter().flatten().collect();
+        if present.len() < k {
+            return Err(CodecError::NotEnoughShards {
+                have: present.len(),
+                need: k,
+            });
+        }
+        let shard_len = present[0].len();
+        if let Some(index) = shards
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.len() != shard_len))
+        {
+            return Err(CodecError::WrongShardLength {
+                index,
+                expected: shard_len,
+                got: shards[index].as_ref().map_or(0, |s| s.len()),
+            });
+        }
+        if k == 1 {
+            // Replication: every shard is the same copy.
+            return Ok(missing.iter().map(|_| present[0].clone()).collect());
+        }
+        let coder = self.coder.as_ref().ok_or(CodecError::NotEnoughShards {
+            have: present.len(),
+            need: k + m,
+        })?;
+        let mut slots: Vec<Option<Vec<u8>>> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s {
+                Some(s) if !missing.contains(&i) => Some(s.to_vec()),
+                _ => None,
+            })
+            .collect();
+        coder.reconstruct(&mut slots).map_err(CodecError::Erasure)?;
+        Ok(missing
+            .iter()
+            .map(|&i| Bytes::from(slots[i].take().expect("reconstructed")))
+            .collect())
+    }
+
     /// Fills the missing data shards of `out` from `needed` parity shards.
     fn reconstruct(
         &self,

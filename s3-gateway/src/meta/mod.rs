@@ -10,7 +10,9 @@
 //! * `uploads_by_bucket`: `bucket 0x00 upload id` → `()`, so emptiness checks
 //!   and ListMultipartUploads read only one bucket's uploads;
 //! * `parts`: `upload id ‖ part number (big endian)` → [`PartLayout`];
-//! * `counters`: named counters (the upload creation sequence).
+//! * `counters`: named counters (the upload creation sequence);
+//! * the health tables (node audit history, bad shards, repair queue): see
+//!   the `health` module.
 //!
 //! Values are a version byte followed by postcard. Every operation is one
 //! redb transaction, so a replaced or deleted manifest is returned from the
@@ -18,6 +20,7 @@
 //! object is being put into it.
 
 mod error;
+mod health;
 mod list;
 mod names;
 mod types;
@@ -29,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use error::MetaError;
+pub use health::{NodeHealthRecord, RepairEntry, SegmentKey, ShardCopy};
 pub use names::validate_bucket_name;
 pub use types::{
     AccessKey, BucketInfo, ListPage, ListQuery, ObjectMeta, PartLayout, SegmentLayout,
@@ -125,6 +129,7 @@ impl MetaStore {
         txn.open_table(UPLOADS_BY_BUCKET)?;
         txn.open_table(PARTS)?;
         txn.open_table(COUNTERS)?;
+        Self::open_health_tables(&txn)?;
         txn.commit()?;
         tracing::debug!(path = %path.display(), "metadata store open");
         Ok(Self { db: Arc::new(db) })
@@ -492,5 +497,42 @@ impl MetaStore {
         };
         txn.commit()?;
         Ok(Some(parts))
+    }
+}
+
+// ---- conditional writes (If-Match / If-None-Match of the S3 service) ----
+
+impl MetaStore {
+    /// [`MetaStore::put_object`] guarded by `check`, which sees the current
+    /// object (if any) inside the same write transaction, so no other write
+    /// can slip in between the check and the put. If `check` refuses,
+    /// nothing is written and its error comes back as `Ok(Err(_))`.
+    pub fn put_object_if<E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        check: impl FnOnce(Option<&ObjectMeta>) -> Result<(), E>,
+    ) -> Result<Result<Option<ObjectMeta>, E>, MetaError> {
+        let txn = self.db.begin_write()?;
+        let replaced = {
+            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut objects = txn.open_table(OBJECTS)?;
+            let k = object_key(bucket, key);
+            let current: Option<ObjectMeta> = objects
+                .get(k.as_slice())?
+                .map(|v| decode(v.value(), "object"))
+                .transpose()?;
+            if let Err(refused) = check(current.as_ref()) {
+                // Dropping the transaction aborts it.
+                return Ok(Err(refused));
+            }
+            objects.insert(k.as_slice(), encode(meta).as_slice())?;
+            current
+        };
+        txn.commit()?;
+        Ok(Ok(replaced))
     }
 }

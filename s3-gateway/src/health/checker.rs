@@ -1,0 +1,237 @@
+//! The checker: one pass over every manifest (and every uploaded part of
+//! multipart uploads in progress) that counts each segment's healthy
+//! shards, queues the segments at or below the repair threshold, removes
+//! healed ones from the queue, and picks the shards to audit next.
+//!
+//! A shard is healthy when its node still counts as holding it (not
+//! disqualified, not silent past the dead deadline plus the repair grace)
+//! and it is not known bad. The pass reads one metadata snapshot; at a
+//! scale where that is too slow it would become incremental, as Storj's
+//! segment loop is.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use mesh::ShardId;
+use mesh::codec::TAG_LEN;
+use rand::Rng;
+use serde::Serialize;
+
+use super::registry::now_ms;
+use super::{Health, NodeState};
+use crate::meta::{MetaError, SegmentKey, SegmentLayout, ShardCopy};
+
+/// Segment counts by health.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SegmentCounts {
+    /// Every shard on a node that answers.
+    pub full: u64,
+    /// Some shard on a node that is silent (within its grace period) or
+    /// lost, still above the repair threshold.
+    pub degraded: u64,
+    /// At or below the repair threshold (queued for repair).
+    pub queued: u64,
+    /// Fewer healthy shards than needed to read (k): data lost unless a
+    /// node comes back.
+    pub lost: u64,
+}
+
+/// What the last pass found.
+#[derive(Clone, Debug, Default)]
+pub struct CheckReport {
+    /// Segments by health.
+    pub segments: SegmentCounts,
+    /// Shards referenced on each node.
+    pub held: HashMap<Vec<u8>, u64>,
+    /// Per node, the shards (id, length) chosen for its next audits.
+    pub samples: HashMap<Vec<u8>, Vec<(ShardId, u64)>>,
+    /// Unix ms when the pass finished.
+    pub at: u64,
+}
+
+/// The latest [`CheckReport`], shared with the auditor and status.
+#[derive(Clone, Default)]
+pub struct Survey(Arc<Mutex<Arc<CheckReport>>>);
+
+impl Survey {
+    /// The latest report.
+    pub fn latest(&self) -> Arc<CheckReport> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    fn set(&self, report: CheckReport) {
+        *self.0.lock().expect("not poisoned") = Arc::new(report);
+    }
+}
+
+/// Length of each shard of a segment under `k`.
+pub fn shard_len(plain_len: u64, k: u8) -> u64 {
+    (plain_len + TAG_LEN as u64).div_ceil(u64::from(k.max(1)))
+}
+
+/// Reservoir sampling of up to `want` shards per node.
+struct Sampler {
+    want: usize,
+    seen: HashMap<Vec<u8>, u64>,
+    picked: HashMap<Vec<u8>, Vec<(ShardId, u64)>>,
+}
+
+impl Sampler {
+    fn offer(&mut self, node: &[u8], shard: (ShardId, u64), rng: &mut impl Rng) {
+        let seen = self.seen.entry(node.to_vec()).or_default();
+        *seen += 1;
+        let picked = self.picked.entry(node.to_vec()).or_default();
+        if picked.len() < self.want {
+            picked.push(shard);
+        } else {
+            let j = rng.gen_range(0..*seen);
+            if (j as usize) < self.want {
+                picked[j as usize] = shard;
+            }
+        }
+    }
+}
+
+/// Runs one pass. Returns the report (also stored in `survey`).
+pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError> {
+    let meta = health.meta();
+    let config = health.config();
+    let queued: HashSet<SegmentKey> = meta.repair_queue()?.into_iter().map(|(k, _)| k).collect();
+    let mut nodes: HashMap<Vec<u8>, (bool, bool)> = HashMap::new();
+    let mut rng = rand::thread_rng();
+    // Enough samples for the audits of one check interval.
+    let rounds = (config.check_every.as_secs_f64() / config.audit_every.as_secs_f64()).ceil();
+    let mut sampler = Sampler {
+        want: (rounds as usize).clamp(1, 1024) * 4,
+        seen: HashMap::new(),
+        picked: HashMap::new(),
+    };
+    let mut counts = SegmentCounts::default();
+    let mut degraded = Vec::new();
+    let mut healed = Vec::new();
+    let mut seen_queued = HashSet::new();
+
+    let mut visit_segment = |layout: &SegmentLayout, k: u8, at: Option<SegmentKey>| {
+        let len = shard_len(layout.plain_len, k);
+        // `held`: still counts (repair waits for the grace period);
+        // `live`: on a node answering right now.
+        let (mut held, mut live) = (0usize, 0usize);
+        for shard in &layout.shards {
+            let (holds, answering) = *nodes.entry(shard.node.clone()).or_insert_with(|| {
+                let state = health.state(&shard.node);
+                (
+                    health.node_holds(&shard.node),
+                    !shard.node.is_empty()
+                        && matches!(state, NodeState::Alive | NodeState::Suspended),
+                )
+            });
+            let good = !health.is_bad(&shard.node, &shard.id);
+            held += usize::from(holds && good);
+            live += usize::from(answering && good);
+            if !shard.node.is_empty() {
+                sampler.offer(&shard.node, (ShardId(shard.id), len), &mut rng);
+            }
+        }
+        let healthy = held;
+        let total = layout.shards.len();
+        let threshold = config.threshold(k as usize, total);
+        if held < k as usize {
+            counts.lost += 1;
+        } else if held <= threshold && held < total {
+            counts.queued += 1;
+        } else if live < total {
+            counts.degraded += 1;
+        } else {
+            counts.full += 1;
+        }
+        if let Some(at) = at {
+            if healthy < total && healthy <= threshold {
+                degraded.push((at.clone(), healthy as u8));
+            } else if queued.contains(&at) {
+                healed.push(at.clone());
+            }
+            if queued.contains(&at) {
+                seen_queued.insert(at);
+            }
+        }
+    };
+    meta.for_each_object(|bucket, key, object| {
+        for (p, part) in object.parts.iter().enumerate() {
+            for (s, layout) in part.segments.iter().enumerate() {
+                let at = SegmentKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    part: p as u32,
+                    segment: s as u32,
+                };
+                visit_segment(layout, object.k, Some(at));
+            }
+        }
+    })?;
+    // Parts of multipart uploads in progress are neither audited nor
+    // repaired until the upload completes (their manifest does not exist
+    // yet); garbage collection still counts them as referenced.
+    // Queue entries whose object is gone or replaced.
+    healed.extend(queued.difference(&seen_queued).cloned());
+    meta.update_repair_queue(&degraded, &healed, now_ms())?;
+    for node in nodes.keys() {
+        health.know(node);
+    }
+    let report = CheckReport {
+        segments: counts,
+        held: sampler.seen,
+        samples: sampler.picked,
+        at: now_ms(),
+    };
+    let metrics = health.metrics();
+    metrics.set_segments("full", counts.full);
+    metrics.set_segments("degraded", counts.degraded);
+    metrics.set_segments("queued", counts.queued);
+    metrics.set_segments("lost", counts.lost);
+    metrics
+        .repair_queue
+        .set(meta.repair_queue().map_or(0, |q| q.len() as i64));
+    if counts.lost > 0 {
+        tracing::error!(
+            segments = counts.lost,
+            "segments have fewer than k healthy shards"
+        );
+    }
+    survey.set(report.clone());
+    Ok(report)
+}
+
+/// Every (node, shard) that a manifest or an uploaded part references.
+pub fn references(health: &Health) -> Result<HashSet<ShardCopy>, MetaError> {
+    let mut refs = HashSet::new();
+    let meta = health.meta();
+    meta.for_each_object(|_, _, object| {
+        for layout in object.parts.iter().flat_map(|p| &p.segments) {
+            for shard in &layout.shards {
+                refs.insert((shard.node.clone(), shard.id));
+            }
+        }
+    })?;
+    meta.for_each_pending_part(|part| {
+        for layout in &part.segments {
+            for shard in &layout.shards {
+                refs.insert((shard.node.clone(), shard.id));
+            }
+        }
+    })?;
+    Ok(refs)
+}
+
+/// Checks every `check_every` forever (run as a task).
+pub async fn run(health: Health, survey: Survey) {
+    let mut tick = tokio::time::interval(health.config().check_every);
+    loop {
+        tick.tick().await;
+        let (h, s) = (health.clone(), survey.clone());
+        match tokio::task::spawn_blocking(move || check(&h, &s)).await {
+            Ok(Ok(report)) => tracing::debug!(segments = ?report.segments, "check pass done"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "check pass failed"),
+            Err(e) => tracing::warn!(error = %e, "check pass panicked"),
+        }
+    }
+}

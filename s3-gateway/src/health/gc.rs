@@ -1,0 +1,98 @@
+//! Garbage collection: asks every answering node for the shards it keeps
+//! for this gateway (nodes list by owner) and deletes those that no
+//! manifest or uploaded part references: copies left on a node that was
+//! dead while its shards were rebuilt elsewhere, on a disqualified node,
+//! or by deletes that the node missed.
+//!
+//! Safety against racing writes: the reference set is read after the pass
+//! starts, so anything committed before is in it; shards being written, or
+//! written shortly before (their manifest may commit just after the
+//! snapshot), are spared (`Health::protected`).
+
+use std::time::Instant;
+
+use libp2p::PeerId;
+use mesh::ShardId;
+use mesh::net::MeshClient;
+
+use super::{Health, NodeState, checker};
+
+/// Shards listed per request.
+const PAGE: u32 = 1000;
+
+/// One pass over every node that answers. Returns how many shards were
+/// deleted.
+pub async fn collect(health: &Health, mesh: &MeshClient) -> u64 {
+    let since = Instant::now();
+    let h = health.clone();
+    let refs = match tokio::task::spawn_blocking(move || checker::references(&h)).await {
+        Ok(Ok(refs)) => refs,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "garbage collection: cannot read references");
+            return 0;
+        }
+        Err(_) => return 0,
+    };
+    let mut deleted = 0;
+    for node in health.node_ids() {
+        if matches!(health.state(&node), NodeState::Dead | NodeState::Suspect) {
+            continue;
+        }
+        let Ok(peer) = PeerId::from_bytes(&node) else {
+            continue;
+        };
+        let mut client = mesh.shards();
+        let mut after = None;
+        let mut garbage = Vec::new();
+        loop {
+            let (ids, more) = match client.list(peer, after, PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::debug!(node = %peer, error = %e, "garbage collection: cannot list");
+                    break;
+                }
+            };
+            after = ids.last().map(|(id, _)| *id);
+            for (id, _) in ids {
+                if !refs.contains(&(node.clone(), id.0)) && !health.protected(&id.0, since) {
+                    garbage.push(id);
+                }
+            }
+            if !more || after.is_none() {
+                break;
+            }
+        }
+        for id in garbage {
+            if health.protected(&id.0, since) {
+                continue;
+            }
+            match client.delete(peer, ShardId(id.0)).await {
+                Ok(()) => {
+                    deleted += 1;
+                    health.metrics().collected_shards.inc();
+                }
+                Err(e) => {
+                    tracing::debug!(node = %peer, shard = %id, error = %e, "garbage collection: delete failed")
+                }
+            }
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(
+            shards = deleted,
+            "garbage collection deleted unreferenced shards"
+        );
+    }
+    deleted
+}
+
+/// Collects every `gc_every` forever (run as a task).
+pub async fn run(health: Health, mesh: MeshClient) {
+    let mut tick = tokio::time::interval(health.config().gc_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        collect(&health, &mesh).await;
+    }
+}

@@ -1,0 +1,109 @@
+//! Keeping the data alive: liveness, audits, reputation, repair and garbage
+//! collection, run by the gateway for the shards it owns.
+//!
+//! * [`Health`] (registry): when each node was last heard from, its audit
+//!   score, shards known bad, shards being written.
+//! * [`liveness`]: a heartbeat (a `Stat` request) to every known node.
+//! * [`audit`]: random proof-of-storage challenges against random shards.
+//! * [`checker`]: a pass over every manifest counting each segment's
+//!   healthy shards, queueing the degraded ones, and choosing audit samples.
+//! * [`repair`]: rebuilds the lost shards of queued segments elsewhere.
+//! * [`gc`]: deletes shards on nodes that no manifest references.
+
+pub mod audit;
+pub mod checker;
+pub mod gc;
+pub mod liveness;
+mod registry;
+pub mod repair;
+pub mod reputation;
+
+use std::time::Duration;
+
+pub use registry::{AuditOutcome, Health, NodeReport, NodeState, peer_name};
+pub use reputation::ReputationPolicy;
+
+/// Timings and thresholds of the health loops.
+#[derive(Clone, Debug)]
+pub struct HealthConfig {
+    /// How often every node is sent a heartbeat.
+    pub heartbeat: Duration,
+    /// How long a heartbeat may take.
+    pub heartbeat_timeout: Duration,
+    /// Silent this long: suspect (no new shards, read last).
+    pub suspect_after: Duration,
+    /// Silent this long: dead.
+    pub dead_after: Duration,
+    /// Dead this long: its shards count as lost and are repaired.
+    pub repair_grace: Duration,
+    /// How often each node is audited.
+    pub audit_every: Duration,
+    /// How long a node may take to answer an audit.
+    pub audit_deadline: Duration,
+    /// Chunks (1 KiB each) challenged per audit.
+    pub audit_chunks: u16,
+    /// Shards every stored shard should expect to be audited within, on
+    /// average (more audits per round when a node holds many shards).
+    pub audit_cycle: Duration,
+    /// Audit score rules.
+    pub reputation: ReputationPolicy,
+    /// How often every manifest is checked.
+    pub check_every: Duration,
+    /// Repair a segment when its healthy shards are at most this many;
+    /// `None`: k + 1 (any loss for 4+2).
+    pub repair_threshold: Option<usize>,
+    /// Most shard bytes per second that repair uploads.
+    pub repair_rate: u64,
+    /// How often nodes are asked for the shards they keep for this gateway,
+    /// to delete those nothing references.
+    pub gc_every: Duration,
+}
+
+impl Default for HealthConfig {
+    /// Production: minutes, so that a reboot does not set off repairs.
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(5),
+            suspect_after: Duration::from_secs(60),
+            dead_after: Duration::from_secs(300),
+            repair_grace: Duration::from_secs(600),
+            audit_every: Duration::from_secs(60),
+            audit_deadline: Duration::from_secs(10),
+            audit_chunks: 4,
+            audit_cycle: Duration::from_secs(86_400),
+            reputation: ReputationPolicy::default(),
+            check_every: Duration::from_secs(300),
+            repair_threshold: None,
+            repair_rate: 64 << 20,
+            gc_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl HealthConfig {
+    /// Devnet: seconds, so failures are seen and repaired while you watch
+    /// (dead after 10 s, repaired 10 s later).
+    pub fn devnet() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_millis(1500),
+            suspect_after: Duration::from_secs(3),
+            dead_after: Duration::from_secs(10),
+            repair_grace: Duration::from_secs(10),
+            audit_every: Duration::from_secs(5),
+            audit_deadline: Duration::from_secs(2),
+            check_every: Duration::from_secs(5),
+            repair_rate: 256 << 20,
+            gc_every: Duration::from_secs(20),
+            ..Self::default()
+        }
+    }
+
+    /// The repair threshold for a segment of `k + m` shards.
+    pub fn threshold(&self, k: usize, total: usize) -> usize {
+        self.repair_threshold
+            .unwrap_or(k + 1)
+            .min(total.saturating_sub(1))
+    }
+}

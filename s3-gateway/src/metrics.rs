@@ -1,0 +1,188 @@
+//! The gateway's Prometheus metrics (served by the admin endpoint).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the gateway exports. Cheap to clone; clones share values.
+#[derive(Clone)]
+pub struct GatewayMetrics {
+    registry: Arc<Registry>,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram>,
+    /// Object bytes received from S3 clients.
+    pub bytes_in: Counter,
+    /// Object bytes sent to S3 clients.
+    pub bytes_out: Counter,
+    /// Shards stored on nodes.
+    pub shards_written: Counter,
+    /// Shards fetched and verified.
+    pub shards_read: Counter,
+    /// Extra shard fetches started because the first ones were slow.
+    pub hedged_reads: Counter,
+    failed_reads: Family<Labels, Counter>,
+    audits: Family<Labels, Counter>,
+    /// Segments waiting in the repair queue.
+    pub repair_queue: Gauge,
+    /// Shard bytes rebuilt and stored by repair.
+    pub repaired_bytes: Counter,
+    /// Shards rebuilt by repair.
+    pub repaired_shards: Counter,
+    segments: Family<Labels, Gauge>,
+    nodes: Family<Labels, Gauge>,
+    /// Unreferenced shards deleted by garbage collection.
+    pub collected_shards: Counter,
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GatewayMetrics {
+    /// Fresh metrics in their own registry.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cairn_gateway");
+        let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let m = Self {
+            registry: Arc::new(Registry::default()),
+            requests: Family::default(),
+            latency,
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            shards_written: Counter::default(),
+            shards_read: Counter::default(),
+            hedged_reads: Counter::default(),
+            failed_reads: Family::default(),
+            audits: Family::default(),
+            repair_queue: Gauge::default(),
+            repaired_bytes: Counter::default(),
+            repaired_shards: Counter::default(),
+            segments: Family::default(),
+            nodes: Family::default(),
+            collected_shards: Counter::default(),
+        };
+        registry.register(
+            "s3_requests",
+            "S3 requests by operation and HTTP status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "s3_request_seconds",
+            "S3 request latency (to the response head) by operation",
+            m.latency.clone(),
+        );
+        registry.register("s3_in_bytes", "Object bytes received", m.bytes_in.clone());
+        registry.register("s3_out_bytes", "Object bytes sent", m.bytes_out.clone());
+        registry.register(
+            "shards_written",
+            "Shards stored on nodes",
+            m.shards_written.clone(),
+        );
+        registry.register(
+            "shards_read",
+            "Shards fetched and verified",
+            m.shards_read.clone(),
+        );
+        registry.register(
+            "hedged_shard_reads",
+            "Extra shard fetches started because earlier ones were slow",
+            m.hedged_reads.clone(),
+        );
+        registry.register(
+            "failed_shard_reads",
+            "Shard fetches that failed, by reason",
+            m.failed_reads.clone(),
+        );
+        registry.register(
+            "audits",
+            "Storage audits by result (passed, failed, timed_out, unreachable)",
+            m.audits.clone(),
+        );
+        registry.register(
+            "repair_queue_segments",
+            "Segments waiting for repair",
+            m.repair_queue.clone(),
+        );
+        registry.register(
+            "repaired_bytes",
+            "Shard bytes rebuilt by repair",
+            m.repaired_bytes.clone(),
+        );
+        registry.register(
+            "repaired_shards",
+            "Shards rebuilt by repair",
+            m.repaired_shards.clone(),
+        );
+        registry.register(
+            "segments",
+            "Segments by health (full, degraded, queued, lost) at the last check",
+            m.segments.clone(),
+        );
+        registry.register("nodes", "Known nodes by state", m.nodes.clone());
+        registry.register(
+            "collected_shards",
+            "Unreferenced shards deleted by garbage collection",
+            m.collected_shards.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            ..m
+        }
+    }
+
+    /// Counts one S3 request.
+    pub fn request(&self, op: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&vec![("op", op.to_owned()), ("status", status.to_string())])
+            .inc();
+        self.latency
+            .get_or_create(&vec![("op", op.to_owned())])
+            .observe(seconds);
+    }
+
+    /// Counts one failed shard fetch.
+    pub fn failed_read(&self, reason: &str) {
+        self.failed_reads
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Counts one audit.
+    pub fn audit(&self, result: &str) {
+        self.audits
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
+    }
+
+    /// Sets the segment counts by health.
+    pub fn set_segments(&self, health: &str, count: u64) {
+        self.segments
+            .get_or_create(&vec![("health", health.to_owned())])
+            .set(count as i64);
+    }
+
+    /// Sets the node counts by state.
+    pub fn set_nodes(&self, state: &str, count: u64) {
+        self.nodes
+            .get_or_create(&vec![("state", state.to_owned())])
+            .set(count as i64);
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,119 @@
+//! `cairn status`: what a gateway knows about its nodes and its data's
+//! health, from its admin endpoint.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use s3_gateway::admin::Status;
+
+/// Arguments of `cairn status`.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The gateway's admin endpoint, e.g. http://127.0.0.1:9100.
+    #[arg(long, conflicts_with = "dir")]
+    admin: Option<String>,
+    /// A devnet directory (its devnet.json names the endpoint).
+    #[arg(long, default_value = "./devnet")]
+    dir: PathBuf,
+    /// Print the raw JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `cairn status`.
+pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let admin = match args.admin {
+        Some(admin) => admin,
+        None => admin_of_devnet(&args.dir)?,
+    };
+    let body = get(&format!("{}/status", admin.trim_end_matches('/'))).await?;
+    if args.json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status: Status = serde_json::from_str(&body).context("reading the status")?;
+    print!("{}", render(&status));
+    Ok(if status.segments.lost > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn admin_of_devnet(dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = dir.join("devnet.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (is a devnet running there?)", path.display()))?;
+    let info: serde_json::Value = serde_json::from_str(&text)?;
+    info["gateway"]["admin"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} names no gateway admin endpoint", path.display()))
+}
+
+/// GETs `url` (plain http) and returns the body.
+async fn get(url: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+    let host = uri.host().context("the URL has no host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .with_context(|| format!("connecting to {host}:{port}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = http::Request::get(uri.path())
+        .header("host", format!("{host}:{port}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The status as a table.
+pub fn render(status: &Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<54} {:<10} {:>8} {:<12} {:>6} {:>7} {:>14} {:>10}",
+        "NODE", "REGION", "RTT", "STATE", "REP", "SHARDS", "AUDITS p/f/t", "LAST AUDIT"
+    );
+    for n in &status.nodes {
+        let _ = writeln!(
+            out,
+            "{:<54} {:<10} {:>8} {:<12} {:>6.3} {:>7} {:>14} {:>10}",
+            n.peer_id,
+            n.region.as_deref().unwrap_or("-"),
+            n.rtt_ms.map_or("-".into(), |r| format!("{r:.1}ms")),
+            n.state,
+            n.reputation,
+            n.shards,
+            format!(
+                "{}/{}/{}",
+                n.audits_passed, n.audits_failed, n.audits_timed_out
+            ),
+            n.last_audit_secs
+                .map_or("never".into(), |s| format!("{s}s ago")),
+        );
+    }
+    let s = &status.segments;
+    let _ = writeln!(
+        out,
+        "\nsegments: {} full, {} degraded, {} queued for repair, {} lost; repair queue {}; {}",
+        s.full,
+        s.degraded,
+        s.queued,
+        s.lost,
+        status.repair_queue,
+        status
+            .last_check_secs
+            .map_or("not checked yet".into(), |c| format!("checked {c}s ago")),
+    );
+    out
+}

@@ -1,0 +1,229 @@
+//! Self-healing end to end: a real devnet loses two of its six nodes to
+//! `kill -9`; every object still reads back; after the dead deadline the
+//! gateway rebuilds every lost shard onto fresh nodes; when the killed
+//! nodes return, their stale copies are garbage-collected.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::devnet::Devnet;
+use common::{NodeProc, bytes};
+use futures_util::StreamExt;
+
+/// Mixed sizes: empty, tiny (replicated), one segment, several segments.
+fn size_of(i: usize) -> usize {
+    if i.is_multiple_of(50) {
+        return 9_000_000;
+    }
+    [
+        0, 1, 700, 5_000, 16_384, 40_000, 300_000, 1_100_000, 2_500_000, 70_000,
+    ][i % 10]
+}
+
+async fn put_all(s3: &aws_sdk_s3::Client, bucket: &str, count: usize) {
+    futures_util::stream::iter(0..count)
+        .map(|i| {
+            let s3 = s3.clone();
+            async move {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(format!("obj/{i:04}"))
+                    .body(ByteStream::from(bytes(size_of(i), i as u64)))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put {i}: {e:?}"));
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+async fn check_all(s3: &aws_sdk_s3::Client, bucket: &str, count: usize, when: &str) {
+    futures_util::stream::iter(0..count)
+        .map(|i| {
+            let s3 = s3.clone();
+            async move {
+                let got = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(format!("obj/{i:04}"))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{when}: get {i}: {e:?}"))
+                    .body
+                    .collect()
+                    .await
+                    .unwrap_or_else(|e| panic!("{when}: body {i}: {e:?}"))
+                    .into_bytes();
+                assert!(
+                    got.as_ref() == bytes(size_of(i), i as u64).as_slice(),
+                    "{when}: object {i} came back different"
+                );
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+fn shard_files(data_dir: &str) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() { walk(&path) } else { 1 }
+            })
+            .sum()
+    }
+    walk(&std::path::Path::new(data_dir).join("shards"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
+    const OBJECTS: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(
+        &dir.path().join("dn"),
+        &[
+            "--gateway-arg=--check-every=2s",
+            "--gateway-arg=--gc-every=3s",
+        ],
+    );
+    let s3 = devnet.client();
+    s3.create_bucket().bucket("heal").send().await.unwrap();
+    put_all(&s3, "heal", OBJECTS).await;
+    // Every segment (8 MiB of plaintext; none for an empty object) is seen
+    // at full redundancy.
+    let total: u64 = (0..OBJECTS)
+        .map(|i| (size_of(i) as u64).div_ceil(8 << 20))
+        .sum();
+    let before = devnet.wait_status(
+        "a full check of every segment",
+        Duration::from_secs(30),
+        |s| s["segments"]["full"] == total,
+    );
+    assert_eq!(before["segments"]["lost"], 0);
+
+    // Two nodes die.
+    let killed: Vec<usize> = vec![0, 1];
+    for &i in &killed {
+        devnet.kill_node(i);
+    }
+    check_all(&s3, "heal", OBJECTS, "with two nodes dead").await;
+
+    // Two fresh nodes join, in the regions of the dead.
+    let fresh: Vec<NodeProc> = killed
+        .iter()
+        .map(|&i| {
+            let data = dir.path().join(format!("fresh-{i}"));
+            std::fs::create_dir_all(&data).unwrap();
+            NodeProc::start(
+                &data,
+                &devnet.node_field(i, "region"),
+                "10GiB",
+                &[devnet.bootstrap(2)],
+            )
+        })
+        .collect();
+
+    // The gateway notices: both are declared dead.
+    let dead = devnet.wait_status(
+        "the killed nodes declared dead",
+        Duration::from_secs(60),
+        |s| {
+            killed.iter().all(|&i| {
+                Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["state"] == "dead"
+            })
+        },
+    );
+    assert_eq!(dead["segments"]["lost"], 0, "{dead:#}");
+    devnet.wait_status(
+        "the loss seen by the checker",
+        Duration::from_secs(30),
+        |s| s["segments"]["full"] != total,
+    );
+
+    // After the dead deadline and the grace, every segment is rebuilt to
+    // full redundancy; nothing is ever lost.
+    let healed = devnet.wait_status("full redundancy again", Duration::from_secs(180), |s| {
+        assert_eq!(s["segments"]["lost"], 0, "segments lost: {s:#}");
+        s["segments"]["full"] == total
+            && s["segments"]["queued"] == 0
+            && s["segments"]["degraded"] == 0
+            && s["repair_queue"] == 0
+            && killed
+                .iter()
+                .all(|&i| Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["shards"] == 0)
+    });
+    for &i in &killed {
+        let node = Devnet::node_status(&healed, &devnet.node_field(i, "peer_id"));
+        assert_eq!(node["state"], "dead", "{node:#}");
+        assert_eq!(
+            node["shards"], 0,
+            "no shard is still counted on a dead node: {node:#}"
+        );
+    }
+    let on_fresh: u64 = fresh
+        .iter()
+        .map(|n| {
+            Devnet::node_status(&healed, &n.peer.to_string())["shards"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(
+        on_fresh > 0,
+        "the fresh nodes took rebuilt shards: {healed:#}"
+    );
+    check_all(&s3, "heal", OBJECTS, "after repair").await;
+
+    // The killed nodes come back: they are alive again, and the copies
+    // they kept (rebuilt elsewhere meanwhile) are collected.
+    let mut returned = Vec::new();
+    for &i in &killed {
+        let data = devnet.node_field(i, "data_dir");
+        assert!(shard_files(&data) > 0, "node {i} had shards before it died");
+        returned.push(NodeProc::start(
+            std::path::Path::new(&data),
+            &devnet.node_field(i, "region"),
+            "10GiB",
+            &[devnet.bootstrap(2)],
+        ));
+    }
+    devnet.wait_status(
+        "the killed nodes alive again",
+        Duration::from_secs(60),
+        |s| {
+            killed.iter().all(|&i| {
+                Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["state"] == "alive"
+            })
+        },
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let left: Vec<usize> = killed
+            .iter()
+            .map(|&i| shard_files(&devnet.node_field(i, "data_dir")))
+            .collect();
+        if left.iter().all(|&n| n == 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stale shards not collected: {left:?} left"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    check_all(&s3, "heal", OBJECTS, "after garbage collection").await;
+    let last = devnet.status();
+    assert_eq!(last["segments"]["full"], total, "{last:#}");
+    drop(returned);
+    drop(fresh);
+}
