@@ -1542,7 +1542,6 @@ fn raw_request(
     payload: &str,
     body: &[u8],
 ) -> RawResponse {
-    use std::io::{Read, Write};
     let endpoint = devnet.info["s3_endpoint"].as_str().unwrap();
     let host = endpoint.trim_start_matches("http://");
     let access = devnet.info["access_key"].as_str().unwrap();
@@ -1585,11 +1584,18 @@ fn raw_request(
          Signature={signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     ));
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    exchange(host, request.as_bytes(), body)
+}
+
+/// Sends a request head and body over a fresh plain-TCP connection to
+/// `addr` and reads the whole response (the request asks to close).
+fn exchange(addr: &str, head: &[u8], body: &[u8]) -> RawResponse {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(head).unwrap();
     stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();

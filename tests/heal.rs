@@ -89,11 +89,14 @@ fn shard_files(data_dir: &str) -> usize {
 async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
     const OBJECTS: usize = 200;
     let dir = tempfile::tempdir().unwrap();
+    // Repair starts slow (4 MiB/s) so that the gateway can be killed in
+    // the middle of it.
     let devnet = Devnet::start(
         &dir.path().join("dn"),
         &[
             "--gateway-arg=--check-every=2s",
             "--gateway-arg=--gc-every=3s",
+            "--gateway-arg=--repair-rate=4MiB",
         ],
     );
     let s3 = devnet.client();
@@ -149,6 +152,14 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
         Duration::from_secs(30),
         |s| s["segments"]["full"] != total,
     );
+
+    // Repair begins; the gateway is killed mid-way and started again: the
+    // queue resumes from the metadata store.
+    devnet.wait_status("repair under way", Duration::from_secs(60), |s| {
+        s["repair_queue"].as_u64().unwrap_or(0) > 0
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let gateway = restart_gateway(&devnet, dir.path());
 
     // After the dead deadline and the grace, every segment is rebuilt to
     // full redundancy; nothing is ever lost.
@@ -224,6 +235,79 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
     check_all(&s3, "heal", OBJECTS, "after garbage collection").await;
     let last = devnet.status();
     assert_eq!(last["segments"]["full"], total, "{last:#}");
+
+    // Nothing leaked or stored twice: once garbage collection has run, the
+    // shard files on all eight live nodes are exactly those the manifests
+    // name (copies made by the interrupted repair included).
+    let expected: usize = (0..OBJECTS).map(|i| shards_of(size_of(i))).sum();
+    let mut dirs: Vec<String> = (0..6).map(|i| devnet.node_field(i, "data_dir")).collect();
+    dirs.extend(fresh.iter().map(|n| n.data.display().to_string()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored: usize = dirs.iter().map(|d| shard_files(d)).sum();
+        if stored == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} shard files on the nodes, the manifests name {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     drop(returned);
     drop(fresh);
+    drop(gateway);
+}
+
+/// Shard files of an object of `size` bytes: none when empty, three
+/// copies below 16 KiB (replicated), else six per 8 MiB segment (4+2).
+fn shards_of(size: usize) -> usize {
+    match size {
+        0 => 0,
+        s if s < 16 << 10 => 3,
+        s => 6 * s.div_ceil(8 << 20),
+    }
+}
+
+/// A gateway process started by the test; killed on drop.
+struct GatewayProc(std::process::Child);
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `kill -9`s the devnet's gateway and starts it again on the same data,
+/// ports and nodes (at full repair speed).
+fn restart_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
+    let gw = &devnet.info["gateway"];
+    let pid = gw["pid"].as_u64().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s3 = devnet.info["s3_endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://");
+    let admin = gw["admin"].as_str().unwrap().trim_start_matches("http://");
+    let log = std::fs::File::create(dir.join("gateway-2.log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("gateway")
+        .arg("--data")
+        .arg(gw["data_dir"].as_str().unwrap())
+        .args(["--s3", s3, "--admin", admin, "--devnet"])
+        .args(["--check-every=2s", "--gc-every=3s"])
+        .arg("--bootstrap")
+        .arg(devnet.bootstrap(2).to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    GatewayProc(child)
 }

@@ -1,8 +1,9 @@
 //! Running a gateway: metadata, mesh client, node view, the S3 service over
-//! HTTP, until shutdown.
+//! HTTP or HTTPS, until shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -14,17 +15,29 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3Result, s3_error};
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
+use crate::access::BucketAccess;
 use crate::admin::Admin;
 use crate::data::DataPath;
 use crate::health::checker::{self, Survey};
 use crate::health::{Health, HealthConfig, audit, gc, liveness, repair};
+use crate::keywrap::{KeyWrapError, MasterKey};
 use crate::measured::Measured;
 use crate::meta::MetaStore;
 use crate::metrics::GatewayMetrics;
 use crate::nodes::NodeView;
 use crate::service::Gateway;
+use crate::tls::{TlsError, TlsFiles};
+use crate::vhost::{Domains, InvalidDomain};
+
+/// The S3 service as served on each connection.
+type S3Service = Measured<crate::request_id::WithRequestId>;
+
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `cairn gateway` needs.
 #[derive(Clone, Debug)]
@@ -47,6 +60,11 @@ pub struct GatewayConfig {
     pub health: HealthConfig,
     /// Where to serve `/metrics` and `/status` (none: not served).
     pub admin: Option<SocketAddr>,
+    /// Serve S3 over TLS with this certificate and key (none: plain HTTP).
+    pub tls: Option<TlsFiles>,
+    /// Domains under which `<bucket>.<domain>` Host headers address a
+    /// bucket (virtual-hosted style); path style always works.
+    pub domains: Vec<String>,
 }
 
 /// Why the gateway could not start.
@@ -67,6 +85,15 @@ pub enum GatewayError {
     /// Codec settings.
     #[error("codec: {0}")]
     Codec(#[from] mesh::codec::CodecError),
+    /// TLS certificate or key.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// Master key.
+    #[error("master key: {0}")]
+    MasterKey(#[from] KeyWrapError),
+    /// A `--domain`.
+    #[error("domain: {0}")]
+    Domain(#[from] InvalidDomain),
 }
 
 /// What a running gateway tells scripts, in `<data>/gateway.json`.
@@ -102,12 +129,40 @@ pub fn open_meta(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> 
     Ok(MetaStore::open(&data_dir.join("meta.redb"))?)
 }
 
+/// The master key of a gateway data directory: created on first start,
+/// then loaded. Its check value is recorded in the metadata, so a missing
+/// or different key file is refused here rather than failing every read.
+pub fn open_master_key(
+    data_dir: &std::path::Path,
+    meta: &MetaStore,
+) -> Result<MasterKey, GatewayError> {
+    let path = data_dir.join(crate::keywrap::MASTER_KEY_FILE);
+    match meta.master_key_check()? {
+        Some(recorded) => {
+            let key = MasterKey::load(data_dir)?;
+            if recorded != key.check_value() {
+                return Err(KeyWrapError::Mismatch(path).into());
+            }
+            Ok(key)
+        }
+        None => {
+            let (key, _) = MasterKey::load_or_create(data_dir)?;
+            meta.set_master_key_check(&key.check_value())?;
+            Ok(key)
+        }
+    }
+}
+
 /// Runs the gateway until `shutdown` resolves.
 pub async fn run(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
     let meta = open_meta(&config.data_dir)?;
+    let master = Arc::new(open_master_key(&config.data_dir, &meta)?);
+    // Refuse bad TLS files or domains before joining the mesh.
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    let domains = Domains::new(&config.domains)?;
     let (keypair, _) = mesh::identity::load_or_create(&config.data_dir)?;
     let peer_id = keypair.public().to_peer_id();
     let mesh = MeshClient::spawn(keypair, Duration::from_secs(30))?;
@@ -145,6 +200,9 @@ pub async fn run(
     };
     let data = DataPath::new(mesh.clone(), nodes.clone(), params, health.clone());
     let survey = Survey::default();
+    // One heartbeat before anything judges health: after a restart, nodes
+    // that are up must not look silent since the gateway went down.
+    liveness::beat(&health, &nodes, &mesh).await;
     let background = [
         tokio::spawn(liveness::run(health.clone(), nodes.clone(), mesh.clone())),
         tokio::spawn(checker::run(health.clone(), survey.clone())),
@@ -166,9 +224,13 @@ pub async fn run(
         }
         None => None,
     };
-    let gateway = Gateway::new(meta.clone(), data, config.region.clone());
+    let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master);
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(MetaAuth(meta));
+    builder.set_auth(MetaAuth(meta.clone()));
+    builder.set_access(BucketAccess::new(meta));
+    if !config.domains.is_empty() {
+        builder.set_host(domains);
+    }
     let service = Measured::new(
         crate::request_id::WithRequestId::new(builder.build()),
         metrics,
@@ -176,11 +238,12 @@ pub async fn run(
 
     let listener = TcpListener::bind(config.s3).await?;
     let local = listener.local_addr()?;
-    println!("S3 endpoint http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("S3 endpoint {scheme}://{local}");
     write_info(
         &config.data_dir,
         &GatewayInfo {
-            s3_endpoint: format!("http://{local}"),
+            s3_endpoint: format!("{scheme}://{local}"),
             pid: std::process::id(),
             metrics: admin_addr.map(|a| format!("http://{a}/metrics")),
             admin: admin_addr.map(|a| format!("http://{a}")),
@@ -201,10 +264,11 @@ pub async fn run(
                 // Nagle's algorithm and delayed ACKs add ~40 ms to small GETs.
                 let _ = stream.set_nodelay(true);
                 let service = service.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-                        tracing::debug!(error = %e, "S3 connection ended");
+                    match tls {
+                        None => serve_connection(stream, service).await,
+                        Some(acceptor) => serve_tls(acceptor, stream, service).await,
                     }
                 });
             }
@@ -216,6 +280,27 @@ pub async fn run(
     health.persist();
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// Serves HTTP/1.1 or h2 on one connection until it ends.
+async fn serve_connection<IO>(io: IO, service: S3Service)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(error = %e, "S3 connection ended");
+    }
+}
+
+/// Completes the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]), then
+/// serves the connection.
+async fn serve_tls(acceptor: TlsAcceptor, stream: tokio::net::TcpStream, service: S3Service) {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_connection(tls, service).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
+    }
 }
 
 fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> {

@@ -61,6 +61,34 @@ impl Devnet {
         }
     }
 
+    /// An S3 client configuration with the devnet's keys and region and
+    /// `endpoint`, to adjust (HTTP client, addressing style) and build.
+    pub fn config_for(&self, endpoint: &str) -> aws_sdk_s3::config::Builder {
+        let creds = aws_sdk_s3::config::Credentials::new(
+            self.info["access_key"].as_str().unwrap(),
+            self.info["secret_key"].as_str().unwrap(),
+            None,
+            None,
+            "devnet",
+        );
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+    }
+
+    /// The S3 endpoint's port.
+    pub fn s3_port(&self) -> u16 {
+        let endpoint = self.info["s3_endpoint"].as_str().unwrap();
+        endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// The gateway's data directory.
+    pub fn gateway_dir(&self) -> PathBuf {
+        PathBuf::from(self.info["gateway"]["data_dir"].as_str().unwrap())
+    }
+
     /// An S3 client with the devnet's endpoint and keys.
     pub fn client(&self) -> aws_sdk_s3::Client {
         let creds = aws_sdk_s3::config::Credentials::new(
@@ -109,17 +137,22 @@ impl Devnet {
 
     /// The gateway's status report (`cairn status --json`).
     pub fn status(&self) -> serde_json::Value {
+        self.try_status()
+            .unwrap_or_else(|e| panic!("cairn status failed: {e}"))
+    }
+
+    /// The status report, or why `cairn status` failed (e.g. the gateway
+    /// is restarting).
+    pub fn try_status(&self) -> Result<serde_json::Value, String> {
         let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(["status", "--json", "--dir"])
             .arg(&self.dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "cairn status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
     }
 
     /// Polls the status until `done` holds for it, or panics after
@@ -132,12 +165,14 @@ impl Devnet {
     ) -> serde_json::Value {
         let deadline = Instant::now() + within;
         loop {
-            let status = self.status();
-            if done(&status) {
-                return status;
+            let status = self.try_status();
+            if let Ok(status) = &status
+                && done(status)
+            {
+                return status.clone();
             }
             if Instant::now() >= deadline {
-                panic!("timed out waiting for {what}; last status: {status:#}");
+                panic!("timed out waiting for {what}; last status: {status:#?}");
             }
             std::thread::sleep(Duration::from_millis(500));
         }

@@ -120,19 +120,27 @@ impl Health {
         metrics: GatewayMetrics,
     ) -> Result<Self, crate::meta::MetaError> {
         let now = Instant::now();
+        let wall = now_ms();
         let mut nodes = HashMap::new();
         for (id, record) in meta.node_health()? {
             let score = Score {
                 alpha: record.alpha,
                 beta: record.beta,
             };
+            // A restart forgives no silence: a node last heard from before
+            // it keeps that age (the first heartbeat, sent before anything
+            // else runs, clears it for nodes that are up).
+            let last_seen = (record.last_seen > 0).then(|| {
+                now.checked_sub(Duration::from_millis(wall.saturating_sub(record.last_seen)))
+                    .unwrap_or(now)
+            });
             nodes.insert(
                 id,
                 NodeEntry {
                     record,
                     score,
-                    known_since: now,
-                    last_seen: None,
+                    known_since: last_seen.unwrap_or(now),
+                    last_seen,
                     dirty: false,
                 },
             );
@@ -199,6 +207,7 @@ impl Health {
         self.with_entry(node, |e| {
             e.last_seen = Some(Instant::now());
             e.record.last_seen = now_ms();
+            e.dirty = true;
         });
     }
 
