@@ -68,7 +68,7 @@ impl Default for HealthConfig {
             suspect_after: Duration::from_secs(60),
             dead_after: Duration::from_secs(300),
             repair_grace: Duration::from_secs(600),
-            audit_every: Duration::from_secs(60),
+            audit_every: Duration::from_secs(300),
             audit_deadline: Duration::from_secs(10),
             audit_chunks: 4,
             audit_cycle: Duration::from_secs(86_400),

@@ -13,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use libp2p::PeerId;
 use mesh::ShardId;
 use mesh::codec::{EncodedSegment, Scheme};
@@ -22,6 +23,9 @@ use super::checker::shard_len;
 use super::registry::now_ms;
 use crate::data::{DataError, DataPath};
 use crate::meta::{MetaError, SegmentKey, ShardLocation};
+
+/// Segments repaired at the same time.
+const REPAIRS_IN_FLIGHT: usize = 4;
 
 /// Why a segment could not be repaired this time.
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +226,7 @@ async fn finish(
 pub async fn run(data: DataPath) {
     let health = data.health().clone();
     let rate = health.config().repair_rate.max(1) as f64;
-    let started = Instant::now();
+    let mut started = Instant::now();
     let mut sent = 0u64;
     loop {
         let queue = match health.meta().repair_queue() {
@@ -234,12 +238,24 @@ pub async fn run(data: DataPath) {
         };
         health.metrics().repair_queue.set(queue.len() as i64);
         if queue.is_empty() {
+            // Idle: the rate limit measures from the next repair on.
+            (started, sent) = (Instant::now(), 0);
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         let mut progressed = false;
-        for (at, _) in queue {
-            let outcome = repair_one(&data, &at).await;
+        // A few segments at once: fetching, rebuilding and uploading
+        // overlap, and one slow node does not hold up the queue.
+        let mut attempts = futures_util::stream::iter(queue)
+            .map(|(at, _)| {
+                let data = data.clone();
+                async move {
+                    let outcome = repair_one(&data, &at).await;
+                    (at, outcome)
+                }
+            })
+            .buffer_unordered(REPAIRS_IN_FLIGHT);
+        while let Some((at, outcome)) = attempts.next().await {
             let done = match &outcome {
                 Ok(Repaired::Moved(_, bytes)) => {
                     sent += bytes;
