@@ -466,13 +466,32 @@ fn print_ready(args: &DevnetArgs, summary: &Summary, took: Duration) {
     println!("  region:      {S3_REGION}");
     println!("  state:       {}", state_file.display());
     println!();
+    // With TLS (`--gateway-arg=--tls-cert=…`), aws-cli must trust the
+    // certificate.
+    let ca_bundle = tls_cert_arg(&args.gateway_arg)
+        .map(|cert| format!(" --ca-bundle {cert}"))
+        .unwrap_or_default();
     println!(
         "AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={S3_REGION} \
-         aws --endpoint-url {s3_endpoint} s3 ls",
+         aws --endpoint-url {s3_endpoint}{ca_bundle} s3 ls",
         keys.access, keys.secret
     );
     println!();
     println!("Ctrl-C stops every process.");
+}
+
+/// The `--tls-cert` passed to the gateway, if any (`--tls-cert=PEM`, or
+/// `--tls-cert` and `PEM` as two gateway arguments).
+fn tls_cert_arg(gateway_args: &[String]) -> Option<&str> {
+    gateway_args.iter().enumerate().find_map(|(i, arg)| {
+        if let Some(path) = arg.strip_prefix("--tls-cert=") {
+            Some(path)
+        } else if arg == "--tls-cert" {
+            gateway_args.get(i + 1).map(String::as_str)
+        } else {
+            None
+        }
+    })
 }
 
 /// Removes a readiness file left by an earlier run.
@@ -721,6 +740,21 @@ mod tests {
             .expect("keys");
         assert_eq!((keys.access.as_str(), keys.secret.as_str()), ("AK", "SK"));
         assert!(parse_key_output("{\"access_key\": \"AK\"}").is_none());
+    }
+
+    #[test]
+    fn the_tls_certificate_is_found_in_gateway_args() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            tls_cert_arg(&args(&["--audit-every=1s", "--tls-cert=/c.pem"])),
+            Some("/c.pem")
+        );
+        assert_eq!(
+            tls_cert_arg(&args(&["--tls-cert", "/c.pem", "--tls-key", "/k.pem"])),
+            Some("/c.pem")
+        );
+        assert_eq!(tls_cert_arg(&args(&["--tls-key=/k.pem"])), None);
+        assert_eq!(tls_cert_arg(&args(&["--tls-cert"])), None);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use s3_gateway::GatewayConfig;
 pub struct GatewayArgs {
     #[command(subcommand)]
     action: Option<GatewayAction>,
+    // Boxed: the run flags are many, and `Command` holds this by value.
     #[command(flatten)]
-    run: RunArgs,
+    run: Box<RunArgs>,
 }
 
 #[derive(clap::Subcommand)]
@@ -43,7 +44,8 @@ enum KeyAction {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Data directory: metadata, identity.
+    /// Data directory: metadata, identity, the master key (`master.key`,
+    /// made on first start: back it up, no object can be read without it).
     #[arg(long)]
     data: Option<PathBuf>,
     /// S3 listen address.
@@ -69,6 +71,16 @@ struct RunArgs {
     /// private network.
     #[arg(long, alias = "metrics")]
     admin: Option<SocketAddr>,
+    /// Serve S3 over HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// Accept virtual-hosted-style requests: `Host: <bucket>.<domain>`
+    /// addresses the bucket (repeatable). Path style keeps working.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
     #[command(flatten)]
     health: HealthArgs,
 }
@@ -170,7 +182,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             }
         }
         None => {
-            let run = args.run;
+            let run = *args.run;
             let data_dir = run
                 .data
                 .ok_or_else(|| anyhow::anyhow!("--data is required"))?;
@@ -185,6 +197,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 min_nodes: scheme.total(),
                 health: run.health.config(run.devnet),
                 admin: run.admin,
+                tls: run
+                    .tls_cert
+                    .zip(run.tls_key)
+                    .map(|(cert, key)| s3_gateway::tls::TlsFiles { cert, key }),
+                domains: run.domains,
             };
             s3_gateway::run(config, crate::node_cmd::shutdown_signal()).await?;
         }

@@ -23,7 +23,7 @@ async fn traffic(
     while Instant::now() < end {
         let i = *next;
         *next += 1;
-        let size = if i % 3 == 0 { 2_000 } else { 300_000 };
+        let size = if i.is_multiple_of(3) { 2_000 } else { 300_000 };
         let started = Instant::now();
         s3.put_object()
             .bucket("freeze")
@@ -37,7 +37,7 @@ async fn traffic(
             slowest = (took, format!("put {i}"));
         }
         let j = i / 2;
-        let size = if j % 3 == 0 { 2_000 } else { 300_000 };
+        let size = if j.is_multiple_of(3) { 2_000 } else { 300_000 };
         let started = Instant::now();
         let got = s3
             .get_object()

@@ -1623,3 +1623,534 @@ fn exchange(addr: &str, head: &[u8], body: &[u8]) -> RawResponse {
         body: raw[split + 4..].to_vec(),
     }
 }
+
+// ---- public-read buckets, virtual-hosted style, TLS, master key ----
+
+use aws_sdk_s3::types::{
+    AccessControlPolicy, BucketCannedAcl, Grant, Grantee, Owner, Permission, Type,
+};
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+
+/// The domain the test gateways serve virtual-hosted-style requests under.
+const DOMAIN: &str = "s3.cairn.test";
+/// The URI of the everyone group in ACLs.
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+
+/// A DNS resolver for the SDK: names under `cairn.test` are 127.0.0.1,
+/// anything else fails; every name asked for is recorded, so a test can
+/// tell which host the SDK really connected to.
+#[derive(Clone, Debug, Default)]
+struct TestZone(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl TestZone {
+    fn asked(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl ResolveDns for TestZone {
+    fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
+        self.0.lock().unwrap().push(name.to_owned());
+        DnsFuture::ready(if name.ends_with(".cairn.test") || name == "cairn.test" {
+            Ok(vec![std::net::Ipv4Addr::LOCALHOST.into()])
+        } else {
+            Err(ResolveDnsError::new(format!(
+                "{name} is not in the test zone"
+            )))
+        })
+    }
+}
+
+/// An SDK HTTP client resolving names with `zone` and trusting only
+/// `root_pem` (the platform's roots when `None`).
+fn http_client(zone: &TestZone, root_pem: Option<&str>) -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let trust = match root_pem {
+        Some(pem) => TrustStore::empty().with_pem_certificate(pem.as_bytes()),
+        None => TrustStore::default(),
+    };
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .unwrap(),
+        )
+        .build_with_resolver(zone.clone())
+}
+
+/// A virtual-hosted-style client: `<bucket>.s3.cairn.test:<port>`.
+fn vhost_client(
+    devnet: &Devnet,
+    scheme: &str,
+    zone: &TestZone,
+    root_pem: Option<&str>,
+) -> aws_sdk_s3::Client {
+    let endpoint = format!("{scheme}://{DOMAIN}:{}", devnet.s3_port());
+    aws_sdk_s3::Client::from_conf(
+        devnet
+            .config_for(&endpoint)
+            .http_client(http_client(zone, root_pem))
+            .force_path_style(false)
+            .build(),
+    )
+}
+
+/// One unsigned request (no Authorization header) with the given Host
+/// header, over plain HTTP to the devnet's S3 port.
+fn anonymous(devnet: &Devnet, method: &str, host: &str, path: &str) -> RawResponse {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    exchange(
+        &format!("127.0.0.1:{}", devnet.s3_port()),
+        head.as_bytes(),
+        b"",
+    )
+}
+
+/// The (grantee type, id or URI, permission) triples of an ACL.
+fn grants_of(grants: &[Grant]) -> Vec<(String, String, String)> {
+    grants
+        .iter()
+        .map(|g| {
+            let grantee = g.grantee().unwrap();
+            (
+                grantee.r#type().as_str().to_owned(),
+                grantee
+                    .id()
+                    .or(grantee.uri())
+                    .unwrap_or_default()
+                    .to_owned(),
+                g.permission().unwrap().as_str().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The mode bits of the master key file in the gateway's data directory.
+fn master_key_mode(devnet: &Devnet) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(devnet.gateway_dir().join("master.key")).unwrap();
+    assert_eq!(meta.len(), 32);
+    meta.permissions().mode() & 0o777
+}
+
+const SMALL_DEVNET: [&str; 6] = ["--nodes", "3", "--k", "2", "--m", "1"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_read_buckets_and_virtual_hosted_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let dn_dir = dir.path().join("dn");
+    let domain_arg = format!("--gateway-arg=--domain={DOMAIN}");
+    let mut args = SMALL_DEVNET.to_vec();
+    args.push(&domain_arg);
+    let devnet = Devnet::start(&dn_dir, &args);
+    let s3 = devnet.client();
+    let owner = devnet.info["access_key"].as_str().unwrap().to_owned();
+    assert_eq!(master_key_mode(&devnet), 0o600);
+
+    // A public-read bucket (canned ACL at creation) and a private one.
+    s3.create_bucket()
+        .bucket("open")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    s3.create_bucket().bucket("closed").send().await.unwrap();
+    let text = b"readable by anyone".to_vec();
+    for bucket in ["open", "closed"] {
+        s3.put_object()
+            .bucket(bucket)
+            .key("dir/a.txt")
+            .content_type("text/plain")
+            .body(ByteStream::from(text.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let acl = s3.get_bucket_acl().bucket("open").send().await.unwrap();
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some(owner.as_str()));
+    let full = |who: &str| {
+        (
+            "CanonicalUser".to_owned(),
+            who.to_owned(),
+            "FULL_CONTROL".to_owned(),
+        )
+    };
+    let everyone_reads = ("Group".to_owned(), ALL_USERS.to_owned(), "READ".to_owned());
+    assert_eq!(
+        grants_of(acl.grants()),
+        [full(&owner), everyone_reads.clone()]
+    );
+    let acl = s3.get_bucket_acl().bucket("closed").send().await.unwrap();
+    assert_eq!(grants_of(acl.grants()), [full(&owner)]);
+
+    // Anonymous reads of the public bucket, path style.
+    let here = format!("127.0.0.1:{}", devnet.s3_port());
+    let got = anonymous(&devnet, "GET", &here, "/open/dir/a.txt");
+    assert_eq!((got.status, &got.body), (200, &text), "{got:?}");
+    assert_eq!(got.header("content-type"), Some("text/plain"));
+    let head = anonymous(&devnet, "HEAD", &here, "/open/dir/a.txt");
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(head.header("content-length"), Some("18"));
+    let v2 = anonymous(&devnet, "GET", &here, "/open?list-type=2&prefix=dir/");
+    assert_eq!(v2.status, 200, "{v2:?}");
+    assert!(v2.text().contains("<Key>dir/a.txt</Key>"), "{}", v2.text());
+    let v1 = anonymous(&devnet, "GET", &here, "/open");
+    assert_eq!(v1.status, 200, "{v1:?}");
+    assert!(v1.text().contains("<Key>dir/a.txt</Key>"), "{}", v1.text());
+    let missing = anonymous(&devnet, "GET", &here, "/open/nope");
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert!(missing.text().contains("<Code>NoSuchKey</Code>"));
+    // ... and everything else refused: writes, ACLs, other buckets.
+    for (method, path) in [
+        ("PUT", "/open/new.txt"),
+        ("DELETE", "/open/dir/a.txt"),
+        ("POST", "/open/dir/a.txt?uploads"),
+        ("GET", "/open?acl"),
+        ("PUT", "/open?acl"),
+        ("DELETE", "/open"),
+        ("PUT", "/fresh"),
+        ("GET", "/closed/dir/a.txt"),
+        ("GET", "/closed?list-type=2"),
+        ("GET", "/nosuch/dir/a.txt"),
+        ("GET", "/"),
+    ] {
+        let refused = anonymous(&devnet, method, &here, path);
+        assert_eq!(refused.status, 403, "{method} {path}: {refused:?}");
+        assert!(
+            refused.text().contains("<Code>AccessDenied</Code>"),
+            "{method} {path}: {}",
+            refused.text()
+        );
+    }
+    assert_eq!(get(&s3, "open", "dir/a.txt").await, text, "still there");
+
+    // Virtual-hosted style: the Host header names the bucket.
+    let host = |bucket: &str| format!("{bucket}.{DOMAIN}:{}", devnet.s3_port());
+    let got = anonymous(&devnet, "GET", &host("open"), "/dir/a.txt");
+    assert_eq!((got.status, &got.body), (200, &text), "{got:?}");
+    let listed = anonymous(&devnet, "GET", &host("open"), "/?list-type=2");
+    assert!(
+        listed.text().contains("<Name>open</Name>"),
+        "{}",
+        listed.text()
+    );
+    let refused = anonymous(&devnet, "GET", &host("closed"), "/dir/a.txt");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let refused = anonymous(&devnet, "PUT", &host("open"), "/new.txt");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    // The bare domain and other host names are path style.
+    let got = anonymous(&devnet, "GET", &format!("{DOMAIN}:1"), "/open/dir/a.txt");
+    assert_eq!(got.status, 200, "{got:?}");
+    let got = anonymous(&devnet, "GET", "localhost:9000", "/open/dir/a.txt");
+    assert_eq!(got.status, 200, "{got:?}");
+
+    // Signed virtual-hosted-style requests from the SDK; the resolver
+    // proves it connected to <bucket>.s3.cairn.test.
+    let zone = TestZone::default();
+    let vh = vhost_client(&devnet, "http", &zone, None);
+    vh.create_bucket().bucket("vhosted").send().await.unwrap();
+    vh.put_object()
+        .bucket("vhosted")
+        .key("k/1")
+        .body(ByteStream::from_static(b"via the Host header"))
+        .send()
+        .await
+        .unwrap();
+    let body = get(&vh, "vhosted", "k/1").await;
+    assert_eq!(body, b"via the Host header");
+    let listed = vh.list_objects_v2().bucket("vhosted").send().await.unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["k/1"]);
+    vh.head_object()
+        .bucket("open")
+        .key("dir/a.txt")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        zone.asked().iter().all(|n| n != DOMAIN),
+        "the SDK used path style: {:?}",
+        zone.asked()
+    );
+    assert!(zone.asked().contains(&format!("vhosted.{DOMAIN}")));
+    // Path style sees the same bucket and object.
+    assert_eq!(get(&s3, "vhosted", "k/1").await, b"via the Host header");
+
+    // PutBucketAcl: canned private closes the bucket again; a policy
+    // document with the owner's FULL_CONTROL and everyone's READ opens one.
+    s3.put_bucket_acl()
+        .bucket("open")
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    let closed_now = anonymous(&devnet, "GET", &here, "/open/dir/a.txt");
+    assert_eq!(closed_now.status, 403, "{closed_now:?}");
+    let policy = AccessControlPolicy::builder()
+        .owner(Owner::builder().id(&owner).build())
+        .grants(
+            Grant::builder()
+                .grantee(
+                    Grantee::builder()
+                        .r#type(Type::CanonicalUser)
+                        .id(&owner)
+                        .build()
+                        .unwrap(),
+                )
+                .permission(Permission::FullControl)
+                .build(),
+        )
+        .grants(
+            Grant::builder()
+                .grantee(
+                    Grantee::builder()
+                        .r#type(Type::Group)
+                        .uri(ALL_USERS)
+                        .build()
+                        .unwrap(),
+                )
+                .permission(Permission::Read)
+                .build(),
+        )
+        .build();
+    s3.put_bucket_acl()
+        .bucket("closed")
+        .access_control_policy(policy)
+        .send()
+        .await
+        .unwrap();
+    let acl = s3.get_bucket_acl().bucket("closed").send().await.unwrap();
+    assert_eq!(
+        grants_of(acl.grants()),
+        [full(&owner), everyone_reads.clone()]
+    );
+    let open_now = anonymous(&devnet, "GET", &here, "/closed/dir/a.txt");
+    assert_eq!((open_now.status, &open_now.body), (200, &text));
+
+    // What Cairn does not model is refused, not narrowed.
+    let e = s3
+        .create_bucket()
+        .bucket("everyone-writes")
+        .acl(BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), ("NotImplemented".into(), 501));
+    let e = s3
+        .put_bucket_acl()
+        .bucket("closed")
+        .grant_write(format!("uri=\"{ALL_USERS}\""))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), ("NotImplemented".into(), 501));
+    let e = s3
+        .put_bucket_acl()
+        .bucket("nosuch")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), ("NoSuchBucket".into(), 404));
+
+    // A restart on the same directory: the same master key unwraps every
+    // object key, and the ACLs are still there.
+    let big = bytes(3 << 20, 11);
+    s3.put_object()
+        .bucket("vhosted")
+        .key("big")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await
+        .unwrap();
+    s3.copy_object()
+        .bucket("vhosted")
+        .key("copy")
+        .copy_source("open/dir/a.txt")
+        .send()
+        .await
+        .unwrap();
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("vhosted")
+        .key("multi")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("vhosted")
+        .key("multi")
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"one small part"))
+        .send()
+        .await
+        .unwrap();
+    s3.complete_multipart_upload()
+        .bucket("vhosted")
+        .key("multi")
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = std::fs::read(devnet.gateway_dir().join("master.key")).unwrap();
+    drop(devnet);
+    let devnet = Devnet::start(&dn_dir, &args);
+    let s3 = devnet.client();
+    assert_eq!(
+        std::fs::read(devnet.gateway_dir().join("master.key")).unwrap(),
+        before
+    );
+    assert!(get(&s3, "vhosted", "big").await == big);
+    assert_eq!(get(&s3, "open", "dir/a.txt").await, text);
+    let here = format!("127.0.0.1:{}", devnet.s3_port());
+    let still_open = anonymous(&devnet, "GET", &here, "/closed/dir/a.txt");
+    assert_eq!((still_open.status, &still_open.body), (200, &text));
+    let still_closed = anonymous(&devnet, "GET", &here, "/open/dir/a.txt");
+    assert_eq!(still_closed.status, 403);
+    assert_eq!(get(&s3, "vhosted", "copy").await, text);
+    assert_eq!(get(&s3, "vhosted", "multi").await, b"one small part");
+
+    // Stopped, the metadata shows no object key in the clear: every
+    // manifest (put, copy, multipart) holds a wrapped key that only the
+    // master key opens.
+    let gateway_dir = devnet.gateway_dir();
+    drop(devnet);
+    let meta = s3_gateway::open_meta(&gateway_dir).unwrap();
+    let master = s3_gateway::keywrap::MasterKey::load(&gateway_dir).unwrap();
+    let stranger = s3_gateway::keywrap::MasterKey::generate();
+    let mut seen = 0;
+    for bucket in ["open", "closed", "vhosted"] {
+        let page = meta
+            .list_objects(bucket, &s3_gateway::meta::ListQuery::default())
+            .unwrap();
+        for (key, object) in page.objects {
+            assert!(
+                s3_gateway::keywrap::is_wrapped(&object.encryption_key),
+                "{bucket}/{key}: {} bytes",
+                object.encryption_key.len()
+            );
+            master.unwrap(&object.encryption_key).unwrap();
+            assert!(stranger.unwrap(&object.encryption_key).is_err());
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec![
+        "127.0.0.1".to_owned(),
+        "localhost".to_owned(),
+        DOMAIN.to_owned(),
+        format!("*.{DOMAIN}"),
+    ])
+    .unwrap();
+    let cert_pem = cert.cert.pem();
+    let cert_file = dir.path().join("gateway.crt");
+    let key_file = dir.path().join("gateway.key");
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let tls_args = [
+        format!("--gateway-arg=--tls-cert={}", cert_file.display()),
+        format!("--gateway-arg=--tls-key={}", key_file.display()),
+        format!("--gateway-arg=--domain={DOMAIN}"),
+    ];
+    let mut args = SMALL_DEVNET.to_vec();
+    args.extend(tls_args.iter().map(String::as_str));
+    let devnet = Devnet::start(&dir.path().join("dn"), &args);
+    let endpoint = devnet.info["s3_endpoint"].as_str().unwrap().to_owned();
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+
+    // Path style over HTTPS, trusting the test certificate.
+    let zone = TestZone::default();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        devnet
+            .config_for(&endpoint)
+            .http_client(http_client(&zone, Some(&cert_pem)))
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("secure").send().await.unwrap();
+    let data = bytes(1 << 20, 21);
+    s3.put_object()
+        .bucket("secure")
+        .key("one-mib")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert!(get(&s3, "secure", "one-mib").await == data);
+    let listed = s3.list_objects_v2().bucket("secure").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(1));
+
+    // Virtual-hosted style over HTTPS (the certificate covers *.s3.cairn.test).
+    let vh = vhost_client(&devnet, "https", &zone, Some(&cert_pem));
+    vh.put_object()
+        .bucket("secure")
+        .key("small")
+        .body(ByteStream::from_static(b"tls + vhost"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get(&vh, "secure", "small").await, b"tls + vhost");
+    assert!(zone.asked().contains(&format!("secure.{DOMAIN}")));
+    assert_eq!(get(&s3, "secure", "small").await, b"tls + vhost");
+
+    // A client that does not trust the certificate gets no answer at all.
+    let untrusting = aws_sdk_s3::Client::from_conf(
+        devnet
+            .config_for(&endpoint)
+            .http_client(http_client(&zone, None))
+            .force_path_style(true)
+            .build(),
+    );
+    let e = untrusting
+        .head_bucket()
+        .bucket("secure")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.raw_response().is_none(), "{e:?}");
+    // Nor does plain HTTP on the TLS port.
+    let plain = {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(format!("127.0.0.1:{}", devnet.s3_port())).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(b"GET /secure/small HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        raw
+    };
+    assert!(
+        !plain.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&plain)
+    );
+    assert_eq!(master_key_mode(&devnet), 0o600);
+}

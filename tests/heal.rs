@@ -269,11 +269,19 @@ fn shards_of(size: usize) -> usize {
     }
 }
 
-/// A gateway process started by the test; killed on drop.
-struct GatewayProc(std::process::Child);
+/// A gateway process started by the test (and its log); killed on drop.
+struct GatewayProc(std::process::Child, std::path::PathBuf);
 
 impl Drop for GatewayProc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- restarted gateway's log (last 30 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -296,7 +304,8 @@ fn restart_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
         .unwrap()
         .trim_start_matches("http://");
     let admin = gw["admin"].as_str().unwrap().trim_start_matches("http://");
-    let log = std::fs::File::create(dir.join("gateway-2.log")).unwrap();
+    let log_path = dir.join("gateway-2.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("gateway")
         .arg("--data")
@@ -309,5 +318,5 @@ fn restart_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
         .stderr(log)
         .spawn()
         .unwrap();
-    GatewayProc(child)
+    GatewayProc(child, log_path)
 }

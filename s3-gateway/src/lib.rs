@@ -1,6 +1,8 @@
 //! Cairn's S3 gateway: serves the S3 API, keeps object metadata, and turns
 //! objects into encrypted, erasure-coded shards spread over the mesh.
 
+pub mod access;
+pub mod acl;
 pub mod admin;
 pub mod checksum;
 pub mod conditional;
@@ -8,6 +10,7 @@ pub mod copy_source;
 pub mod data;
 pub mod error_text;
 pub mod health;
+pub mod keywrap;
 pub mod measured;
 pub mod meta;
 pub mod metrics;
@@ -15,5 +18,7 @@ pub mod nodes;
 pub mod request_id;
 pub mod server;
 pub mod service;
+pub mod tls;
+pub mod vhost;
 
 pub use server::{GatewayConfig, GatewayError, open_meta, run};

@@ -7,18 +7,24 @@ use std::time::Instant;
 use hyper::body::Incoming;
 
 use crate::metrics::GatewayMetrics;
+use crate::vhost::Domains;
 
 /// A service wrapper that records every request in [`GatewayMetrics`].
 #[derive(Clone)]
 pub struct Measured<S> {
     inner: S,
     metrics: GatewayMetrics,
+    domains: Domains,
 }
 
 impl<S> Measured<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, metrics: GatewayMetrics) -> Self {
-        Self { inner, metrics }
+    /// Wraps `inner`; `domains` tell virtual-hosted requests apart.
+    pub fn new(inner: S, metrics: GatewayMetrics, domains: Domains) -> Self {
+        Self {
+            inner,
+            metrics,
+            domains,
+        }
     }
 }
 
@@ -36,12 +42,17 @@ where
     >;
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
-        let op = operation(
-            req.method(),
-            req.uri().path(),
-            req.uri().query(),
-            req.headers(),
-        );
+        // A virtual-hosted request names its bucket in the Host header.
+        let hosted = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| self.domains.bucket_of(h));
+        let path = match hosted {
+            Some(bucket) => format!("/{bucket}{}", req.uri().path()),
+            None => req.uri().path().to_owned(),
+        };
+        let op = operation(req.method(), &path, req.uri().query(), req.headers());
         let started = Instant::now();
         let metrics = self.metrics.clone();
         let response = self.inner.call(req);

@@ -129,6 +129,32 @@ pub fn open_meta(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> 
     Ok(MetaStore::open(&data_dir.join("meta.redb"))?)
 }
 
+/// Opens the metadata store, waiting up to [`LOCK_WAIT`] while another
+/// process holds it: a gateway that was just killed may still be closing
+/// its files (a thread finishing an fsync), and its replacement should not
+/// fail for that.
+async fn open_meta_waiting(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut warned = false;
+    loop {
+        match open_meta(data_dir) {
+            Err(GatewayError::Meta(crate::meta::MetaError::Db(
+                redb::Error::DatabaseAlreadyOpen,
+            ))) if Instant::now() < deadline => {
+                if !warned {
+                    tracing::warn!(dir = %data_dir.display(), "the metadata store is in use by another process; waiting for it to exit");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a starting gateway waits for the metadata store's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
 /// The master key of a gateway data directory: created on first start,
 /// then loaded. Its check value is recorded in the metadata, so a missing
 /// or different key file is refused here rather than failing every read.
@@ -158,7 +184,7 @@ pub async fn run(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let meta = open_meta(&config.data_dir)?;
+    let meta = open_meta_waiting(&config.data_dir).await?;
     let master = Arc::new(open_master_key(&config.data_dir, &meta)?);
     // Refuse bad TLS files or domains before joining the mesh.
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
@@ -229,11 +255,12 @@ pub async fn run(
     builder.set_auth(MetaAuth(meta.clone()));
     builder.set_access(BucketAccess::new(meta));
     if !config.domains.is_empty() {
-        builder.set_host(domains);
+        builder.set_host(domains.clone());
     }
     let service = Measured::new(
         crate::request_id::WithRequestId::new(builder.build()),
         metrics,
+        domains,
     );
 
     let listener = TcpListener::bind(config.s3).await?;
@@ -307,4 +334,45 @@ fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> 
     let tmp = dir.join("gateway.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(info).expect("serializable"))?;
     std::fs::rename(tmp, dir.join("gateway.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keywrap::MASTER_KEY_FILE;
+
+    #[test]
+    fn the_master_key_is_made_once_and_a_wrong_or_missing_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = open_meta(dir.path()).unwrap();
+        let first = open_master_key(dir.path(), &meta).unwrap();
+        let wrapped = first.wrap(&mesh::codec::ObjectKey::generate());
+        let again = open_master_key(dir.path(), &meta).unwrap();
+        assert!(again.unwrap(&wrapped).is_ok());
+
+        let path = dir.path().join(MASTER_KEY_FILE);
+        let saved = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            open_master_key(dir.path(), &meta),
+            Err(GatewayError::MasterKey(KeyWrapError::Missing(_)))
+        ));
+        assert!(!path.exists(), "no new key is made in its place");
+
+        MasterKey::load_or_create(dir.path()).unwrap();
+        assert!(matches!(
+            open_master_key(dir.path(), &meta),
+            Err(GatewayError::MasterKey(KeyWrapError::Mismatch(_)))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, saved).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(
+            open_master_key(dir.path(), &meta)
+                .unwrap()
+                .unwrap(&wrapped)
+                .is_ok()
+        );
+    }
 }

@@ -1,15 +1,18 @@
 //! The S3 API: s3s calls these methods after parsing and authenticating a
 //! request; every operation not implemented here answers NotImplemented.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use crate::acl::{self, AclError, AclRequest};
 use crate::checksum::{self, Algorithm, BodyCheck, ChecksumError, Md5Error};
 use crate::conditional::{Preconditions, Validators, Verdict, WriteConditions, WriteRefusal};
 use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
 use crate::data::{DataError, DataPath, Written};
+use crate::keywrap::MasterKey;
 use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta};
 
 /// The gateway's S3 implementation.
@@ -17,12 +20,34 @@ pub struct Gateway {
     meta: MetaStore,
     data: DataPath,
     region: String,
+    master: Arc<MasterKey>,
 }
 
 impl Gateway {
-    /// A gateway over its metadata and data path, answering for `region`.
-    pub fn new(meta: MetaStore, data: DataPath, region: String) -> Self {
-        Self { meta, data, region }
+    /// A gateway over its metadata and data path, answering for `region`;
+    /// object keys are wrapped under `master` in the manifests.
+    pub fn new(meta: MetaStore, data: DataPath, region: String, master: Arc<MasterKey>) -> Self {
+        Self {
+            meta,
+            data,
+            region,
+            master,
+        }
+    }
+
+    /// A fresh object key, and its wrapped form for the manifest.
+    fn new_object_key(&self) -> (mesh::codec::ObjectKey, Vec<u8>) {
+        let key = mesh::codec::ObjectKey::generate();
+        let wrapped = self.master.wrap(&key);
+        (key, wrapped)
+    }
+
+    /// The object key of a manifest (or multipart template), unwrapped.
+    fn object_key(&self, meta: &ObjectMeta) -> S3Result<mesh::codec::ObjectKey> {
+        self.master.unwrap(&meta.encryption_key).map_err(|e| {
+            tracing::error!(error = %e, "cannot unwrap an object key");
+            internal(e)
+        })
     }
 
     fn require_bucket(&self, bucket: &str) -> S3Result<()> {
@@ -122,6 +147,15 @@ fn write_refusal(r: WriteRefusal) -> S3Error {
         WriteRefusal::PreconditionFailed => precondition_failed(),
         WriteRefusal::NoSuchKey => s3_error!(NoSuchKey),
     }
+}
+
+/// Whether any `x-amz-grant-*` header was sent.
+fn any_grant(grants: [&Option<String>; 5]) -> bool {
+    grants.iter().any(|g| g.is_some())
+}
+
+fn acl_error(e: AclError) -> S3Error {
+    S3Error::with_message(e.code(), e.to_string())
 }
 
 fn checksum_error(e: ChecksumError) -> S3Error {
@@ -290,14 +324,30 @@ impl S3 for Gateway {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let owner = owner_of(req.credentials.as_ref());
-        let bucket = req.input.bucket;
-        let region = req
-            .input
+        let input = req.input;
+        let acl = acl::requested(
+            AclRequest {
+                canned: input.acl.as_ref().map(|a| a.as_str()),
+                grant_headers: any_grant([
+                    &input.grant_full_control,
+                    &input.grant_read,
+                    &input.grant_read_acp,
+                    &input.grant_write,
+                    &input.grant_write_acp,
+                ]),
+                policy: None,
+            },
+            &owner,
+        )
+        .map_err(acl_error)?
+        .unwrap_or_default();
+        let bucket = input.bucket;
+        let region = input
             .create_bucket_configuration
             .and_then(|c| c.location_constraint)
             .map_or_else(|| self.region.clone(), |l| l.as_str().to_owned());
         self.meta
-            .create_bucket(&bucket, &region, &owner)
+            .create_bucket_with_acl(&bucket, &region, &owner, acl)
             .map_err(meta_error)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
@@ -329,6 +379,50 @@ impl S3 for Gateway {
             })),
             None => Err(s3_error!(NoSuchBucket)),
         }
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let Some(info) = self.meta.bucket(&req.input.bucket).map_err(internal)? else {
+            return Err(s3_error!(NoSuchBucket));
+        };
+        let (owner, grants) = acl::policy(&info.owner, info.acl);
+        Ok(S3Response::new(GetBucketAclOutput {
+            owner: Some(owner),
+            grants: Some(grants),
+        }))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let input = req.input;
+        let Some(info) = self.meta.bucket(&input.bucket).map_err(internal)? else {
+            return Err(s3_error!(NoSuchBucket));
+        };
+        let acl = acl::requested(
+            AclRequest {
+                canned: input.acl.as_ref().map(|a| a.as_str()),
+                grant_headers: any_grant([
+                    &input.grant_full_control,
+                    &input.grant_read,
+                    &input.grant_read_acp,
+                    &input.grant_write,
+                    &input.grant_write_acp,
+                ]),
+                policy: input.access_control_policy.as_ref(),
+            },
+            &info.owner,
+        )
+        .map_err(acl_error)?
+        .ok_or_else(|| acl_error(AclError::Missing))?;
+        self.meta
+            .set_bucket_acl(&input.bucket, acl)
+            .map_err(meta_error)?;
+        Ok(S3Response::new(PutBucketAclOutput {}))
     }
 
     async fn delete_bucket(
@@ -390,7 +484,7 @@ impl S3 for Gateway {
         .map_err(checksum_error)?;
         // Without a checksum from the client, AWS stores a CRC64NVME.
         let check = BodyCheck::new(expectation, Some(Algorithm::Crc64Nvme));
-        let key = mesh::codec::ObjectKey::generate();
+        let (key, wrapped_key) = self.new_object_key();
         let (written, computed) = self
             .receive(
                 &key,
@@ -414,7 +508,7 @@ impl S3 for Gateway {
             expires: stored_expires(input.expires),
             user_metadata: stored_metadata(input.metadata),
             checksum: stored_checksum(computed),
-            encryption_key: key.as_bytes().to_vec(),
+            encryption_key: wrapped_key,
             segment_size: self.data.params().segment_size as u64,
             k: written.scheme.k as u8,
             m: written.scheme.m as u8,
@@ -474,7 +568,7 @@ impl S3 for Gateway {
             Default::default()
         };
         let stream = self.data.read_parts(
-            object_key_of(&meta)?,
+            self.object_key(&meta)?,
             scheme_of(&meta),
             meta.parts.clone(),
             range.clone(),
@@ -712,12 +806,12 @@ impl S3 for Gateway {
         // Stream the source through the data path under a fresh key.
         let failed = SourceFailed::default();
         let stream = self.data.read_parts(
-            object_key_of(&source)?,
+            self.object_key(&source)?,
             scheme_of(&source),
             source.parts.clone(),
             0..source.size,
         );
-        let key = mesh::codec::ObjectKey::generate();
+        let (key, wrapped_key) = self.new_object_key();
         let written = self
             .data
             .write(
@@ -747,7 +841,7 @@ impl S3 for Gateway {
         meta.etag = written.part.etag.clone();
         meta.last_modified = now_ms();
         meta.checksum = stored_checksum(computed);
-        meta.encryption_key = key.as_bytes().to_vec();
+        meta.encryption_key = wrapped_key;
         meta.segment_size = self.data.params().segment_size as u64;
         meta.k = written.scheme.k as u8;
         meta.m = written.scheme.m as u8;
@@ -855,7 +949,7 @@ impl S3 for Gateway {
             expires: None,
             user_metadata: stored_metadata(input.metadata),
             checksum: None,
-            encryption_key: mesh::codec::ObjectKey::generate().as_bytes().to_vec(),
+            encryption_key: self.new_object_key().1,
             segment_size: self.data.params().segment_size as u64,
             k: scheme.k as u8,
             m: scheme.m as u8,
@@ -880,7 +974,7 @@ impl S3 for Gateway {
         let input = req.input;
         check_part_number(input.part_number)?;
         let (_, _, template, _) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
-        let key = object_key_of(&template)?;
+        let key = self.object_key(&template)?;
         let Some(body) = input.body else {
             return Err(s3_error!(IncompleteBody));
         };
@@ -969,7 +1063,7 @@ impl S3 for Gateway {
         // segment at a time, never the whole range in memory.
         let failed = SourceFailed::default();
         let stream = self.data.read_parts(
-            object_key_of(&source)?,
+            self.object_key(&source)?,
             scheme_of(&source),
             source.parts.clone(),
             range,
@@ -977,7 +1071,7 @@ impl S3 for Gateway {
         let written = self
             .data
             .write(
-                &object_key_of(&template)?,
+                &self.object_key(&template)?,
                 input.part_number as u32,
                 Some(len),
                 Box::pin(failed.watch(stream)),
@@ -1324,15 +1418,6 @@ fn scheme_of(meta: &ObjectMeta) -> mesh::codec::Scheme {
         k: meta.k as usize,
         m: meta.m as usize,
     }
-}
-
-fn object_key_of(meta: &ObjectMeta) -> S3Result<mesh::codec::ObjectKey> {
-    Ok(mesh::codec::ObjectKey::from_bytes(
-        meta.encryption_key
-            .as_slice()
-            .try_into()
-            .map_err(|_| internal("stored object key has the wrong length"))?,
-    ))
 }
 
 fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {

@@ -93,7 +93,8 @@ start_devnet() {
     PORT=$(python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
     mkdir -p "$T/devnet"
-    "$CAIRN" devnet --dir "$T/devnet" --s3 "127.0.0.1:$PORT" >"$T/devnet.out" 2>&1 &
+    "$CAIRN" devnet --dir "$T/devnet" --s3 "127.0.0.1:$PORT" \
+        --gateway-arg="--domain=$VHOST_DOMAIN" >"$T/devnet.out" 2>&1 &
     DEVNET_PID=$!
     local i
     for ((i = 0; i < 600; i++)); do
@@ -235,6 +236,36 @@ aws_rb() {
     ! awsc s3 ls | grep -q " $AB\$" || { echo "bucket still listed after rb"; return 1; }
 }
 
+# A public-read bucket: anonymous curl reads it (path and virtual-hosted
+# style) but cannot write; back to private, anonymous reads are refused.
+PB=smoke-public
+VHOST_DOMAIN=s3.smoke.test
+anon() { curl -sS -m 30 "$@"; }
+anon_code() { curl -s -m 30 -o /dev/null -w '%{http_code}' "$@"; }
+aws_public_read() {
+    awsc s3api create-bucket --bucket "$PB" --acl public-read >/dev/null || return 1
+    awsc s3 cp --only-show-errors "$W/small.txt" "s3://$PB/small.txt" || return 1
+    local o
+    o=$(awsc s3api get-bucket-acl --bucket "$PB" --query 'Grants[].[Grantee.URI, Permission]' --output text) || return 1
+    grep -q 'http://acs.amazonaws.com/groups/global/AllUsers.READ' <<<"$o" ||
+        { echo "$o"; echo "get-bucket-acl lacks READ for AllUsers"; return 1; }
+    rm -f "$W/anon.out" "$W/anon-vh.out"
+    anon -f -o "$W/anon.out" "http://127.0.0.1:$PORT/$PB/small.txt" || { echo "anonymous GET (path style) failed"; return 1; }
+    same_file "$W/small.txt" "$W/anon.out" || return 1
+    anon -f -o "$W/anon-vh.out" --connect-to "$PB.$VHOST_DOMAIN:$PORT:127.0.0.1:$PORT" \
+        "http://$PB.$VHOST_DOMAIN:$PORT/small.txt" || { echo "anonymous GET (virtual-hosted style) failed"; return 1; }
+    same_file "$W/small.txt" "$W/anon-vh.out" || return 1
+    o=$(anon -f "http://127.0.0.1:$PORT/$PB?list-type=2") || { echo "anonymous ListObjectsV2 failed"; return 1; }
+    grep -q '<Key>small.txt</Key>' <<<"$o" || { echo "$o"; echo "anonymous ListObjectsV2 does not list small.txt"; return 1; }
+    local code
+    code=$(anon_code -X PUT --data-binary x "http://127.0.0.1:$PORT/$PB/evil.txt")
+    [[ $code == 403 ]] || { echo "anonymous PUT answered $code, expected 403"; return 1; }
+    awsc s3api put-bucket-acl --bucket "$PB" --acl private || return 1
+    code=$(anon_code "http://127.0.0.1:$PORT/$PB/small.txt")
+    [[ $code == 403 ]] || { echo "anonymous GET of a private bucket answered $code, expected 403"; return 1; }
+    awsc s3 rb --force "s3://$PB" >/dev/null
+}
+
 # ---------------------------------------------------------------- boto3 ----
 # boto PYTHON: runs PYTHON after a prelude that defines `c` (a default-config
 # client: SDK default checksums on), B (bucket) and W (work dir).
@@ -301,6 +332,27 @@ check(keys == ["dir/mid.bin", "small.txt"], "keys %s" % keys)
 r = c.list_objects_v2(Bucket=B, Delimiter="/")
 check([p["Prefix"] for p in r.get("CommonPrefixes", [])] == ["dir/"], "CommonPrefixes %s" % r.get("CommonPrefixes"))
 check([o["Key"] for o in r.get("Contents", [])] == ["small.txt"], "Contents %s" % r.get("Contents"))'; }
+# Virtual-hosted style from boto3: <bucket>.s3.smoke.test resolved to
+# 127.0.0.1 inside the script; every request URL must name the bucket host.
+boto_virtual() { boto 'import socket
+from botocore.config import Config
+real = socket.getaddrinfo
+socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1" if str(host).endswith(".smoke.test") else host, *a, **k)
+port = ep.rsplit(":", 1)[1]
+v = boto3.client("s3", endpoint_url="http://s3.smoke.test:%s" % port, region_name=region,
+                 config=Config(s3={"addressing_style": "virtual"}))
+urls = []
+v.meta.events.register("before-send.s3.*", lambda request, **kw: urls.append(request.url))
+VB = "smoke-vhost"
+v.create_bucket(Bucket=VB)
+v.put_object(Bucket=VB, Key="dir/k", Body=b"virtual")
+check(v.get_object(Bucket=VB, Key="dir/k")["Body"].read() == b"virtual", "virtual-hosted get_object mismatch")
+check([o["Key"] for o in v.list_objects_v2(Bucket=VB).get("Contents", [])] == ["dir/k"], "virtual-hosted listing")
+check(c.get_object(Bucket=VB, Key="dir/k")["Body"].read() == b"virtual", "path style does not see the object")
+v.delete_object(Bucket=VB, Key="dir/k")
+v.delete_bucket(Bucket=VB)
+bad = [u for u in urls if not u.startswith("http://%s.s3.smoke.test:" % VB)]
+check(not bad, "requests not in virtual-hosted style: %s" % bad)'; }
 boto_delete() { boto 'for key in ("small.txt", "dir/mid.bin"):
     c.delete_object(Bucket=B, Key=key)
 check(c.list_objects_v2(Bucket=B).get("KeyCount") == 0, "objects left after delete_object")
@@ -435,6 +487,7 @@ step "aws s3api list-objects-v2 --prefix --delimiter" aws_list_v2
 step "aws s3api get-object --range bytes=100-199" aws_range
 step "aws s3 rm --recursive" aws_rm
 step "aws s3 rb" aws_rb
+step "public-read bucket: anonymous curl reads (path + virtual-hosted), cannot write" aws_public_read
 
 step "boto3 create_bucket/head_bucket/list_buckets" boto_create
 step "boto3 put_object (default checksums)" boto_put
@@ -442,6 +495,7 @@ step "boto3 upload_fileobj 12 MiB (multipart, 5 MiB parts)" boto_upload
 step "boto3 get_object/download_fileobj, content matches" boto_get
 step "boto3 list_objects_v2" boto_list
 step "boto3 delete_object each + delete_bucket" boto_delete
+step "boto3 virtual-hosted style (addressing_style=virtual)" boto_virtual
 
 step "rclone mkdir" rclone_mkdir
 step "rclone copy 50 x 4 KiB up" rclone_copy_up

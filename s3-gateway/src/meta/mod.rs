@@ -11,6 +11,9 @@
 //!   and ListMultipartUploads read only one bucket's uploads;
 //! * `parts`: `upload id ‖ part number (big endian)` → [`PartLayout`];
 //! * `counters`: named counters (the upload creation sequence);
+//! * `bucket_acls`: bucket name → its ACL, if not private (see `acl`);
+//! * `settings`: gateway-wide values (the master key's check value; see
+//!   `settings`);
 //! * the health tables (node audit history, bad shards, repair queue): see
 //!   the `health` module.
 //!
@@ -19,10 +22,12 @@
 //! same snapshot that removed it, and a bucket cannot be deleted while an
 //! object is being put into it.
 
+mod acl;
 mod error;
 mod health;
 mod list;
 mod names;
+mod settings;
 mod types;
 
 use std::path::Path;
@@ -31,6 +36,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub use acl::BucketAcl;
 pub use error::MetaError;
 pub use health::{NodeHealthRecord, RepairEntry, SegmentKey, ShardCopy};
 pub use names::validate_bucket_name;
@@ -129,6 +135,8 @@ impl MetaStore {
         txn.open_table(UPLOADS_BY_BUCKET)?;
         txn.open_table(PARTS)?;
         txn.open_table(COUNTERS)?;
+        txn.open_table(acl::BUCKET_ACLS)?;
+        txn.open_table(settings::SETTINGS)?;
         Self::open_health_tables(&txn)?;
         txn.commit()?;
         tracing::debug!(path = %path.display(), "metadata store open");
@@ -192,8 +200,21 @@ impl MetaStore {
 
     // ---- buckets ----
 
-    /// Creates bucket `name` in `region`, owned by `owner` (an access key id).
+    /// Creates bucket `name` in `region`, owned by `owner` (an access key id),
+    /// private.
     pub fn create_bucket(&self, name: &str, region: &str, owner: &str) -> Result<(), MetaError> {
+        self.create_bucket_with_acl(name, region, owner, BucketAcl::Private)
+    }
+
+    /// Creates bucket `name` in `region`, owned by `owner` (an access key
+    /// id), with `acl`.
+    pub fn create_bucket_with_acl(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        acl: BucketAcl,
+    ) -> Result<(), MetaError> {
         validate_bucket_name(name)?;
         let txn = self.db.begin_write()?;
         {
@@ -213,8 +234,15 @@ impl MetaStore {
             };
             table.insert(name, encode(&record).as_slice())?;
         }
+        acl::put(&txn, name, acl)?;
         txn.commit()?;
-        tracing::info!(bucket = name, region, owner, "bucket created");
+        tracing::info!(
+            bucket = name,
+            region,
+            owner,
+            acl = acl.canned(),
+            "bucket created"
+        );
         Ok(())
     }
 
@@ -231,6 +259,7 @@ impl MetaStore {
             region: record.region,
             owner: record.owner,
             created: record.created,
+            acl: acl::get(&txn.open_table(acl::BUCKET_ACLS)?, name)?,
         }))
     }
 
@@ -238,6 +267,7 @@ impl MetaStore {
     pub fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(BUCKETS)?;
+        let acls = txn.open_table(acl::BUCKET_ACLS)?;
         let mut buckets = Vec::new();
         for entry in table.iter()? {
             let (k, v) = entry?;
@@ -247,6 +277,7 @@ impl MetaStore {
                 region: record.region,
                 owner: record.owner,
                 created: record.created,
+                acl: acl::get(&acls, k.value())?,
             });
         }
         Ok(buckets)
@@ -269,6 +300,7 @@ impl MetaStore {
             }
             buckets.remove(name)?;
         }
+        acl::put(&txn, name, BucketAcl::Private)?;
         txn.commit()?;
         tracing::info!(bucket = name, "bucket deleted");
         Ok(())

@@ -33,6 +33,8 @@ pub struct BucketInfo {
     pub owner: String,
     /// Creation time, in milliseconds since the Unix epoch.
     pub created: u64,
+    /// Who besides the owner may read it.
+    pub acl: super::BucketAcl,
 }
 
 /// What is stored for a bucket (its name is the table key).
