@@ -22,7 +22,7 @@ use mesh::net::{ClientError, MeshClient};
 use mesh::wire::ErrorCode;
 use placement::NodeId;
 
-use crate::health::{AuditOutcome, Health};
+use crate::health::{AuditOutcome, Health, InflightGuard};
 use crate::meta::{PartLayout, SegmentLayout, ShardLocation};
 use crate::nodes::NodeView;
 
@@ -76,6 +76,9 @@ pub const TAIL_MIN: Duration = Duration::from_millis(600);
 /// ... or this many times what the first half took.
 const TAIL_FACTOR: u32 = 4;
 
+/// How long the shards of a replaced or deleted object outlive it.
+pub const DELETE_DELAY: Duration = Duration::from_secs(30);
+
 /// Shards of a segment that must be stored for a write to succeed: all of
 /// them without parity, else `k + 1` (one loss from unreadable is too
 /// close).
@@ -95,6 +98,9 @@ pub struct Written {
     pub scheme: Scheme,
     /// MD5 of the bytes, raw.
     pub md5: [u8; 16],
+    /// Keeps the new shards safe from garbage collection; drop it only
+    /// after the manifest (or part) is committed or abandoned.
+    pub guard: Arc<InflightGuard>,
 }
 
 /// Reads and writes object data through the mesh.
@@ -171,6 +177,7 @@ impl DataPath {
             self.params.scheme
         };
         let codec = self.codec(scheme)?;
+        let guard = Arc::new(InflightGuard::new(self.health.clone()));
         let mut md5 = Md5::new();
         let mut total = 0u64;
         let mut segments = Vec::new();
@@ -204,9 +211,9 @@ impl DataPath {
             if let Some(previous) = upload.take() {
                 segments.push(previous.await.expect("upload task does not panic")?);
             }
-            let this = self.clone();
+            let (this, guard2) = (self.clone(), guard.clone());
             upload = Some(tokio::spawn(async move {
-                this.place_segment(encoded, scheme).await
+                this.place_segment(encoded, scheme, &guard2).await
             }));
             if ended {
                 break;
@@ -234,6 +241,7 @@ impl DataPath {
             },
             scheme,
             md5,
+            guard,
         })
     }
 
@@ -250,6 +258,7 @@ impl DataPath {
         &self,
         segment: mesh::codec::EncodedSegment,
         scheme: Scheme,
+        guard: &InflightGuard,
     ) -> Result<SegmentLayout, DataError> {
         let cluster = self.nodes.cluster();
         let key = segment.ids[0].0;
@@ -269,7 +278,7 @@ impl DataPath {
         for (i, node) in placed.nodes.into_iter().enumerate() {
             nodes[i] = Some(node);
         }
-        self.health.writing(&segment.ids);
+        guard.add(&segment.ids);
         let targets: Vec<(usize, NodeId)> = nodes
             .iter()
             .enumerate()
@@ -301,7 +310,6 @@ impl DataPath {
             Ok(())
         }
         .await;
-        self.health.written(&segment.ids);
         result?;
         Ok(SegmentLayout {
             plain_len: segment.plain_len as u64,
@@ -497,10 +505,13 @@ impl DataPath {
 
     /// Deletes the shards of `parts` from their nodes, in the background and
     /// best effort (a node that is down keeps them until garbage collection
-    /// by listing finds them).
+    /// finds them). Deletion waits [`DELETE_DELAY`] first, so that reads
+    /// that started on the old manifest (a GET streaming an object that is
+    /// overwritten) still find its shards.
     pub fn delete_shards(&self, parts: Vec<PartLayout>) {
         let mesh = self.mesh.clone();
         tokio::spawn(async move {
+            tokio::time::sleep(DELETE_DELAY).await;
             for segment in parts.iter().flat_map(|p| &p.segments) {
                 for shard in &segment.shards {
                     let Ok(peer) = PeerId::from_bytes(&shard.node) else {
@@ -565,13 +576,19 @@ impl DataPath {
             .iter()
             .map(|&i| NodeId::new(layout.shards[i].node.clone()))
             .collect();
-        let order: Vec<usize> = self
+        let mut order: Vec<usize> = self
             .nodes
             .cluster()
             .order_for_read(&holders)
             .into_iter()
             .map(|j| candidates[j])
             .collect();
+        // Copies known bad are asked last (they may have been repaired in
+        // place, but should not be a first choice).
+        order.sort_by_key(|&i| {
+            self.health
+                .is_bad(&layout.shards[i].node, &layout.shards[i].id)
+        });
         let mut slots: Vec<Option<Bytes>> = vec![None; layout.shards.len()];
         let mut got = 0;
         let mut next = 0;
@@ -634,16 +651,18 @@ impl DataPath {
             ClientError::Corrupt(_) => {
                 metrics.failed_read("corrupt");
                 tracing::warn!(node = %crate::health::peer_name(node), shard = %ShardId(*shard), "a shard failed verification; reading another");
-                self.health.mark_bad(node, shard);
-                self.health.record_audit(node, AuditOutcome::Failed);
+                if self.health.mark_bad(node, shard) {
+                    self.health.record_audit(node, AuditOutcome::Failed);
+                }
             }
             ClientError::Remote { code, .. }
                 if matches!(code, ErrorCode::NotFound | ErrorCode::Corrupt) =>
             {
                 metrics.failed_read("missing");
                 tracing::warn!(node = %crate::health::peer_name(node), shard = %ShardId(*shard), ?code, "a node lost a shard; reading another");
-                self.health.mark_bad(node, shard);
-                self.health.record_audit(node, AuditOutcome::Failed);
+                if self.health.mark_bad(node, shard) {
+                    self.health.record_audit(node, AuditOutcome::Failed);
+                }
             }
             ClientError::Timeout => metrics.failed_read("timeout"),
             other => {

@@ -1365,7 +1365,22 @@ impl Gateway {
                 .map_err(write_refusal)?
         };
         if let Some(old) = replaced {
-            self.data.delete_shards(old.parts);
+            // Never a copy the new manifest still names (a retried or
+            // concurrent CompleteMultipartUpload commits the same parts).
+            let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
+                .parts
+                .iter()
+                .flat_map(|p| &p.segments)
+                .flat_map(|s| &s.shards)
+                .map(|s| (s.node.as_slice(), s.id))
+                .collect();
+            let mut parts = old.parts;
+            for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
+                segment
+                    .shards
+                    .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
+            }
+            self.data.delete_shards(parts);
         }
         Ok(())
     }

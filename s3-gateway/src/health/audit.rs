@@ -10,22 +10,42 @@
 use std::time::Duration;
 
 use libp2p::PeerId;
-use mesh::ShardId;
 use mesh::net::{ClientError, MeshClient};
 use mesh::wire::ErrorCode;
 use rand::seq::SliceRandom;
 
-use super::checker::Survey;
+use super::checker::{Sample, Survey};
 use super::{AuditOutcome, Health, NodeState};
 
-/// Audits one shard of `node`. Returns `None` if the node was unreachable.
+/// Whether the manifest still names `node`'s copy of the sampled shard (a
+/// sample can be a check interval old: the object may have been replaced,
+/// deleted or repaired since, and its copy rightly removed).
+fn still_referenced(health: &Health, node: &[u8], sample: &Sample) -> bool {
+    let at = &sample.at;
+    let Ok(Some(object)) = health.meta().object(&at.bucket, &at.key) else {
+        return false;
+    };
+    object
+        .parts
+        .get(at.part as usize)
+        .and_then(|p| p.segments.get(at.segment as usize))
+        .is_some_and(|layout| {
+            layout
+                .shards
+                .iter()
+                .any(|s| s.id == sample.shard.0 && s.node == node)
+        })
+}
+
+/// Audits one shard of `node`. Returns `None` if the node was unreachable
+/// or the sample had gone stale (neither is scored).
 pub async fn audit_one(
     health: &Health,
     mesh: &MeshClient,
     node: &[u8],
-    shard: ShardId,
-    len: u64,
+    sample: &Sample,
 ) -> Option<AuditOutcome> {
+    let (shard, len) = (sample.shard, sample.len);
     let peer = PeerId::from_bytes(node).ok()?;
     let config = health.config();
     let challenge = proofs::Challenge::random(shard, len, config.audit_chunks);
@@ -64,10 +84,21 @@ pub async fn audit_one(
         health.metrics().audit("unreachable");
         return None;
     }
-    if outcome == AuditOutcome::Passed {
-        health.seen(node);
-    } else {
-        health.mark_bad(node, &shard.0);
+    match outcome {
+        AuditOutcome::Passed => health.seen(node),
+        AuditOutcome::Failed => {
+            if !still_referenced(health, node, sample) {
+                health.metrics().audit("stale");
+                return None;
+            }
+            // One lost copy is one failure, however often it is asked for.
+            if !health.mark_bad(node, &shard.0) {
+                return Some(outcome);
+            }
+        }
+        // Slow is not wrong: the copy is not marked bad, only the score
+        // pays.
+        AuditOutcome::TimedOut => {}
     }
     let state = health.record_audit(node, outcome);
     tracing::debug!(node = %peer, %shard, ?outcome, state = state.as_str(), "audit");
@@ -92,15 +123,18 @@ pub async fn round(health: &Health, mesh: &MeshClient, survey: &Survey) {
         }
         let held = report.held.get(node).copied().unwrap_or(0);
         let count = audits_per_round(held, config.audit_every, config.audit_cycle);
-        let picks: Vec<(ShardId, u64)> = samples
+        let picks: Vec<Sample> = samples
             .choose_multiple(&mut rand::thread_rng(), count)
-            .copied()
+            .cloned()
             .collect();
         let (health, mesh, node) = (health.clone(), mesh.clone(), node.clone());
         tasks.push(tokio::spawn(async move {
-            for (shard, len) in picks {
-                if audit_one(&health, &mesh, &node, shard, len).await.is_none() {
-                    break;
+            for sample in picks {
+                // Unreachable or slow: the rest of this node's round waits
+                // for the next one (one freeze is one time-out, not many).
+                match audit_one(&health, &mesh, &node, &sample).await {
+                    None | Some(AuditOutcome::TimedOut) => break,
+                    Some(_) => {}
                 }
             }
         }));

@@ -43,8 +43,8 @@ pub struct CheckReport {
     pub segments: SegmentCounts,
     /// Shards referenced on each node.
     pub held: HashMap<Vec<u8>, u64>,
-    /// Per node, the shards (id, length) chosen for its next audits.
-    pub samples: HashMap<Vec<u8>, Vec<(ShardId, u64)>>,
+    /// Per node, the shards chosen for its next audits.
+    pub samples: HashMap<Vec<u8>, Vec<Sample>>,
     /// Unix ms when the pass finished.
     pub at: u64,
 }
@@ -69,15 +69,27 @@ pub fn shard_len(plain_len: u64, k: u8) -> u64 {
     (plain_len + TAG_LEN as u64).div_ceil(u64::from(k.max(1)))
 }
 
+/// A shard to audit: its id, length, and the segment that names it (to
+/// tell a failure from a reference that went stale since the check).
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// The shard id.
+    pub shard: ShardId,
+    /// Its length.
+    pub len: u64,
+    /// The segment whose manifest names it.
+    pub at: SegmentKey,
+}
+
 /// Reservoir sampling of up to `want` shards per node.
 struct Sampler {
     want: usize,
     seen: HashMap<Vec<u8>, u64>,
-    picked: HashMap<Vec<u8>, Vec<(ShardId, u64)>>,
+    picked: HashMap<Vec<u8>, Vec<Sample>>,
 }
 
 impl Sampler {
-    fn offer(&mut self, node: &[u8], shard: (ShardId, u64), rng: &mut impl Rng) {
+    fn offer(&mut self, node: &[u8], shard: Sample, rng: &mut impl Rng) {
         let seen = self.seen.entry(node.to_vec()).or_default();
         *seen += 1;
         let picked = self.picked.entry(node.to_vec()).or_default();
@@ -111,25 +123,33 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     let mut healed = Vec::new();
     let mut seen_queued = HashSet::new();
 
-    let mut visit_segment = |layout: &SegmentLayout, k: u8, at: Option<SegmentKey>| {
+    let mut visit_segment = |layout: &SegmentLayout, k: u8, at: SegmentKey| {
         let len = shard_len(layout.plain_len, k);
         // `held`: still counts (repair waits for the grace period);
         // `live`: on a node answering right now.
         let (mut held, mut live) = (0usize, 0usize);
         for shard in &layout.shards {
+            if shard.node.is_empty() {
+                // Written short: no copy anywhere.
+                continue;
+            }
             let (holds, answering) = *nodes.entry(shard.node.clone()).or_insert_with(|| {
                 let state = health.state(&shard.node);
                 (
                     health.node_holds(&shard.node),
-                    !shard.node.is_empty()
-                        && matches!(state, NodeState::Alive | NodeState::Suspended),
+                    matches!(state, NodeState::Alive | NodeState::Suspended),
                 )
             });
             let good = !health.is_bad(&shard.node, &shard.id);
             held += usize::from(holds && good);
             live += usize::from(answering && good);
-            if !shard.node.is_empty() {
-                sampler.offer(&shard.node, (ShardId(shard.id), len), &mut rng);
+            if good {
+                let sample = Sample {
+                    shard: ShardId(shard.id),
+                    len,
+                    at: at.clone(),
+                };
+                sampler.offer(&shard.node, sample, &mut rng);
             }
         }
         let healthy = held;
@@ -144,15 +164,13 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
         } else {
             counts.full += 1;
         }
-        if let Some(at) = at {
-            if healthy < total && healthy <= threshold {
-                degraded.push((at.clone(), healthy as u8));
-            } else if queued.contains(&at) {
-                healed.push(at.clone());
-            }
-            if queued.contains(&at) {
-                seen_queued.insert(at);
-            }
+        if healthy < total && healthy <= threshold {
+            degraded.push((at.clone(), healthy as u8));
+        } else if queued.contains(&at) {
+            healed.push(at.clone());
+        }
+        if queued.contains(&at) {
+            seen_queued.insert(at);
         }
     };
     meta.for_each_object(|bucket, key, object| {
@@ -164,7 +182,7 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
                     part: p as u32,
                     segment: s as u32,
                 };
-                visit_segment(layout, object.k, Some(at));
+                visit_segment(layout, object.k, at);
             }
         }
     })?;
@@ -201,25 +219,10 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     Ok(report)
 }
 
-/// Every (node, shard) that a manifest or an uploaded part references.
+/// Every (node, shard) that a manifest or an uploaded part references (one
+/// snapshot; an unreadable record is an error, never "unreferenced").
 pub fn references(health: &Health) -> Result<HashSet<ShardCopy>, MetaError> {
-    let mut refs = HashSet::new();
-    let meta = health.meta();
-    meta.for_each_object(|_, _, object| {
-        for layout in object.parts.iter().flat_map(|p| &p.segments) {
-            for shard in &layout.shards {
-                refs.insert((shard.node.clone(), shard.id));
-            }
-        }
-    })?;
-    meta.for_each_pending_part(|part| {
-        for layout in &part.segments {
-            for shard in &layout.shards {
-                refs.insert((shard.node.clone(), shard.id));
-            }
-        }
-    })?;
-    Ok(refs)
+    health.meta().shard_references()
 }
 
 /// Checks every `check_every` forever (run as a task).

@@ -20,7 +20,7 @@ pub mod reputation;
 
 use std::time::Duration;
 
-pub use registry::{AuditOutcome, Health, NodeReport, NodeState, peer_name};
+pub use registry::{AuditOutcome, Health, InflightGuard, NodeReport, NodeState, peer_name};
 pub use reputation::ReputationPolicy;
 
 /// Timings and thresholds of the health loops.

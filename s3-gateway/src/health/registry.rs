@@ -131,7 +131,11 @@ impl Health {
             // it keeps that age (the first heartbeat, sent before anything
             // else runs, clears it for nodes that are up).
             let last_seen = (record.last_seen > 0).then(|| {
-                now.checked_sub(Duration::from_millis(wall.saturating_sub(record.last_seen)))
+                let age = Duration::from_millis(wall.saturating_sub(record.last_seen));
+                // Older than this machine's clock can express: as old as
+                // it can, never "just now".
+                now.checked_sub(age)
+                    .or_else(|| now.checked_sub(config.dead_after + config.repair_grace))
                     .unwrap_or(now)
             });
             nodes.insert(
@@ -239,8 +243,9 @@ impl Health {
     }
 
     /// Records that `node`'s copy of `shard` is bad (failed verification on
-    /// a read, or the node says it is missing or corrupt).
-    pub fn mark_bad(&self, node: &[u8], shard: &[u8; 32]) {
+    /// a read, or the node says it is missing or corrupt). Returns whether
+    /// it was not known bad before.
+    pub fn mark_bad(&self, node: &[u8], shard: &[u8; 32]) -> bool {
         let fresh = self
             .inner
             .bad
@@ -253,6 +258,7 @@ impl Health {
                 tracing::warn!(error = %e, "cannot persist a bad shard mark");
             }
         }
+        fresh
     }
 
     /// Whether `node`'s copy of `shard` is known bad.
@@ -388,6 +394,40 @@ impl Health {
             Some(Some(done)) => *done + COMMIT_MARGIN > since,
             None => false,
         }
+    }
+}
+
+/// Shards of one write, protected from garbage collection from upload
+/// until this guard is dropped (by the caller, after it commits the
+/// manifest or gives up), then for [`COMMIT_MARGIN`] more.
+pub struct InflightGuard {
+    health: Health,
+    ids: Mutex<Vec<ShardId>>,
+}
+
+impl InflightGuard {
+    /// A guard with no shards yet.
+    pub fn new(health: Health) -> Self {
+        Self {
+            health,
+            ids: Mutex::default(),
+        }
+    }
+
+    /// Protects `ids` (call before uploading them).
+    pub fn add(&self, ids: &[ShardId]) {
+        self.health.writing(ids);
+        self.ids
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(ids);
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        let ids = std::mem::take(&mut *self.ids.lock().expect("not poisoned"));
+        self.health.written(&ids);
     }
 }
 

@@ -83,6 +83,20 @@ pub async fn repair_one(data: &DataPath, at: &SegmentKey) -> Result<Repaired, Re
     if lost.is_empty() || healthy.len() > health.config().threshold(scheme.k, total) {
         return Ok(Repaired::Nothing);
     }
+    // Somewhere to put them first: no fetching for a segment that cannot
+    // be placed yet.
+    let len = shard_len(layout.plain_len, object.k);
+    let ids: Vec<ShardId> = layout.shards.iter().map(|s| ShardId(s.id)).collect();
+    let current: Vec<Option<NodeId>> = layout
+        .shards
+        .iter()
+        .map(|s| (!s.node.is_empty()).then(|| NodeId::new(s.node.clone())))
+        .collect();
+    let plan = data
+        .nodes()
+        .cluster()
+        .plan_repair(&ids[0].0, scheme.k, scheme.m, &current, &lost, len)
+        .map_err(DataError::from)?;
     // Fetch k shards, from the healthy ones first, then from any holder
     // that still answers (a dead node may be back).
     let (mut slots, got) = data.fetch_shards(&layout, healthy, scheme.k).await?;
@@ -105,23 +119,34 @@ pub async fn repair_one(data: &DataPath, at: &SegmentKey) -> Result<Repaired, Re
         }
         .into());
     }
+    // Lost copies that were fetched anyway (verified) are used as they are;
+    // only the others are rebuilt.
+    let missing: Vec<usize> = lost
+        .iter()
+        .copied()
+        .filter(|&i| slots[i].is_none())
+        .collect();
     let codec = data.codec(scheme)?;
-    let missing = lost.clone();
-    let rebuilt = tokio::task::spawn_blocking(move || codec.rebuild(&slots, &missing))
+    let fetched = slots.clone();
+    let missing2 = missing.clone();
+    let rebuilt = tokio::task::spawn_blocking(move || codec.rebuild(&slots, &missing2))
         .await
         .expect("rebuilding does not panic")
         .map_err(DataError::from)?;
-    let ids: Vec<ShardId> = layout.shards.iter().map(|s| ShardId(s.id)).collect();
-    for (bytes, &i) in rebuilt.iter().zip(&lost) {
+    for (bytes, &i) in rebuilt.iter().zip(&missing) {
         if ShardId::of(bytes) != ids[i] {
             return Err(RepairError::Mismatch);
         }
     }
-    // An encoded segment holding only the rebuilt shards at their indices.
-    let len = shard_len(layout.plain_len, object.k);
+    // An encoded segment holding only the lost shards at their indices.
     let mut shards = vec![bytes::Bytes::new(); total];
-    for (bytes, &i) in rebuilt.into_iter().zip(&lost) {
+    for (bytes, &i) in rebuilt.into_iter().zip(&missing) {
         shards[i] = bytes;
+    }
+    for &i in &lost {
+        if let Some(bytes) = &fetched[i] {
+            shards[i] = bytes.clone();
+        }
     }
     let segment = EncodedSegment {
         plain_len: layout.plain_len as usize,
@@ -129,15 +154,6 @@ pub async fn repair_one(data: &DataPath, at: &SegmentKey) -> Result<Repaired, Re
         shards,
         ids: ids.clone(),
     };
-    let cluster = data.nodes().cluster();
-    let current: Vec<Option<NodeId>> = layout
-        .shards
-        .iter()
-        .map(|s| (!s.node.is_empty()).then(|| NodeId::new(s.node.clone())))
-        .collect();
-    let plan = cluster
-        .plan_repair(&ids[0].0, scheme.k, scheme.m, &current, &lost, len)
-        .map_err(DataError::from)?;
     let lost_ids: Vec<ShardId> = lost.iter().map(|&i| ids[i]).collect();
     health.writing(&lost_ids);
     let failed = data.upload(&segment, plan.assignments.clone()).await;
@@ -224,10 +240,11 @@ async fn finish(
 /// Works through the queue forever (run as a task): riskiest segment
 /// first, pausing as needed to stay under `repair_rate`.
 pub async fn run(data: DataPath) {
+    use std::sync::atomic::{AtomicU64, Ordering};
     let health = data.health().clone();
     let rate = health.config().repair_rate.max(1) as f64;
     let mut started = Instant::now();
-    let mut sent = 0u64;
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
     loop {
         let queue = match health.meta().repair_queue() {
             Ok(queue) => queue,
@@ -239,26 +256,36 @@ pub async fn run(data: DataPath) {
         health.metrics().repair_queue.set(queue.len() as i64);
         if queue.is_empty() {
             // Idle: the rate limit measures from the next repair on.
-            (started, sent) = (Instant::now(), 0);
+            started = Instant::now();
+            sent.store(0, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         let mut progressed = false;
         // A few segments at once: fetching, rebuilding and uploading
-        // overlap, and one slow node does not hold up the queue.
+        // overlap, and one slow node does not hold up the queue. The rate
+        // limit holds back the start of the next repair, never one that is
+        // uploading (a stalled upload would be cut as slow).
         let mut attempts = futures_util::stream::iter(queue)
             .map(|(at, _)| {
-                let data = data.clone();
+                let (data, sent) = (data.clone(), sent.clone());
                 async move {
+                    let due = Duration::from_secs_f64(sent.load(Ordering::Relaxed) as f64 / rate);
+                    let elapsed = started.elapsed();
+                    if due > elapsed {
+                        tokio::time::sleep(due - elapsed).await;
+                    }
                     let outcome = repair_one(&data, &at).await;
+                    if let Ok(Repaired::Moved(_, bytes)) = &outcome {
+                        sent.fetch_add(*bytes, Ordering::Relaxed);
+                    }
                     (at, outcome)
                 }
             })
             .buffer_unordered(REPAIRS_IN_FLIGHT);
         while let Some((at, outcome)) = attempts.next().await {
             let done = match &outcome {
-                Ok(Repaired::Moved(_, bytes)) => {
-                    sent += bytes;
+                Ok(Repaired::Moved(..)) => {
                     progressed = true;
                     true
                 }
@@ -268,18 +295,22 @@ pub async fn run(data: DataPath) {
                     false
                 }
             };
-            if done && let Err(e) = health.meta().update_repair_queue(&[], &[at], now_ms()) {
-                tracing::warn!(error = %e, "cannot update the repair queue");
-            }
-            // Hold the average upload rate under the limit.
-            let due = Duration::from_secs_f64(sent as f64 / rate);
-            let elapsed = started.elapsed();
-            if due > elapsed {
-                tokio::time::sleep(due - elapsed).await;
+            if done {
+                let meta = health.meta().clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    meta.update_repair_queue(&[], &[at], now_ms())
+                })
+                .await;
+                if let Ok(Err(e)) = result {
+                    tracing::warn!(error = %e, "cannot update the repair queue");
+                }
             }
         }
+        drop(attempts);
         if !progressed {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Nothing could be done (no node to place on, too few shards
+            // reachable): wait before trying the same segments again.
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
 }

@@ -263,6 +263,32 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Every (node, shard) that a manifest or an uploaded part names, read
+    /// from one snapshot (so an upload completing meanwhile is seen either
+    /// as parts or as an object). Fails on any record it cannot read:
+    /// garbage collection must never take an unreadable manifest's shards
+    /// for garbage.
+    pub fn shard_references(&self) -> Result<std::collections::HashSet<ShardCopy>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let mut refs = std::collections::HashSet::new();
+        let mut add = |layouts: &[PartLayout]| {
+            for layout in layouts.iter().flat_map(|p| &p.segments) {
+                for shard in &layout.shards {
+                    refs.insert((shard.node.clone(), shard.id));
+                }
+            }
+        };
+        for entry in txn.open_table(OBJECTS)?.iter()? {
+            let (_, v) = entry?;
+            add(&decode::<ObjectMeta>(v.value(), "object")?.parts);
+        }
+        for entry in txn.open_table(PARTS)?.iter()? {
+            let (_, v) = entry?;
+            add(&[decode::<PartLayout>(v.value(), "part")?]);
+        }
+        Ok(refs)
+    }
+
     /// Calls `visit` with every part of every multipart upload in progress.
     pub fn for_each_pending_part(
         &self,
