@@ -76,6 +76,10 @@ pub const TAIL_MIN: Duration = Duration::from_millis(600);
 /// ... or this many times what the first half took.
 const TAIL_FACTOR: u32 = 4;
 
+/// Segments up to this size are encoded and decoded on the async thread
+/// (a few microseconds), larger ones on the blocking pool.
+const INLINE_CODEC_MAX: usize = 64 << 10;
+
 /// How long the shards of a replaced or deleted object outlive it.
 pub const DELETE_DELAY: Duration = Duration::from_secs(30);
 
@@ -203,10 +207,16 @@ impl DataPath {
                 index,
             };
             index += 1;
-            let (codec2, key2) = (codec.clone(), key.clone());
-            let encoded = tokio::task::spawn_blocking(move || codec2.encode(&key2, at, buffer))
-                .await
-                .expect("encoding does not panic")?;
+            // Small segments are encoded in place: handing a few KiB to the
+            // blocking pool costs more (thread wake-ups) than the work.
+            let encoded = if buffer.len() <= INLINE_CODEC_MAX {
+                codec.encode(key, at, buffer)?
+            } else {
+                let (codec2, key2) = (codec.clone(), key.clone());
+                tokio::task::spawn_blocking(move || codec2.encode(&key2, at, buffer))
+                    .await
+                    .expect("encoding does not panic")?
+            };
             // One segment uploads while the next is read and encoded.
             if let Some(previous) = upload.take() {
                 segments.push(previous.await.expect("upload task does not panic")?);
@@ -547,9 +557,13 @@ impl DataPath {
         let key = key.clone();
         let plain_len = layout.plain_len as usize;
         let at = SegmentRef { part, index };
-        let plain = tokio::task::spawn_blocking(move || codec.decode(&key, at, plain_len, &slots))
-            .await
-            .expect("decoding does not panic")?;
+        let plain = if plain_len <= INLINE_CODEC_MAX {
+            codec.decode(&key, at, plain_len, &slots)?
+        } else {
+            tokio::task::spawn_blocking(move || codec.decode(&key, at, plain_len, &slots))
+                .await
+                .expect("decoding does not panic")?
+        };
         self.health.metrics().bytes_out.inc_by(plain.len() as u64);
         Ok(plain)
     }
