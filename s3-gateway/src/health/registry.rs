@@ -254,9 +254,12 @@ impl Health {
             .insert((node.to_vec(), *shard));
         if fresh {
             tracing::warn!(node = %peer_name(node), shard = %ShardId(*shard), "shard marked bad");
-            if let Err(e) = self.inner.meta.mark_bad_shard(node, shard, now_ms()) {
-                tracing::warn!(error = %e, "cannot persist a bad shard mark");
-            }
+            let (meta, node, shard) = (self.inner.meta.clone(), node.to_vec(), *shard);
+            off_async(move || {
+                if let Err(e) = meta.mark_bad_shard(&node, &shard, now_ms()) {
+                    tracing::warn!(error = %e, "cannot persist a bad shard mark");
+                }
+            });
         }
         fresh
     }
@@ -278,9 +281,12 @@ impl Health {
                 bad.remove(p);
             }
         }
-        if let Err(e) = self.inner.meta.clear_bad_shards(pairs) {
-            tracing::warn!(error = %e, "cannot clear bad shard marks");
-        }
+        let (meta, pairs) = (self.inner.meta.clone(), pairs.to_vec());
+        off_async(move || {
+            if let Err(e) = meta.clear_bad_shards(&pairs) {
+                tracing::warn!(error = %e, "cannot clear bad shard marks");
+            }
+        });
     }
 
     /// `node`'s state now.
@@ -428,6 +434,17 @@ impl Drop for InflightGuard {
     fn drop(&mut self) {
         let ids = std::mem::take(&mut *self.ids.lock().expect("not poisoned"));
         self.health.written(&ids);
+    }
+}
+
+/// Runs a metadata write (an fsynced commit) on the blocking pool when
+/// called from async code, inline otherwise.
+fn off_async(work: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(work);
+        }
+        Err(_) => work(),
     }
 }
 

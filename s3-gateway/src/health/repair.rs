@@ -194,9 +194,18 @@ async fn finish(
         ))
         .into());
     }
-    let moved = health
-        .meta()
-        .move_shards(at, (&object.etag, object.last_modified), &moves)?;
+    let moved = {
+        let (meta, at, etag, modified, moves) = (
+            health.meta().clone(),
+            at.clone(),
+            object.etag.clone(),
+            object.last_modified,
+            moves.clone(),
+        );
+        tokio::task::spawn_blocking(move || meta.move_shards(&at, (&etag, modified), &moves))
+            .await
+            .expect("the metadata update does not panic")?
+    };
     let mesh = data.mesh().clone();
     if !moved {
         // The object changed: the copies just made belong to nothing.
