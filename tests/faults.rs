@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::devnet::Devnet;
+use common::devnet::{Devnet, read_object};
 use common::{NodeProc, bytes};
 
 fn size_of(i: usize) -> usize {
@@ -19,40 +19,12 @@ fn size_of(i: usize) -> usize {
 
 async fn check_all(s3: &aws_sdk_s3::Client, count: usize, when: &str) {
     for i in 0..count {
-        let got = s3
-            .get_object()
-            .bucket("faults")
-            .key(format!("o{i}"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{when}: get {i}: {e:?}"))
-            .body
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{when}: body {i}: {e:?}"))
-            .into_bytes();
+        let got = read_object(s3, "faults", &format!("o{i}"), when).await;
         assert!(
-            got.as_ref() == bytes(size_of(i), i as u64).as_slice(),
+            got == bytes(size_of(i), i as u64),
             "{when}: object {i} came back different"
         );
     }
-}
-
-fn shard_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.join("shards")];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +79,7 @@ async fn liars_are_disqualified_and_rot_is_repaired() {
     check_all(&s3, OBJECTS, "with liars in the mesh").await;
 
     // The honest node's disk rots.
-    let files = shard_files(&rotting.data);
+    let files = rotting.files_under("shards");
     assert!(!files.is_empty(), "the rotting node holds shards");
     let victim = &files[files.len() / 2];
     let mut content = std::fs::read(victim).unwrap();

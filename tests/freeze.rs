@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::bytes;
-use common::devnet::Devnet;
+use common::devnet::{Devnet, read_object};
 
 /// PUTs a fresh object and GETs an older one, again and again, for
 /// `length`; returns the slowest request and what it was.
@@ -39,23 +39,9 @@ async fn traffic(
         let j = i / 2;
         let size = if j.is_multiple_of(3) { 2_000 } else { 300_000 };
         let started = Instant::now();
-        let got = s3
-            .get_object()
-            .bucket("freeze")
-            .key(format!("o{j}"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("get {j}: {e:?}"))
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
+        let got = read_object(s3, "freeze", &format!("o{j}"), "during traffic").await;
         let took = started.elapsed();
-        assert!(
-            got.as_ref() == bytes(size, j as u64).as_slice(),
-            "object {j} differs"
-        );
+        assert!(got == bytes(size, j as u64), "object {j} differs");
         if took > slowest.0 {
             slowest = (took, format!("get {j}"));
         }

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::devnet::Devnet;
-use common::{NodeProc, bytes};
+use common::devnet::{Devnet, read_object};
+use common::{NodeProc, bytes, files_under};
 use futures_util::StreamExt;
 
 /// Mixed sizes: empty, tiny (replicated), one segment, several segments.
@@ -46,20 +46,9 @@ async fn check_all(s3: &aws_sdk_s3::Client, bucket: &str, count: usize, when: &s
         .map(|i| {
             let s3 = s3.clone();
             async move {
-                let got = s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(format!("obj/{i:04}"))
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("{when}: get {i}: {e:?}"))
-                    .body
-                    .collect()
-                    .await
-                    .unwrap_or_else(|e| panic!("{when}: body {i}: {e:?}"))
-                    .into_bytes();
+                let got = read_object(&s3, bucket, &format!("obj/{i:04}"), when).await;
                 assert!(
-                    got.as_ref() == bytes(size_of(i), i as u64).as_slice(),
+                    got == bytes(size_of(i), i as u64),
                     "{when}: object {i} came back different"
                 );
             }
@@ -70,19 +59,7 @@ async fn check_all(s3: &aws_sdk_s3::Client, bucket: &str, count: usize, when: &s
 }
 
 fn shard_files(data_dir: &str) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .map(|e| {
-                let path = e.path();
-                if path.is_dir() { walk(&path) } else { 1 }
-            })
-            .sum()
-    }
-    walk(&std::path::Path::new(data_dir).join("shards"))
+    files_under(&std::path::Path::new(data_dir).join("shards")).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

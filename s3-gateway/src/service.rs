@@ -225,6 +225,50 @@ fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
 }
 
 /// `x-amz-trailer`, if the request has one.
+/// A request body with what the headers say about it.
+struct IncomingBody {
+    body: StreamingBlob,
+    declared: Option<u64>,
+    content_md5: Option<[u8; 16]>,
+    expectation: Option<checksum::Expectation>,
+}
+
+/// Checks what PutObject and UploadPart headers say about their body
+/// (present, not over 5 GiB, Content-MD5 well formed, one consistent
+/// checksum) before any byte is read.
+fn incoming_body(
+    body: Option<StreamingBlob>,
+    content_length: Option<i64>,
+    content_md5: Option<&str>,
+    claimed: [&Option<String>; 5],
+    algorithm: Option<&str>,
+    headers: &http::HeaderMap,
+) -> S3Result<IncomingBody> {
+    let Some(body) = body else {
+        return Err(s3_error!(IncompleteBody));
+    };
+    let declared = content_length.and_then(|l| u64::try_from(l).ok());
+    if declared.is_some_and(|d| d > MAX_PUT_SIZE) {
+        return Err(entity_too_large());
+    }
+    let content_md5 = content_md5
+        .map(checksum::parse_content_md5)
+        .transpose()
+        .map_err(md5_error)?;
+    let expectation = checksum::plan(
+        &checksum::claimed(claimed),
+        algorithm,
+        trailer_header(headers),
+    )
+    .map_err(checksum_error)?;
+    Ok(IncomingBody {
+        body,
+        declared,
+        content_md5,
+        expectation,
+    })
+}
+
 fn trailer_header(headers: &http::HeaderMap) -> Option<&str> {
     headers.get("x-amz-trailer").and_then(|v| v.to_str().ok())
 }
@@ -457,31 +501,25 @@ impl S3 for Gateway {
                 .check(current.as_ref().map(|m| m.etag.as_str()))
                 .map_err(write_refusal)?;
         }
-        let Some(body) = input.body else {
-            return Err(s3_error!(IncompleteBody));
-        };
-        let declared = input.content_length.and_then(|l| u64::try_from(l).ok());
-        if declared.is_some_and(|d| d > MAX_PUT_SIZE) {
-            return Err(entity_too_large());
-        }
-        let content_md5 = input
-            .content_md5
-            .as_deref()
-            .map(checksum::parse_content_md5)
-            .transpose()
-            .map_err(md5_error)?;
-        let expectation = checksum::plan(
-            &checksum::claimed([
+        let IncomingBody {
+            body,
+            declared,
+            content_md5,
+            expectation,
+        } = incoming_body(
+            input.body,
+            input.content_length,
+            input.content_md5.as_deref(),
+            [
                 &input.checksum_crc32,
                 &input.checksum_crc32c,
                 &input.checksum_crc64nvme,
                 &input.checksum_sha1,
                 &input.checksum_sha256,
-            ]),
+            ],
             input.checksum_algorithm.as_ref().map(|a| a.as_str()),
-            trailer_header(&req.headers),
-        )
-        .map_err(checksum_error)?;
+            &req.headers,
+        )?;
         // Without a checksum from the client, AWS stores a CRC64NVME.
         let check = BodyCheck::new(expectation, Some(Algorithm::Crc64Nvme));
         let (key, wrapped_key) = self.new_object_key();
@@ -975,31 +1013,25 @@ impl S3 for Gateway {
         check_part_number(input.part_number)?;
         let (_, _, template, _) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
         let key = self.object_key(&template)?;
-        let Some(body) = input.body else {
-            return Err(s3_error!(IncompleteBody));
-        };
-        let declared = input.content_length.and_then(|l| u64::try_from(l).ok());
-        if declared.is_some_and(|d| d > MAX_PUT_SIZE) {
-            return Err(entity_too_large());
-        }
-        let content_md5 = input
-            .content_md5
-            .as_deref()
-            .map(checksum::parse_content_md5)
-            .transpose()
-            .map_err(md5_error)?;
-        let expectation = checksum::plan(
-            &checksum::claimed([
+        let IncomingBody {
+            body,
+            declared,
+            content_md5,
+            expectation,
+        } = incoming_body(
+            input.body,
+            input.content_length,
+            input.content_md5.as_deref(),
+            [
                 &input.checksum_crc32,
                 &input.checksum_crc32c,
                 &input.checksum_crc64nvme,
                 &input.checksum_sha1,
                 &input.checksum_sha256,
-            ]),
+            ],
             input.checksum_algorithm.as_ref().map(|a| a.as_str()),
-            trailer_header(&req.headers),
-        )
-        .map_err(checksum_error)?;
+            &req.headers,
+        )?;
         // A part's checksum is checked and echoed, not kept: Cairn does not
         // compute multipart (composite) checksums.
         let check = BodyCheck::new(expectation, None);

@@ -91,18 +91,8 @@ impl Devnet {
 
     /// An S3 client with the devnet's endpoint and keys.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let creds = aws_sdk_s3::config::Credentials::new(
-            self.info["access_key"].as_str().unwrap(),
-            self.info["secret_key"].as_str().unwrap(),
-            None,
-            None,
-            "devnet",
-        );
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(self.info["s3_endpoint"].as_str().unwrap())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(creds)
+        let config = self
+            .config_for(self.info["s3_endpoint"].as_str().unwrap())
             .force_path_style(true)
             .build();
         aws_sdk_s3::Client::from_conf(config)
@@ -214,4 +204,20 @@ impl Drop for Devnet {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The whole body of `bucket/key`, panicking with `when` and the error if
+/// the GET or its body fails.
+pub async fn read_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, when: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{when}: get {key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{when}: body of {key}: {e:?}"))
+        .to_vec()
 }

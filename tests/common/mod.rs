@@ -11,6 +11,26 @@ use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 
+/// Files under `dir`, recursively, sorted (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
 /// A `cairn node` child process; killed on drop.
 pub struct NodeProc {
     pub data: PathBuf,
@@ -155,21 +175,7 @@ impl NodeProc {
 
     /// Files under `<data>/<sub>`, recursively.
     pub fn files_under(&self, sub: &str) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.is_dir() {
-                        walk(&path, out);
-                    } else {
-                        out.push(path);
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.data.join(sub), &mut out);
-        out
+        files_under(&self.data.join(sub))
     }
 
     /// GET /metrics over plain HTTP.

@@ -266,11 +266,10 @@ impl Health {
 
     /// Whether `node`'s copy of `shard` is known bad.
     pub fn is_bad(&self, node: &[u8], shard: &[u8; 32]) -> bool {
-        self.inner
-            .bad
-            .lock()
-            .expect("not poisoned")
-            .contains(&(node.to_vec(), *shard))
+        let bad = self.inner.bad.lock().expect("not poisoned");
+        // Asked for every shard of every read: no key allocation in the
+        // usual case of nothing known bad.
+        !bad.is_empty() && bad.contains(&(node.to_vec(), *shard))
     }
 
     /// Forgets bad marks for shards that repair has moved away.
