@@ -193,6 +193,15 @@ impl DataPath {
             // nothing should be left, so surplus bytes are still noticed.
             let buffered = pending.as_ref().map_or(0, |p| p.len() as u64);
             let left = declared.map_or(0, |d| d.saturating_sub(total - buffered));
+            if declared.is_some() && left == 0 {
+                // Everything declared is in: only the body's end may follow.
+                // (Checked without a segment buffer: zeroing one costs more
+                // than a whole small object.)
+                if pending.is_some() || !at_end(&mut body, &mut md5, &mut total).await? {
+                    drain(&mut body, &mut total).await?;
+                }
+                break;
+            }
             let capacity = match left {
                 0 => codec.segment_size(),
                 left => left.min(codec.segment_size() as u64) as usize,
@@ -721,6 +730,40 @@ where
             *pending = Some(chunk.split_off(taken));
         }
     }
+}
+
+/// Whether `body` has ended, skipping empty chunks; a chunk with bytes is
+/// counted (MD5 and `total`) and means it has not.
+async fn at_end<S, E>(body: &mut S, md5: &mut Md5, total: &mut u64) -> Result<bool, DataError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    loop {
+        match body.next().await {
+            None => return Ok(true),
+            Some(Ok(chunk)) if chunk.is_empty() => {}
+            Some(Ok(chunk)) => {
+                md5.update(&chunk);
+                *total += chunk.len() as u64;
+                return Ok(false);
+            }
+            Some(Err(e)) => return Err(DataError::Body(e.to_string())),
+        }
+    }
+}
+
+/// Counts the rest of a body that is longer than declared, storing nothing,
+/// so the length error can say how long it was.
+async fn drain<S, E>(body: &mut S, total: &mut u64) -> Result<(), DataError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    while let Some(chunk) = body.next().await {
+        *total += chunk.map_err(|e| DataError::Body(e.to_string()))?.len() as u64;
+    }
+    Ok(())
 }
 
 fn peer_of(node: &NodeId) -> Result<PeerId, DataError> {

@@ -13,11 +13,13 @@ use crate::conditional::{Preconditions, Validators, Verdict, WriteConditions, Wr
 use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
 use crate::data::{DataError, DataPath, Written};
 use crate::keywrap::MasterKey;
-use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta};
+use crate::meta::{ListQuery, MetaError, MetaStore, ObjectCommitter, ObjectMeta, PutCheck};
 
 /// The gateway's S3 implementation.
 pub struct Gateway {
     meta: MetaStore,
+    /// Commits object manifests in batches (group commit).
+    committer: ObjectCommitter<WriteRefusal>,
     data: DataPath,
     region: String,
     master: Arc<MasterKey>,
@@ -28,6 +30,7 @@ impl Gateway {
     /// object keys are wrapped under `master` in the manifests.
     pub fn new(meta: MetaStore, data: DataPath, region: String, master: Arc<MasterKey>) -> Self {
         Self {
+            committer: ObjectCommitter::spawn(meta.clone()),
             meta,
             data,
             region,
@@ -552,7 +555,10 @@ impl S3 for Gateway {
             m: written.scheme.m as u8,
             parts: vec![written.part],
         };
-        if let Err(e) = self.commit(&input.bucket, &input.key, &meta, conditions) {
+        if let Err(e) = self
+            .commit(&input.bucket, &input.key, &meta, conditions)
+            .await
+        {
             self.data.delete_shards(meta.parts);
             return Err(e);
         }
@@ -884,7 +890,10 @@ impl S3 for Gateway {
         meta.k = written.scheme.k as u8;
         meta.m = written.scheme.m as u8;
         meta.parts = vec![written.part];
-        if let Err(e) = self.commit(&input.bucket, &input.key, &meta, Default::default()) {
+        if let Err(e) = self
+            .commit(&input.bucket, &input.key, &meta, Default::default())
+            .await
+        {
             self.data.delete_shards(meta.parts);
             return Err(e);
         }
@@ -1186,7 +1195,7 @@ impl S3 for Gateway {
             ..template
         };
         // A refused condition leaves the upload as it was.
-        self.commit(&bucket, &key, &meta, conditions)?;
+        self.commit(&bucket, &key, &meta, conditions).await?;
         self.meta
             .remove_upload(&input.upload_id)
             .map_err(internal)?;
@@ -1377,25 +1386,34 @@ impl Gateway {
     /// that moment (checked in the same transaction), and deletes the
     /// shards of the object it replaces. On an error nothing is committed;
     /// the new object's shards are the caller's to delete.
-    fn commit(
+    async fn commit(
         &self,
         bucket: &str,
         key: &str,
         meta: &ObjectMeta,
         conditions: WriteConditions<'_>,
     ) -> S3Result<()> {
-        let replaced = if conditions.is_empty() {
-            self.meta
-                .put_object(bucket, key, meta)
-                .map_err(meta_error)?
+        let check: Option<PutCheck<WriteRefusal>> = if conditions.is_empty() {
+            None
         } else {
-            self.meta
-                .put_object_if(bucket, key, meta, |current| {
-                    conditions.check(current.map(|m| m.etag.as_str()))
-                })
-                .map_err(meta_error)?
-                .map_err(write_refusal)?
+            let (if_match, if_none_match) = (
+                conditions.if_match.cloned(),
+                conditions.if_none_match.cloned(),
+            );
+            Some(Box::new(move |current: Option<&ObjectMeta>| {
+                WriteConditions {
+                    if_match: if_match.as_ref(),
+                    if_none_match: if_none_match.as_ref(),
+                }
+                .check(current.map(|m| m.etag.as_str()))
+            }))
         };
+        let replaced = self
+            .committer
+            .put(bucket, key, meta.clone(), check)
+            .await
+            .map_err(meta_error)?
+            .map_err(write_refusal)?;
         if let Some(old) = replaced {
             // Never a copy the new manifest still names (a retried or
             // concurrent CompleteMultipartUpload commits the same parts).

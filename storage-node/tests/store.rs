@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use proofs::{Challenge, ShardId};
-use storage_node::store::{Owner, PutOutcome, ScrubOutcome, Store, StoreError};
+use storage_node::store::{INLINE_MAX, Owner, PutOutcome, ScrubOutcome, Store, StoreError};
 
 const GIB: u64 = 1 << 30;
 
@@ -98,7 +98,12 @@ fn put_and_read_back() {
         let id = put(&store, &bytes, "gateway");
         assert!(store.contains(&id).unwrap());
         assert_eq!(read_all(&store, &id), bytes);
-        assert!(shard_path(dir.path(), &id).is_file());
+        // Small shards live in the index, larger ones in files.
+        assert_eq!(
+            shard_path(dir.path(), &id).is_file(),
+            len as u64 > INLINE_MAX,
+            "{len} bytes"
+        );
     }
 
     // Incremental writes in odd pieces; ranged and positioned reads.
@@ -358,16 +363,19 @@ fn only_the_owner_may_delete() {
 #[test]
 fn reopening_reconciles_index_and_files() {
     let dir = tempfile::tempdir().unwrap();
-    let good = data(30_000, 1);
-    let stale = data(30_000, 2);
-    let truncated = data(30_000, 3);
-    let orphan = data(30_000, 4);
-    let (good_id, stale_id, truncated_id) = {
+    // Files (above INLINE_MAX), and one small shard kept in the index.
+    let good = data(40_000, 1);
+    let stale = data(40_000, 2);
+    let truncated = data(40_000, 3);
+    let orphan = data(40_000, 4);
+    let small = data(3_000, 5);
+    let (good_id, stale_id, truncated_id, small_id) = {
         let store = Store::open(dir.path(), GIB).unwrap();
         (
             put(&store, &good, "g"),
             put(&store, &stale, "g"),
             put(&store, &truncated, "g"),
+            put(&store, &small, "g"),
         )
     };
     let orphan_id = ShardId::of(&orphan);
@@ -395,10 +403,11 @@ fn reopening_reconciles_index_and_files() {
     assert_eq!(report.stray_files, vec![stray.clone()]);
     assert_eq!(report.missing_files, vec![stale_id]);
     assert_eq!(report.wrong_length, vec![truncated_id]);
-    assert_eq!(report.kept, 1);
+    assert_eq!(report.kept, 2);
 
-    // Cleaned: only the good shard remains, in the index and on disk.
+    // Cleaned: only the good shards remain, in the index and on disk.
     assert_eq!(read_all(&store, &good_id), good);
+    assert_eq!(read_all(&store, &small_id), small);
     for id in [stale_id, truncated_id, orphan_id] {
         assert!(!store.contains(&id).unwrap());
         assert!(!shard_path(dir.path(), &id).exists());
@@ -410,13 +419,14 @@ fn reopening_reconciles_index_and_files() {
         vec![shard_path(dir.path(), &good_id)]
     );
     let stats = store.stats().unwrap();
-    assert_eq!((stats.shards, stats.bytes_stored), (1, 30_000));
+    assert_eq!((stats.shards, stats.bytes_stored), (2, 43_000));
 
     // A second reopen has nothing left to do.
     drop(store);
     let store = Store::open(dir.path(), GIB).unwrap();
     assert!(store.reconcile_report().is_clean());
     assert_eq!(read_all(&store, &good_id), good);
+    assert_eq!(read_all(&store, &small_id), small);
 }
 
 #[test]
@@ -518,6 +528,10 @@ fn challenges_are_answered_from_disk() {
         let proof = store.prove(&challenge).unwrap();
         proofs::verify(&id, len as u64, &challenge, &proof).unwrap();
 
+        if len as u64 <= INLINE_MAX {
+            // Stored in the index, which has no file to damage.
+            continue;
+        }
         // Damage a challenged chunk on disk: the proof no longer verifies.
         let chunk = challenge.chunks()[challenge.chunks().len() / 2];
         flip_byte(&shard_path(dir.path(), &id), chunk * 1024);

@@ -180,18 +180,40 @@ impl NodeProc {
 
     /// GET /metrics over plain HTTP.
     pub fn metrics_text(&self) -> String {
-        use std::io::{Read, Write};
-        let addr = self.metrics_addr.as_ref().expect("metrics enabled");
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
+        metrics_text(self.metrics_addr.as_ref().expect("metrics enabled"))
     }
+}
+
+/// GET /metrics from `addr` over plain HTTP.
+pub fn metrics_text(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The shards the running node on `data` reports it stores (files and
+/// inline ones; the gauge is refreshed every few seconds).
+pub fn stored_shards(data: &Path) -> usize {
+    let text = std::fs::read_to_string(data.join("node.json")).expect("node.json");
+    let info: NodeJson = serde_json::from_str(&text).expect("node.json parses");
+    let addr = info.metrics.expect("the node serves metrics");
+    metrics_text(
+        addr.trim_start_matches("http://")
+            .trim_end_matches("/metrics"),
+    )
+    .lines()
+    .find_map(|line| line.strip_prefix("cairn_node_shards "))
+    .expect("a shard gauge")
+    .trim()
+    .parse()
+    .expect("a count")
 }
 
 impl Drop for NodeProc {

@@ -96,8 +96,17 @@ struct Inner {
     metrics: GatewayMetrics,
     nodes: Mutex<HashMap<Vec<u8>, NodeEntry>>,
     bad: Mutex<HashSet<(Vec<u8>, [u8; 32])>>,
+    inflight: Mutex<Inflight>,
+}
+
+/// Shards being written, and those written in the last ten minutes.
+#[derive(Default)]
+struct Inflight {
     /// Shard id → `None` while being written, `Some(t)` once done at `t`.
-    inflight: Mutex<HashMap<[u8; 32], Option<Instant>>>,
+    shards: HashMap<[u8; 32], Option<Instant>>,
+    /// Finished shards in the order they finished, to expire them without
+    /// scanning the map.
+    finished: std::collections::VecDeque<(Instant, [u8; 32])>,
 }
 
 /// Handle on the health registry. Cheap to clone.
@@ -375,7 +384,7 @@ impl Health {
     pub fn writing(&self, ids: &[ShardId]) {
         let mut inflight = self.inner.inflight.lock().expect("not poisoned");
         for id in ids {
-            inflight.insert(id.0, None);
+            inflight.shards.insert(id.0, None);
         }
     }
 
@@ -384,17 +393,35 @@ impl Health {
     pub fn written(&self, ids: &[ShardId]) {
         let now = Instant::now();
         let mut inflight = self.inner.inflight.lock().expect("not poisoned");
+        let Inflight { shards, finished } = &mut *inflight;
         for id in ids {
-            inflight.insert(id.0, Some(now));
+            shards.insert(id.0, Some(now));
+            finished.push_back((now, id.0));
         }
-        inflight.retain(|_, done| done.is_none_or(|t| now.duration_since(t) < TEN_MINUTES));
+        while let Some(&(at, id)) = finished.front() {
+            if now.duration_since(at) < TEN_MINUTES {
+                break;
+            }
+            finished.pop_front();
+            // Only if it was not written again since.
+            if shards.get(&id) == Some(&Some(at)) {
+                shards.remove(&id);
+            }
+        }
     }
 
     /// Whether garbage collection that started at `since` must spare
     /// `shard`: it is being written, or was finished shortly before (its
     /// manifest may not have been in the collector's snapshot).
     pub fn protected(&self, shard: &[u8; 32], since: Instant) -> bool {
-        match self.inner.inflight.lock().expect("not poisoned").get(shard) {
+        match self
+            .inner
+            .inflight
+            .lock()
+            .expect("not poisoned")
+            .shards
+            .get(shard)
+        {
             Some(None) => true,
             Some(Some(done)) => *done + COMMIT_MARGIN > since,
             None => false,

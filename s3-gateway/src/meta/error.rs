@@ -24,6 +24,9 @@ pub enum MetaError {
     /// The redb database failed.
     #[error("metadata database: {0}")]
     Db(#[from] redb::Error),
+    /// A batched commit failed (the message is the underlying error's).
+    #[error("metadata commit: {0}")]
+    Batch(String),
     /// The database holds a record this build cannot read.
     #[error("corrupt metadata record: {0}")]
     Corrupt(String),

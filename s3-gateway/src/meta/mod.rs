@@ -18,11 +18,13 @@
 //!   the `health` module.
 //!
 //! Values are a version byte followed by postcard. Every operation is one
-//! redb transaction, so a replaced or deleted manifest is returned from the
-//! same snapshot that removed it, and a bucket cannot be deleted while an
-//! object is being put into it.
+//! redb transaction (object puts through an [`ObjectCommitter`] share one
+//! with the puts that arrived at the same time), so a replaced or deleted
+//! manifest is returned from the same snapshot that removed it, and a
+//! bucket cannot be deleted while an object is being put into it.
 
 mod acl;
+mod committer;
 mod error;
 mod health;
 mod list;
@@ -37,6 +39,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use acl::BucketAcl;
+pub use committer::{ObjectCommitter, PutCheck, PutOutcome};
 pub use error::MetaError;
 pub use health::{NodeHealthRecord, RepairEntry, SegmentKey, ShardCopy};
 pub use names::validate_bucket_name;

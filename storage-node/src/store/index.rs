@@ -5,7 +5,10 @@
 //!   versioned record, so listing and reconciling scan little data);
 //! * `outboards`: the [`proofs::Outboard`] bytes (32 bytes per 16 KiB of
 //!   shard), written in the same transaction as the record, so a shard is
-//!   either fully indexed with its outboard or not at all.
+//!   either fully indexed with its outboard or not at all;
+//! * `inline`: the bytes of small shards (at most [`INLINE_MAX`]), which
+//!   live here instead of in a file of their own, again in the same
+//!   transaction as the record.
 
 use std::path::Path;
 
@@ -17,6 +20,12 @@ use super::owner::Owner;
 
 const SHARDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("shards");
 const OUTBOARDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("outboards");
+const INLINE: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("inline");
+
+/// Shards up to this many bytes are stored in the index, not in files: a
+/// file costs an fsync of its own, a rename and a directory fsync, while a
+/// batch of inline shards shares one index commit.
+pub const INLINE_MAX: u64 = 32 * 1024;
 
 const RECORD_VERSION: u8 = 1;
 /// Version, length, created, last verified, owner length.
@@ -81,6 +90,7 @@ pub(crate) fn open(path: &Path) -> Result<Database, StoreError> {
     let txn = db.begin_write()?;
     txn.open_table(SHARDS)?;
     txn.open_table(OUTBOARDS)?;
+    txn.open_table(INLINE)?;
     txn.commit()?;
     Ok(db)
 }
@@ -93,11 +103,12 @@ pub(crate) fn get(db: &Database, id: &ShardId) -> Result<Option<ShardInfo>, Stor
     value.map(|v| ShardInfo::decode(*id, v.value())).transpose()
 }
 
-/// The record and outboard of shard `id`, read in one snapshot.
-pub(crate) fn get_with_outboard(
-    db: &Database,
-    id: &ShardId,
-) -> Result<Option<(ShardInfo, Outboard)>, StoreError> {
+/// A shard's record, its outboard and, if it is stored inline, its bytes.
+pub(crate) type Stored = (ShardInfo, Outboard, Option<Vec<u8>>);
+
+/// The record, outboard and inline bytes of shard `id`, read in one
+/// snapshot.
+pub(crate) fn get_with_outboard(db: &Database, id: &ShardId) -> Result<Option<Stored>, StoreError> {
     let txn = db.begin_read()?;
     let shards = txn.open_table(SHARDS)?;
     let Some(record) = shards.get(id.0)? else {
@@ -113,7 +124,44 @@ pub(crate) fn get_with_outboard(
         id: *id,
         reason: "outboard unreadable",
     })?;
-    Ok(Some((info, outboard)))
+    let inline = txn
+        .open_table(INLINE)?
+        .get(id.0)?
+        .map(|v| v.value().to_vec());
+    Ok(Some((info, outboard, inline)))
+}
+
+/// The record of shard `id` and, if it is stored inline, its bytes, read
+/// in one snapshot.
+pub(crate) fn get_with_inline(
+    db: &Database,
+    id: &ShardId,
+) -> Result<Option<(ShardInfo, Option<Vec<u8>>)>, StoreError> {
+    let txn = db.begin_read()?;
+    let shards = txn.open_table(SHARDS)?;
+    let Some(record) = shards.get(id.0)? else {
+        return Ok(None);
+    };
+    let info = ShardInfo::decode(*id, record.value())?;
+    let bytes = txn
+        .open_table(INLINE)?
+        .get(id.0)?
+        .map(|v| v.value().to_vec());
+    Ok(Some((info, bytes)))
+}
+
+/// The lengths of the bytes of every inline shard, by id.
+pub(crate) fn inline_lengths(
+    db: &Database,
+) -> Result<std::collections::HashMap<ShardId, u64>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(INLINE)?;
+    let mut out = std::collections::HashMap::new();
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        out.insert(ShardId(key.value()), value.value().len() as u64);
+    }
+    Ok(out)
 }
 
 /// Every record, in id order. `filter` picks which to keep.
@@ -152,13 +200,24 @@ pub(crate) fn insert(
     Ok(())
 }
 
-/// Removes a shard's record and outboard within `txn`; returns the record if
-/// there was one.
+/// Adds the bytes of an inline shard within `txn` (next to its record).
+pub(crate) fn insert_inline(
+    txn: &WriteTransaction,
+    id: &ShardId,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    txn.open_table(INLINE)?.insert(id.0, bytes)?;
+    Ok(())
+}
+
+/// Removes a shard's record, outboard and inline bytes within `txn`;
+/// returns the record if there was one.
 pub(crate) fn remove(
     txn: &WriteTransaction,
     id: &ShardId,
 ) -> Result<Option<ShardInfo>, StoreError> {
     txn.open_table(OUTBOARDS)?.remove(id.0)?;
+    txn.open_table(INLINE)?.remove(id.0)?;
     let mut shards = txn.open_table(SHARDS)?;
     let removed = shards.remove(id.0)?;
     removed

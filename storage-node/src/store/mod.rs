@@ -43,7 +43,7 @@ use self::capacity::Capacity;
 use self::layout::{Layout, remove_file};
 
 pub use self::error::StoreError;
-pub use self::index::ShardInfo;
+pub use self::index::{INLINE_MAX, ShardInfo};
 pub use self::owner::{MAX_OWNER_LEN, Owner};
 pub use self::reader::{RangeReader, ShardReader};
 pub use self::reconcile::ReconcileReport;
@@ -159,6 +159,9 @@ impl Store {
             return Ok(ShardWriter::verify_only(inner, id, len, owner));
         }
         let reservation = inner.capacity.reserve(len)?;
+        if len <= index::INLINE_MAX {
+            return Ok(ShardWriter::inline(inner, id, len, owner, reservation));
+        }
         let seq = inner.temp_seq.fetch_add(1, Ordering::Relaxed);
         let path = inner.layout.tmp_path(&id, seq);
         ShardWriter::new(inner, id, len, owner, reservation, path)
@@ -222,8 +225,18 @@ impl Store {
 
     /// Opens a stored shard for reading.
     pub fn open_shard(&self, id: &ShardId) -> Result<ShardReader, StoreError> {
-        let info = index::get(&self.inner.db, id)?.ok_or(StoreError::NotFound(*id))?;
-        ShardReader::open(*id, info.len, &self.inner.layout.shard_path(id))
+        let (info, inline) =
+            index::get_with_inline(&self.inner.db, id)?.ok_or(StoreError::NotFound(*id))?;
+        self.reader(&info, inline)
+    }
+
+    /// A reader over a stored shard: its inline bytes if it has any, else
+    /// its file.
+    fn reader(&self, info: &ShardInfo, inline: Option<Vec<u8>>) -> Result<ShardReader, StoreError> {
+        match inline {
+            Some(bytes) => ShardReader::inline(info.id, info.len, bytes),
+            None => ShardReader::open(info.id, info.len, &self.inner.layout.shard_path(&info.id)),
+        }
     }
 
     /// A [`Read`] over `len` bytes of shard `id` from `offset`.
@@ -240,9 +253,9 @@ impl Store {
     /// stored outboard, reading only the challenged 16 KiB groups.
     pub fn prove(&self, challenge: &Challenge) -> Result<Proof, StoreError> {
         let id = challenge.shard_id();
-        let (info, outboard) =
+        let (info, outboard, inline) =
             index::get_with_outboard(&self.inner.db, &id)?.ok_or(StoreError::NotFound(id))?;
-        let shard = ShardReader::open(id, info.len, &self.inner.layout.shard_path(&id))?;
+        let shard = self.reader(&info, inline)?;
         Ok(proofs::prove(challenge, &shard, &outboard)?)
     }
 
@@ -267,9 +280,10 @@ impl Store {
     /// Re-hashes shard `id`. Intact: its `last_verified` is updated. Damaged:
     /// it is removed from the index and the disk, and reported.
     pub fn scrub_one(&self, id: &ShardId) -> Result<ScrubOutcome, StoreError> {
-        let (info, outboard) =
+        let (info, outboard, inline) =
             index::get_with_outboard(&self.inner.db, id)?.ok_or(StoreError::NotFound(*id))?;
-        match scrub::check(&self.inner.layout, &info, &outboard)? {
+        let path = self.inner.layout.shard_path(id);
+        match scrub::check(self.reader(&info, inline), &path, &info, &outboard)? {
             None => {
                 index::set_verified(&self.inner.db, &[*id], now_unix())?;
                 Ok(ScrubOutcome::Intact)
@@ -290,11 +304,14 @@ impl Store {
         let mut intact = Vec::new();
         for info in due {
             // Deleted since the scan: nothing to check.
-            let Some((info, outboard)) = index::get_with_outboard(&self.inner.db, &info.id)? else {
+            let Some((info, outboard, inline)) =
+                index::get_with_outboard(&self.inner.db, &info.id)?
+            else {
                 continue;
             };
             report.checked += 1;
-            match scrub::check(&self.inner.layout, &info, &outboard) {
+            let path = self.inner.layout.shard_path(&info.id);
+            match scrub::check(self.reader(&info, inline), &path, &info, &outboard) {
                 Err(error) => {
                     tracing::warn!(shard = %info.id, %error, "shard unreadable during scrub");
                     report.unreadable.push((info.id, error.to_string()));

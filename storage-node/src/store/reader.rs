@@ -12,12 +12,35 @@ use super::error::{IoContext, StoreError};
 /// An open, committed shard.
 ///
 /// Reads are positioned (`pread`), so one reader can serve concurrent
-/// requests. The file stays readable even if the shard is deleted meanwhile.
+/// requests. The file stays readable even if the shard is deleted meanwhile
+/// (an inline shard's bytes were copied out of the index when opened).
 #[derive(Debug)]
 pub struct ShardReader {
     id: ShardId,
     len: u64,
-    file: File,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    File(File),
+    Inline(Vec<u8>),
+}
+
+impl Source {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match self {
+            Source::File(file) => file.read_at(buf, offset),
+            Source::Inline(bytes) => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let n = buf.len().min(bytes.len() - start);
+                buf[..n].copy_from_slice(&bytes[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
 }
 
 impl ShardReader {
@@ -41,7 +64,27 @@ impl ShardReader {
                 reason: format!("file is {actual} bytes, the index says {len}"),
             });
         }
-        Ok(Self { id, len, file })
+        Ok(Self {
+            id,
+            len,
+            source: Source::File(file),
+        })
+    }
+
+    /// A reader over the inline bytes of shard `id`, which the index says
+    /// is `len` bytes; bytes of another length are [`StoreError::Corrupt`].
+    pub(crate) fn inline(id: ShardId, len: u64, bytes: Vec<u8>) -> Result<Self, StoreError> {
+        if bytes.len() as u64 != len {
+            return Err(StoreError::Corrupt {
+                id,
+                reason: format!("{} bytes stored inline, the index says {len}", bytes.len()),
+            });
+        }
+        Ok(Self {
+            id,
+            len,
+            source: Source::Inline(bytes),
+        })
     }
 
     /// The shard id.
@@ -67,7 +110,7 @@ impl ShardReader {
         if want == 0 {
             return Ok(0);
         }
-        self.file.read_at(&mut buf[..want], offset)
+        self.source.read_at(&mut buf[..want], offset)
     }
 
     /// A [`Read`] over `len` bytes from `offset`, which must lie within the
@@ -95,7 +138,14 @@ impl ReadAt for ShardReader {
         if end.is_none_or(|end| end > self.len) {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        FileExt::read_exact_at(&self.file, buf, offset)
+        match &self.source {
+            Source::File(file) => FileExt::read_exact_at(file, buf, offset),
+            Source::Inline(bytes) => {
+                let start = offset as usize;
+                buf.copy_from_slice(&bytes[start..start + buf.len()]);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -122,7 +172,7 @@ impl Read for RangeReader {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.shard.file.read_at(&mut buf[..want], self.pos)?;
+        let n = self.shard.source.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
             // The file shrank under us: do not pretend the range ended.
             return Err(io::ErrorKind::UnexpectedEof.into());

@@ -65,12 +65,27 @@ pub(crate) fn reconcile(
     let mut kept = Vec::with_capacity(indexed.len());
     let mut remove_files = Vec::new();
 
+    // Inline shards have no file: their bytes must be as long as indexed.
+    for (id, actual) in index::inline_lengths(db)? {
+        match indexed.remove(&id) {
+            Some(info) if info.len == actual => kept.push(info),
+            Some(info) => {
+                tracing::warn!(shard = %id, actual, indexed = info.len, "inline shard has the wrong length");
+                report.wrong_length.push(id);
+            }
+            // Bytes without a record: removed with the stale entries below.
+            None => report.missing_files.push(id),
+        }
+    }
+
     for path in walk_files(&layout.shards_dir(), 3)? {
         let Some(id) = parse_shard_path(layout, &path) else {
             report.stray_files.push(path.clone());
             remove_files.push(path);
             continue;
         };
+        // (Inline shards were taken out of `indexed` above: a file of one
+        // is an orphan.)
         let Some(info) = indexed.remove(&id) else {
             report.orphan_files.push(id);
             remove_files.push(path);
@@ -85,7 +100,7 @@ pub(crate) fn reconcile(
             remove_files.push(path);
         }
     }
-    report.missing_files = indexed.into_keys().collect();
+    report.missing_files.extend(indexed.into_keys());
     report.missing_files.sort();
 
     let stale: Vec<ShardId> = report

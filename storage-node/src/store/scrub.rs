@@ -1,12 +1,12 @@
 //! Scrubbing: re-hashing stored shards to catch bit rot and tampering.
 
 use std::io::Read;
+use std::path::Path;
 
 use proofs::{Outboard, ShardId};
 
 use super::error::{IoContext, StoreError};
 use super::index::ShardInfo;
-use super::layout::Layout;
 use super::reader::ShardReader;
 
 /// Read size while hashing a shard.
@@ -38,16 +38,16 @@ pub struct ScrubReport {
     pub unreadable: Vec<(ShardId, String)>,
 }
 
-/// Re-hashes the file of `info` (streaming, never the whole file in memory)
-/// and compares it with the id and the stored outboard. `Ok(None)` when
-/// intact, `Ok(Some(reason))` when damaged.
+/// Re-hashes the shard of `info`, as opened (`opened`; streaming, never a
+/// whole file in memory) and compares it with the id and the stored
+/// outboard. `Ok(None)` when intact, `Ok(Some(reason))` when damaged.
 pub(crate) fn check(
-    layout: &Layout,
+    opened: Result<ShardReader, StoreError>,
+    path: &Path,
     info: &ShardInfo,
     outboard: &Outboard,
 ) -> Result<Option<String>, StoreError> {
-    let path = layout.shard_path(&info.id);
-    let shard = match ShardReader::open(info.id, info.len, &path) {
+    let shard = match opened {
         Ok(shard) => shard,
         Err(StoreError::Corrupt { reason, .. }) => return Ok(Some(reason)),
         Err(error) => return Err(error),
@@ -56,7 +56,7 @@ pub(crate) fn check(
     let mut range = shard.into_range(0, info.len)?;
     let mut buf = vec![0u8; SCRUB_BUFFER];
     loop {
-        let n = range.read(&mut buf).at("reading", &path)?;
+        let n = range.read(&mut buf).at("reading", path)?;
         if n == 0 {
             break;
         }

@@ -1,5 +1,8 @@
 //! Receiving a shard: reserve, stream to a temp file while hashing, then
 //! verify, fsync, rename into place, fsync the directory and only then index.
+//! Small shards (up to [`INLINE_MAX`](super::index::INLINE_MAX)) are
+//! buffered in memory instead and committed into the index itself, in the
+//! same transaction as their record.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -57,6 +60,13 @@ impl Drop for TempFile {
     }
 }
 
+/// The bytes of a small shard on their way into the index, and the room
+/// reserved for them (released on drop unless committed).
+struct Inline {
+    bytes: Vec<u8>,
+    reservation: Option<Reservation>,
+}
+
 /// An incremental shard write, for bytes that arrive in pieces.
 ///
 /// Created by [`Store::begin_put`](super::Store::begin_put) after room was
@@ -78,6 +88,8 @@ pub struct ShardWriter {
 enum State {
     /// Receiving into a temp file.
     Writing(TempFile),
+    /// Receiving a small shard into memory, to be stored inline.
+    Buffering(Inline),
     /// The shard is already stored: hash only, write nothing.
     VerifyOnly,
     /// The write failed and was discarded.
@@ -107,6 +119,21 @@ impl ShardWriter {
             owner,
             State::Writing(temp),
         ))
+    }
+
+    /// A writer that buffers a small shard, to be stored inline.
+    pub(crate) fn inline(
+        inner: Arc<Inner>,
+        id: ShardId,
+        len: u64,
+        owner: Owner,
+        reservation: Reservation,
+    ) -> Self {
+        let inline = Inline {
+            bytes: Vec::with_capacity(len as usize),
+            reservation: Some(reservation),
+        };
+        Self::with_state(inner, id, len, owner, State::Buffering(inline))
     }
 
     /// A writer for a shard that is already stored: it only verifies.
@@ -159,12 +186,16 @@ impl ShardWriter {
                 expected: self.len,
             });
         }
-        if let State::Writing(temp) = &mut self.state
-            && let Err(error) = temp.file.write_all(bytes)
-        {
-            let path = temp.path().to_path_buf();
-            self.state = State::Failed;
-            return Err(error).at("writing", &path);
+        match &mut self.state {
+            State::Writing(temp) => {
+                if let Err(error) = temp.file.write_all(bytes) {
+                    let path = temp.path().to_path_buf();
+                    self.state = State::Failed;
+                    return Err(error).at("writing", &path);
+                }
+            }
+            State::Buffering(inline) => inline.bytes.extend_from_slice(bytes),
+            State::VerifyOnly | State::Failed => {}
         }
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
@@ -179,11 +210,13 @@ impl ShardWriter {
         results.pop().expect("one result per writer")
     }
 
-    /// Checks length and hash; for a new shard, flushes and fsyncs its file.
+    /// Checks length and hash; for a new shard in a file, flushes and
+    /// fsyncs it.
     fn finish(self) -> Result<Finished, StoreError> {
-        let temp = match self.state {
+        let body = match self.state {
             State::Failed => return Err(StoreError::WriterFailed(self.id)),
-            State::Writing(temp) => Some(temp),
+            State::Writing(temp) => Some(Body::File(temp)),
+            State::Buffering(inline) => Some(Body::Inline(inline)),
             State::VerifyOnly => None,
         };
         if self.written != self.len {
@@ -200,17 +233,19 @@ impl ShardWriter {
                 actual,
             });
         }
-        let Some(mut temp) = temp else {
+        let Some(mut body) = body else {
             return Ok(Finished::Duplicate);
         };
-        temp.file.flush().at("writing", temp.path())?;
-        temp.file.get_ref().sync_all().at("syncing", temp.path())?;
+        if let Body::File(temp) = &mut body {
+            temp.file.flush().at("writing", temp.path())?;
+            temp.file.get_ref().sync_all().at("syncing", temp.path())?;
+        }
         Ok(Finished::Ready(Box::new(Prepared {
             id: self.id,
             len: self.len,
             owner: self.owner,
             outboard,
-            temp,
+            body,
         })))
     }
 }
@@ -219,6 +254,7 @@ impl std::fmt::Debug for ShardWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match self.state {
             State::Writing(_) => "writing",
+            State::Buffering(_) => "buffering",
             State::VerifyOnly => "verify-only",
             State::Failed => "failed",
         };
@@ -248,18 +284,36 @@ enum Finished {
     Duplicate,
 }
 
-/// A verified, durable temp file waiting to be installed.
+/// A verified shard waiting to be installed.
 struct Prepared {
     id: ShardId,
     len: u64,
     owner: Owner,
     outboard: Outboard,
-    temp: TempFile,
+    body: Body,
+}
+
+/// Where a verified shard's bytes are.
+enum Body {
+    /// In a durable temp file, to be renamed into place.
+    File(TempFile),
+    /// In memory, to be stored in the index.
+    Inline(Inline),
+}
+
+impl Body {
+    fn reservation(&mut self) -> Option<Reservation> {
+        match self {
+            Body::File(temp) => temp.reservation.take(),
+            Body::Inline(inline) => inline.reservation.take(),
+        }
+    }
 }
 
 /// Commits several writers with one index transaction (group commit): each
 /// file is verified and fsynced, all are renamed into place, their
-/// directories fsynced once each, then one redb commit indexes them all.
+/// directories fsynced once each, then one redb commit indexes them all
+/// (and holds the bytes of the inline ones).
 ///
 /// The outer error means the index could not be committed, and none of the
 /// new shards was kept; the inner results are per writer.
@@ -299,8 +353,9 @@ pub(crate) fn commit_batch(
         .collect())
 }
 
-/// A shard renamed into place whose index entry is not yet committed.
-type Installed = (usize, PathBuf, Box<Prepared>);
+/// A shard renamed into place (`Some` path) or staged inline (`None`)
+/// whose index entry is not yet committed.
+type Installed = (usize, Option<PathBuf>, Box<Prepared>);
 
 /// Renames the prepared files into place and indexes them in one transaction.
 /// If anything fails before the commit, the renamed files are removed again.
@@ -320,14 +375,14 @@ fn install(
         undo(&installed);
         return Err(error);
     }
-    for (slot, target, prepared) in installed {
+    for (slot, _, prepared) in installed {
         let Prepared {
-            id, len, mut temp, ..
+            id, len, mut body, ..
         } = *prepared;
-        if let Some(reservation) = temp.reservation.take() {
+        if let Some(reservation) = body.reservation() {
             reservation.commit();
         }
-        tracing::debug!(shard = %id, len, path = %target.display(), "stored shard");
+        tracing::debug!(shard = %id, len, inline = matches!(body, Body::Inline(_)), "stored shard");
         results[slot] = Some(Ok(PutOutcome::Stored));
     }
     Ok(())
@@ -351,15 +406,22 @@ fn stage(
             results[slot] = Some(Ok(PutOutcome::AlreadyStored));
             continue;
         }
-        let dir = inner.layout.shard_dir(&prepared.id);
-        let target = inner.layout.shard_path(&prepared.id);
-        if let Err(error) = ensure_dir(&dir).and_then(|()| {
-            std::fs::rename(prepared.temp.path(), &target).at("renaming into", &target)
-        }) {
-            results[slot] = Some(Err(error));
-            continue;
-        }
-        prepared.temp.path = None;
+        let target = match &mut prepared.body {
+            Body::File(temp) => {
+                let dir = inner.layout.shard_dir(&prepared.id);
+                let target = inner.layout.shard_path(&prepared.id);
+                if let Err(error) = ensure_dir(&dir).and_then(|()| {
+                    std::fs::rename(temp.path(), &target).at("renaming into", &target)
+                }) {
+                    results[slot] = Some(Err(error));
+                    continue;
+                }
+                temp.path = None;
+                dirs.insert(dir);
+                Some(target)
+            }
+            Body::Inline(_) => None,
+        };
         let info = ShardInfo {
             id: prepared.id,
             len: prepared.len,
@@ -367,9 +429,11 @@ fn stage(
             created: now,
             last_verified: now,
         };
-        let outcome = index::insert(txn, &info, &prepared.outboard);
+        let mut outcome = index::insert(txn, &info, &prepared.outboard);
+        if let (Ok(()), Body::Inline(inline)) = (&outcome, &prepared.body) {
+            outcome = index::insert_inline(txn, &prepared.id, &inline.bytes);
+        }
         in_batch.insert(prepared.id);
-        dirs.insert(dir);
         installed.push((slot, target, prepared));
         outcome?;
     }
@@ -378,7 +442,10 @@ fn stage(
 
 /// Removes files renamed into place whose index entries did not commit.
 fn undo(installed: &[Installed]) {
-    for (_, target, _) in installed {
+    for target in installed
+        .iter()
+        .filter_map(|(_, target, _)| target.as_ref())
+    {
         if let Err(error) = remove_file(target) {
             tracing::warn!(%error, "could not remove an unindexed shard file");
         }

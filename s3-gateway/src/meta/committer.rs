@@ -1,0 +1,154 @@
+//! Group commit of object manifests: puts that arrive while a commit runs
+//! are committed together in the next transaction, by one thread, so the
+//! fsync of a redb commit is shared instead of paid per object (and never
+//! blocks an async worker).
+
+use std::sync::mpsc;
+
+use redb::ReadableTable;
+
+use super::list::object_key;
+use super::types::{decode, encode};
+use super::{BUCKETS, MetaError, MetaStore, OBJECTS, ObjectMeta};
+
+/// Most puts committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// A condition checked against the current object inside the transaction
+/// that would replace it; an `Err` refuses the put.
+pub type PutCheck<E> = Box<dyn FnOnce(Option<&ObjectMeta>) -> Result<(), E> + Send>;
+
+/// What a put comes back with: the manifest it replaced (its shards are the
+/// caller's to delete), or the check's refusal.
+pub type PutOutcome<E> = Result<Result<Option<ObjectMeta>, E>, MetaError>;
+
+struct Job<E> {
+    bucket: String,
+    key: String,
+    meta: ObjectMeta,
+    check: Option<PutCheck<E>>,
+    reply: tokio::sync::oneshot::Sender<PutOutcome<E>>,
+}
+
+/// Commits object manifests in batches on a thread of its own. Cheap to
+/// clone; the thread ends when the last clone is dropped.
+pub struct ObjectCommitter<E> {
+    queue: mpsc::Sender<Job<E>>,
+}
+
+impl<E> Clone for ObjectCommitter<E> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<E: Send + 'static> ObjectCommitter<E> {
+    /// Starts the commit thread over `store`.
+    pub fn spawn(store: MetaStore) -> Self {
+        let (queue, incoming) = mpsc::channel::<Job<E>>();
+        std::thread::Builder::new()
+            .name("meta-commit".into())
+            .spawn(move || {
+                while let Ok(first) = incoming.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match incoming.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    store.commit_puts(batch);
+                }
+            })
+            .expect("spawning the metadata commit thread");
+        Self { queue }
+    }
+
+    /// Stores `meta` as object `key` of `bucket` if `check` (if any)
+    /// accepts the current object, atomically replacing it; see
+    /// [`MetaStore::put_object_if`].
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        check: Option<PutCheck<E>>,
+    ) -> PutOutcome<E> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || MetaError::Batch("the metadata commit thread has stopped".into());
+        self.queue
+            .send(Job {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                meta,
+                check,
+                reply,
+            })
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+impl MetaStore {
+    /// Applies `jobs` in order in one write transaction and answers each.
+    /// A job refused (no such bucket, a failed check) writes nothing; if
+    /// the commit itself fails, every job is told so and nothing is kept.
+    fn commit_puts<E>(&self, jobs: Vec<Job<E>>) {
+        let mut replies = Vec::with_capacity(jobs.len());
+        let result = (|| -> Result<(), MetaError> {
+            let txn = self.db.begin_write()?;
+            {
+                let buckets = txn.open_table(BUCKETS)?;
+                let mut objects = txn.open_table(OBJECTS)?;
+                for job in jobs {
+                    let outcome = (|| -> PutOutcome<E> {
+                        if buckets.get(job.bucket.as_str())?.is_none() {
+                            return Err(MetaError::NoSuchBucket);
+                        }
+                        let k = object_key(&job.bucket, &job.key);
+                        let current: Option<ObjectMeta> = match objects.get(k.as_slice())? {
+                            Some(v) => match decode(v.value(), "object") {
+                                Ok(meta) => Some(meta),
+                                // A record this build cannot read is still
+                                // replaced; only its shards are lost to
+                                // garbage collection.
+                                Err(e) if job.check.is_none() => {
+                                    tracing::warn!(bucket = job.bucket, key = job.key, error = %e, "replacing an unreadable manifest");
+                                    None
+                                }
+                                Err(e) => return Err(e),
+                            },
+                            None => None,
+                        };
+                        if let Some(check) = job.check
+                            && let Err(refused) = check(current.as_ref())
+                        {
+                            return Ok(Err(refused));
+                        }
+                        objects.insert(k.as_slice(), encode(&job.meta).as_slice())?;
+                        Ok(Ok(current))
+                    })();
+                    replies.push((job.reply, outcome));
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                for (reply, outcome) in replies {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, "a batched manifest commit failed");
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(MetaError::Batch(message.clone())));
+                }
+            }
+        }
+    }
+}
