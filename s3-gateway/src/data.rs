@@ -83,6 +83,11 @@ const INLINE_CODEC_MAX: usize = 64 << 10;
 /// How long the shards of a replaced or deleted object outlive it.
 pub const DELETE_DELAY: Duration = Duration::from_secs(30);
 
+/// Shard deletions in flight at once, over all nodes: background cleanup
+/// must not crowd out the requests clients wait for (a node refuses
+/// streams beyond its per-peer limit).
+const DELETES_IN_FLIGHT: usize = 16;
+
 /// Shards of a segment that must be stored for a write to succeed: all of
 /// them without parity, else `k + 1` (one loss from unreadable is too
 /// close).
@@ -115,6 +120,7 @@ pub struct DataPath {
     params: CodecParams,
     health: Health,
     codecs: Arc<std::sync::Mutex<HashMap<Scheme, Arc<SegmentCodec>>>>,
+    deletes: Arc<tokio::sync::Semaphore>,
 }
 
 impl DataPath {
@@ -127,6 +133,7 @@ impl DataPath {
             params,
             health,
             codecs: Default::default(),
+            deletes: Arc::new(tokio::sync::Semaphore::new(DELETES_IN_FLIGHT)),
         }
     }
 
@@ -528,13 +535,16 @@ impl DataPath {
     /// that started on the old manifest (a GET streaming an object that is
     /// overwritten) still find its shards.
     pub fn delete_shards(&self, parts: Vec<PartLayout>) {
-        let mesh = self.mesh.clone();
+        let (mesh, deletes) = (self.mesh.clone(), self.deletes.clone());
         tokio::spawn(async move {
             tokio::time::sleep(DELETE_DELAY).await;
             for segment in parts.iter().flat_map(|p| &p.segments) {
                 for shard in &segment.shards {
                     let Ok(peer) = PeerId::from_bytes(&shard.node) else {
                         continue;
+                    };
+                    let Ok(_permit) = deletes.acquire().await else {
+                        return;
                     };
                     if let Err(e) = mesh.shards().delete(peer, ShardId(shard.id)).await {
                         tracing::debug!(error = %e, "deleting a shard failed");

@@ -29,20 +29,27 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most puts committed together.
 const MAX_GROUP: usize = 64;
 
-type Reply = tokio::sync::oneshot::Sender<Result<PutOutcome, StoreError>>;
+type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
+
+/// One change for the commit thread.
+enum Job {
+    Put(ShardWriter, Reply<PutOutcome>),
+    Delete(ShardId, Owner, Reply<()>),
+}
 
 /// Group commit: puts that finish receiving while a commit is running are
 /// committed together by one thread, sharing the index commit and the
-/// directory fsyncs (`Store::commit_many`); each shard file is still fsynced
-/// before any of them is acknowledged.
+/// directory fsyncs (`Store::commit_many`; each shard file is still
+/// fsynced before any of them is acknowledged), and so are deletions
+/// (`Store::delete_many`).
 #[derive(Clone)]
 struct Committer {
-    queue: std::sync::mpsc::Sender<(ShardWriter, Reply)>,
+    queue: std::sync::mpsc::Sender<Job>,
 }
 
 impl Committer {
     fn spawn(store: Store) -> Self {
-        let (queue, incoming) = std::sync::mpsc::channel::<(ShardWriter, Reply)>();
+        let (queue, incoming) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("group-commit".into())
             .spawn(move || {
@@ -54,23 +61,25 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    let (writers, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    match store.commit_many(writers) {
-                        Ok(results) => {
-                            for (result, reply) in results.into_iter().zip(replies) {
-                                let _ = reply.send(result);
+                    let (mut writers, mut put_replies) = (Vec::new(), Vec::new());
+                    let (mut deletions, mut delete_replies) = (Vec::new(), Vec::new());
+                    for job in batch {
+                        match job {
+                            Job::Put(writer, reply) => {
+                                writers.push(writer);
+                                put_replies.push(reply);
+                            }
+                            Job::Delete(id, owner, reply) => {
+                                deletions.push((id, owner));
+                                delete_replies.push(reply);
                             }
                         }
-                        Err(e) => {
-                            let message = e.to_string();
-                            for reply in replies {
-                                let _ = reply.send(Err(StoreError::Io {
-                                    op: "committing",
-                                    path: std::path::PathBuf::new(),
-                                    source: std::io::Error::other(message.clone()),
-                                }));
-                            }
-                        }
+                    }
+                    if !writers.is_empty() {
+                        answer(store.commit_many(writers), put_replies);
+                    }
+                    if !deletions.is_empty() {
+                        answer(store.delete_many(&deletions), delete_replies);
                     }
                 }
             })
@@ -78,15 +87,52 @@ impl Committer {
         Self { queue }
     }
 
+    /// Deletes shard `id` for `owner` (with whatever deletions arrive
+    /// meanwhile).
+    async fn delete(&self, id: ShardId, owner: Owner) -> Result<(), StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Job::Delete(id, owner, reply))
+            .map_err(|_| commit_thread_gone())?;
+        answer.await.map_err(|_| commit_thread_gone())?
+    }
+
     async fn commit(&self, writer: ShardWriter) -> Result<PutOutcome, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let gone = || StoreError::Io {
-            op: "committing",
-            path: std::path::PathBuf::new(),
-            source: std::io::Error::other("the commit thread has stopped"),
-        };
-        self.queue.send((writer, reply)).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.queue
+            .send(Job::Put(writer, reply))
+            .map_err(|_| commit_thread_gone())?;
+        answer.await.map_err(|_| commit_thread_gone())?
+    }
+}
+
+/// Sends each result of a batch to its waiter; a failed batch fails them
+/// all.
+fn answer<T>(results: Result<Vec<Result<T, StoreError>>, StoreError>, replies: Vec<Reply<T>>) {
+    match results {
+        Ok(results) => {
+            for (result, reply) in results.into_iter().zip(replies) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Io {
+                    op: "committing",
+                    path: std::path::PathBuf::new(),
+                    source: std::io::Error::other(message.clone()),
+                }));
+            }
+        }
+    }
+}
+
+fn commit_thread_gone() -> StoreError {
+    StoreError::Io {
+        op: "committing",
+        path: std::path::PathBuf::new(),
+        source: std::io::Error::other("the commit thread has stopped"),
     }
 }
 
@@ -190,8 +236,7 @@ impl ShardServer {
             Request::GetShard { id, offset, len } => self.get(stream, id, offset, len).await,
             Request::Challenge { challenge } => self.challenge(stream, &challenge).await,
             Request::DeleteShard { id } => {
-                let store = self.store.clone();
-                let result = blocking(move || store.delete(&id, &owner)).await;
+                let result = self.committer.delete(id, owner).await;
                 self.reply(stream, "delete", result.map(|()| Response::Deleted))
                     .await
             }

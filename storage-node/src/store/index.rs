@@ -225,6 +225,27 @@ pub(crate) fn remove(
         .transpose()
 }
 
+/// Removes shard `id` within `txn` if `requester` owns it: the record if
+/// so, else why not ([`StoreError::NotFound`], [`StoreError::NotOwner`]).
+pub(crate) fn remove_owned_by(
+    txn: &WriteTransaction,
+    id: &ShardId,
+    requester: &Owner,
+) -> Result<Result<ShardInfo, StoreError>, StoreError> {
+    let info = {
+        let shards = txn.open_table(SHARDS)?;
+        let Some(value) = shards.get(id.0)? else {
+            return Ok(Err(StoreError::NotFound(*id)));
+        };
+        ShardInfo::decode(*id, value.value())?
+    };
+    if info.owner != *requester {
+        return Ok(Err(StoreError::NotOwner(*id)));
+    }
+    remove(txn, id)?;
+    Ok(Ok(info))
+}
+
 /// Records that the shards `ids` were verified intact at `now`.
 pub(crate) fn set_verified(db: &Database, ids: &[ShardId], now: u64) -> Result<(), StoreError> {
     if ids.is_empty() {

@@ -262,19 +262,41 @@ impl Store {
     /// Deletes shard `id` on behalf of `requester`, who must be the owner
     /// that stored it. The index entry goes first, then the file.
     pub fn delete(&self, id: &ShardId, requester: &Owner) -> Result<(), StoreError> {
+        let mut results = self.delete_many(&[(*id, requester.clone())])?;
+        results.pop().expect("one result per deletion")
+    }
+
+    /// Deletes several shards with one index transaction (group commit),
+    /// each on behalf of its requester, who must be its owner; then their
+    /// files. Per-shard refusals ([`StoreError::NotFound`],
+    /// [`StoreError::NotOwner`]) are in the inner results; the outer error
+    /// means the index commit failed and nothing was deleted.
+    pub fn delete_many(
+        &self,
+        deletions: &[(ShardId, Owner)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let inner = &self.inner;
         let _guard = inner.lock_commits();
         let txn = inner.db.begin_write()?;
-        let info = index::remove(&txn, id)?.ok_or(StoreError::NotFound(*id))?;
-        if info.owner != *requester {
-            // Dropping the transaction aborts the removal.
-            return Err(StoreError::NotOwner(*id));
+        let mut results = Vec::with_capacity(deletions.len());
+        let mut removed = Vec::new();
+        for (id, requester) in deletions {
+            results.push(match index::remove_owned_by(&txn, id, requester)? {
+                Ok(info) => {
+                    removed.push(info);
+                    Ok(())
+                }
+                Err(refused) => Err(refused),
+            });
         }
         txn.commit()?;
-        inner.capacity.release_committed(info.len);
-        remove_file(&inner.layout.shard_path(id))?;
-        tracing::debug!(shard = %id, "deleted shard");
-        Ok(())
+        for info in removed {
+            inner.capacity.release_committed(info.len);
+            // (Nothing to remove for an inline shard.)
+            remove_file(&inner.layout.shard_path(&info.id))?;
+            tracing::debug!(shard = %info.id, "deleted shard");
+        }
+        Ok(results)
     }
 
     /// Re-hashes shard `id`. Intact: its `last_verified` is updated. Damaged:
