@@ -13,12 +13,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's allocator: the request paths allocate and
-/// free many short-lived buffers across threads, where glibc spent a tenth
-/// of the CPU (see docs/PERFORMANCE.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Cairn: a decentralized, erasure-coded, verifiable object store.
 #[derive(Parser)]
 #[command(version, about)]
