@@ -92,6 +92,6 @@ pub use error::PlacementError;
 pub use node::{Health, NodeId, NodeInfo, Subnet};
 pub use place::Placement;
 pub use policy::{MIN_RTT, Policy};
-pub use read::order_for_read;
+pub use read::{RTT_STEP, order_for_read};
 pub use repair::RepairPlan;
 pub use select::RegionShortfall;

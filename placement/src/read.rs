@@ -9,8 +9,12 @@ use crate::{Cluster, Health, NodeId, NodeInfo};
 /// to ask first.
 ///
 /// Alive before suspect before dead or unknown (`lookup` returns `None`),
-/// then lowest RTT first with unknown RTT after every known one, then by node
-/// id, then by position. Every position appears exactly once.
+/// then lowest RTT first (in steps of [`RTT_STEP`]) with unknown RTT after
+/// every known one, then by position. Every position appears exactly once.
+///
+/// RTTs within one step count as equally near, so that among them the
+/// lowest positions win: for a segment's shards those are the data shards,
+/// which decode without any Reed-Solomon work.
 pub fn order_for_read<'a, F>(holders: &[NodeId], mut lookup: F) -> Vec<usize>
 where
     F: FnMut(&NodeId) -> Option<&'a NodeInfo>,
@@ -28,15 +32,21 @@ where
         let (hb, rb) = keys[b];
         ha.cmp(&hb)
             .then_with(|| match (ra, rb) {
-                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(x), Some(y)) => rtt_step(x).cmp(&rtt_step(y)),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 (None, None) => std::cmp::Ordering::Equal,
             })
-            .then_with(|| holders[a].cmp(&holders[b]))
             .then(a.cmp(&b))
     });
     order
+}
+
+/// Round-trip times that differ by less than this are not told apart.
+pub const RTT_STEP: Duration = Duration::from_millis(5);
+
+fn rtt_step(rtt: Duration) -> u128 {
+    rtt.as_micros() / RTT_STEP.as_micros()
 }
 
 fn health_rank(h: Health) -> u8 {
@@ -60,7 +70,7 @@ mod tests {
     use crate::Policy;
 
     #[test]
-    fn orders_by_health_then_rtt_then_id() {
+    fn orders_by_health_then_rtt_then_position() {
         let ms = Duration::from_millis;
         let nodes = vec![
             NodeInfo::new("a", "r", "1", 1).with_rtt(ms(50)),
@@ -85,9 +95,39 @@ mod tests {
             .iter()
             .map(|&i| String::from_utf8(holders[i].as_bytes().to_vec()).unwrap())
             .collect();
-        // Alive: b (5) and f (5) tie on RTT -> id; then a (50); then c
-        // (unknown). Suspect: d (1), g (unknown). Dead/unknown: e (1), zz.
-        assert_eq!(names, ["b", "f", "a", "c", "d", "g", "e", "zz"]);
+        // Alive: f (5) and b (5) tie on RTT -> position; then a (50);
+        // then c (unknown). Suspect: d (1), g (unknown). Dead/unknown: e
+        // (1), zz.
+        assert_eq!(names, ["f", "b", "a", "c", "d", "g", "e", "zz"]);
+    }
+
+    #[test]
+    fn nearly_equal_rtts_keep_shard_order() {
+        let us = Duration::from_micros;
+        // Six holders in shard order; RTTs all within one step, the
+        // parity holders (positions 4, 5) the fastest.
+        let rtts = [4_000, 3_000, 2_500, 4_900, 300, 200];
+        let nodes: Vec<NodeInfo> = rtts
+            .iter()
+            .enumerate()
+            .map(|(i, &rtt)| {
+                NodeInfo::new(format!("n{i}").as_str(), "r", format!("{i}"), 1).with_rtt(us(rtt))
+            })
+            .collect();
+        let c = Cluster::new(nodes, Policy::default()).unwrap();
+        let holders: Vec<NodeId> = (0..6)
+            .map(|i| NodeId::from(format!("n{i}").as_str()))
+            .collect();
+        assert_eq!(c.order_for_read(&holders), [0, 1, 2, 3, 4, 5]);
+        // A holder a step or more slower goes last.
+        let mut nodes: Vec<NodeInfo> = (0..6)
+            .map(|i| {
+                NodeInfo::new(format!("n{i}").as_str(), "r", format!("{i}"), 1).with_rtt(us(1_000))
+            })
+            .collect();
+        nodes[1] = NodeInfo::new("n1", "r", "1", 1).with_rtt(us(6_000));
+        let c = Cluster::new(nodes, Policy::default()).unwrap();
+        assert_eq!(c.order_for_read(&holders), [0, 2, 3, 4, 5, 1]);
     }
 
     #[test]
