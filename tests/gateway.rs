@@ -273,7 +273,112 @@ async fn s3_operations_through_the_mesh() {
         "{:?}",
         done.e_tag()
     );
-    assert!(get(&s3, "photos", "multi").await == [part1, part2].concat());
+    assert!(get(&s3, "photos", "multi").await == [part1.clone(), part2.clone()].concat());
+
+    // One part by number (206, Content-Range, parts count), by GET and
+    // HEAD; a part it does not have is 416 InvalidPartNumber; a part
+    // number with a Range is InvalidRequest.
+    let second = s3
+        .get_object()
+        .bucket("photos")
+        .key("multi")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.parts_count(), Some(2));
+    assert_eq!(
+        second.content_range(),
+        Some(format!("bytes {}-{}/{}", 5 << 20, (6 << 20) - 1, 6 << 20).as_str())
+    );
+    assert!(second.e_tag().unwrap().ends_with("-2\""));
+    assert!(second.body.collect().await.unwrap().into_bytes() == part2);
+    let head = s3
+        .head_object()
+        .bucket("photos")
+        .key("multi")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (head.content_length(), head.parts_count()),
+        (Some(5 << 20), Some(2))
+    );
+    let missing = s3
+        .get_object()
+        .bucket("photos")
+        .key("multi")
+        .part_number(3)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(missing).0, "InvalidPartNumber");
+    let both = s3
+        .get_object()
+        .bucket("photos")
+        .key("multi")
+        .part_number(1)
+        .range("bytes=0-9")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(both).0, "InvalidRequest");
+    // An object uploaded in one piece is its own part 1, and has no other.
+    let whole = s3
+        .get_object()
+        .bucket("photos")
+        .key("notes/hello.txt")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.parts_count(), None);
+    assert!(whole.content_range().unwrap().starts_with("bytes 0-"));
+    let none = s3
+        .get_object()
+        .bucket("photos")
+        .key("notes/hello.txt")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(none).0, "InvalidPartNumber");
+
+    // HEAD with a Range answers like the GET would, without the body.
+    let head = s3
+        .head_object()
+        .bucket("photos")
+        .key("multi")
+        .range("bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(10));
+    assert_eq!(
+        head.content_range(),
+        Some(format!("bytes 10-19/{}", 6 << 20).as_str())
+    );
+
+    // response-* parameters replace the stored headers in one response.
+    let over = s3
+        .get_object()
+        .bucket("photos")
+        .key("notes/hello.txt")
+        .response_content_type("application/x-test")
+        .response_content_disposition("attachment; filename=\"h.txt\"")
+        .response_cache_control("no-store")
+        .response_content_language("de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.content_type(), Some("application/x-test"));
+    assert_eq!(
+        over.content_disposition(),
+        Some("attachment; filename=\"h.txt\"")
+    );
+    assert_eq!(over.cache_control(), Some("no-store"));
+    assert_eq!(over.content_language(), Some("de"));
 
     // Copy: same bucket keeping metadata, across buckets replacing it; a
     // multi-segment object; copying onto itself unchanged is refused.
@@ -1797,6 +1902,15 @@ async fn public_read_buckets_and_virtual_hosted_style() {
     let head = anonymous(&devnet, "HEAD", &here, "/open/dir/a.txt");
     assert_eq!(head.status, 200, "{head:?}");
     assert_eq!(head.header("content-length"), Some("18"));
+    // Anonymous requests may not override response headers (as on AWS).
+    let over = anonymous(
+        &devnet,
+        "GET",
+        &here,
+        "/open/dir/a.txt?response-content-type=text/html",
+    );
+    assert_eq!(over.status, 400, "{over:?}");
+    assert!(String::from_utf8_lossy(&over.body).contains("<Code>InvalidRequest</Code>"));
     let v2 = anonymous(&devnet, "GET", &here, "/open?list-type=2&prefix=dir/");
     assert_eq!(v2.status, 200, "{v2:?}");
     assert!(v2.text().contains("<Key>dir/a.txt</Key>"), "{}", v2.text());

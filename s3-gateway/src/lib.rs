@@ -20,5 +20,6 @@ pub mod server;
 pub mod service;
 pub mod tls;
 pub mod vhost;
+pub mod window;
 
 pub use server::{GatewayConfig, GatewayError, open_meta, run};

@@ -14,6 +14,7 @@ use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
 use crate::data::{DataError, DataPath, Written};
 use crate::keywrap::MasterKey;
 use crate::meta::{ListQuery, MetaError, MetaStore, ObjectCommitter, ObjectMeta, PutCheck};
+use crate::window::read_window;
 
 /// The gateway's S3 implementation.
 pub struct Gateway {
@@ -281,6 +282,78 @@ fn stored_expires(given: Option<Timestamp>) -> Option<String> {
     let mut out = Vec::new();
     given?.format(TimestampFormat::HttpDate, &mut out).ok()?;
     String::from_utf8(out).ok()
+}
+
+/// The representation headers a GET or HEAD answers with.
+struct ResponseHeaders {
+    content_type: Option<s3s::dto::ContentType>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+}
+
+/// The `response-*` query parameters of a GET or HEAD, which replace the
+/// stored headers in that one response.
+struct ResponseOverrides {
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+}
+
+impl ResponseOverrides {
+    fn is_empty(&self) -> bool {
+        self.content_type.is_none()
+            && self.content_encoding.is_none()
+            && self.content_disposition.is_none()
+            && self.content_language.is_none()
+            && self.cache_control.is_none()
+            && self.expires.is_none()
+    }
+}
+
+impl ResponseHeaders {
+    /// The headers stored with `meta`.
+    fn of(meta: &ObjectMeta) -> Self {
+        Self {
+            content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_encoding: meta.content_encoding.clone(),
+            content_disposition: meta.content_disposition.clone(),
+            content_language: meta.content_language.clone(),
+            cache_control: meta.cache_control.clone(),
+            expires: response_expires(meta),
+        }
+    }
+
+    /// These headers with `overrides` applied. As on AWS, only a signed
+    /// request (headers or presigned URL) may override: an anonymous one
+    /// is InvalidRequest.
+    fn overridden(mut self, signed: bool, overrides: ResponseOverrides) -> S3Result<Self> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        if !signed {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Request specific response headers cannot be used for anonymous GET requests."
+            ));
+        }
+        if let Some(v) = overrides.content_type {
+            self.content_type = Some(v.parse().map_err(|_| {
+                s3_error!(InvalidArgument, "response-content-type is not a media type")
+            })?);
+        }
+        self.content_encoding = overrides.content_encoding.or(self.content_encoding);
+        self.content_disposition = overrides.content_disposition.or(self.content_disposition);
+        self.content_language = overrides.content_language.or(self.content_language);
+        self.cache_control = overrides.cache_control.or(self.cache_control);
+        self.expires = overrides.expires.or(self.expires);
+        Ok(self)
+    }
 }
 
 fn response_expires(meta: &ObjectMeta) -> Option<Timestamp> {
@@ -590,27 +663,26 @@ impl S3 for Gateway {
             ),
             &meta,
         )?;
-        let full = 0..meta.size;
-        let range = match &input.range {
-            Some(range) => range
-                .check(meta.size)
-                .map_err(|_| s3_error!(InvalidRange))?,
-            None => full.clone(),
-        };
-        let content_range = input.range.as_ref().map(|_| {
-            format!(
-                "bytes {}-{}/{}",
-                range.start,
-                range.end.saturating_sub(1),
-                meta.size
-            )
-        });
-        // A stored checksum covers the whole object: a range gets none.
-        let sums = if checksum_enabled(input.checksum_mode.as_ref()) && input.range.is_none() {
+        let window = read_window(&meta, input.range.as_ref(), input.part_number)?;
+        let headers = ResponseHeaders::of(&meta).overridden(
+            req.credentials.is_some(),
+            ResponseOverrides {
+                content_type: input.response_content_type,
+                content_encoding: input.response_content_encoding,
+                content_disposition: input.response_content_disposition,
+                content_language: input.response_content_language,
+                cache_control: input.response_cache_control,
+                expires: input.response_expires,
+            },
+        )?;
+        // A stored checksum covers the whole object: a range or a part of
+        // a multipart object gets none.
+        let sums = if checksum_enabled(input.checksum_mode.as_ref()) && window.whole {
             checksum::response_fields(meta.checksum.as_ref())
         } else {
             Default::default()
         };
+        let range = window.range.clone();
         let stream = self.data.read_parts(
             self.object_key(&meta)?,
             scheme_of(&meta),
@@ -621,16 +693,17 @@ impl S3 for Gateway {
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
             content_length: Some((range.end - range.start) as i64),
-            content_range,
+            content_range: window.content_range,
+            parts_count: window.parts_count,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp(meta.last_modified)),
-            content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
-            content_encoding: meta.content_encoding.clone(),
-            content_disposition: meta.content_disposition.clone(),
-            content_language: meta.content_language.clone(),
-            cache_control: meta.cache_control.clone(),
-            expires: response_expires(&meta),
+            content_type: headers.content_type,
+            content_encoding: headers.content_encoding,
+            content_disposition: headers.content_disposition,
+            content_language: headers.content_language,
+            cache_control: headers.cache_control,
+            expires: headers.expires,
             metadata: response_metadata(&meta),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -657,22 +730,42 @@ impl S3 for Gateway {
             ),
             &meta,
         )?;
-        let sums = if checksum_enabled(input.checksum_mode.as_ref()) {
+        let window = read_window(&meta, input.range.as_ref(), input.part_number)?;
+        let headers = ResponseHeaders::of(&meta).overridden(
+            req.credentials.is_some(),
+            ResponseOverrides {
+                content_type: input.response_content_type,
+                content_encoding: input.response_content_encoding,
+                content_disposition: input.response_content_disposition,
+                content_language: input.response_content_language,
+                cache_control: input.response_cache_control,
+                expires: input.response_expires,
+            },
+        )?;
+        let sums = if checksum_enabled(input.checksum_mode.as_ref()) && window.whole {
             checksum::response_fields(meta.checksum.as_ref())
         } else {
             Default::default()
         };
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(meta.size as i64),
+        // HEAD answers a range or a part as GET would, without the body.
+        let status = if window.content_range.is_some() {
+            http::StatusCode::PARTIAL_CONTENT
+        } else {
+            http::StatusCode::OK
+        };
+        let output = HeadObjectOutput {
+            content_length: Some((window.range.end - window.range.start) as i64),
+            content_range: window.content_range,
+            parts_count: window.parts_count,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp(meta.last_modified)),
-            content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
-            content_encoding: meta.content_encoding.clone(),
-            content_disposition: meta.content_disposition.clone(),
-            content_language: meta.content_language.clone(),
-            cache_control: meta.cache_control.clone(),
-            expires: response_expires(&meta),
+            content_type: headers.content_type,
+            content_encoding: headers.content_encoding,
+            content_disposition: headers.content_disposition,
+            content_language: headers.content_language,
+            cache_control: headers.cache_control,
+            expires: headers.expires,
             metadata: response_metadata(&meta),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -681,7 +774,8 @@ impl S3 for Gateway {
             checksum_sha256: sums.checksum_sha256,
             checksum_type: sums.checksum_type,
             ..Default::default()
-        }))
+        };
+        Ok(S3Response::with_status(output, status))
     }
 
     async fn delete_object(

@@ -46,7 +46,7 @@ pub(super) struct BucketRecord {
 }
 
 /// An object's manifest: its S3 attributes and where its shards live.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObjectMeta {
     /// Length of the object in bytes.
     pub size: u64,
