@@ -8,7 +8,9 @@
 //!   either fully indexed with its outboard or not at all;
 //! * `inline`: the bytes of small shards (at most [`INLINE_MAX`]), which
 //!   live here instead of in a file of their own, again in the same
-//!   transaction as the record.
+//!   transaction as the record. Their outboards are not stored (one insert
+//!   less per shard): they are rebuilt from the bytes when a proof needs
+//!   one.
 
 use std::path::Path;
 
@@ -115,19 +117,31 @@ pub(crate) fn get_with_outboard(db: &Database, id: &ShardId) -> Result<Option<St
         return Ok(None);
     };
     let info = ShardInfo::decode(*id, record.value())?;
-    let outboards = txn.open_table(OUTBOARDS)?;
-    let bytes = outboards.get(id.0)?.ok_or(StoreError::CorruptIndex {
-        id: *id,
-        reason: "outboard missing",
-    })?;
-    let outboard = Outboard::from_bytes(bytes.value()).map_err(|_| StoreError::CorruptIndex {
-        id: *id,
-        reason: "outboard unreadable",
-    })?;
     let inline = txn
         .open_table(INLINE)?
         .get(id.0)?
         .map(|v| v.value().to_vec());
+    let outboard = match (txn.open_table(OUTBOARDS)?.get(id.0)?, &inline) {
+        (Some(bytes), _) => {
+            Outboard::from_bytes(bytes.value()).map_err(|_| StoreError::CorruptIndex {
+                id: *id,
+                reason: "outboard unreadable",
+            })?
+        }
+        // An inline shard's outboard is not stored: it is rebuilt from the
+        // bytes (a few microseconds for at most INLINE_MAX bytes).
+        (None, Some(bytes)) => {
+            Outboard::build(bytes.as_slice())
+                .expect("reading from memory")
+                .0
+        }
+        (None, None) => {
+            return Err(StoreError::CorruptIndex {
+                id: *id,
+                reason: "outboard missing",
+            });
+        }
+    };
     Ok(Some((info, outboard, inline)))
 }
 
@@ -187,16 +201,19 @@ pub(crate) fn contains_in(txn: &WriteTransaction, id: &ShardId) -> Result<bool, 
     Ok(txn.open_table(SHARDS)?.get(id.0)?.is_some())
 }
 
-/// Adds a shard's record and outboard within `txn`.
+/// Adds a shard's record and its outboard (none for an inline shard,
+/// whose outboard is rebuilt from its bytes when needed) within `txn`.
 pub(crate) fn insert(
     txn: &WriteTransaction,
     info: &ShardInfo,
-    outboard: &Outboard,
+    outboard: Option<&Outboard>,
 ) -> Result<(), StoreError> {
     txn.open_table(SHARDS)?
         .insert(info.id.0, info.encode().as_slice())?;
-    txn.open_table(OUTBOARDS)?
-        .insert(info.id.0, outboard.to_bytes().as_slice())?;
+    if let Some(outboard) = outboard {
+        txn.open_table(OUTBOARDS)?
+            .insert(info.id.0, outboard.to_bytes().as_slice())?;
+    }
     Ok(())
 }
 

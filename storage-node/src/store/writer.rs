@@ -429,10 +429,11 @@ fn stage(
             created: now,
             last_verified: now,
         };
-        let mut outcome = index::insert(txn, &info, &prepared.outboard);
-        if let (Ok(()), Body::Inline(inline)) = (&outcome, &prepared.body) {
-            outcome = index::insert_inline(txn, &prepared.id, &inline.bytes);
-        }
+        let outcome = match &prepared.body {
+            Body::File(_) => index::insert(txn, &info, Some(&prepared.outboard)),
+            Body::Inline(inline) => index::insert(txn, &info, None)
+                .and_then(|()| index::insert_inline(txn, &prepared.id, &inline.bytes)),
+        };
         in_batch.insert(prepared.id);
         installed.push((slot, target, prepared));
         outcome?;
