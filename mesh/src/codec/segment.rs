@@ -256,11 +256,25 @@ impl SegmentCodec {
             return Err(CodecError::NotEnoughShards { have, need: k });
         }
 
-        let mut out = vec![0u8; k * shard_len];
-        if k == 1 {
-            let copy = shards.iter().flatten().next().expect("one present");
-            out.copy_from_slice(copy);
+        let all_data = shards[..k].iter().all(Option::is_some);
+        let mut out = if k == 1 {
+            shards
+                .iter()
+                .flatten()
+                .next()
+                .expect("one present")
+                .to_vec()
+        } else if all_data {
+            // The usual case: the data shards side by side, no zeroing.
+            let mut out = Vec::with_capacity(k * shard_len);
+            for shard in shards[..k].iter().flatten() {
+                out.extend_from_slice(shard);
+            }
+            out
         } else {
+            vec![0u8; k * shard_len]
+        };
+        if k > 1 && !all_data {
             let mut data_present = 0;
             for (slot, shard) in out.chunks_exact_mut(shard_len).zip(shards) {
                 if let Some(shard) = shard {
