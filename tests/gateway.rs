@@ -1536,6 +1536,110 @@ async fn checksums_are_verified_stored_and_returned() {
         .filter_map(|p| p.part_number())
         .collect();
     assert_eq!(numbers, [1, 2]);
+
+    // An upload created with CRC32 keeps its parts' checksums (computed
+    // when a part comes without one) and gets a composite checksum: the
+    // CRC32 of the parts' CRC32s, then -N.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("composite")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.checksum_algorithm(), Some(&ChecksumAlgorithm::Crc32));
+    assert_eq!(upload.checksum_type(), Some(&ChecksumType::Composite));
+    let id = upload.upload_id().unwrap();
+    let first = bytes(5 << 20, 41);
+    let second = bytes(1 << 20, 42);
+    let mut completed = Vec::new();
+    for (n, body) in [(1, &first), (2, &second)] {
+        let part = s3
+            .upload_part()
+            .bucket("sums")
+            .key("composite")
+            .upload_id(id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.checksum_crc32(), Some(b64(&crc32(body)).as_str()));
+        completed.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(part.e_tag().unwrap())
+                .checksum_crc32(part.checksum_crc32().unwrap())
+                .build(),
+        );
+    }
+    let listed = s3
+        .list_parts()
+        .bucket("sums")
+        .key("composite")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.parts()[1].checksum_crc32(),
+        Some(b64(&crc32(&second)).as_str())
+    );
+    // A part checksum that is not the uploaded part's is InvalidPart.
+    let wrong = s3
+        .complete_multipart_upload()
+        .bucket("sums")
+        .key("composite")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(completed[0].clone())
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(2)
+                        .e_tag(completed[1].e_tag().unwrap())
+                        .checksum_crc32(b64(&[1, 2, 3, 4]))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(outcome(wrong), (400, "InvalidPart".into()));
+    let done = s3
+        .complete_multipart_upload()
+        .bucket("sums")
+        .key("composite")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expected = format!(
+        "{}-2",
+        b64(&crc32(&[crc32(&first), crc32(&second)].concat()))
+    );
+    assert_eq!(done.checksum_crc32(), Some(expected.as_str()));
+    assert_eq!(done.checksum_type(), Some(&ChecksumType::Composite));
+    let head = head_sums("composite").await.unwrap();
+    assert_eq!(head.checksum_crc32(), Some(expected.as_str()));
+    assert_eq!(head.checksum_type(), Some(&ChecksumType::Composite));
+    let got = s3
+        .get_object()
+        .bucket("sums")
+        .key("composite")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.checksum_crc32(), Some(expected.as_str()));
+    assert!(got.body.collect().await.unwrap().into_bytes() == [first, second].concat());
 }
 
 // ---- helpers: checksums computed independently of the gateway ----

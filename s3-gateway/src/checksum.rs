@@ -381,8 +381,9 @@ pub fn check_content_md5(given: &[u8; 16], md5: &[u8; 16]) -> Result<(), Md5Erro
     }
 }
 
-/// A stored checksum (algorithm name, base64 value) as S3's response fields;
-/// every checksum Cairn stores covers the full object.
+/// A stored checksum (algorithm name, base64 value) as S3's response fields:
+/// a whole object's (`FULL_OBJECT`), or a multipart object's composite one
+/// (`COMPOSITE`, the value ends in `-N`).
 pub fn response_fields(stored: Option<&(String, String)>) -> s3s::dto::Checksum {
     let mut out = s3s::dto::Checksum::default();
     let Some((name, value)) = stored else {
@@ -399,10 +400,35 @@ pub fn response_fields(stored: Option<&(String, String)>) -> s3s::dto::Checksum 
         Algorithm::Sha1 => out.checksum_sha1 = value,
         Algorithm::Sha256 => out.checksum_sha256 = value,
     }
+    // A multipart object's composite checksum ends in `-N`.
     out.checksum_type = Some(s3s::dto::ChecksumType::from_static(
-        s3s::dto::ChecksumType::FULL_OBJECT,
+        if value_is_composite(stored) {
+            s3s::dto::ChecksumType::COMPOSITE
+        } else {
+            s3s::dto::ChecksumType::FULL_OBJECT
+        },
     ));
     out
+}
+
+fn value_is_composite(stored: Option<&(String, String)>) -> bool {
+    stored.is_some_and(|(_, v)| v.contains('-'))
+}
+
+/// The composite checksum of a multipart object (AWS's `COMPOSITE` type):
+/// the checksum of the parts' raw checksums, concatenated in part order,
+/// then `-` and the number of parts. `None` if a value is not a checksum
+/// of `algorithm`.
+pub fn composite(algorithm: Algorithm, parts: &[&str]) -> Option<String> {
+    let mut raw = Vec::with_capacity(parts.len() * algorithm.digest_len());
+    for part in parts {
+        raw.extend(decode(algorithm, part)?);
+    }
+    Some(format!(
+        "{}-{}",
+        encode(&algorithm.digest(&raw)),
+        parts.len()
+    ))
 }
 
 /// The `x-amz-checksum-*` values of a request, as [`plan`] takes them, from

@@ -1078,6 +1078,23 @@ impl S3 for Gateway {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let scheme = self.data.params().scheme;
+        let algorithm = match &input.checksum_algorithm {
+            Some(a) => Some(
+                Algorithm::parse(a.as_str())
+                    .ok_or_else(|| s3_error!(InvalidArgument, "unknown checksum algorithm"))?,
+            ),
+            None => None,
+        };
+        // A composite checksum is kept for CRC32, CRC32C, SHA1 and SHA256
+        // unless FULL_OBJECT is asked for (not computed: those objects get
+        // no checksum, CRC64NVME's included, which AWS only offers so).
+        let composite = algorithm.filter(|&a| {
+            a != Algorithm::Crc64Nvme
+                && input
+                    .checksum_type
+                    .as_ref()
+                    .is_none_or(|t| t.as_str() == s3s::dto::ChecksumType::COMPOSITE)
+        });
         let template = ObjectMeta {
             size: 0,
             etag: String::new(),
@@ -1089,7 +1106,8 @@ impl S3 for Gateway {
             cache_control: input.cache_control,
             expires: None,
             user_metadata: stored_metadata(input.metadata),
-            checksum: None,
+            // In a template, the checksum names the composite algorithm.
+            checksum: composite.map(|a| (a.name().to_owned(), COMPOSITE_MARK.to_owned())),
             encryption_key: self.new_object_key().1,
             segment_size: self.data.params().segment_size as u64,
             k: scheme.k as u8,
@@ -1104,6 +1122,11 @@ impl S3 for Gateway {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
+            checksum_algorithm: input.checksum_algorithm,
+            checksum_type: input.checksum_type.or_else(|| {
+                composite
+                    .map(|_| s3s::dto::ChecksumType::from_static(s3s::dto::ChecksumType::COMPOSITE))
+            }),
             ..Default::default()
         }))
     }
@@ -1135,9 +1158,11 @@ impl S3 for Gateway {
             input.checksum_algorithm.as_ref().map(|a| a.as_str()),
             &req.headers,
         )?;
-        // A part's checksum is checked and echoed, not kept: Cairn does not
-        // compute multipart (composite) checksums.
-        let check = BodyCheck::new(expectation, None);
+        // A part's checksum is checked and echoed; it is kept when it is of
+        // the upload's composite algorithm (computed if the client sent
+        // none).
+        let composite = composite_algorithm(&template);
+        let check = BodyCheck::new(expectation, composite);
         let (written, computed) = self
             .receive(
                 &key,
@@ -1150,8 +1175,13 @@ impl S3 for Gateway {
             )
             .await?;
         let etag_value = written.part.etag.clone();
-        self.record_part(&input.upload_id, written.part)?;
-        let sums = checksum::response_fields(stored_checksum(computed).as_ref());
+        let kept = computed
+            .as_ref()
+            .filter(|(a, _)| Some(*a) == composite)
+            .map(|(_, v)| v.as_str());
+        self.record_part(&input.upload_id, written.part, kept)?;
+        let mut sums = checksum::response_fields(stored_checksum(computed).as_ref());
+        sums.checksum_type = None;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&etag_value)),
             checksum_crc32: sums.checksum_crc32,
@@ -1214,7 +1244,7 @@ impl S3 for Gateway {
             .await
             .map_err(|e| copy_error(e, &failed))?;
         let etag_value = written.part.etag.clone();
-        self.record_part(&input.upload_id, written.part)?;
+        self.record_part(&input.upload_id, written.part, None)?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&etag_value)),
@@ -1247,6 +1277,16 @@ impl S3 for Gateway {
                 "You must specify at least one part",
             ));
         }
+        let composite = composite_algorithm(&template);
+        let sums: std::collections::HashMap<u32, String> = if composite.is_some() {
+            self.meta
+                .part_checksums(&input.upload_id)
+                .map_err(internal)?
+                .into_iter()
+                .collect()
+        } else {
+            Default::default()
+        };
         let mut chosen = Vec::new();
         let mut last_number = 0;
         for part in &requested {
@@ -1261,6 +1301,28 @@ impl S3 for Gateway {
             let given = part.e_tag.as_ref().map(|e| e.value().to_owned());
             if given.is_some_and(|g| g.trim_matches('"') != found.etag.trim_matches('"')) {
                 return Err(s3_error!(InvalidPart));
+            }
+            // A part checksum given for the upload's algorithm must be the
+            // one recorded for that part.
+            let claimed = checksum::claimed([
+                &part.checksum_crc32,
+                &part.checksum_crc32c,
+                &part.checksum_crc64nvme,
+                &part.checksum_sha1,
+                &part.checksum_sha256,
+            ]);
+            for (algorithm, value) in claimed {
+                if Some(algorithm) == composite
+                    && sums.get(&(number as u32)).map(String::as_str) != Some(value)
+                {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::InvalidPart,
+                        format!(
+                            "The {} checksum of part {number} does not match the uploaded part",
+                            algorithm.name()
+                        ),
+                    ));
+                }
             }
             chosen.push(found.clone());
         }
@@ -1281,11 +1343,20 @@ impl S3 for Gateway {
             .into_iter()
             .filter(|p| !chosen.iter().any(|c| c.part_number == p.part_number))
             .collect();
+        // The composite checksum, if every chosen part has one recorded.
+        let object_checksum = composite.and_then(|a| {
+            let values: Option<Vec<&str>> = chosen
+                .iter()
+                .map(|p| sums.get(&p.part_number).map(String::as_str))
+                .collect();
+            Some((a.name().to_owned(), checksum::composite(a, &values?)?))
+        });
         let meta = ObjectMeta {
             size: chosen.iter().map(|p| p.size).sum(),
             etag: etag_value.clone(),
             last_modified: now_ms(),
             parts: chosen,
+            checksum: object_checksum,
             ..template
         };
         // A refused condition leaves the upload as it was.
@@ -1294,11 +1365,18 @@ impl S3 for Gateway {
             .remove_upload(&input.upload_id)
             .map_err(internal)?;
         self.data.delete_shards(unused);
+        let sums = checksum::response_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(bucket.clone()),
             key: Some(key.clone()),
             e_tag: Some(etag(&etag_value)),
             location: Some(format!("/{bucket}/{key}")),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         }))
     }
@@ -1327,7 +1405,19 @@ impl S3 for Gateway {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        let (_, _, _, parts) = self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        let (_, _, template, parts) =
+            self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+        // The recorded part checksums of an upload that keeps them.
+        let composite = composite_algorithm(&template);
+        let sums: std::collections::HashMap<u32, String> = if composite.is_some() {
+            self.meta
+                .part_checksums(&input.upload_id)
+                .map_err(internal)?
+                .into_iter()
+                .collect()
+        } else {
+            Default::default()
+        };
         let after = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let remaining: Vec<_> = parts
@@ -1346,11 +1436,22 @@ impl S3 for Gateway {
             next_part_number_marker: page.last().map(|p| p.part_number as i32),
             parts: Some(
                 page.iter()
-                    .map(|p| Part {
-                        part_number: Some(p.part_number as i32),
-                        e_tag: Some(etag(&p.etag)),
-                        size: Some(p.size as i64),
-                        ..Default::default()
+                    .map(|p| {
+                        let sum = composite
+                            .zip(sums.get(&p.part_number))
+                            .map(|(a, v)| (a.name().to_owned(), v.clone()));
+                        let fields = checksum::response_fields(sum.as_ref());
+                        Part {
+                            part_number: Some(p.part_number as i32),
+                            e_tag: Some(etag(&p.etag)),
+                            size: Some(p.size as i64),
+                            checksum_crc32: fields.checksum_crc32,
+                            checksum_crc32c: fields.checksum_crc32c,
+                            checksum_crc64nvme: fields.checksum_crc64nvme,
+                            checksum_sha1: fields.checksum_sha1,
+                            checksum_sha256: fields.checksum_sha256,
+                            ..Default::default()
+                        }
                     })
                     .collect(),
             ),
@@ -1531,8 +1632,13 @@ impl Gateway {
 
     /// Records `part` of upload `upload_id`, deleting the shards of the part
     /// it replaces (or its own if the upload is gone).
-    fn record_part(&self, upload_id: &str, part: crate::meta::PartLayout) -> S3Result<()> {
-        match self.meta.put_part(upload_id, &part) {
+    fn record_part(
+        &self,
+        upload_id: &str,
+        part: crate::meta::PartLayout,
+        checksum: Option<&str>,
+    ) -> S3Result<()> {
+        match self.meta.put_part_with_checksum(upload_id, &part, checksum) {
             Ok(Some(old)) => {
                 self.data.delete_shards(vec![old]);
                 Ok(())
@@ -1558,6 +1664,18 @@ impl Gateway {
             Some(state) if state.0 == bucket && state.1 == key => Ok(state),
             _ => Err(s3_error!(NoSuchUpload)),
         }
+    }
+}
+
+/// What a multipart upload's template records in its checksum field: the
+/// algorithm, and this in place of a value.
+const COMPOSITE_MARK: &str = "COMPOSITE";
+
+/// The algorithm of the composite checksum an upload keeps, if any.
+fn composite_algorithm(template: &ObjectMeta) -> Option<Algorithm> {
+    match &template.checksum {
+        Some((name, mark)) if mark == COMPOSITE_MARK => Algorithm::parse(name),
+        _ => None,
     }
 }
 

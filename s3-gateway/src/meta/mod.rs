@@ -10,6 +10,8 @@
 //! * `uploads_by_bucket`: `bucket 0x00 upload id` → `()`, so emptiness checks
 //!   and ListMultipartUploads read only one bucket's uploads;
 //! * `parts`: `upload id ‖ part number (big endian)` → [`PartLayout`];
+//! * `part_checksums`: the same keys → the part's checksum (base64), when
+//!   the upload asked for one (for the object's composite checksum);
 //! * `counters`: named counters (the upload creation sequence);
 //! * `bucket_acls`: bucket name → its ACL, if not private (see `acl`);
 //! * `settings`: gateway-wide values (the master key's check value; see
@@ -58,6 +60,7 @@ const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 const UPLOADS_BY_BUCKET: TableDefinition<&[u8], ()> = TableDefinition::new("uploads_by_bucket");
 const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
+const PART_CHECKSUMS: TableDefinition<&[u8], &str> = TableDefinition::new("part_checksums");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const UPLOAD_SEQ: &str = "upload_seq";
 
@@ -137,6 +140,7 @@ impl MetaStore {
         txn.open_table(UPLOADS)?;
         txn.open_table(UPLOADS_BY_BUCKET)?;
         txn.open_table(PARTS)?;
+        txn.open_table(PART_CHECKSUMS)?;
         txn.open_table(COUNTERS)?;
         txn.open_table(acl::BUCKET_ACLS)?;
         txn.open_table(settings::SETTINGS)?;
@@ -434,6 +438,18 @@ impl MetaStore {
         upload_id: &str,
         part: &PartLayout,
     ) -> Result<Option<PartLayout>, MetaError> {
+        self.put_part_with_checksum(upload_id, part, None)
+    }
+
+    /// [`MetaStore::put_part`], recording the part's checksum (base64, of
+    /// the algorithm the upload was created with) in the same transaction;
+    /// `None` forgets any the replaced part had.
+    pub fn put_part_with_checksum(
+        &self,
+        upload_id: &str,
+        part: &PartLayout,
+        checksum: Option<&str>,
+    ) -> Result<Option<PartLayout>, MetaError> {
         let txn = self.db.begin_write()?;
         let replaced = {
             if upload_id.len() != UPLOAD_ID_LEN
@@ -444,6 +460,11 @@ impl MetaStore {
             let mut parts = txn.open_table(PARTS)?;
             let key = part_key(upload_id, part.part_number);
             let old = parts.insert(key.as_slice(), encode(part).as_slice())?;
+            let mut sums = txn.open_table(PART_CHECKSUMS)?;
+            match checksum {
+                Some(sum) => sums.insert(key.as_slice(), sum)?,
+                None => sums.remove(key.as_slice())?,
+            };
             old.map(|v| decode(v.value(), "part")).transpose()?
         };
         txn.commit()?;
@@ -462,6 +483,25 @@ impl MetaStore {
         let record: UploadRecord = decode(v.value(), "upload")?;
         let parts = parts_of(&txn.open_table(PARTS)?, upload_id)?;
         Ok(Some((record.bucket, record.key, record.template, parts)))
+    }
+
+    /// The recorded checksums of the parts of upload `upload_id`, as (part
+    /// number, base64 value), by part number.
+    pub fn part_checksums(&self, upload_id: &str) -> Result<Vec<(u32, String)>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PART_CHECKSUMS)?;
+        let lo = part_key(upload_id, 0);
+        let hi = part_key(upload_id, u32::MAX);
+        let mut out = Vec::new();
+        for entry in table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = entry?;
+            let number = k.value()[upload_id.len()..]
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| MetaError::Corrupt("part checksum key".into()))?;
+            out.push((number, v.value().to_owned()));
+        }
+        Ok(out)
     }
 
     /// The uploads in progress in `bucket` whose key starts with `prefix`, as
@@ -528,6 +568,8 @@ impl MetaStore {
             let lo = part_key(upload_id, 0);
             let hi = part_key(upload_id, u32::MAX);
             table.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+            txn.open_table(PART_CHECKSUMS)?
+                .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
             parts
         };
         txn.commit()?;

@@ -145,12 +145,15 @@ pub(crate) fn get_with_outboard(db: &Database, id: &ShardId) -> Result<Option<St
     Ok(Some((info, outboard, inline)))
 }
 
+/// A shard's record and, if it is stored inline, its bytes.
+pub(crate) type WithInline = (ShardInfo, Option<Vec<u8>>);
+
 /// The record of shard `id` and, if it is stored inline, its bytes, read
 /// in one snapshot.
 pub(crate) fn get_with_inline(
     db: &Database,
     id: &ShardId,
-) -> Result<Option<(ShardInfo, Option<Vec<u8>>)>, StoreError> {
+) -> Result<Option<WithInline>, StoreError> {
     let txn = db.begin_read()?;
     let shards = txn.open_table(SHARDS)?;
     let Some(record) = shards.get(id.0)? else {
