@@ -1640,6 +1640,68 @@ async fn checksums_are_verified_stored_and_returned() {
         .unwrap();
     assert_eq!(got.checksum_crc32(), Some(expected.as_str()));
     assert!(got.body.collect().await.unwrap().into_bytes() == [first, second].concat());
+
+    // AWS's rules: CRC64NVME is full-object only, a type needs an
+    // algorithm, and a part must use the upload's algorithm. A copied part
+    // gets its checksum computed.
+    let refused = s3
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("bad")
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .checksum_type(ChecksumType::Composite)
+        .send()
+        .await;
+    assert_eq!(outcome(refused), (400, "InvalidRequest".into()));
+    let refused = s3
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("bad")
+        .checksum_type(ChecksumType::Composite)
+        .send()
+        .await;
+    assert_eq!(outcome(refused), (400, "InvalidRequest".into()));
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("copied")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let other = s3
+        .upload_part()
+        .bucket("sums")
+        .key("copied")
+        .upload_id(id)
+        .part_number(1)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await;
+    assert_eq!(outcome(other), (400, "InvalidRequest".into()));
+    s3.upload_part_copy()
+        .bucket("sums")
+        .key("copied")
+        .upload_id(id)
+        .part_number(1)
+        .copy_source("sums/crc32")
+        .send()
+        .await
+        .unwrap();
+    let listed = s3
+        .list_parts()
+        .bucket("sums")
+        .key("copied")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.parts()[0].checksum_crc32_c(),
+        Some(b64(&crc32c(&data)).as_str())
+    );
 }
 
 // ---- helpers: checksums computed independently of the gateway ----

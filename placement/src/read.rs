@@ -9,10 +9,11 @@ use crate::{Cluster, Health, NodeId, NodeInfo};
 /// to ask first.
 ///
 /// Alive before suspect before dead or unknown (`lookup` returns `None`),
-/// then lowest RTT first (in steps of [`RTT_STEP`]) with unknown RTT after
-/// every known one, then by position. Every position appears exactly once.
+/// then lowest RTT first, compared in whole steps of [`RTT_STEP`] (0–5 ms,
+/// 5–10 ms, ...), with unknown RTT after every known one, then by position.
+/// Every position appears exactly once.
 ///
-/// RTTs within one step count as equally near, so that among them the
+/// RTTs in the same step count as equally near, so that among them the
 /// lowest positions win: for a segment's shards those are the data shards,
 /// which decode without any Reed-Solomon work.
 pub fn order_for_read<'a, F>(holders: &[NodeId], mut lookup: F) -> Vec<usize>
@@ -42,7 +43,8 @@ where
     order
 }
 
-/// Round-trip times that differ by less than this are not told apart.
+/// The width of the RTT steps reads are ordered by: RTTs in the same step
+/// (`rtt / RTT_STEP` equal) are not told apart.
 pub const RTT_STEP: Duration = Duration::from_millis(5);
 
 fn rtt_step(rtt: Duration) -> u128 {

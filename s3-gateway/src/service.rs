@@ -1085,16 +1085,36 @@ impl S3 for Gateway {
             ),
             None => None,
         };
-        // A composite checksum is kept for CRC32, CRC32C, SHA1 and SHA256
-        // unless FULL_OBJECT is asked for (not computed: those objects get
-        // no checksum, CRC64NVME's included, which AWS only offers so).
-        let composite = algorithm.filter(|&a| {
-            a != Algorithm::Crc64Nvme
-                && input
-                    .checksum_type
-                    .as_ref()
-                    .is_none_or(|t| t.as_str() == s3s::dto::ChecksumType::COMPOSITE)
-        });
+        // AWS's combinations: CRC64NVME is full-object only, SHA1 and
+        // SHA256 composite only, CRC32 and CRC32C either; a type needs an
+        // algorithm.
+        let full_object = match input.checksum_type.as_ref().map(|t| t.as_str()) {
+            None => None,
+            Some(s3s::dto::ChecksumType::FULL_OBJECT) => Some(true),
+            Some(s3s::dto::ChecksumType::COMPOSITE) => Some(false),
+            Some(_) => return Err(s3_error!(InvalidRequest, "unknown checksum type")),
+        };
+        match (algorithm, full_object) {
+            (None, Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                ));
+            }
+            (Some(Algorithm::Crc64Nvme), Some(false))
+            | (Some(Algorithm::Sha1 | Algorithm::Sha256), Some(true)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The checksum type is not supported with this checksum algorithm."
+                ));
+            }
+            _ => {}
+        }
+        // A composite checksum is kept unless the type is FULL_OBJECT
+        // (CRC64NVME's only kind): full-object multipart checksums are
+        // not computed, and those objects get no checksum.
+        let composite =
+            algorithm.filter(|&a| a != Algorithm::Crc64Nvme && full_object != Some(true));
         let template = ObjectMeta {
             size: 0,
             etag: String::new(),
@@ -1124,8 +1144,13 @@ impl S3 for Gateway {
             upload_id: Some(upload_id),
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: input.checksum_type.or_else(|| {
-                composite
-                    .map(|_| s3s::dto::ChecksumType::from_static(s3s::dto::ChecksumType::COMPOSITE))
+                algorithm.map(|a| {
+                    s3s::dto::ChecksumType::from_static(if a == Algorithm::Crc64Nvme {
+                        s3s::dto::ChecksumType::FULL_OBJECT
+                    } else {
+                        s3s::dto::ChecksumType::COMPOSITE
+                    })
+                })
             }),
             ..Default::default()
         }))
@@ -1162,6 +1187,18 @@ impl S3 for Gateway {
         // the upload's composite algorithm (computed if the client sent
         // none).
         let composite = composite_algorithm(&template);
+        if let (Some(want), Some(got)) = (composite, expectation.as_ref().map(|e| e.algorithm))
+            && want != got
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    want.name().to_lowercase(),
+                    got.name().to_lowercase()
+                ),
+            ));
+        }
         let check = BodyCheck::new(expectation, composite);
         let (written, computed) = self
             .receive(
@@ -1233,18 +1270,23 @@ impl S3 for Gateway {
             source.parts.clone(),
             range,
         );
+        // The part's checksum of the upload's composite algorithm is
+        // computed as the bytes stream.
+        let check = BodyCheck::new(None, composite_algorithm(&template));
         let written = self
             .data
             .write(
                 &self.object_key(&template)?,
                 input.part_number as u32,
                 Some(len),
-                Box::pin(failed.watch(stream)),
+                check.wrap(Box::pin(failed.watch(stream))),
             )
             .await
             .map_err(|e| copy_error(e, &failed))?;
+        let computed = check.finish(None).map_err(checksum_error)?;
         let etag_value = written.part.etag.clone();
-        self.record_part(&input.upload_id, written.part, None)?;
+        let kept = computed.as_ref().map(|(_, v)| v.as_str());
+        self.record_part(&input.upload_id, written.part, kept)?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&etag_value)),
@@ -1359,12 +1401,17 @@ impl S3 for Gateway {
             checksum: object_checksum,
             ..template
         };
-        // A refused condition leaves the upload as it was.
-        self.commit(&bucket, &key, &meta, conditions).await?;
-        self.meta
-            .remove_upload(&input.upload_id)
-            .map_err(internal)?;
-        self.data.delete_shards(unused);
+        // A refused condition leaves the upload as it was; once committed,
+        // the upload is forgotten and its unused parts deleted.
+        let (store, data, upload_id) = (self.meta.clone(), self.data.clone(), input.upload_id);
+        let cleanup = Box::new(move || {
+            if let Err(e) = store.remove_upload(&upload_id) {
+                tracing::error!(upload_id, error = %e, "cannot remove a completed upload");
+            }
+            data.delete_shards(unused);
+        });
+        self.commit_then(&bucket, &key, &meta, conditions, Some(cleanup))
+            .await?;
         let sums = checksum::response_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(bucket.clone()),
@@ -1588,6 +1635,22 @@ impl Gateway {
         meta: &ObjectMeta,
         conditions: WriteConditions<'_>,
     ) -> S3Result<()> {
+        self.commit_then(bucket, key, meta, conditions, None).await
+    }
+
+    /// [`Gateway::commit`], then `cleanup` once the manifest is committed.
+    /// Commit and clean-up run as a task of their own, so a client that
+    /// goes away meanwhile cannot stop them half-way (a committed
+    /// multipart object whose upload was never removed could later lose
+    /// its parts to an AbortMultipartUpload).
+    async fn commit_then(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        conditions: WriteConditions<'_>,
+        cleanup: Option<Box<dyn FnOnce() + Send>>,
+    ) -> S3Result<()> {
         let check: Option<PutCheck<WriteRefusal>> = if conditions.is_empty() {
             None
         } else {
@@ -1603,31 +1666,38 @@ impl Gateway {
                 .check(current.map(|m| m.etag.as_str()))
             }))
         };
-        let replaced = self
-            .committer
-            .put(bucket, key, meta.clone(), check)
-            .await
-            .map_err(meta_error)?
-            .map_err(write_refusal)?;
-        if let Some(old) = replaced {
-            // Never a copy the new manifest still names (a retried or
-            // concurrent CompleteMultipartUpload commits the same parts).
-            let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
-                .parts
-                .iter()
-                .flat_map(|p| &p.segments)
-                .flat_map(|s| &s.shards)
-                .map(|s| (s.node.as_slice(), s.id))
-                .collect();
-            let mut parts = old.parts;
-            for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
-                segment
-                    .shards
-                    .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
+        let (committer, data) = (self.committer.clone(), self.data.clone());
+        let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
+        let task = tokio::spawn(async move {
+            let replaced = committer
+                .put(&bucket, &key, meta.clone(), check)
+                .await
+                .map_err(meta_error)?
+                .map_err(write_refusal)?;
+            if let Some(cleanup) = cleanup {
+                cleanup();
             }
-            self.data.delete_shards(parts);
-        }
-        Ok(())
+            if let Some(old) = replaced {
+                // Never a copy the new manifest still names (a retried or
+                // concurrent CompleteMultipartUpload commits the same parts).
+                let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
+                    .parts
+                    .iter()
+                    .flat_map(|p| &p.segments)
+                    .flat_map(|s| &s.shards)
+                    .map(|s| (s.node.as_slice(), s.id))
+                    .collect();
+                let mut parts = old.parts;
+                for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
+                    segment
+                        .shards
+                        .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
+                }
+                data.delete_shards(parts);
+            }
+            Ok(())
+        });
+        task.await.map_err(internal)?
     }
 
     /// Records `part` of upload `upload_id`, deleting the shards of the part

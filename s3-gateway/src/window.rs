@@ -86,7 +86,8 @@ pub fn read_window(
                 if i64::from(part.part_number) == i64::from(n) {
                     let range = start..start + part.size;
                     return Ok(ReadWindow {
-                        content_range: Some(content_range(&range)),
+                        // (An empty part has no byte range to name.)
+                        content_range: (!range.is_empty()).then(|| content_range(&range)),
                         range,
                         parts_count: Some(meta.parts.len() as i32),
                         whole: false,

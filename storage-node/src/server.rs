@@ -26,7 +26,7 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Time allowed to close a stream politely.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Most puts committed together.
+/// Most puts and deletes taken in one batch.
 const MAX_GROUP: usize = 64;
 
 type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
@@ -61,25 +61,35 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    let (mut writers, mut put_replies) = (Vec::new(), Vec::new());
-                    let (mut deletions, mut delete_replies) = (Vec::new(), Vec::new());
-                    for job in batch {
+                    // In arrival order: each run of puts or of deletes
+                    // is one commit (a delete then a put of the same
+                    // shard must not be answered in the other order).
+                    let mut jobs = batch.into_iter().peekable();
+                    while let Some(job) = jobs.next() {
                         match job {
                             Job::Put(writer, reply) => {
-                                writers.push(writer);
-                                put_replies.push(reply);
+                                let (mut writers, mut replies) = (vec![writer], vec![reply]);
+                                while let Some(Job::Put(..)) = jobs.peek() {
+                                    let Some(Job::Put(w, r)) = jobs.next() else {
+                                        break;
+                                    };
+                                    writers.push(w);
+                                    replies.push(r);
+                                }
+                                answer(store.commit_many(writers), replies);
                             }
                             Job::Delete(id, owner, reply) => {
-                                deletions.push((id, owner));
-                                delete_replies.push(reply);
+                                let (mut deletions, mut replies) = (vec![(id, owner)], vec![reply]);
+                                while let Some(Job::Delete(..)) = jobs.peek() {
+                                    let Some(Job::Delete(i, o, r)) = jobs.next() else {
+                                        break;
+                                    };
+                                    deletions.push((i, o));
+                                    replies.push(r);
+                                }
+                                answer(store.delete_many(&deletions), replies);
                             }
                         }
-                    }
-                    if !writers.is_empty() {
-                        answer(store.commit_many(writers), put_replies);
-                    }
-                    if !deletions.is_empty() {
-                        answer(store.delete_many(&deletions), delete_replies);
                     }
                 }
             })

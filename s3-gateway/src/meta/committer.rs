@@ -97,12 +97,13 @@ impl MetaStore {
     /// the commit itself fails, every job is told so and nothing is kept.
     fn commit_puts<E>(&self, jobs: Vec<Job<E>>) {
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut pending = jobs.into_iter();
         let result = (|| -> Result<(), MetaError> {
             let txn = self.db.begin_write()?;
             {
                 let buckets = txn.open_table(BUCKETS)?;
                 let mut objects = txn.open_table(OBJECTS)?;
-                for job in jobs {
+                for job in pending.by_ref() {
                     let outcome = (|| -> PutOutcome<E> {
                         if buckets.get(job.bucket.as_str())?.is_none() {
                             return Err(MetaError::NoSuchBucket);
@@ -145,7 +146,12 @@ impl MetaStore {
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(error = %message, "a batched manifest commit failed");
-                for (reply, _) in replies {
+                // Those already applied and those never reached alike.
+                let waiting = replies
+                    .into_iter()
+                    .map(|(reply, _)| reply)
+                    .chain(pending.map(|job| job.reply));
+                for reply in waiting {
                     let _ = reply.send(Err(MetaError::Batch(message.clone())));
                 }
             }

@@ -1,6 +1,6 @@
 //! The redb index: one record per committed shard, plus its proof outboard.
 //!
-//! Two tables keyed by the 32-byte shard id:
+//! Three tables keyed by the 32-byte shard id:
 //! * `shards`: length, owner, created and last-verified times (a small
 //!   versioned record, so listing and reconciling scan little data);
 //! * `outboards`: the [`proofs::Outboard`] bytes (32 bytes per 16 KiB of
@@ -86,7 +86,7 @@ impl ShardInfo {
     }
 }
 
-/// Opens (or creates) the index and makes sure both tables exist.
+/// Opens (or creates) the index and makes sure its tables exist.
 pub(crate) fn open(path: &Path) -> Result<Database, StoreError> {
     let db = Database::create(path)?;
     let txn = db.begin_write()?;

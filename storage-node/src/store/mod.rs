@@ -3,22 +3,25 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! index.redb               shard records and proof outboards (redb)
+//! index.redb               shard records, proof outboards, and the bytes
+//!                          of shards up to INLINE_MAX (redb)
 //! tmp/<id>.<n>.part        in-flight writes; emptied on open
 //! shards/ab/cd/<id>        committed shards, <id> = 64 lower-case hex digits
 //! ```
 //!
 //! A shard becomes visible only after its bytes were hashed to its id,
 //! fsynced, renamed into place, the directory fsynced and the index entry
-//! committed. On open the store deletes every temp file and reconciles
-//! index and files ([`ReconcileReport`]), so a crash at any point leaves
-//! either the whole shard or nothing.
+//! committed (a small shard's bytes are committed with its entry instead).
+//! On open the store deletes every temp file and reconciles index and files
+//! ([`ReconcileReport`]), so a crash at any point leaves either the whole
+//! shard or nothing.
 //!
 //! Proof outboards live in redb, not in `.obao` files: they are small
 //! (32 bytes per 16 KiB), are written in the same transaction as the index
 //! entry (so a shard and its outboard appear and vanish together, and
 //! reconciliation has one fewer kind of file to match), and a shard costs one
-//! file, one rename and one directory fsync instead of two.
+//! file, one rename and one directory fsync instead of two. Inline shards
+//! keep no outboard: it is rebuilt from their bytes when needed.
 
 mod capacity;
 mod error;
@@ -249,7 +252,8 @@ impl Store {
         self.open_shard(id)?.into_range(offset, len)
     }
 
-    /// Answers a proof-of-storage challenge from the shard's file and its
+    /// Answers a proof-of-storage challenge from the shard's file (or inline
+    /// bytes) and its
     /// stored outboard, reading only the challenged 16 KiB groups.
     pub fn prove(&self, challenge: &Challenge) -> Result<Proof, StoreError> {
         let id = challenge.shard_id();
@@ -281,19 +285,26 @@ impl Store {
         let mut results = Vec::with_capacity(deletions.len());
         let mut removed = Vec::new();
         for (id, requester) in deletions {
-            results.push(match index::remove_owned_by(&txn, id, requester)? {
-                Ok(info) => {
+            results.push(match index::remove_owned_by(&txn, id, requester) {
+                Ok(Ok(info)) => {
                     removed.push(info);
                     Ok(())
                 }
-                Err(refused) => Err(refused),
+                // Refused, or this shard's record is unreadable: only this
+                // deletion fails.
+                Ok(Err(refused)) | Err(refused @ StoreError::CorruptIndex { .. }) => Err(refused),
+                Err(other) => return Err(other),
             });
         }
         txn.commit()?;
         for info in removed {
             inner.capacity.release_committed(info.len);
+            // The deletion is committed: a file that cannot be removed now
+            // is an orphan, removed when the store is next opened.
             // (Nothing to remove for an inline shard.)
-            remove_file(&inner.layout.shard_path(&info.id))?;
+            if let Err(error) = remove_file(&inner.layout.shard_path(&info.id)) {
+                tracing::warn!(shard = %info.id, %error, "could not remove a deleted shard's file");
+            }
             tracing::debug!(shard = %info.id, "deleted shard");
         }
         Ok(results)

@@ -27,7 +27,8 @@ pub struct ReconcileReport {
     /// Files under `shards/` that are not named and placed like a shard
     /// file (deleted).
     pub stray_files: Vec<PathBuf>,
-    /// Index entries whose file is missing (entry removed).
+    /// Index entries whose file is missing, and inline bytes with no index
+    /// entry (removed).
     pub missing_files: Vec<ShardId>,
     /// Shards whose file has another length than indexed (entry and file
     /// removed).
@@ -133,7 +134,7 @@ fn log(report: &ReconcileReport) {
         tracing::warn!(path = %path.display(), "removed a stray file from the shard tree");
     }
     for id in &report.missing_files {
-        tracing::warn!(shard = %id, "dropped an index entry whose file is missing");
+        tracing::warn!(shard = %id, "dropped an index entry whose file is missing (or inline bytes with no entry)");
     }
     if report.is_clean() {
         tracing::info!(shards = report.kept, "shard store consistent");

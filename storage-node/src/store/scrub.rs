@@ -64,7 +64,7 @@ pub(crate) fn check(
     }
     let (actual_outboard, actual) = builder.finalize();
     if actual != info.id {
-        return Ok(Some(format!("the file hashes to {actual}")));
+        return Ok(Some(format!("the shard's bytes hash to {actual}")));
     }
     if actual_outboard != *outboard {
         return Ok(Some("the stored outboard does not match the file".into()));
