@@ -1639,10 +1639,10 @@ impl Gateway {
     }
 
     /// [`Gateway::commit`], then `cleanup` once the manifest is committed.
-    /// Commit and clean-up run as a task of their own, so a client that
-    /// goes away meanwhile cannot stop them half-way (a committed
-    /// multipart object whose upload was never removed could later lose
-    /// its parts to an AbortMultipartUpload).
+    /// With a clean-up, commit and clean-up run as a task of their own, so
+    /// a client that goes away meanwhile cannot stop them half-way (a
+    /// committed multipart object whose upload was never removed could
+    /// later lose its parts to an AbortMultipartUpload).
     async fn commit_then(
         &self,
         bucket: &str,
@@ -1668,7 +1668,8 @@ impl Gateway {
         };
         let (committer, data) = (self.committer.clone(), self.data.clone());
         let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
-        let task = tokio::spawn(async move {
+        let with_cleanup = cleanup.is_some();
+        let work = async move {
             let replaced = committer
                 .put(&bucket, &key, meta.clone(), check)
                 .await
@@ -1696,8 +1697,17 @@ impl Gateway {
                 data.delete_shards(parts);
             }
             Ok(())
-        });
-        task.await.map_err(internal)?
+        };
+        if with_cleanup {
+            // Its own task: a client that goes away must not stop it
+            // between the commit and the clean-up.
+            tokio::spawn(work).await.map_err(internal)?
+        } else {
+            // Stopped after the commit, this only leaves the replaced
+            // object's shards to garbage collection; not worth a task hop
+            // on every small PUT.
+            work.await
+        }
     }
 
     /// Records `part` of upload `upload_id`, deleting the shards of the part
