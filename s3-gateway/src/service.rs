@@ -14,7 +14,7 @@ use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
 use crate::data::{DataError, DataPath, Written};
 use crate::keywrap::MasterKey;
 use crate::meta::{ListQuery, MetaError, MetaStore, ObjectCommitter, ObjectMeta, PutCheck};
-use crate::window::read_window;
+use crate::window::{ReadWindow, read_window};
 
 /// The gateway's S3 implementation.
 pub struct Gateway {
@@ -282,6 +282,42 @@ fn stored_expires(given: Option<Timestamp>) -> Option<String> {
     let mut out = Vec::new();
     given?.format(TimestampFormat::HttpDate, &mut out).ok()?;
     String::from_utf8(out).ok()
+}
+
+/// The `response-*` query parameters of a GetObject or HeadObject input.
+macro_rules! response_overrides {
+    ($input:expr) => {
+        ResponseOverrides {
+            content_type: $input.response_content_type,
+            content_encoding: $input.response_content_encoding,
+            content_disposition: $input.response_content_disposition,
+            content_language: $input.response_content_language,
+            cache_control: $input.response_cache_control,
+            expires: $input.response_expires,
+        }
+    };
+}
+
+/// What a GET or HEAD of `meta` answers with: the bytes asked for, the
+/// representation headers (with a signed request's overrides), and the
+/// checksum fields. A stored checksum covers the whole object, so a range
+/// or a part of a multipart object gets none.
+fn read_answer(
+    meta: &ObjectMeta,
+    signed: bool,
+    range: Option<&s3s::dto::Range>,
+    part_number: Option<i32>,
+    checksum_mode: Option<&ChecksumMode>,
+    overrides: ResponseOverrides,
+) -> S3Result<(ReadWindow, ResponseHeaders, s3s::dto::Checksum)> {
+    let window = read_window(meta, range, part_number)?;
+    let headers = ResponseHeaders::of(meta).overridden(signed, overrides)?;
+    let sums = if checksum_enabled(checksum_mode) && window.whole {
+        checksum::response_fields(meta.checksum.as_ref())
+    } else {
+        Default::default()
+    };
+    Ok((window, headers, sums))
 }
 
 /// The representation headers a GET or HEAD answers with.
@@ -663,25 +699,14 @@ impl S3 for Gateway {
             ),
             &meta,
         )?;
-        let window = read_window(&meta, input.range.as_ref(), input.part_number)?;
-        let headers = ResponseHeaders::of(&meta).overridden(
+        let (window, headers, sums) = read_answer(
+            &meta,
             req.credentials.is_some(),
-            ResponseOverrides {
-                content_type: input.response_content_type,
-                content_encoding: input.response_content_encoding,
-                content_disposition: input.response_content_disposition,
-                content_language: input.response_content_language,
-                cache_control: input.response_cache_control,
-                expires: input.response_expires,
-            },
+            input.range.as_ref(),
+            input.part_number,
+            input.checksum_mode.as_ref(),
+            response_overrides!(input),
         )?;
-        // A stored checksum covers the whole object: a range or a part of
-        // a multipart object gets none.
-        let sums = if checksum_enabled(input.checksum_mode.as_ref()) && window.whole {
-            checksum::response_fields(meta.checksum.as_ref())
-        } else {
-            Default::default()
-        };
         let range = window.range.clone();
         let stream = self.data.read_parts(
             self.object_key(&meta)?,
@@ -730,23 +755,14 @@ impl S3 for Gateway {
             ),
             &meta,
         )?;
-        let window = read_window(&meta, input.range.as_ref(), input.part_number)?;
-        let headers = ResponseHeaders::of(&meta).overridden(
+        let (window, headers, sums) = read_answer(
+            &meta,
             req.credentials.is_some(),
-            ResponseOverrides {
-                content_type: input.response_content_type,
-                content_encoding: input.response_content_encoding,
-                content_disposition: input.response_content_disposition,
-                content_language: input.response_content_language,
-                cache_control: input.response_cache_control,
-                expires: input.response_expires,
-            },
+            input.range.as_ref(),
+            input.part_number,
+            input.checksum_mode.as_ref(),
+            response_overrides!(input),
         )?;
-        let sums = if checksum_enabled(input.checksum_mode.as_ref()) && window.whole {
-            checksum::response_fields(meta.checksum.as_ref())
-        } else {
-            Default::default()
-        };
         // HEAD answers a range or a part as GET would, without the body.
         let status = if window.content_range.is_some() {
             http::StatusCode::PARTIAL_CONTENT
@@ -1320,15 +1336,7 @@ impl S3 for Gateway {
             ));
         }
         let composite = composite_algorithm(&template);
-        let sums: std::collections::HashMap<u32, String> = if composite.is_some() {
-            self.meta
-                .part_checksums(&input.upload_id)
-                .map_err(internal)?
-                .into_iter()
-                .collect()
-        } else {
-            Default::default()
-        };
+        let sums = self.part_sums(&input.upload_id, composite)?;
         let mut chosen = Vec::new();
         let mut last_number = 0;
         for part in &requested {
@@ -1456,15 +1464,7 @@ impl S3 for Gateway {
             self.upload_state(&input.upload_id, &input.bucket, &input.key)?;
         // The recorded part checksums of an upload that keeps them.
         let composite = composite_algorithm(&template);
-        let sums: std::collections::HashMap<u32, String> = if composite.is_some() {
-            self.meta
-                .part_checksums(&input.upload_id)
-                .map_err(internal)?
-                .into_iter()
-                .collect()
-        } else {
-            Default::default()
-        };
+        let sums = self.part_sums(&input.upload_id, composite)?;
         let after = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let remaining: Vec<_> = parts
@@ -1732,6 +1732,24 @@ impl Gateway {
                 })
             }
         }
+    }
+
+    /// The recorded part checksums of an upload that keeps a composite
+    /// checksum, by part number (none for other uploads).
+    fn part_sums(
+        &self,
+        upload_id: &str,
+        composite: Option<Algorithm>,
+    ) -> S3Result<std::collections::HashMap<u32, String>> {
+        if composite.is_none() {
+            return Ok(Default::default());
+        }
+        Ok(self
+            .meta
+            .part_checksums(upload_id)
+            .map_err(internal)?
+            .into_iter()
+            .collect())
     }
 
     fn upload_state(

@@ -5,11 +5,7 @@
 
 use std::sync::mpsc;
 
-use redb::ReadableTable;
-
-use super::list::object_key;
-use super::types::{decode, encode};
-use super::{BUCKETS, MetaError, MetaStore, OBJECTS, ObjectMeta};
+use super::{BUCKETS, MetaError, MetaStore, OBJECTS, ObjectMeta, put_in};
 
 /// Most puts committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -104,33 +100,14 @@ impl MetaStore {
                 let buckets = txn.open_table(BUCKETS)?;
                 let mut objects = txn.open_table(OBJECTS)?;
                 for job in pending.by_ref() {
-                    let outcome = (|| -> PutOutcome<E> {
-                        if buckets.get(job.bucket.as_str())?.is_none() {
-                            return Err(MetaError::NoSuchBucket);
-                        }
-                        let k = object_key(&job.bucket, &job.key);
-                        let current: Option<ObjectMeta> = match objects.get(k.as_slice())? {
-                            Some(v) => match decode(v.value(), "object") {
-                                Ok(meta) => Some(meta),
-                                // A record this build cannot read is still
-                                // replaced; only its shards are lost to
-                                // garbage collection.
-                                Err(e) if job.check.is_none() => {
-                                    tracing::warn!(bucket = job.bucket, key = job.key, error = %e, "replacing an unreadable manifest");
-                                    None
-                                }
-                                Err(e) => return Err(e),
-                            },
-                            None => None,
-                        };
-                        if let Some(check) = job.check
-                            && let Err(refused) = check(current.as_ref())
-                        {
-                            return Ok(Err(refused));
-                        }
-                        objects.insert(k.as_slice(), encode(&job.meta).as_slice())?;
-                        Ok(Ok(current))
-                    })();
+                    let outcome = put_in(
+                        &buckets,
+                        &mut objects,
+                        &job.bucket,
+                        &job.key,
+                        &job.meta,
+                        job.check,
+                    );
                     replies.push((job.reply, outcome));
                 }
             }

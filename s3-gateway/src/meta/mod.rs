@@ -324,24 +324,17 @@ impl MetaStore {
         key: &str,
         meta: &ObjectMeta,
     ) -> Result<Option<ObjectMeta>, MetaError> {
+        let no_check: Option<NoCheck> = None;
         let txn = self.db.begin_write()?;
-        let replaced = {
-            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-                return Err(MetaError::NoSuchBucket);
-            }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let old =
-                objects.insert(object_key(bucket, key).as_slice(), encode(meta).as_slice())?;
-            // A record this build cannot read is still replaced; only its
-            // shards are lost to garbage collection.
-            old.and_then(|v| match decode(v.value(), "object") {
-                Ok(meta) => Some(meta),
-                Err(e) => {
-                    tracing::warn!(bucket, key, error = %e, "replaced an unreadable manifest");
-                    None
-                }
-            })
-        };
+        let replaced = put_in(
+            &txn.open_table(BUCKETS)?,
+            &mut txn.open_table(OBJECTS)?,
+            bucket,
+            key,
+            meta,
+            no_check,
+        )?;
+        let Ok(replaced) = replaced;
         txn.commit()?;
         Ok(replaced)
     }
@@ -592,24 +585,59 @@ impl MetaStore {
         check: impl FnOnce(Option<&ObjectMeta>) -> Result<(), E>,
     ) -> Result<Result<Option<ObjectMeta>, E>, MetaError> {
         let txn = self.db.begin_write()?;
-        let replaced = {
-            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-                return Err(MetaError::NoSuchBucket);
-            }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let k = object_key(bucket, key);
-            let current: Option<ObjectMeta> = objects
-                .get(k.as_slice())?
-                .map(|v| decode(v.value(), "object"))
-                .transpose()?;
-            if let Err(refused) = check(current.as_ref()) {
-                // Dropping the transaction aborts it.
-                return Ok(Err(refused));
-            }
-            objects.insert(k.as_slice(), encode(meta).as_slice())?;
-            current
-        };
-        txn.commit()?;
-        Ok(Ok(replaced))
+        let outcome = put_in(
+            &txn.open_table(BUCKETS)?,
+            &mut txn.open_table(OBJECTS)?,
+            bucket,
+            key,
+            meta,
+            Some(check),
+        )?;
+        // A refusal drops (aborts) the transaction.
+        if outcome.is_ok() {
+            txn.commit()?;
+        }
+        Ok(outcome)
     }
+}
+
+/// The type of an absent [`put_in`] check.
+type NoCheck = fn(Option<&ObjectMeta>) -> Result<(), std::convert::Infallible>;
+
+/// Puts `meta` as object `key` of `bucket` within a write transaction's
+/// tables: the bucket must exist, and `check` (if any) sees the current
+/// object and may refuse, in which case nothing is written. Returns the
+/// manifest replaced. A current record this build cannot read is replaced
+/// all the same when there is no check (only its shards are lost to
+/// garbage collection); a check needs it, so then it is an error.
+pub(crate) fn put_in<E>(
+    buckets: &redb::Table<'_, &str, &[u8]>,
+    objects: &mut redb::Table<'_, &[u8], &[u8]>,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    check: Option<impl FnOnce(Option<&ObjectMeta>) -> Result<(), E>>,
+) -> Result<Result<Option<ObjectMeta>, E>, MetaError> {
+    if buckets.get(bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let k = object_key(bucket, key);
+    let current: Option<ObjectMeta> = match objects.get(k.as_slice())? {
+        Some(v) => match decode(v.value(), "object") {
+            Ok(meta) => Some(meta),
+            Err(e) if check.is_none() => {
+                tracing::warn!(bucket, key, error = %e, "replacing an unreadable manifest");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    if let Some(check) = check
+        && let Err(refused) = check(current.as_ref())
+    {
+        return Ok(Err(refused));
+    }
+    objects.insert(k.as_slice(), encode(meta).as_slice())?;
+    Ok(Ok(current))
 }

@@ -112,15 +112,9 @@ pub(crate) type Stored = (ShardInfo, Outboard, Option<Vec<u8>>);
 /// snapshot.
 pub(crate) fn get_with_outboard(db: &Database, id: &ShardId) -> Result<Option<Stored>, StoreError> {
     let txn = db.begin_read()?;
-    let shards = txn.open_table(SHARDS)?;
-    let Some(record) = shards.get(id.0)? else {
+    let Some((info, inline)) = record_and_inline(&txn, id)? else {
         return Ok(None);
     };
-    let info = ShardInfo::decode(*id, record.value())?;
-    let inline = txn
-        .open_table(INLINE)?
-        .get(id.0)?
-        .map(|v| v.value().to_vec());
     let outboard = match (txn.open_table(OUTBOARDS)?.get(id.0)?, &inline) {
         (Some(bytes), _) => {
             Outboard::from_bytes(bytes.value()).map_err(|_| StoreError::CorruptIndex {
@@ -154,9 +148,14 @@ pub(crate) fn get_with_inline(
     db: &Database,
     id: &ShardId,
 ) -> Result<Option<WithInline>, StoreError> {
-    let txn = db.begin_read()?;
-    let shards = txn.open_table(SHARDS)?;
-    let Some(record) = shards.get(id.0)? else {
+    record_and_inline(&db.begin_read()?, id)
+}
+
+fn record_and_inline(
+    txn: &redb::ReadTransaction,
+    id: &ShardId,
+) -> Result<Option<WithInline>, StoreError> {
+    let Some(record) = txn.open_table(SHARDS)?.get(id.0)? else {
         return Ok(None);
     };
     let info = ShardInfo::decode(*id, record.value())?;
