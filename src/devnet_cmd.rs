@@ -68,6 +68,15 @@ pub struct DevnetArgs {
     /// `--gateway-arg=--audit-every=1s`.
     #[arg(long, allow_hyphen_values = true)]
     gateway_arg: Vec<String>,
+    /// Extra argument for every node (repeatable), e.g.
+    /// `--node-arg=--scrub-every=3600`.
+    #[arg(long, allow_hyphen_values = true)]
+    node_arg: Vec<String>,
+    /// How long a node keeps a copy its owner neither stores nor renews.
+    /// The gateway renews its own on every garbage-collection pass (20 s on
+    /// a devnet).
+    #[arg(long, default_value = "10m")]
+    lease: String,
 }
 
 /// Keys of the gateway's devnet access key.
@@ -197,10 +206,16 @@ struct Summary {
 async fn start(args: &DevnetArgs, cluster: &mut Cluster) -> anyhow::Result<Summary> {
     let dir = prepare_dir(&args.dir)?;
     let exe = std::env::current_exe().context("finding the cairn binary")?;
-    let nodes = start_nodes(args, &dir, &exe, cluster).await?;
+    // The gateway's identity first: every node accepts it by name (with
+    // no quota of its own beyond the node's capacity); other owners get the
+    // nodes' default stranger quotas.
     let gateway_dir = dir.join("gateway");
     std::fs::create_dir_all(&gateway_dir)
         .with_context(|| format!("creating {}", gateway_dir.display()))?;
+    let (gateway_key, _) = mesh::identity::load_or_create(&gateway_dir)
+        .with_context(|| format!("the gateway identity in {}", gateway_dir.display()))?;
+    let gateway_peer = gateway_key.public().to_peer_id().to_string();
+    let nodes = start_nodes(args, &dir, &exe, &gateway_peer, cluster).await?;
     let state_file = dir.join("devnet.json");
     let keys = match previous_keys(&state_file) {
         Some(keys) => keys,
@@ -237,13 +252,16 @@ async fn start_nodes(
     args: &DevnetArgs,
     dir: &Path,
     exe: &Path,
+    gateway_peer: &str,
     cluster: &mut Cluster,
 ) -> anyhow::Result<Vec<NodeInfo>> {
-    let first = cluster.nodes.push_mut(spawn_node(args, dir, exe, 0, &[])?);
+    let first = cluster
+        .nodes
+        .push_mut(spawn_node(args, dir, exe, 0, gateway_peer, &[])?);
     let seed = node_ready(first).await?;
     let bootstrap = [seed.addr.clone()];
     for i in 1..args.nodes {
-        let node = spawn_node(args, dir, exe, i, &bootstrap)?;
+        let node = spawn_node(args, dir, exe, i, gateway_peer, &bootstrap)?;
         cluster.nodes.push(node);
     }
     let mut infos = vec![seed];
@@ -253,12 +271,14 @@ async fn start_nodes(
     Ok(infos)
 }
 
-/// Starts `cairn node` number `i` in `<dir>/node-<i>`.
+/// Starts `cairn node` number `i` in `<dir>/node-<i>`, accepting the
+/// gateway `gateway_peer` and (within their quotas) anyone else.
 fn spawn_node(
     args: &DevnetArgs,
     dir: &Path,
     exe: &Path,
     i: usize,
+    gateway_peer: &str,
     bootstrap: &[String],
 ) -> anyhow::Result<Proc> {
     let name = format!("node-{i}");
@@ -274,10 +294,13 @@ fn spawn_node(
         .args(["--capacity", &args.capacity])
         .args(["--region", &region_name(i % args.regions)])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--metrics", "127.0.0.1:0"]);
+        .args(["--metrics", "127.0.0.1:0"])
+        .args(["--accept", gateway_peer, "--accept", "any"])
+        .args(["--lease", &args.lease]);
     for addr in bootstrap {
         command.args(["--bootstrap", addr]);
     }
+    command.args(&args.node_arg);
     spawn(command, name, data_dir, dir.join(format!("node-{i}.log")))
 }
 

@@ -8,6 +8,7 @@ mod mesh_cmd;
 mod node_cmd;
 mod shard_id_cmd;
 mod status_cmd;
+mod usage_cmd;
 
 use std::process::ExitCode;
 
@@ -33,7 +34,7 @@ enum Command {
     /// Run an S3 gateway over the mesh, or manage its access keys.
     Gateway(gateway_cmd::GatewayArgs),
     /// Run a storage node: offer disk to the mesh.
-    Node(node_cmd::NodeArgs),
+    Node(Box<node_cmd::NodeArgs>),
     /// List the storage nodes the DHT knows, with their signed records.
     Nodes(mesh_cmd::NodesArgs),
     /// Talk the shard protocol to one node: put, get, challenge, delete, stat, list.
@@ -43,6 +44,9 @@ enum Command {
     ShardId(shard_id_cmd::ShardIdArgs),
     /// Show a gateway's view of its nodes and of its data's health.
     Status(status_cmd::StatusArgs),
+    /// Check nodes' signed usage reports (fetched with `cairn shard usage`).
+    #[command(subcommand)]
+    Usage(usage_cmd::UsageCommand),
 }
 
 fn main() -> ExitCode {
@@ -53,10 +57,11 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime().block_on(bench_cmd::run(args)),
         Command::Devnet(args) => runtime().block_on(devnet_cmd::run(args)),
         Command::Gateway(args) => runtime().block_on(gateway_cmd::run(args)),
-        Command::Node(args) => runtime().block_on(node_cmd::run(args)),
+        Command::Node(args) => runtime().block_on(node_cmd::run(*args)),
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
         Command::Status(args) => runtime().block_on(status_cmd::run(args)),
+        Command::Usage(command) => usage_cmd::run(command),
     };
     match result {
         Ok(code) => code,

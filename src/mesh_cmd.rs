@@ -151,6 +151,15 @@ pub enum ShardCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Fetch the node's signed usage report about this identity (what it
+    /// holds and did for it); check it with `cairn usage verify`.
+    Usage {
+        #[command(flatten)]
+        target: Target,
+        /// Write the signed report here (binary); default: print it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure the node: put, get and challenge throughput and latency with
     /// random shards (deleted afterwards).
     Bench {
@@ -258,6 +267,17 @@ pub async fn shard(command: ShardCommand) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
+        }
+        ShardCommand::Usage { target, out } => {
+            let (client, peer) = connect(&target).await?;
+            let bytes = client.shards().usage(peer).await?;
+            let report = mesh::net::SignedUsageReport::verify(&bytes)
+                .context("the node sent a usage report that does not verify")?;
+            if let Some(path) = out {
+                std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!("{}", crate::usage_cmd::describe(&report));
         }
         ShardCommand::Bench {
             target,

@@ -75,6 +75,11 @@ async fn get(url: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A byte count in binary units.
+fn size(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec_short().to_string()
+}
+
 /// The status as a table.
 pub fn render(status: &Status) -> String {
     use std::fmt::Write;
@@ -100,6 +105,40 @@ pub fn render(status: &Status) -> String {
             ),
             n.last_audit_secs
                 .map_or("never".into(), |s| format!("{s}s ago")),
+        );
+    }
+    if status.nodes.iter().any(|n| n.usage.is_some()) {
+        let _ = writeln!(
+            out,
+            "\nthis gateway's data, as each node reports it (signed usage reports):\n{:<54} {:>8} {:>10} {:>10} {:>12} {:>10} {:>10}",
+            "NODE", "SHARDS", "STORED", "SERVED", "SHARD-HOURS", "QUOTA", "FREE"
+        );
+        for n in &status.nodes {
+            let Some(u) = &n.usage else { continue };
+            let _ = writeln!(
+                out,
+                "{:<54} {:>8} {:>10} {:>10} {:>12.1} {:>10} {:>10}",
+                n.peer_id,
+                u.shards,
+                size(u.bytes_stored),
+                size(u.bytes_served),
+                u.shard_hours,
+                size(u.quota),
+                size(u.free_for_owner),
+            );
+        }
+    }
+    let not_admitted: Vec<&str> = status
+        .nodes
+        .iter()
+        .filter(|n| !n.admitted && n.state != "dead")
+        .map(|n| n.peer_id.as_str())
+        .collect();
+    if !not_admitted.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nnot admitted (no probe proven yet; they get no shards): {}",
+            not_admitted.join(", ")
         );
     }
     let s = &status.segments;

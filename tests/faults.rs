@@ -1,17 +1,19 @@
 //! Rot and lies, end to end: beside a six-node devnet run a node that
 //! answers challenges with garbage, one that acknowledges writes and throws
-//! them away (both through the test-only flags), and an honest node whose
-//! disk rots (a byte flipped in a shard file). Audits and reads find all
-//! three; the liars are disqualified; every affected shard is rebuilt
-//! elsewhere; no read ever returns wrong bytes.
+//! them away (both through the test-only flags, switched on only once the
+//! gateway has admitted them: a node that lies from the start never passes
+//! its admission probe), and an honest node whose disk rots (a byte flipped
+//! in a shard file). Audits and reads find all three; the liars are
+//! disqualified; every affected shard is rebuilt elsewhere; no read ever
+//! returns wrong bytes.
 
 mod common;
 
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use common::bytes;
 use common::devnet::{Devnet, read_object};
-use common::{NodeProc, bytes};
 
 fn size_of(i: usize) -> usize {
     if i % 4 == 3 { 3_000 } else { 1 << 20 }
@@ -39,30 +41,50 @@ async fn liars_are_disqualified_and_rot_is_repaired() {
         ],
     );
     let extra = |name: &str, region: usize, flags: &[&str]| {
-        let data = dir.path().join(name);
-        std::fs::create_dir_all(&data).unwrap();
-        let mut node = NodeProc::new(
-            &data,
+        let mut node = devnet.joining_node(
+            &dir.path().join(name),
             &devnet.node_field(region, "region"),
             "10GiB",
-            &[devnet.bootstrap(0)],
+            0,
         );
-        node.extra = flags.iter().map(|f| (*f).to_owned()).collect();
+        node.extra.extend(flags.iter().map(|f| (*f).to_owned()));
         node.spawn();
         node
     };
-    let liar = extra("liar", 0, &["--test-only-lie-proofs"]);
-    let dropper = extra("dropper", 1, &["--test-only-drop-writes"]);
+    // Honest long enough to be admitted, then liars.
+    const HONEST_FOR: Duration = Duration::from_secs(12);
+    let started = std::time::Instant::now();
+    let liar = extra(
+        "liar",
+        0,
+        &["--test-only-lie-proofs", "--test-only-faults-after=12s"],
+    );
+    let dropper = extra(
+        "dropper",
+        1,
+        &["--test-only-drop-writes", "--test-only-faults-after=12s"],
+    );
     let rotting = extra("rotting", 2, &["--scrub-every", "2"]);
     let ids = [
         liar.peer.to_string(),
         dropper.peer.to_string(),
         rotting.peer.to_string(),
     ];
-    devnet.wait_status("all nine nodes alive", Duration::from_secs(60), |s| {
-        ids.iter()
-            .all(|id| Devnet::node_status(s, id)["state"] == "alive")
-    });
+    devnet.wait_status(
+        "all nine nodes alive and admitted",
+        Duration::from_secs(60),
+        |s| {
+            ids.iter().all(|id| {
+                let node = Devnet::node_status(s, id);
+                node["state"] == "alive" && node["admitted"] == true
+            })
+        },
+    );
+    assert!(
+        started.elapsed() < HONEST_FOR,
+        "the liars were admitted only after they began to lie; raise HONEST_FOR"
+    );
+    tokio::time::sleep(HONEST_FOR.saturating_sub(started.elapsed()) + Duration::from_secs(1)).await;
 
     let s3 = devnet.client();
     s3.create_bucket().bucket("faults").send().await.unwrap();

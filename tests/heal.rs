@@ -103,14 +103,14 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
     let fresh: Vec<NodeProc> = killed
         .iter()
         .map(|&i| {
-            let data = dir.path().join(format!("fresh-{i}"));
-            std::fs::create_dir_all(&data).unwrap();
-            NodeProc::start(
-                &data,
+            let mut node = devnet.joining_node(
+                &dir.path().join(format!("fresh-{i}")),
                 &devnet.node_field(i, "region"),
                 "10GiB",
-                &[devnet.bootstrap(2)],
-            )
+                2,
+            );
+            node.spawn();
+            node
         })
         .collect();
 

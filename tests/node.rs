@@ -141,17 +141,14 @@ async fn put_get_challenge_delete_round_trips() {
         ErrorCode::NotFound
     );
 
-    // Only the owner may delete.
+    // Copies are per owner: a stranger cannot delete the owner's copy, and
+    // storing the same id (squatting) only gives it a copy of its own.
     let stranger = client();
     let stranger_peer = stranger.dial(&node.addr).await.unwrap();
     assert_eq!(
         remote_code(stranger.shards().delete(stranger_peer, id).await),
-        ErrorCode::NotOwner
-    );
-    assert_eq!(
-        remote_code(stranger.shards().put(stranger_peer, id, &data).await),
-        ErrorCode::NotOwner,
-        "one owner per shard: a stranger is not told it stored it"
+        ErrorCode::NotFound,
+        "a stranger has no copy of its own to delete"
     );
     let (theirs, _) = stranger
         .shards()
@@ -162,6 +159,30 @@ async fn put_get_challenge_delete_round_trips() {
         theirs.is_empty(),
         "a stranger lists none of the owner's shards"
     );
+    let small = bytes(64 << 10, 3);
+    let small_id = ShardId::of(&small);
+    shards.put(peer, small_id, &small).await.unwrap();
+    assert!(
+        !stranger
+            .shards()
+            .put(stranger_peer, small_id, &small)
+            .await
+            .unwrap(),
+        "the squatter's copy is new, not the owner's"
+    );
+    stranger
+        .shards()
+        .delete(stranger_peer, small_id)
+        .await
+        .unwrap();
+    assert_eq!(shards.get(peer, small_id).await.unwrap(), small);
+    let challenge = proofs::Challenge::random(small_id, small.len() as u64, 4);
+    assert_eq!(
+        remote_code(stranger.shards().challenge(stranger_peer, &challenge).await),
+        ErrorCode::NotFound,
+        "a proof is about the requester's own copy"
+    );
+    shards.delete(peer, small_id).await.unwrap();
     shards.delete(peer, id).await.unwrap();
     assert_eq!(remote_code(shards.get(peer, id).await), ErrorCode::NotFound);
     let missing = proofs::Challenge::random(id, data.len() as u64, 4);
@@ -189,8 +210,10 @@ async fn put_get_challenge_delete_round_trips() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_stream_keeps_only_whole_verified_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = NodeProc::start(&dir.path().join("n"), "eu-west", "4GiB", &[]);
     let keypair = Keypair::generate_ed25519();
+    let mut node = NodeProc::new(&dir.path().join("n"), "eu-west", "4GiB", &[]);
+    node.extra = vec!["--accept".into(), keypair.public().to_peer_id().to_string()];
+    node.spawn();
     let owner = MeshClient::spawn(keypair.clone(), TIMEOUT).unwrap();
     let peer = owner.dial(&node.addr).await.unwrap();
 
@@ -317,7 +340,11 @@ async fn garbage_on_the_wire_closes_that_stream_not_the_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_node_refuses_cleanly_and_keeps_what_it_has() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n"), "eu-west", "1MiB", &[]);
+    let mut node = NodeProc::new(&dir.path().join("n"), "eu-west", "1MiB", &[]);
+    node.extra = ["--owner-quota", "1MiB", "--strangers-quota", "1MiB"]
+        .map(String::from)
+        .to_vec();
+    node.spawn();
     let client = client();
     let peer = client.dial(&node.addr).await.unwrap();
     let mut shards = client.shards();

@@ -9,8 +9,9 @@ use std::task::{Context, Poll, Waker};
 use futures_util::io::{AsyncReadExt, Cursor};
 use mesh::ShardId;
 use mesh::wire::{
-    ErrorCode, HEADER_LEN, MAX_FRAME, MAX_LIST_LIMIT, NodeStat, Request, Response, WIRE_VERSION,
-    WireError, decode, decode_body, encode, read_frame, read_request, read_response, write_frame,
+    ErrorCode, HEADER_LEN, MAX_FRAME, MAX_LIST_LIMIT, MAX_RENEW, NodeStat, Request, Response,
+    WIRE_VERSION, WireError, decode, decode_body, encode, read_frame, read_request, read_response,
+    write_frame,
 };
 use proofs::{Challenge, Outboard, Proof};
 use proptest::prelude::*;
@@ -47,9 +48,11 @@ fn request_variant(r: &Request) -> usize {
         Request::DeleteShard { .. } => 3,
         Request::Stat => 4,
         Request::ListShards { .. } => 5,
+        Request::Renew { .. } => 6,
+        Request::Usage => 7,
     }
 }
-const REQUEST_VARIANTS: usize = 6;
+const REQUEST_VARIANTS: usize = 8;
 
 fn response_variant(r: &Response) -> usize {
     match r {
@@ -60,9 +63,11 @@ fn response_variant(r: &Response) -> usize {
         Response::Stat(_) => 4,
         Response::Shards { .. } => 5,
         Response::Error { .. } => 6,
+        Response::Renewed { .. } => 7,
+        Response::Usage { .. } => 8,
     }
 }
-const RESPONSE_VARIANTS: usize = 7;
+const RESPONSE_VARIANTS: usize = 9;
 
 fn sample_requests() -> Vec<Request> {
     vec![
@@ -97,6 +102,13 @@ fn sample_requests() -> Vec<Request> {
             after: Some(id(9)),
             limit: MAX_LIST_LIMIT,
         },
+        Request::Renew { ids: vec![] },
+        Request::Renew {
+            ids: (0..MAX_RENEW as u32)
+                .map(|i| ShardId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+                .collect(),
+        },
+        Request::Usage,
     ]
 }
 
@@ -133,6 +145,17 @@ fn sample_responses() -> Vec<Response> {
         Response::Error {
             code: ErrorCode::Unknown(500),
             message: String::new(),
+        },
+        Response::Error {
+            code: ErrorCode::QuotaExceeded,
+            message: "owner quota exceeded".into(),
+        },
+        Response::Renewed { missing: vec![] },
+        Response::Renewed {
+            missing: vec![id(3), id(4)],
+        },
+        Response::Usage {
+            report: vec![1, 2, 3],
         },
     ]
 }

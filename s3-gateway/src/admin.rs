@@ -42,6 +42,36 @@ pub struct NodeStatus {
     pub last_audit_secs: Option<u64>,
     /// Seconds since the node last answered.
     pub last_seen_secs: Option<u64>,
+    /// Whether the node stored and proved this gateway's probe shard (only
+    /// admitted nodes get shards).
+    #[serde(default)]
+    pub admitted: bool,
+    /// What the node says it holds and did for this gateway (its latest
+    /// signed usage report).
+    #[serde(default)]
+    pub usage: Option<NodeUsage>,
+}
+
+/// A node's signed usage report about this gateway's data, as `/status`
+/// shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeUsage {
+    /// Copies held.
+    pub shards: u64,
+    /// Bytes held.
+    pub bytes_stored: u64,
+    /// Bytes served from them, ever.
+    pub bytes_served: u64,
+    /// Bytes received for them, ever.
+    pub bytes_received: u64,
+    /// Copies held integrated over time.
+    pub shard_hours: f64,
+    /// This gateway's quota on the node.
+    pub quota: u64,
+    /// What the node still accepts from this gateway.
+    pub free_for_owner: u64,
+    /// Seconds since the report was fetched.
+    pub age_secs: u64,
 }
 
 /// Segment counts, as `/status` reports them.
@@ -105,7 +135,22 @@ impl Admin {
                     .nodes
                     .region_of(&n.id)
                     .map_or((None, None), |(r, rtt)| (Some(r), rtt));
+                let peer = libp2p::PeerId::from_bytes(&n.id).ok();
+                let usage = peer
+                    .and_then(|p| self.nodes.usage_of(&p))
+                    .map(|u| NodeUsage {
+                        shards: u.report.shards,
+                        bytes_stored: u.report.bytes_stored,
+                        bytes_served: u.report.bytes_served,
+                        bytes_received: u.report.bytes_received,
+                        shard_hours: u.report.shard_hours(),
+                        quota: u.report.quota,
+                        free_for_owner: u.report.free_for_owner,
+                        age_secs: u.at.elapsed().as_secs(),
+                    });
                 NodeStatus {
+                    admitted: peer.is_some_and(|p| self.nodes.is_admitted(&p)),
+                    usage,
                     shards: survey.held.get(&n.id).copied().unwrap_or(0),
                     peer_id: n.peer_id,
                     region,

@@ -430,6 +430,19 @@ impl DataPath {
                         }
                         Err(e) => {
                             tracing::warn!(shard = i, error = %e, "shard upload failed; placing it elsewhere");
+                            if let ClientError::Remote { code, .. } = &e
+                                && matches!(
+                                    code,
+                                    ErrorCode::QuotaExceeded
+                                        | ErrorCode::NotAccepted
+                                        | ErrorCode::CapacityExceeded
+                                        | ErrorCode::DiskFull
+                                )
+                                && let Some((_, node)) = targets.iter().find(|(t, _)| *t == i)
+                                && let Ok(peer) = peer_of(node)
+                            {
+                                self.nodes.note_refusal(peer, *code);
+                            }
                             failed.push(i);
                         }
                     }

@@ -39,6 +39,8 @@ pub struct GatewayMetrics {
     nodes: Family<Labels, Gauge>,
     /// Unreferenced shards deleted by garbage collection.
     pub collected_shards: Counter,
+    /// Shard leases renewed on the nodes.
+    pub renewed_shards: Counter,
 }
 
 impl Default for GatewayMetrics {
@@ -71,6 +73,7 @@ impl GatewayMetrics {
             segments: Family::default(),
             nodes: Family::default(),
             collected_shards: Counter::default(),
+            renewed_shards: Counter::default(),
         };
         registry.register(
             "s3_requests",
@@ -134,6 +137,11 @@ impl GatewayMetrics {
             "collected_shards",
             "Unreferenced shards deleted by garbage collection",
             m.collected_shards.clone(),
+        );
+        registry.register(
+            "renewed_shards",
+            "Shard leases renewed on the nodes",
+            m.renewed_shards.clone(),
         );
         Self {
             registry: Arc::new(registry),

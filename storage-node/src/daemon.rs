@@ -13,13 +13,14 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify};
 use mesh::net::{
-    KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, NodeRecord, SignedNodeRecord,
-    build_swarm, record_key,
+    ConnectionCaps, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, NodeRecord,
+    SignedNodeRecord, build_swarm, record_key,
 };
 use mesh::wire::SHARD_PROTOCOL;
 use serde::Serialize;
 
-use crate::config::NodeConfig;
+use crate::admission::Admission;
+use crate::config::{ConfigError, NodeConfig};
 use crate::identity;
 use crate::metrics::{self, NodeMetrics};
 use crate::server::ShardServer;
@@ -48,6 +49,9 @@ pub enum NodeError {
     /// The network could not be set up.
     #[error("network: {0}")]
     Network(String),
+    /// The accept list could not be read.
+    #[error("accept list: {0}")]
+    Accept(#[from] ConfigError),
     /// The metrics listener could not be bound.
     #[error("metrics listener on {addr}: {source}")]
     Metrics {
@@ -94,6 +98,16 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 
     let metrics = NodeMetrics::new();
     metrics.set_store(&store.stats()?);
+    warn_test_faults(&config, &metrics);
+    let admission = Admission::new(&config.accept, config.capacity)?;
+    let policy = admission.policy();
+    tracing::info!(
+        strangers = policy.accepts_strangers(),
+        listed = config.accept.listed.len(),
+        file = ?config.accept.file,
+        lease = ?config.lease,
+        "accepting shards"
+    );
     let mut metrics_addr = None;
     if let Some(addr) = config.metrics {
         let listener = metrics::bind(addr)
@@ -103,7 +117,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         tokio::spawn(metrics.clone().serve(listener));
     }
 
-    let mut swarm = build_swarm(keypair.clone(), true, Duration::from_secs(5))
+    let caps = ConnectionCaps {
+        per_prefix: config.limits.connections_per_ip,
+        total: config.limits.max_connections,
+    };
+    let mut swarm = build_swarm(keypair.clone(), true, Duration::from_secs(5), caps)
         .map_err(|e| NodeError::Network(e.to_string()))?;
     let incoming = swarm
         .behaviour()
@@ -111,11 +129,15 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         .new_control()
         .accept(StreamProtocol::new(SHARD_PROTOCOL))
         .map_err(|e| NodeError::Network(e.to_string()))?;
+    let nets = swarm.behaviour().limits.peer_nets();
     let server = ShardServer::new(
         store.clone(),
         metrics.clone(),
         config.limits.clone(),
         config.region.clone(),
+        keypair.clone(),
+        admission.clone(),
+        nets.clone(),
     );
     tokio::spawn(server.run(incoming));
 
@@ -138,10 +160,42 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         listen_addrs: BTreeSet::new(),
         publish_due: true,
         scrubbing: Default::default(),
+        admission,
     };
     node.event_loop(&mut swarm, shutdown).await;
+    let store = node.store.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || store.flush_usage(now_secs()))
+        .await
+        .expect("flushing does not panic")
+    {
+        tracing::warn!(error = %e, "cannot save the usage counters");
+    }
     tracing::info!(%peer_id, "node stopped");
     Ok(())
+}
+
+/// Says loudly that a test-only fault is on, in the log and the metrics.
+fn warn_test_faults(config: &NodeConfig, metrics: &NodeMetrics) {
+    let faults = config.limits.faults;
+    for (on, flag, name) in [
+        (faults.lie_proofs, "--test-only-lie-proofs", "lie_proofs"),
+        (faults.drop_writes, "--test-only-drop-writes", "drop_writes"),
+    ] {
+        if on {
+            tracing::error!(
+                flag,
+                "TEST-ONLY FAULT SWITCHED ON: this node misbehaves on purpose and must never serve real data"
+            );
+            metrics.set_test_fault(name);
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Dials a bootstrap address and remembers it in the DHT's routing table.
@@ -207,6 +261,8 @@ struct Node {
     publish_due: bool,
     /// Set while a scrub pass runs, so passes never pile up.
     scrubbing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Who may store; its file is re-read when it changes.
+    admission: Admission,
 }
 
 impl Node {
@@ -220,7 +276,11 @@ impl Node {
         let mut republish = tokio::time::interval(self.config.republish_every);
         let mut scrub = tokio::time::interval(self.config.scrub_every);
         let mut stats = tokio::time::interval(Duration::from_secs(5));
+        let mut leases = tokio::time::interval(self.config.lease_check_every);
+        let mut usage = tokio::time::interval(self.config.usage_every);
         scrub.tick().await;
+        leases.tick().await;
+        usage.tick().await;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
@@ -241,6 +301,17 @@ impl Node {
                     if let Ok(stats) = self.store.stats() {
                         self.metrics.set_store(&stats);
                     }
+                    self.metrics.set_owners(&self.store.accounts());
+                    self.admission.reload_if_changed();
+                }
+                _ = leases.tick() => self.expire_leases(),
+                _ = usage.tick() => {
+                    let store = self.store.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = store.flush_usage(now_secs()) {
+                            tracing::warn!(error = %e, "cannot save the usage counters");
+                        }
+                    });
                 }
             }
         }
@@ -362,6 +433,33 @@ impl Node {
         if let Err(e) = kad.start_providing(RecordKey::new(&NODES_KEY)) {
             tracing::warn!(error = %e, "cannot announce this node");
         }
+    }
+
+    /// Deletes, in the background, the copies whose owner let the lease run
+    /// out.
+    fn expire_leases(&self) {
+        let store = self.store.clone();
+        let metrics = self.metrics.clone();
+        let cutoff = now_secs().saturating_sub(self.config.lease.as_secs());
+        tokio::task::spawn_blocking(move || match store.expire(cutoff) {
+            Ok(expired) if !expired.is_empty() => {
+                metrics.expired_shards.inc_by(expired.len() as u64);
+                let owners: BTreeSet<String> = expired
+                    .iter()
+                    .map(|(owner, _)| {
+                        PeerId::from_bytes(owner.as_bytes())
+                            .map_or_else(|_| format!("{owner:?}"), |p| p.to_string())
+                    })
+                    .collect();
+                tracing::info!(
+                    shards = expired.len(),
+                    ?owners,
+                    "deleted copies whose lease ran out"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "lease expiry pass failed"),
+        });
     }
 
     fn scrub(&self) {

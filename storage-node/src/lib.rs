@@ -1,13 +1,16 @@
 //! Cairn's storage node: what an operator runs to offer disk to the mesh.
 //!
-//! - [`store`]: shard bytes in files, an index in redb, capacity
-//!   enforcement, reconciliation on start, scrubbing, proofs from disk.
+//! - [`store`]: copies kept per owner (shard bytes in files, an index in
+//!   redb), capacity and quota enforcement, leases, per-owner accounting,
+//!   reconciliation on start, scrubbing, proofs from disk.
+//! - [`admission`]: who may store here and how much (accept list, quotas).
 //! - [`server`]: the shard protocol served over libp2p streams.
 //! - [`daemon`]: identity, swarm, DHT membership and node records, metrics,
 //!   background scrubbing, clean shutdown.
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod config;
 pub mod daemon;
 pub mod identity;
@@ -15,5 +18,5 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 
-pub use config::{Faults, Limits, NodeConfig};
+pub use config::{AcceptConfig, Faults, Limits, NodeConfig};
 pub use daemon::{NodeError, run};

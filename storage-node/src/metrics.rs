@@ -18,6 +18,12 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 type Labels = Vec<(&'static str, &'static str)>;
+type OwnerLabels = Vec<(&'static str, String)>;
+
+/// Owners given their own metric series (the largest by bytes held); the
+/// rest are summed under `owner="other"`, so strangers cannot blow up the
+/// number of series.
+pub const OWNER_SERIES: usize = 50;
 
 /// The node's metrics.
 #[derive(Clone)]
@@ -45,6 +51,18 @@ pub struct NodeMetrics {
     rejected_streams: Family<Labels, Counter>,
     /// Shards found corrupt by the scrubber.
     pub corrupt_shards: Counter,
+    /// Copies deleted because their owner's lease ran out.
+    pub expired_shards: Counter,
+    /// Per owner: copies held.
+    owner_shards: Family<OwnerLabels, Gauge>,
+    /// Per owner: bytes held.
+    owner_bytes: Family<OwnerLabels, Gauge>,
+    /// Per owner: bytes served from its copies (monotonic).
+    owner_served: Family<OwnerLabels, Gauge>,
+    /// Per owner: copies held integrated over time, in copy-hours.
+    owner_shard_hours: Family<OwnerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Test-only faults switched on (1), by fault.
+    test_faults: Family<Labels, Gauge>,
 }
 
 impl Default for NodeMetrics {
@@ -70,6 +88,12 @@ impl NodeMetrics {
             challenges: Family::default(),
             rejected_streams: Family::default(),
             corrupt_shards: Counter::default(),
+            expired_shards: Counter::default(),
+            owner_shards: Family::default(),
+            owner_bytes: Family::default(),
+            owner_served: Family::default(),
+            owner_shard_hours: Family::default(),
+            test_faults: Family::default(),
         };
         registry.register("shards", "Shards stored", metrics.shards.clone());
         registry.register(
@@ -114,10 +138,97 @@ impl NodeMetrics {
             "Shards found corrupt by scrubbing",
             metrics.corrupt_shards.clone(),
         );
+        registry.register(
+            "expired_shards",
+            "Copies deleted because their owner's lease ran out",
+            metrics.expired_shards.clone(),
+        );
+        registry.register(
+            "owner_shards",
+            "Copies held per owner",
+            metrics.owner_shards.clone(),
+        );
+        registry.register(
+            "owner_stored_bytes",
+            "Bytes held per owner",
+            metrics.owner_bytes.clone(),
+        );
+        registry.register(
+            "owner_served_bytes",
+            "Bytes served from each owner's copies since they were first stored",
+            metrics.owner_served.clone(),
+        );
+        registry.register(
+            "owner_shard_hours",
+            "Copies held per owner, integrated over time",
+            metrics.owner_shard_hours.clone(),
+        );
+        registry.register(
+            "test_faults",
+            "Test-only faults switched on (never in production)",
+            metrics.test_faults.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ..metrics
         }
+    }
+
+    /// Marks a test-only fault as switched on.
+    pub fn set_test_fault(&self, fault: &'static str) {
+        self.test_faults
+            .get_or_create(&vec![("fault", fault)])
+            .set(1);
+    }
+
+    /// Replaces the per-owner series with `accounts` (the largest
+    /// [`OWNER_SERIES`] owners by bytes each get their own, the rest are
+    /// summed under `other`).
+    pub fn set_owners(&self, accounts: &[(crate::store::Owner, crate::store::OwnerAccount)]) {
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut sorted: Vec<_> = accounts.iter().collect();
+        sorted.sort_by_key(|(_, a)| std::cmp::Reverse(a.usage.bytes));
+        for family in [&self.owner_shards, &self.owner_bytes, &self.owner_served] {
+            family.clear();
+        }
+        self.owner_shard_hours.clear();
+        let mut other = crate::store::OwnerAccount::default();
+        for (i, (owner, account)) in sorted.into_iter().enumerate() {
+            if i >= OWNER_SERIES {
+                other.usage.shards += account.usage.shards;
+                other.usage.bytes += account.usage.bytes;
+                other.counters.bytes_served += account.counters.bytes_served;
+                other.counters.shard_seconds += account.counters.shard_seconds;
+                continue;
+            }
+            let name = libp2p::PeerId::from_bytes(owner.as_bytes())
+                .map_or_else(|_| format!("{owner:?}"), |p| p.to_string());
+            self.set_owner(name, account, clamp);
+        }
+        if other != crate::store::OwnerAccount::default() {
+            self.set_owner("other".to_owned(), &other, clamp);
+        }
+    }
+
+    fn set_owner(
+        &self,
+        name: String,
+        account: &crate::store::OwnerAccount,
+        clamp: impl Fn(u64) -> i64,
+    ) {
+        let labels = vec![("owner", name)];
+        self.owner_shards
+            .get_or_create(&labels)
+            .set(clamp(account.usage.shards));
+        self.owner_bytes
+            .get_or_create(&labels)
+            .set(clamp(account.usage.bytes));
+        self.owner_served
+            .get_or_create(&labels)
+            .set(clamp(account.counters.bytes_served));
+        self.owner_shard_hours
+            .get_or_create(&labels)
+            .set(account.counters.shard_seconds as f64 / 3600.0);
     }
 
     /// Counts a request of `kind` that ended with `outcome`.

@@ -4,12 +4,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::identity::Keypair;
 use libp2p::{PeerId, Stream};
 use libp2p_stream::IncomingStreams;
 use mesh::ShardId;
+use mesh::net::{IpPrefix, PeerNets, SignedUsageReport, UsageReport};
 use mesh::wire::{self, ErrorCode, NodeStat, Request, Response, WireError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::admission::{Admission, Refusal, owner_of};
 use crate::config::Limits;
 use crate::metrics::NodeMetrics;
 use crate::store::{Owner, PutOutcome, ShardWriter, Store, StoreError};
@@ -146,15 +149,26 @@ fn commit_thread_gone() -> StoreError {
     }
 }
 
+/// Streams that get a polite `Busy` answer at once when over a limit;
+/// beyond this many, refused streams are simply reset.
+const BUSY_REPLIES: usize = 64;
+
 /// Answers shard-protocol streams from the node's store.
 pub struct ShardServer {
     store: Store,
     metrics: NodeMetrics,
     limits: Limits,
     region: String,
+    keypair: Keypair,
+    admission: Admission,
+    nets: PeerNets,
     per_peer: Mutex<HashMap<PeerId, Arc<Semaphore>>>,
+    per_net: Mutex<HashMap<IpPrefix, Arc<Semaphore>>>,
+    put_bytes: Arc<Mutex<HashMap<IpPrefix, u64>>>,
     all_streams: Arc<Semaphore>,
+    busy_replies: Arc<Semaphore>,
     committer: Committer,
+    started: std::time::Instant,
 }
 
 /// Why serving one stream stopped early. The stream is closed; the node
@@ -169,57 +183,153 @@ enum ServeError {
     Store(#[from] StoreError),
 }
 
+/// Stream permits held while a stream is served.
+type Permits = (
+    OwnedSemaphorePermit,
+    OwnedSemaphorePermit,
+    Option<OwnedSemaphorePermit>,
+);
+
+/// Shard bytes a put from one address prefix holds in flight; released on
+/// drop.
+struct PutBytes {
+    budget: Arc<Mutex<HashMap<IpPrefix, u64>>>,
+    net: IpPrefix,
+    len: u64,
+}
+
+impl Drop for PutBytes {
+    fn drop(&mut self) {
+        let mut budget = self.budget.lock().expect("not poisoned");
+        if let Some(held) = budget.get_mut(&self.net) {
+            *held = held.saturating_sub(self.len);
+            if *held == 0 {
+                budget.remove(&self.net);
+            }
+        }
+    }
+}
+
+/// Who sent a stream: its peer id, store owner, address prefix, and
+/// whether the operator listed it.
+struct Sender {
+    peer: PeerId,
+    owner: Owner,
+    net: Option<IpPrefix>,
+    listed: bool,
+}
+
 impl ShardServer {
-    /// A server over `store`.
-    pub fn new(store: Store, metrics: NodeMetrics, limits: Limits, region: String) -> Arc<Self> {
+    /// A server over `store`, signing usage reports with the node's
+    /// `keypair`, admitting owners by `admission`, keying per-address
+    /// limits on `nets`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        metrics: NodeMetrics,
+        limits: Limits,
+        region: String,
+        keypair: Keypair,
+        admission: Admission,
+        nets: PeerNets,
+    ) -> Arc<Self> {
         Arc::new(Self {
             metrics,
-            limits,
             region,
+            keypair,
+            admission,
+            nets,
             per_peer: Mutex::new(HashMap::new()),
+            per_net: Mutex::new(HashMap::new()),
+            put_bytes: Arc::default(),
             all_streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            busy_replies: Arc::new(Semaphore::new(BUSY_REPLIES)),
             committer: Committer::spawn(store.clone()),
             store,
+            limits,
+            started: std::time::Instant::now(),
         })
     }
 
     /// Serves every incoming stream until the swarm goes away.
     pub async fn run(self: Arc<Self>, mut incoming: IncomingStreams) {
         while let Some((peer, stream)) = incoming.next().await {
-            let this = self.clone();
-            let global = self.all_streams.clone().try_acquire_owned().ok();
-            match (global, self.permit(peer)) {
-                (Some(global), Some(permit)) => {
+            let sender = self.sender(peer);
+            match self.permits(&sender) {
+                Some(permits) => {
+                    let this = self.clone();
                     tokio::spawn(async move {
-                        let _permits = (global, permit);
-                        this.serve(peer, stream).await;
+                        let _permits = permits;
+                        this.serve(sender, stream).await;
                     });
                 }
-                // Over a limit: drop (reset) the stream rather than spend a
-                // task answering a peer that may not read.
-                _ => {
-                    self.metrics.rejected("busy");
-                    drop(stream);
-                }
+                None => self.refuse_busy(stream),
             }
         }
     }
 
-    fn permit(&self, peer: PeerId) -> Option<OwnedSemaphorePermit> {
-        let mut map = self.per_peer.lock().expect("not poisoned");
-        if map.len() > 10_000 {
-            map.retain(|_, s| s.available_permits() < self.limits.streams_per_peer);
-        }
-        let semaphore = map
-            .entry(peer)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.streams_per_peer)))
-            .clone();
-        semaphore.try_acquire_owned().ok()
+    /// Whether the test-only faults are in force yet.
+    fn faults_active(&self) -> bool {
+        self.limits.faults.active(self.started.elapsed())
     }
 
-    async fn serve(&self, peer: PeerId, mut stream: Stream) {
-        let outcome =
-            tokio::time::timeout(self.limits.request_timeout, self.handle(peer, &mut stream)).await;
+    fn sender(&self, peer: PeerId) -> Sender {
+        Sender {
+            owner: owner_of(&peer),
+            net: self.nets.lock().expect("not poisoned").get(&peer).copied(),
+            listed: self.admission.policy().is_listed(&peer),
+            peer,
+        }
+    }
+
+    /// Over a limit: answer `Busy` if few such answers are pending, else
+    /// drop (reset) the stream rather than spend a task on a peer that may
+    /// not read.
+    fn refuse_busy(&self, mut stream: Stream) {
+        self.metrics.rejected("busy");
+        let Ok(permit) = self.busy_replies.clone().try_acquire_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let busy = error(
+                ErrorCode::Busy,
+                "too many requests in flight; retry later or elsewhere",
+            );
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+                let _ = wire::write_frame(&mut stream, &busy).await;
+                let _ = stream.close().await;
+            })
+            .await;
+        });
+    }
+
+    /// The permits to serve one more stream: one of all streams, one of the
+    /// peer's, and (for owners not on the accept list) one of its address
+    /// prefix's. `None` when any is exhausted.
+    fn permits(&self, sender: &Sender) -> Option<Permits> {
+        let global = self.all_streams.clone().try_acquire_owned().ok()?;
+        let peer = semaphore_of(&self.per_peer, sender.peer, self.limits.streams_per_peer)
+            .try_acquire_owned()
+            .ok()?;
+        let net = match (sender.listed, sender.net) {
+            (false, Some(net)) => Some(
+                semaphore_of(&self.per_net, net, self.limits.streams_per_ip)
+                    .try_acquire_owned()
+                    .ok()?,
+            ),
+            _ => None,
+        };
+        Some((global, peer, net))
+    }
+
+    async fn serve(&self, sender: Sender, mut stream: Stream) {
+        let peer = sender.peer;
+        let outcome = tokio::time::timeout(
+            self.limits.request_timeout,
+            self.handle(&sender, &mut stream),
+        )
+        .await;
         match outcome {
             Err(_) => {
                 self.metrics.rejected("timeout");
@@ -238,13 +348,15 @@ impl ShardServer {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
     }
 
-    async fn handle(&self, peer: PeerId, stream: &mut Stream) -> Result<(), ServeError> {
+    async fn handle(&self, sender: &Sender, stream: &mut Stream) -> Result<(), ServeError> {
         let request = wire::read_request(stream).await?;
-        let owner = Owner::new(peer.to_bytes()).expect("peer ids are 1..=255 bytes");
+        let owner = sender.owner.clone();
         match request {
-            Request::PutShard { id, len } => self.put(stream, owner, id, len).await,
-            Request::GetShard { id, offset, len } => self.get(stream, id, offset, len).await,
-            Request::Challenge { challenge } => self.challenge(stream, &challenge).await,
+            Request::PutShard { id, len } => self.put(stream, sender, id, len).await,
+            Request::GetShard { id, offset, len } => {
+                self.get(stream, &owner, id, offset, len).await
+            }
+            Request::Challenge { challenge } => self.challenge(stream, owner, &challenge).await,
             Request::DeleteShard { id } => {
                 let result = self.committer.delete(id, owner).await;
                 self.reply(stream, "delete", result.map(|()| Response::Deleted))
@@ -267,21 +379,53 @@ impl ShardServer {
             Request::ListShards { after, limit } => {
                 let store = self.store.clone();
                 let limit = limit.min(MAX_LIST) as usize;
-                let listed = blocking(move || store.list(Some(&owner))).await;
-                let response = listed.map(|mut shards| {
-                    shards.sort_by_key(|s| s.id);
-                    let mut ids: Vec<(ShardId, u64)> = shards
-                        .into_iter()
-                        .filter(|s| after.is_none_or(|a| s.id > a))
-                        .map(|s| (s.id, s.len))
-                        .collect();
-                    let more = ids.len() > limit;
-                    ids.truncate(limit);
-                    Response::Shards { ids, more }
+                let listed = blocking(move || store.list_page(&owner, after, limit)).await;
+                let response = listed.map(|(shards, more)| Response::Shards {
+                    ids: shards.into_iter().map(|s| (s.id, s.len)).collect(),
+                    more,
                 });
                 self.reply(stream, "list", response).await
             }
+            Request::Renew { ids } => {
+                let store = self.store.clone();
+                let renewed = blocking(move || store.renew(&owner, &ids, now_unix())).await;
+                let response = renewed.map(|missing| Response::Renewed { missing });
+                self.reply(stream, "renew", response).await
+            }
+            Request::Usage => {
+                let response = self.usage_report(&sender.peer);
+                self.reply(stream, "usage", response).await
+            }
         }
+    }
+
+    /// The signed report of what this node holds and did for `peer`.
+    fn usage_report(&self, peer: &PeerId) -> Result<Response, StoreError> {
+        let owner = owner_of(peer);
+        let account = self.store.account(&owner);
+        let quota = match self.admission.policy().quota_for(peer, &self.store) {
+            Ok(quota) => quota,
+            Err(Refusal::NotAccepted(_)) => 0,
+            Err(Refusal::Store(e)) => return Err(e),
+        };
+        let taken = account.usage.bytes + account.usage.reserved;
+        let free = self.store.stats()?.free;
+        let report = UsageReport {
+            node: self.keypair.public().to_peer_id().to_bytes(),
+            owner: peer.to_bytes(),
+            issued_at: now_unix(),
+            shards: account.usage.shards,
+            bytes_stored: account.usage.bytes,
+            free_for_owner: quota.saturating_sub(taken).min(free),
+            quota: quota.min(self.store.stats()?.capacity),
+            bytes_served: account.counters.bytes_served,
+            bytes_received: account.counters.bytes_received,
+            shard_seconds: account.counters.shard_seconds,
+            byte_seconds: account.counters.byte_seconds,
+        };
+        Ok(Response::Usage {
+            report: SignedUsageReport::sign(&report, &self.keypair).to_bytes(),
+        })
     }
 
     /// Writes the response (or the store error as an error response) and
@@ -306,10 +450,25 @@ impl ShardServer {
         Ok(())
     }
 
+    /// Takes `len` bytes of the put budget of `net`, if it has them.
+    fn take_put_bytes(&self, net: IpPrefix, len: u64) -> Option<PutBytes> {
+        let mut budget = self.put_bytes.lock().expect("not poisoned");
+        let held = budget.entry(net).or_default();
+        if held.saturating_add(len) > self.limits.put_bytes_per_ip {
+            return None;
+        }
+        *held += len;
+        Some(PutBytes {
+            budget: self.put_bytes.clone(),
+            net,
+            len,
+        })
+    }
+
     async fn put(
         &self,
         stream: &mut Stream,
-        owner: Owner,
+        sender: &Sender,
         id: ShardId,
         len: u64,
     ) -> Result<(), ServeError> {
@@ -319,10 +478,33 @@ impl ShardServer {
             wire::write_frame(stream, &error(ErrorCode::BadRequest, &message)).await?;
             return Ok(());
         }
-        if self.limits.faults.drop_writes {
+        let quota = match self.admission.policy().quota_for(&sender.peer, &self.store) {
+            Ok(quota) => quota,
+            Err(Refusal::NotAccepted(peer)) => {
+                self.metrics.request("put", "not_accepted");
+                let message = format!("this node does not store shards for {peer}");
+                wire::write_frame(stream, &error(ErrorCode::NotAccepted, &message)).await?;
+                return Ok(());
+            }
+            Err(Refusal::Store(e)) => return self.reply(stream, "put", Err(e)).await,
+        };
+        let _budget = match (sender.listed, sender.net) {
+            (false, Some(net)) => match self.take_put_bytes(net, len) {
+                Some(budget) => Some(budget),
+                None => {
+                    self.metrics.request("put", "busy");
+                    let message = format!("too many shard bytes in flight from {net}");
+                    wire::write_frame(stream, &error(ErrorCode::Busy, &message)).await?;
+                    return Ok(());
+                }
+            },
+            _ => None,
+        };
+        if self.limits.faults.drop_writes && self.faults_active() {
             return self.swallow(stream, len).await;
         }
-        let mut writer = match self.store.begin_put(id, len, owner) {
+        let owner = sender.owner.clone();
+        let mut writer = match self.store.begin_put(id, len, owner.clone(), quota) {
             Ok(writer) => writer,
             Err(e) => return self.reply(stream, "put", Err(e)).await,
         };
@@ -337,7 +519,8 @@ impl ShardServer {
             };
             let n = read?;
             if n == 0 {
-                // The peer stopped early: dropping the writer discards it.
+                // The peer stopped early: dropping the writer discards it
+                // and frees what it reserved.
                 self.metrics.request("put", "truncated");
                 return Ok(());
             }
@@ -346,6 +529,7 @@ impl ShardServer {
             }
             remaining -= n as u64;
             self.metrics.received("put", n as u64);
+            self.store.record_received(&owner, n as u64);
         }
         let committed = self.committer.commit(writer).await;
         let response = committed.map(|outcome| Response::Stored {
@@ -357,12 +541,13 @@ impl ShardServer {
     async fn get(
         &self,
         stream: &mut Stream,
+        requester: &Owner,
         id: ShardId,
         offset: u64,
         len: Option<u64>,
     ) -> Result<(), ServeError> {
-        let reader = match self.store.open_shard(&id) {
-            Ok(reader) => reader,
+        let (reader, copy_owner) = match self.store.open_copy(&id, Some(requester)) {
+            Ok(opened) => opened,
             Err(e) => return self.reply(stream, "get", Err(e)).await,
         };
         let size = reader.len();
@@ -387,6 +572,7 @@ impl ShardServer {
         }
         stream.flush().await?;
         self.metrics.sent("get", end - offset);
+        self.store.record_served(&copy_owner, end - offset);
         self.metrics.request("get", "ok");
         Ok(())
     }
@@ -408,14 +594,19 @@ impl ShardServer {
         Ok(())
     }
 
-    async fn challenge(&self, stream: &mut Stream, challenge: &[u8]) -> Result<(), ServeError> {
+    async fn challenge(
+        &self,
+        stream: &mut Stream,
+        owner: Owner,
+        challenge: &[u8],
+    ) -> Result<(), ServeError> {
         let Ok(challenge) = proofs::Challenge::from_bytes(challenge) else {
             self.metrics.challenge("malformed");
             let response = error(ErrorCode::BadRequest, "undecodable challenge");
             wire::write_frame(stream, &response).await?;
             return Ok(());
         };
-        if self.limits.faults.lie_proofs {
+        if self.limits.faults.lie_proofs && self.faults_active() {
             // Test-only: garbage shaped like a proof.
             let garbage: Vec<u8> = (0..256).map(|_| rand::random::<u8>()).collect();
             let response = Response::Proof { proof: garbage };
@@ -423,7 +614,7 @@ impl ShardServer {
             return Ok(());
         }
         let store = self.store.clone();
-        let proof = blocking(move || store.prove(&challenge)).await;
+        let proof = blocking(move || store.prove(&challenge, &owner)).await;
         self.metrics.challenge(match &proof {
             Ok(_) => "proved",
             Err(StoreError::NotFound(_)) => "missing",
@@ -434,6 +625,22 @@ impl ShardServer {
         });
         self.reply(stream, "challenge", response).await
     }
+}
+
+/// The semaphore of `key` in `map` (made with `permits` if new); entries
+/// idle at full strength are dropped when the map grows large.
+fn semaphore_of<K: std::hash::Hash + Eq + Copy>(
+    map: &Mutex<HashMap<K, Arc<Semaphore>>>,
+    key: K,
+    permits: usize,
+) -> Arc<Semaphore> {
+    let mut map = map.lock().expect("not poisoned");
+    if map.len() > 10_000 {
+        map.retain(|_, s| s.available_permits() < permits);
+    }
+    map.entry(key)
+        .or_insert_with(|| Arc::new(Semaphore::new(permits)))
+        .clone()
 }
 
 /// Runs blocking store work (fsync, redb commits, file hashing) off the
@@ -452,6 +659,13 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Seconds since the Unix epoch.
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn error(code: ErrorCode, message: &str) -> Response {
     Response::error(code, message)
 }
@@ -460,7 +674,7 @@ fn error(code: ErrorCode, message: &str) -> Response {
 fn store_error(e: &StoreError) -> Response {
     let code = match e {
         StoreError::NotFound(_) => ErrorCode::NotFound,
-        StoreError::NotOwner(_) => ErrorCode::NotOwner,
+        StoreError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
         StoreError::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
         StoreError::DiskFull { .. } => ErrorCode::DiskFull,
         StoreError::HashMismatch { .. } => ErrorCode::HashMismatch,

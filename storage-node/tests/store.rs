@@ -20,9 +20,11 @@ fn owner(name: &str) -> Owner {
     Owner::new(name.as_bytes()).unwrap()
 }
 
+/// Where the first owner of a fresh store (alias 0) keeps shard `id`.
 fn shard_path(dir: &Path, id: &ShardId) -> PathBuf {
     let hex = id.to_hex();
     dir.join("shards")
+        .join("00000000")
         .join(&hex[..2])
         .join(&hex[2..4])
         .join(&hex)
@@ -110,7 +112,7 @@ fn put_and_read_back() {
     let bytes = data(70_000, 9);
     let id = ShardId::of(&bytes);
     let mut writer = store
-        .begin_put(id, bytes.len() as u64, owner("gateway"))
+        .begin_put(id, bytes.len() as u64, owner("gateway"), u64::MAX)
         .unwrap();
     for piece in bytes.chunks(777) {
         writer.write(piece).unwrap();
@@ -133,9 +135,11 @@ fn put_and_read_back() {
         Err(StoreError::RangeOutOfBounds { .. })
     ));
 
-    let info = store.info(&id).unwrap().unwrap();
+    let info = store.info(&owner("gateway"), &id).unwrap().unwrap();
     assert_eq!((info.len, &info.owner), (70_000, &owner("gateway")));
     assert!(info.created > 0 && info.last_verified >= info.created);
+    assert_eq!(info.touched, info.created);
+    assert!(store.info(&owner("other"), &id).unwrap().is_none());
     let stats = store.stats().unwrap();
     assert_eq!(stats.shards, 6);
     assert_eq!(stats.bytes_stored, 1 + 1024 + 16_385 + 100_000 + 70_000);
@@ -166,20 +170,25 @@ fn put_and_read_back() {
 }
 
 #[test]
-fn storing_a_stored_shard_again_is_idempotent() {
+fn storing_a_stored_shard_again_is_idempotent_and_owners_hold_their_own_copies() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), GIB).unwrap();
     let bytes = data(50_000, 1);
     let id = put(&store, &bytes, "first");
     let again = store.put(id, 50_000, owner("first"), &bytes[..]).unwrap();
     assert_eq!(again, PutOutcome::AlreadyStored);
-    // Another owner is refused: one owner per shard.
-    assert!(matches!(
-        store.put(id, 50_000, owner("second"), &bytes[..]),
-        Err(StoreError::NotOwner(_))
-    ));
-    // The original owner stays; nothing extra is counted or left behind.
-    assert_eq!(store.info(&id).unwrap().unwrap().owner, owner("first"));
+    assert_eq!(store.stats().unwrap().bytes_stored, 50_000);
+    // Another owner storing the same id (a squatter, say) gets its own copy
+    // and changes nothing for the first: each deletes only its own.
+    let second = store.put(id, 50_000, owner("second"), &bytes[..]).unwrap();
+    assert_eq!(second, PutOutcome::Stored);
+    assert_eq!(store.stats().unwrap().bytes_stored, 100_000);
+    assert_eq!(store.account(&owner("second")).usage.bytes, 50_000);
+    store.delete(&id, &owner("second")).unwrap();
+    assert_eq!(
+        store.info(&owner("first"), &id).unwrap().unwrap().len,
+        50_000
+    );
     assert_eq!(store.stats().unwrap().bytes_stored, 50_000);
     assert!(files_under(&dir.path().join("tmp")).is_empty());
     // Wrong bytes under a stored id are still refused.
@@ -219,7 +228,7 @@ fn too_many_or_too_few_bytes_are_refused_cleanly() {
     let id = ShardId::of(&bytes);
 
     // One byte too many, in one piece: refused, the write is discarded at once.
-    let mut writer = store.begin_put(id, 10_000, owner("g")).unwrap();
+    let mut writer = store.begin_put(id, 10_000, owner("g"), u64::MAX).unwrap();
     writer.write(&bytes[..9_000]).unwrap();
     let mut extra = bytes[9_000..].to_vec();
     extra.push(0);
@@ -264,7 +273,7 @@ fn too_many_or_too_few_bytes_are_refused_cleanly() {
 }
 
 #[test]
-fn capacity_is_enforced_before_writing() {
+fn capacity_and_quotas_are_enforced_before_writing_and_as_bytes_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 250_000).unwrap();
     let a = data(100_000, 1);
@@ -274,7 +283,7 @@ fn capacity_is_enforced_before_writing() {
     let id_b = put(&store, &b, "g");
 
     let err = store
-        .begin_put(ShardId::of(&c), 60_000, owner("g"))
+        .begin_put(ShardId::of(&c), 60_000, owner("g"), u64::MAX)
         .unwrap_err();
     assert!(matches!(
         err,
@@ -294,20 +303,34 @@ fn capacity_is_enforced_before_writing() {
         (2, 200_000, 50_000)
     );
 
-    // Writes in flight hold their room until they commit or are dropped.
-    let small = data(30_000, 4);
-    let pending = store
-        .begin_put(ShardId::of(&small), 30_000, owner("g"))
+    // A write holds room only for the bytes it has received, and frees it
+    // as soon as it is dropped.
+    let small = data(40_000, 4);
+    let mut pending = store
+        .begin_put(ShardId::of(&small), 40_000, owner("g"), u64::MAX)
         .unwrap();
-    assert_eq!(store.stats().unwrap().bytes_reserved, 30_000);
+    assert_eq!(store.stats().unwrap().bytes_reserved, 0);
+    pending.write(&small[..35_000]).unwrap();
+    assert_eq!(store.stats().unwrap().bytes_reserved, 35_000);
     let other = data(30_000, 5);
+    // Refused before a byte is read: it would not fit beside the 35,000.
     assert!(matches!(
-        store.begin_put(ShardId::of(&other), 30_000, owner("g")),
+        store.begin_put(ShardId::of(&other), 30_000, owner("g"), u64::MAX),
         Err(StoreError::CapacityExceeded {
-            reserved: 30_000,
+            reserved: 35_000,
             ..
         })
     ));
+    // Admitted on its length, then out of room as its bytes come in.
+    let mut racing = store
+        .begin_put(ShardId::of(&other[..12_000]), 12_000, owner("g"), u64::MAX)
+        .unwrap();
+    pending.write(&small[35_000..]).unwrap();
+    assert!(matches!(
+        racing.write(&other[..12_000]),
+        Err(StoreError::CapacityExceeded { .. })
+    ));
+    drop(racing);
     drop(pending);
     assert_eq!(store.stats().unwrap().bytes_reserved, 0);
     put(&store, &other, "g");
@@ -319,12 +342,46 @@ fn capacity_is_enforced_before_writing() {
 }
 
 #[test]
+fn an_owner_is_held_to_its_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), GIB).unwrap();
+    let quota = 50_000;
+    let first = data(40_000, 1);
+    let mut w = store
+        .begin_put(ShardId::of(&first), 40_000, owner("stranger"), quota)
+        .unwrap();
+    w.write(&first).unwrap();
+    w.commit().unwrap();
+    let more = data(20_000, 2);
+    assert!(matches!(
+        store.begin_put(ShardId::of(&more), 20_000, owner("stranger"), quota),
+        Err(StoreError::QuotaExceeded {
+            requested: 20_000,
+            used: 40_000,
+            reserved: 0,
+            quota: 50_000
+        })
+    ));
+    // Others are not held to it.
+    store
+        .begin_put(ShardId::of(&more), 20_000, owner("friend"), quota)
+        .unwrap();
+    let account = store.account(&owner("stranger"));
+    assert_eq!((account.usage.shards, account.usage.bytes), (1, 40_000));
+}
+
+#[test]
 fn more_than_the_disk_holds_is_refused_as_disk_full() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), u64::MAX).unwrap();
     let disk_free = store.stats().unwrap().disk_free;
     let err = store
-        .begin_put(ShardId::of(b"huge"), disk_free + (1 << 40), owner("g"))
+        .begin_put(
+            ShardId::of(b"huge"),
+            disk_free + (1 << 40),
+            owner("g"),
+            u64::MAX,
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
     assert_nothing_kept(&store, dir.path());
@@ -337,9 +394,10 @@ fn only_the_owner_may_delete() {
     let bytes = data(20_000, 1);
     let id = put(&store, &bytes, "alice");
 
+    // Mallory has no copy of her own to delete.
     assert!(matches!(
         store.delete(&id, &owner("mallory")),
-        Err(StoreError::NotOwner(_))
+        Err(StoreError::NotFound(_))
     ));
     assert_eq!(read_all(&store, &id), bytes);
     assert_eq!(store.stats().unwrap().shards, 1);
@@ -393,6 +451,15 @@ fn reopening_reconciles_index_and_files() {
     fs::write(&orphan_path, &orphan).unwrap();
     fs::write(dir.path().join("tmp/leftover.part"), b"half a shard").unwrap();
     let stray = dir.path().join("shards/not-a-shard");
+    // A file in the layout of before per-owner copies is stray too.
+    let old_layout = dir.path().join(format!(
+        "shards/{}/{}/{}",
+        &good_id.to_hex()[..2],
+        &good_id.to_hex()[2..4],
+        good_id.to_hex()
+    ));
+    fs::create_dir_all(old_layout.parent().unwrap()).unwrap();
+    fs::write(&old_layout, &good).unwrap();
     fs::write(&stray, b"?").unwrap();
 
     let store = Store::open(dir.path(), GIB).unwrap();
@@ -400,7 +467,11 @@ fn reopening_reconciles_index_and_files() {
     assert!(!report.is_clean());
     assert_eq!(report.temp_files_removed, 1);
     assert_eq!(report.orphan_files, vec![orphan_id]);
-    assert_eq!(report.stray_files, vec![stray.clone()]);
+    let mut strays = vec![stray.clone(), old_layout.clone()];
+    strays.sort();
+    let mut found = report.stray_files.clone();
+    found.sort();
+    assert_eq!(found, strays);
     assert_eq!(report.missing_files, vec![stale_id]);
     assert_eq!(report.wrong_length, vec![truncated_id]);
     assert_eq!(report.kept, 2);
@@ -438,7 +509,7 @@ fn a_write_interrupted_mid_stream_leaves_no_partial_shard() {
     {
         let store = Store::open(dir.path(), GIB).unwrap();
         let kept_id = put(&store, &kept, "g");
-        let mut writer = store.begin_put(id, 100_000, owner("g")).unwrap();
+        let mut writer = store.begin_put(id, 100_000, owner("g"), u64::MAX).unwrap();
         writer.write(&bytes[..60_000]).unwrap();
         assert!(!store.contains(&id).unwrap());
         assert!(matches!(
@@ -525,8 +596,13 @@ fn challenges_are_answered_from_disk() {
         let bytes = data(len, 7);
         let id = put(&store, &bytes, "g");
         let challenge = Challenge::new(id, len as u64, [len as u8; 32], 8);
-        let proof = store.prove(&challenge).unwrap();
+        let proof = store.prove(&challenge, &owner("g")).unwrap();
         proofs::verify(&id, len as u64, &challenge, &proof).unwrap();
+        // Another owner's audit asks about its own copy: it has none.
+        assert!(matches!(
+            store.prove(&challenge, &owner("h")),
+            Err(StoreError::NotFound(_))
+        ));
 
         if len as u64 <= INLINE_MAX {
             // Stored in the index, which has no file to damage.
@@ -535,13 +611,13 @@ fn challenges_are_answered_from_disk() {
         // Damage a challenged chunk on disk: the proof no longer verifies.
         let chunk = challenge.chunks()[challenge.chunks().len() / 2];
         flip_byte(&shard_path(dir.path(), &id), chunk * 1024);
-        let proof = store.prove(&challenge).unwrap();
+        let proof = store.prove(&challenge, &owner("g")).unwrap();
         assert!(proofs::verify(&id, len as u64, &challenge, &proof).is_err());
     }
 
     let unknown = ShardId::of(b"unknown");
     assert!(matches!(
-        store.prove(&Challenge::new(unknown, 10, [0; 32], 1)),
+        store.prove(&Challenge::new(unknown, 10, [0; 32], 1), &owner("g")),
         Err(StoreError::NotFound(_))
     ));
 }
@@ -554,19 +630,19 @@ fn many_writers_commit_in_one_transaction() {
     let mut writers = Vec::new();
     for bytes in &good {
         let mut w = store
-            .begin_put(ShardId::of(bytes), bytes.len() as u64, owner("g"))
+            .begin_put(ShardId::of(bytes), bytes.len() as u64, owner("g"), u64::MAX)
             .unwrap();
         w.write(bytes).unwrap();
         writers.push(w);
     }
     // A bad one in the middle and the same shard twice.
     let mut bad = store
-        .begin_put(ShardId::of(b"claimed"), 20_000, owner("g"))
+        .begin_put(ShardId::of(b"claimed"), 20_000, owner("g"), u64::MAX)
         .unwrap();
     bad.write(&good[0]).unwrap();
     writers.insert(1, bad);
     let mut twice = store
-        .begin_put(ShardId::of(&good[2]), 20_000, owner("g"))
+        .begin_put(ShardId::of(&good[2]), 20_000, owner("g"), u64::MAX)
         .unwrap();
     twice.write(&good[2]).unwrap();
     writers.push(twice);
@@ -624,4 +700,80 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let _store = Store::open(dir.path(), GIB).unwrap();
     assert!(Store::open(dir.path(), GIB).is_err());
+}
+
+#[test]
+fn copies_whose_lease_ran_out_are_deleted_unless_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), GIB).unwrap();
+    let kept = put(&store, &data(40_000, 1), "gateway");
+    let junk = put(&store, &data(40_000, 2), "junk");
+    let small_junk = put(&store, &data(100, 3), "junk");
+    let created = store.info(&owner("junk"), &junk).unwrap().unwrap().touched;
+    // The gateway renews its copy (as of an hour from now); junk does not.
+    let later = created + 3600;
+    let missing = store
+        .renew(
+            &owner("gateway"),
+            &[kept, ShardId::of(b"never stored")],
+            later,
+        )
+        .unwrap();
+    assert_eq!(missing, vec![ShardId::of(b"never stored")]);
+    assert_eq!(
+        store
+            .info(&owner("gateway"), &kept)
+            .unwrap()
+            .unwrap()
+            .touched,
+        later
+    );
+    // Renewing someone else's copy renews nothing.
+    assert_eq!(
+        store.renew(&owner("gateway"), &[junk], later).unwrap(),
+        vec![junk]
+    );
+
+    let mut expired = store.expire(created + 1).unwrap();
+    expired.sort_by_key(|(_, id)| *id);
+    let mut want = vec![(owner("junk"), junk), (owner("junk"), small_junk)];
+    want.sort_by_key(|(_, id)| *id);
+    assert_eq!(expired, want);
+    assert!(!store.contains(&junk).unwrap());
+    assert!(store.info(&owner("gateway"), &kept).unwrap().is_some());
+    assert_eq!(store.account(&owner("junk")).usage.bytes, 0);
+    assert_eq!(store.stats().unwrap().bytes_stored, 40_000);
+    // Storing again counts as touching: a re-put renews the lease.
+    let again = store
+        .put(kept, 40_000, owner("gateway"), &data(40_000, 1)[..])
+        .unwrap();
+    assert_eq!(again, PutOutcome::AlreadyStored);
+    drop(store);
+    let store = Store::open(dir.path(), GIB).unwrap();
+    assert!(store.reconcile_report().is_clean());
+    assert_eq!(store.stats().unwrap().shards, 1);
+}
+
+#[test]
+fn usage_counters_grow_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), GIB).unwrap();
+    put(&store, &data(1000, 1), "gateway");
+    store.record_received(&owner("gateway"), 1000);
+    store.record_served(&owner("gateway"), 300);
+    let start = store.usage_integrated_at();
+    store.flush_usage(start + 10).unwrap();
+    let account = store.account(&owner("gateway"));
+    assert_eq!(account.usage.shards, 1);
+    assert_eq!(account.counters.bytes_served, 300);
+    assert_eq!(account.counters.bytes_received, 1000);
+    assert_eq!(account.counters.shard_seconds, 10);
+    assert_eq!(account.counters.byte_seconds, 10_000);
+    drop(store);
+    let store = Store::open(dir.path(), GIB).unwrap();
+    let reopened = store.account(&owner("gateway"));
+    assert_eq!(reopened.counters, account.counters);
+    store.flush_usage(start + 20).unwrap();
+    assert_eq!(store.account(&owner("gateway")).counters.shard_seconds, 20);
+    assert_eq!(store.accounts().len(), 1);
 }

@@ -125,6 +125,31 @@ impl Devnet {
         self.node_field(index, "addr").parse().unwrap()
     }
 
+    /// The flags a node joining this devnet needs to accept the gateway
+    /// by name, as the devnet's own nodes do (and anyone else within the
+    /// stranger quotas).
+    pub fn accept_flags(&self) -> Vec<String> {
+        let gateway = self.info["gateway"]["peer_id"].as_str().unwrap();
+        ["--accept", gateway, "--accept", "any"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// A node joining this devnet (not started yet): region `region`,
+    /// bootstrapping from node `via`, accepting the gateway by name.
+    pub fn joining_node(
+        &self,
+        data: &Path,
+        region: &str,
+        capacity: &str,
+        via: usize,
+    ) -> super::NodeProc {
+        std::fs::create_dir_all(data).unwrap();
+        let mut node = super::NodeProc::new(data, region, capacity, &[self.bootstrap(via)]);
+        node.extra = self.accept_flags();
+        node
+    }
+
     /// The gateway's status report (`cairn status --json`).
     pub fn status(&self) -> serde_json::Value {
         self.try_status()

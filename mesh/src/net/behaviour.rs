@@ -9,6 +9,8 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, Swarm, identify, kad, noise, ping, tcp, yamux};
 
+use super::limits::{ConnectionCaps, ConnectionLimits};
+
 /// Kademlia protocol name: Cairn's own DHT, separate from the public IPFS one.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/kad/1.0.0");
 /// Identify protocol version string.
@@ -27,14 +29,18 @@ pub struct MeshBehaviour {
     pub ping: ping::Behaviour,
     /// Raw streams: the shard protocol.
     pub stream: libp2p_stream::Behaviour,
+    /// Caps on inbound connections per address prefix and in all.
+    pub limits: ConnectionLimits,
 }
 
 /// Builds a swarm for `keypair`. `server` puts Kademlia in server mode (storage
-/// nodes answer DHT queries); gateways and tools are clients.
+/// nodes answer DHT queries); gateways and tools are clients. Inbound
+/// connections are capped by `caps`.
 pub fn build_swarm(
     keypair: Keypair,
     server: bool,
     ping_interval: Duration,
+    caps: ConnectionCaps,
 ) -> Result<Swarm<MeshBehaviour>, Box<dyn std::error::Error + Send + Sync>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -84,6 +90,7 @@ pub fn build_swarm(
                 identify,
                 ping,
                 stream: libp2p_stream::Behaviour::new(),
+                limits: ConnectionLimits::new(caps),
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))

@@ -246,6 +246,42 @@ impl ShardClient {
         .await
     }
 
+    /// Renews the leases of this client's copies of `ids` on `peer` (at
+    /// most [`MAX_RENEW`](crate::wire::MAX_RENEW)); returns the ids the
+    /// node holds no copy of.
+    pub async fn renew(
+        &mut self,
+        peer: PeerId,
+        ids: &[ShardId],
+    ) -> Result<Vec<ShardId>, ClientError> {
+        let request = Request::Renew { ids: ids.to_vec() };
+        self.with_retry(|| async {
+            let mut this = self.clone();
+            match this.call(peer, &request).await?.1 {
+                Response::Renewed { missing } => Ok(missing),
+                _ => Err(ClientError::Unexpected(
+                    "renew answered with something else",
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Fetches `peer`'s signed usage report about this client, as bytes
+    /// (check them with [`SignedUsageReport::verify`](super::SignedUsageReport::verify)).
+    pub async fn usage(&mut self, peer: PeerId) -> Result<Vec<u8>, ClientError> {
+        self.with_retry(|| async {
+            let mut this = self.clone();
+            match this.call(peer, &Request::Usage).await?.1 {
+                Response::Usage { report } => Ok(report),
+                _ => Err(ClientError::Unexpected(
+                    "usage answered with something else",
+                )),
+            }
+        })
+        .await
+    }
+
     /// Lists the shards this client owns on `peer`, a page at a time.
     pub async fn list(
         &mut self,

@@ -64,8 +64,13 @@ impl MeshClient {
     /// shards it stores). Requests time out after `timeout`.
     pub fn spawn(keypair: Keypair, timeout: Duration) -> Result<Self, MeshError> {
         let peer_id = keypair.public().to_peer_id();
-        let swarm = build_swarm(keypair, false, Duration::from_secs(5))
-            .map_err(|e| MeshError::Build(e.to_string()))?;
+        let swarm = build_swarm(
+            keypair,
+            false,
+            Duration::from_secs(5),
+            super::limits::ConnectionCaps::UNLIMITED,
+        )
+        .map_err(|e| MeshError::Build(e.to_string()))?;
         let control = swarm.behaviour().stream.new_control();
         let (commands, receiver) = mpsc::channel(64);
         let rtts = Rtts::default();

@@ -5,14 +5,18 @@
 mod behaviour;
 mod client;
 mod driver;
+mod limits;
 mod record;
+mod usage;
 
 pub use behaviour::{
     IDENTIFY_PROTOCOL, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, build_swarm,
 };
 pub use client::{ClientError, ShardClient};
 pub use driver::{MeshClient, MeshError};
+pub use limits::{ConnectionCaps, ConnectionLimits, IpPrefix, OverLimit, PeerNets};
 pub use record::{NodeRecord, RecordError, SignedNodeRecord, record_key};
+pub use usage::{SignedUsageReport, UsageError, UsageReport};
 
 pub use libp2p;
 pub use libp2p_stream;

@@ -44,7 +44,68 @@ impl NodeRecord {
     pub fn expired_at(&self, now: u64) -> bool {
         self.issued_at.saturating_add(self.ttl_secs) < now
     }
+
+    /// Checks that every field is plausible at `now` (unix seconds): a
+    /// region of 1 to [`MAX_REGION_LEN`] ASCII letters, digits, `-`, `_` or
+    /// `.`; a capacity of at most [`MAX_CAPACITY`] and free space within
+    /// it; at most [`MAX_ADDRS`] addresses of at most [`MAX_ADDR_LEN`]
+    /// bytes; a short version; a TTL of at most a day; not issued in the
+    /// future. A record failing any of these is dropped, however well
+    /// signed: claims cost the claimant nothing.
+    pub fn validate(&self, now: u64) -> Result<(), RecordError> {
+        let implausible = |what| Err(RecordError::Implausible(what));
+        let region_ok = (1..=MAX_REGION_LEN).contains(&self.region.len())
+            && self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !region_ok {
+            return implausible("region");
+        }
+        if self.capacity > MAX_CAPACITY {
+            return implausible("capacity");
+        }
+        if self.free > self.capacity {
+            return implausible("free space above capacity");
+        }
+        if self.shards > MAX_SHARDS {
+            return implausible("shard count");
+        }
+        if self.addrs.is_empty()
+            || self.addrs.len() > MAX_ADDRS
+            || self.addrs.iter().any(|a| a.len() > MAX_ADDR_LEN)
+        {
+            return implausible("addresses");
+        }
+        if self.version.len() > MAX_VERSION_LEN {
+            return implausible("version");
+        }
+        if self.ttl_secs == 0 || self.ttl_secs > MAX_TTL_SECS {
+            return implausible("time to live");
+        }
+        if self.issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
+            return implausible("issued in the future");
+        }
+        Ok(())
+    }
 }
+
+/// Longest region name a record may claim, in bytes.
+pub const MAX_REGION_LEN: usize = 64;
+/// Largest capacity a record may claim: 1 EiB.
+pub const MAX_CAPACITY: u64 = 1 << 60;
+/// Most shards a record may claim.
+pub const MAX_SHARDS: u64 = 1 << 48;
+/// Most listen addresses in a record.
+pub const MAX_ADDRS: usize = 16;
+/// Longest listen address in a record, in bytes.
+pub const MAX_ADDR_LEN: usize = 256;
+/// Longest version string in a record, in bytes.
+pub const MAX_VERSION_LEN: usize = 64;
+/// Longest time to live a record may claim: one day.
+pub const MAX_TTL_SECS: u64 = 24 * 3600;
+/// How far in the future a record's issue time may lie (clock skew).
+pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
 
 /// A node record with the node's public key and signature over it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,6 +136,9 @@ pub enum RecordError {
     /// The record was fetched under another peer's key.
     #[error("the record is for another peer")]
     OtherPeer,
+    /// A field holds an impossible value.
+    #[error("implausible record: {0}")]
+    Implausible(&'static str),
 }
 
 /// The DHT key of `peer`'s node record.
@@ -127,9 +191,11 @@ impl SignedNodeRecord {
         if expected.is_some_and(|e| *e != peer) {
             return Err(RecordError::OtherPeer);
         }
-        if record.expired_at(now_unix()) {
+        let now = now_unix();
+        if record.expired_at(now) {
             return Err(RecordError::Expired);
         }
+        record.validate(now)?;
         Ok(record)
     }
 }
@@ -189,5 +255,38 @@ mod tests {
             Err(RecordError::Expired)
         );
         assert!(SignedNodeRecord::verify(b"garbage", None).is_err());
+    }
+
+    #[test]
+    fn implausible_records_are_dropped_however_well_signed() {
+        let keypair = Keypair::generate_ed25519();
+        let now = now_unix();
+        let check = |edit: &dyn Fn(&mut NodeRecord)| {
+            let mut r = record(&keypair, now);
+            edit(&mut r);
+            SignedNodeRecord::verify(&SignedNodeRecord::sign(&r, &keypair).to_bytes(), None)
+        };
+        assert!(check(&|_| {}).is_ok());
+        type Edit<'a> = &'a dyn Fn(&mut NodeRecord);
+        let bad: [(&str, Edit); 10] = [
+            ("empty region", &|r| r.region.clear()),
+            ("long region", &|r| r.region = "x".repeat(65)),
+            ("odd region", &|r| r.region = "eu west\n".into()),
+            ("huge capacity", &|r| r.capacity = u64::MAX),
+            ("free above capacity", &|r| r.free = r.capacity + 1),
+            ("no address", &|r| r.addrs.clear()),
+            ("too many addresses", &|r| {
+                r.addrs = vec!["/ip4/1.2.3.4/tcp/1".into(); 17]
+            }),
+            ("long version", &|r| r.version = "v".repeat(65)),
+            ("long ttl", &|r| r.ttl_secs = 2 * 24 * 3600),
+            ("future", &|r| r.issued_at = now + 3600),
+        ];
+        for (what, edit) in bad {
+            assert!(
+                matches!(check(edit), Err(RecordError::Implausible(_))),
+                "{what} accepted"
+            );
+        }
     }
 }

@@ -108,10 +108,11 @@ where
     read_frame_within(r, MAX_FRAME).await
 }
 
-/// Largest request frame a node accepts: requests carry ids, lengths and a
-/// 75-byte challenge, never bulk data, so a peer cannot make the node buffer
-/// more than this per stream.
-pub const MAX_REQUEST_FRAME: u32 = 4096;
+/// Largest request frame a node accepts: requests carry ids, lengths, a
+/// 75-byte challenge or a batch of at most
+/// [`MAX_RENEW`](super::MAX_RENEW) ids to renew, never bulk data, so a peer
+/// cannot make the node buffer more than this per stream.
+pub const MAX_REQUEST_FRAME: u32 = 40 * 1024;
 
 /// [`read_frame`] with a smaller size limit `max`.
 pub async fn read_frame_within<R, M>(r: &mut R, max: u32) -> Result<M, WireError>

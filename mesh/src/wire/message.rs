@@ -14,8 +14,15 @@ use super::serde_with;
 /// [`Response::Shards`] may carry).
 pub const MAX_LIST_LIMIT: u32 = 10_000;
 
+/// Most shard ids one [`Request::Renew`] may carry (and one
+/// [`Response::Renewed`] may list as missing).
+pub const MAX_RENEW: usize = 1024;
+
 /// Longest [`NodeStat::region`] and [`NodeStat::version`], in bytes.
 pub const MAX_LABEL_LEN: usize = 256;
+
+/// Longest signed usage report in a [`Response::Usage`], in bytes.
+pub const MAX_USAGE_REPORT: usize = 4096;
 
 /// Longest message of a [`Response::Error`], in bytes.
 pub const MAX_MESSAGE_LEN: usize = 4096;
@@ -26,8 +33,10 @@ pub enum Request {
     /// Store a shard: exactly `len` raw bytes follow this frame on the same
     /// stream. The node hashes them as they arrive and commits only if they
     /// hash to `id`. The owner is the sending peer (authenticated by the
-    /// transport). The node may answer with an error before reading the bytes
-    /// (capacity, busy) and then close the stream.
+    /// transport): the node keeps one copy per owner, so another owner
+    /// holding the same id changes nothing. The node may answer with an
+    /// error before reading the bytes (not accepted, quota, capacity, busy)
+    /// and then close the stream.
     PutShard {
         /// The shard id: the blake3 hash of its bytes.
         #[serde(with = "serde_with::shard_id")]
@@ -57,8 +66,8 @@ pub enum Request {
         #[serde(with = "serde_with::bytes")]
         challenge: Vec<u8>,
     },
-    /// Delete a shard; only the peer that stored it may. Answered by
-    /// [`Response::Deleted`].
+    /// Delete the requester's own copy of a shard (other owners' copies are
+    /// untouched). Answered by [`Response::Deleted`].
     DeleteShard {
         /// The shard to delete.
         #[serde(with = "serde_with::shard_id")]
@@ -75,6 +84,17 @@ pub enum Request {
         /// Most entries to return: 1 to [`MAX_LIST_LIMIT`].
         limit: u32,
     },
+    /// Renew the leases of the requester's copies of `ids` (the node deletes
+    /// copies whose owner neither stores nor renews them for its lease
+    /// time); answered by [`Response::Renewed`].
+    Renew {
+        /// At most [`MAX_RENEW`] shard ids.
+        #[serde(with = "serde_with::shard_ids")]
+        ids: Vec<ShardId>,
+    },
+    /// Ask for the node's signed usage report about the requester (what it
+    /// holds and did for it); answered by [`Response::Usage`].
+    Usage,
 }
 
 impl Request {
@@ -92,6 +112,9 @@ impl Request {
             Request::ListShards { limit, .. } if limit == 0 || limit > MAX_LIST_LIMIT => {
                 Err(WireError::Invalid("list limit out of range"))
             }
+            Request::Renew { ref ids } if ids.len() > MAX_RENEW => {
+                Err(WireError::Invalid("too many shards to renew"))
+            }
             _ => Ok(()),
         }
     }
@@ -105,6 +128,8 @@ impl Request {
             Request::DeleteShard { .. } => "delete",
             Request::Stat => "stat",
             Request::ListShards { .. } => "list",
+            Request::Renew { .. } => "renew",
+            Request::Usage => "usage",
         }
     }
 }
@@ -148,6 +173,21 @@ pub enum Response {
         /// Human-readable detail, at most [`MAX_MESSAGE_LEN`] bytes.
         message: String,
     },
+    /// Leases renewed; the ids the requester has no copy of are listed.
+    Renewed {
+        /// Ids of [`Request::Renew`] the node holds no copy of for the
+        /// requester.
+        #[serde(with = "serde_with::shard_ids")]
+        missing: Vec<ShardId>,
+    },
+    /// The node's usage report about the requester:
+    /// [`crate::net::SignedUsageReport::to_bytes`], to be checked with
+    /// [`crate::net::SignedUsageReport::verify`].
+    Usage {
+        /// The signed report's binary form.
+        #[serde(with = "serde_with::bytes")]
+        report: Vec<u8>,
+    },
 }
 
 impl Response {
@@ -182,6 +222,12 @@ impl Response {
             Response::Error { message, .. } if message.len() > MAX_MESSAGE_LEN => {
                 Err(WireError::Invalid("error message too long"))
             }
+            Response::Renewed { missing } if missing.len() > MAX_RENEW => {
+                Err(WireError::Invalid("too many missing shards"))
+            }
+            Response::Usage { report } if report.len() > MAX_USAGE_REPORT => {
+                Err(WireError::Invalid("usage report too long"))
+            }
             _ => Ok(()),
         }
     }
@@ -210,7 +256,8 @@ pub struct NodeStat {
 pub enum ErrorCode {
     /// No such shard on this node.
     NotFound,
-    /// The shard belongs to another owner.
+    /// The shard belongs to another owner (no longer sent: copies are kept
+    /// per owner; kept so the number stays taken).
     NotOwner,
     /// Storing the shard would exceed the node's configured capacity.
     CapacityExceeded,
@@ -230,6 +277,12 @@ pub enum ErrorCode {
     Busy,
     /// Anything else that went wrong on the node.
     Internal,
+    /// Storing the shard would take the requester past its quota on this
+    /// node; store it elsewhere.
+    QuotaExceeded,
+    /// This node does not store shards for the requester (its operator
+    /// accepts only listed owners).
+    NotAccepted,
     /// A code this build does not know. Holding a known code, it encodes as
     /// that code (and so decodes as its named variant).
     Unknown(u16),
@@ -237,7 +290,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The named codes and their numbers on the wire. Never renumber.
-    const TABLE: [(ErrorCode, u16); 11] = [
+    const TABLE: [(ErrorCode, u16); 13] = [
         (ErrorCode::NotFound, 1),
         (ErrorCode::NotOwner, 2),
         (ErrorCode::CapacityExceeded, 3),
@@ -249,6 +302,8 @@ impl ErrorCode {
         (ErrorCode::BadRequest, 9),
         (ErrorCode::Busy, 10),
         (ErrorCode::Internal, 11),
+        (ErrorCode::QuotaExceeded, 12),
+        (ErrorCode::NotAccepted, 13),
     ];
 
     /// The code's number on the wire.

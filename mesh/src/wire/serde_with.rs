@@ -66,6 +66,23 @@ pub(crate) mod shard_list {
     }
 }
 
+/// A `Vec<ShardId>`: a length, then each id as in [`shard_id`].
+pub(crate) mod shard_ids {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry(#[serde(with = "super::shard_id")] ShardId);
+
+    pub(crate) fn serialize<S: Serializer>(ids: &[ShardId], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(ids.iter().map(|&id| Entry(id)))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ShardId>, D::Error> {
+        let entries = Vec::<Entry>::deserialize(d)?;
+        Ok(entries.into_iter().map(|Entry(id)| id).collect())
+    }
+}
+
 /// A `Vec<u8>` as one byte string (a length, then the bytes), decoded in
 /// one copy rather than byte by byte.
 pub(crate) mod bytes {

@@ -1,5 +1,7 @@
-//! Garbage collection: asks every answering node for the shards it keeps
-//! for this gateway (nodes list by owner) and deletes those that no
+//! Garbage collection and lease renewal: asks every answering node for the
+//! shards it keeps for this gateway (nodes list by owner), renews the
+//! leases of those a manifest or uploaded part references (a node deletes
+//! copies whose owner lets the lease run out), and deletes those that no
 //! manifest or uploaded part references: copies left on a node that was
 //! dead while its shards were rebuilt elsewhere, on a disqualified node,
 //! or by deletes that the node missed.
@@ -14,6 +16,7 @@ use std::time::Instant;
 use libp2p::PeerId;
 use mesh::ShardId;
 use mesh::net::MeshClient;
+use mesh::wire::MAX_RENEW;
 
 use super::{Health, NodeState, checker};
 
@@ -44,6 +47,7 @@ pub async fn collect(health: &Health, mesh: &MeshClient) -> u64 {
         let mut client = mesh.shards();
         let mut after = None;
         let mut garbage = Vec::new();
+        let mut keep = Vec::new();
         loop {
             let (ids, more) = match client.list(peer, after, PAGE).await {
                 Ok(page) => page,
@@ -54,12 +58,29 @@ pub async fn collect(health: &Health, mesh: &MeshClient) -> u64 {
             };
             after = ids.last().map(|(id, _)| *id);
             for (id, _) in ids {
-                if !refs.contains(&(node.clone(), id.0)) && !health.protected(&id.0, since) {
+                if refs.contains(&(node.clone(), id.0)) {
+                    keep.push(id);
+                } else if !health.protected(&id.0, since) {
                     garbage.push(id);
                 }
             }
             if !more || after.is_none() {
                 break;
+            }
+        }
+        for batch in keep.chunks(MAX_RENEW) {
+            match client.renew(peer, batch).await {
+                Ok(missing) => {
+                    if !missing.is_empty() {
+                        tracing::debug!(node = %peer, shards = missing.len(), "renewing: the node no longer holds some shards");
+                    }
+                    let renewed = (batch.len() - missing.len()) as u64;
+                    health.metrics().renewed_shards.inc_by(renewed);
+                }
+                Err(e) => {
+                    tracing::warn!(node = %peer, error = %e, "cannot renew the leases of this gateway's shards");
+                    break;
+                }
             }
         }
         for id in garbage {

@@ -43,6 +43,20 @@ pub enum StoreError {
         /// The configured capacity.
         capacity: u64,
     },
+    /// Storing the shard would take its owner past the owner's quota.
+    #[error(
+        "owner quota exceeded: {requested} bytes requested, the owner stores {used} + {reserved} in flight of its {quota}"
+    )]
+    QuotaExceeded {
+        /// Length of the refused shard (or of the refused bytes).
+        requested: u64,
+        /// Bytes the owner's committed copies take.
+        used: u64,
+        /// Bytes the owner's writes in flight have received.
+        reserved: u64,
+        /// The owner's quota.
+        quota: u64,
+    },
     /// The disk holding the store has not enough real free space.
     #[error("disk full: {requested} bytes requested, {available} available on disk")]
     DiskFull {
@@ -83,9 +97,6 @@ pub enum StoreError {
     /// No such shard in the store.
     #[error("shard {0} not found")]
     NotFound(ShardId),
-    /// Only the owner that stored a shard may delete it.
-    #[error("shard {0} belongs to another owner")]
-    NotOwner(ShardId),
     /// An owner id that is empty or too long.
     #[error("invalid owner: {0}")]
     InvalidOwner(&'static str),

@@ -1,13 +1,17 @@
 //! Where things live under the data directory.
 //!
 //! ```text
-//! <data>/index.redb            the index (and the proof outboards)
-//! <data>/tmp/                  in-flight writes, emptied on every open
-//! <data>/shards/ab/cd/<id>     committed shard bytes, <id> = 64 hex digits
+//! <data>/index.redb                       the index (and the proof outboards)
+//! <data>/tmp/                             in-flight writes, emptied on every open
+//! <data>/shards/<owner>/ab/cd/<id>        committed copies: <owner> is the
+//!                                         owner's alias as 8 hex digits, <id>
+//!                                         the shard id as 64 hex digits
 //! ```
 //!
-//! The two fan-out levels (first and second id byte) keep directories small:
-//! 65,536 leaf directories hold millions of shards at a few dozen each.
+//! Each owner's copies have their own tree, so two owners storing the same
+//! bytes never share (or fight over) a file. The two fan-out levels (first
+//! and second id byte) keep directories small: 65,536 leaf directories hold
+//! millions of shards at a few dozen each.
 
 use std::fs::{self, File};
 use std::io;
@@ -16,6 +20,7 @@ use std::path::{Path, PathBuf};
 use proofs::ShardId;
 
 use super::error::{IoContext, StoreError};
+use super::index::Alias;
 
 /// Paths of one store's data directory.
 #[derive(Clone, Debug)]
@@ -51,15 +56,28 @@ impl Layout {
         self.root.join("shards")
     }
 
-    /// The leaf directory that holds shard `id`.
-    pub(crate) fn shard_dir(&self, id: &ShardId) -> PathBuf {
+    /// The leaf directory that holds `owner`'s copy of shard `id`.
+    pub(crate) fn shard_dir(&self, id: &ShardId, owner: Alias) -> PathBuf {
         let hex = id.to_hex();
-        self.shards_dir().join(&hex[0..2]).join(&hex[2..4])
+        self.shards_dir()
+            .join(format!("{owner:08x}"))
+            .join(&hex[0..2])
+            .join(&hex[2..4])
     }
 
-    /// The committed file of shard `id`.
-    pub(crate) fn shard_path(&self, id: &ShardId) -> PathBuf {
-        self.shard_dir(id).join(id.to_hex())
+    /// The committed file of `owner`'s copy of shard `id`.
+    pub(crate) fn shard_path(&self, id: &ShardId, owner: Alias) -> PathBuf {
+        self.shard_dir(id, owner).join(id.to_hex())
+    }
+
+    /// Where shard `id` lived before copies were kept per owner (for
+    /// migrating old stores).
+    pub(crate) fn unowned_shard_path(&self, id: &ShardId) -> PathBuf {
+        let hex = id.to_hex();
+        self.shards_dir()
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(&hex)
     }
 
     /// A temporary file for the `seq`-th write of this store's lifetime.
@@ -74,15 +92,25 @@ impl Layout {
     }
 }
 
-/// The shard a committed file at `path` claims to be: its name must be the
-/// id in hex and it must sit in that id's fan-out directory.
-pub(crate) fn parse_shard_path(layout: &Layout, path: &Path) -> Option<ShardId> {
+/// The copy a committed file at `path` claims to be: its name must be the
+/// id in lower-case hex and it must sit in that id's fan-out directory under
+/// an owner directory.
+pub(crate) fn parse_shard_path(layout: &Layout, path: &Path) -> Option<(ShardId, Alias)> {
     let name = path.file_name()?.to_str()?;
     if name.len() != 64 || !name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let id: ShardId = name.parse().ok()?;
-    (layout.shard_path(&id) == path).then_some(id)
+    let owner_dir = path.parent()?.parent()?.parent()?.file_name()?.to_str()?;
+    if owner_dir.len() != 8
+        || !owner_dir
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let owner = Alias::from_str_radix(owner_dir, 16).ok()?;
+    (layout.shard_path(&id, owner) == path).then_some((id, owner))
 }
 
 /// Creates `dir` and any missing parents, fsyncing each parent that gained an
@@ -130,22 +158,30 @@ mod tests {
         let layout = Layout::new(Path::new("/data"));
         let id = ShardId::of(b"hello");
         let hex = id.to_hex();
-        let path = layout.shard_path(&id);
+        let path = layout.shard_path(&id, 0x1a);
         assert_eq!(
             path,
-            PathBuf::from(format!("/data/shards/{}/{}/{hex}", &hex[..2], &hex[2..4]))
+            PathBuf::from(format!(
+                "/data/shards/0000001a/{}/{}/{hex}",
+                &hex[..2],
+                &hex[2..4]
+            ))
         );
-        assert_eq!(parse_shard_path(&layout, &path), Some(id));
-        // Right name, wrong directory; wrong names.
+        assert_eq!(parse_shard_path(&layout, &path), Some((id, 0x1a)));
+        // Right name, wrong directory; wrong names; the old unowned layout.
         assert_eq!(
             parse_shard_path(&layout, &layout.shards_dir().join(&hex)),
             None
         );
         assert_eq!(
-            parse_shard_path(&layout, &layout.shard_dir(&id).join("x")),
+            parse_shard_path(&layout, &layout.shard_dir(&id, 1).join("x")),
             None
         );
-        let upper = layout.shard_dir(&id).join(hex.to_uppercase());
+        let upper = layout.shard_dir(&id, 1).join(hex.to_uppercase());
         assert_eq!(parse_shard_path(&layout, &upper), None);
+        assert_eq!(
+            parse_shard_path(&layout, &layout.unowned_shard_path(&id)),
+            None
+        );
     }
 }

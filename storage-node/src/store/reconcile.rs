@@ -14,7 +14,7 @@ use proofs::ShardId;
 use redb::Database;
 
 use super::error::{IoContext, StoreError};
-use super::index::{self, ShardInfo};
+use super::index::{self, Alias, Record};
 use super::layout::{Layout, parse_shard_path, remove_file, sync_dir};
 
 /// What reconciliation found and cleaned when the store was opened.
@@ -48,72 +48,78 @@ impl ReconcileReport {
     }
 }
 
+/// A copy kept by reconciliation: its owner's alias, its id, its record.
+pub(crate) type Kept = (Alias, ShardId, Record);
+
 /// Reconciles the store at `layout` with its index `db`. Returns the report
-/// and the records of the shards kept.
+/// and the copies kept.
 pub(crate) fn reconcile(
     layout: &Layout,
     db: &Database,
-) -> Result<(ReconcileReport, Vec<ShardInfo>), StoreError> {
+) -> Result<(ReconcileReport, Vec<Kept>), StoreError> {
     let mut report = ReconcileReport {
         temp_files_removed: clear_dir(&layout.tmp_dir())?,
         ..ReconcileReport::default()
     };
 
-    let mut indexed: HashMap<ShardId, ShardInfo> = index::scan(db, |_| true)?
+    let mut indexed: HashMap<(ShardId, Alias), Record> = index::scan(db)?
         .into_iter()
-        .map(|info| (info.id, info))
+        .map(|(alias, id, record)| ((id, alias), record))
         .collect();
     let mut kept = Vec::with_capacity(indexed.len());
     let mut remove_files = Vec::new();
+    let mut stale = Vec::new();
 
-    // Inline shards have no file: their bytes must be as long as indexed.
-    for (id, actual) in index::inline_lengths(db)? {
-        match indexed.remove(&id) {
-            Some(info) if info.len == actual => kept.push(info),
-            Some(info) => {
-                tracing::warn!(shard = %id, actual, indexed = info.len, "inline shard has the wrong length");
+    // Inline copies have no file: their bytes must be as long as indexed.
+    for ((id, alias), actual) in index::inline_lengths(db)? {
+        match indexed.remove(&(id, alias)) {
+            Some(record) if record.len == actual => kept.push((alias, id, record)),
+            Some(record) => {
+                tracing::warn!(shard = %id, actual, indexed = record.len, "inline shard has the wrong length");
                 report.wrong_length.push(id);
+                stale.push((id, alias));
             }
             // Bytes without a record: removed with the stale entries below.
-            None => report.missing_files.push(id),
+            None => {
+                report.missing_files.push(id);
+                stale.push((id, alias));
+            }
         }
     }
 
-    for path in walk_files(&layout.shards_dir(), 3)? {
-        let Some(id) = parse_shard_path(layout, &path) else {
+    for path in walk_files(&layout.shards_dir(), 4)? {
+        let Some((id, alias)) = parse_shard_path(layout, &path) else {
             report.stray_files.push(path.clone());
             remove_files.push(path);
             continue;
         };
-        // (Inline shards were taken out of `indexed` above: a file of one
+        // (Inline copies were taken out of `indexed` above: a file of one
         // is an orphan.)
-        let Some(info) = indexed.remove(&id) else {
+        let Some(record) = indexed.remove(&(id, alias)) else {
             report.orphan_files.push(id);
             remove_files.push(path);
             continue;
         };
         let actual = fs::metadata(&path).at("reading metadata of", &path)?.len();
-        if actual == info.len {
-            kept.push(info);
+        if actual == record.len {
+            kept.push((alias, id, record));
         } else {
-            tracing::warn!(shard = %id, actual, indexed = info.len, "shard file has the wrong length");
+            tracing::warn!(shard = %id, actual, indexed = record.len, "shard file has the wrong length");
             report.wrong_length.push(id);
+            stale.push((id, alias));
             remove_files.push(path);
         }
     }
-    report.missing_files.extend(indexed.into_keys());
+    for (id, alias) in indexed.into_keys() {
+        report.missing_files.push(id);
+        stale.push((id, alias));
+    }
     report.missing_files.sort();
 
-    let stale: Vec<ShardId> = report
-        .missing_files
-        .iter()
-        .chain(&report.wrong_length)
-        .copied()
-        .collect();
     if !stale.is_empty() {
         let txn = db.begin_write()?;
-        for id in &stale {
-            index::remove(&txn, id)?;
+        for (id, alias) in &stale {
+            index::remove(&txn, id, *alias)?;
         }
         txn.commit()?;
     }

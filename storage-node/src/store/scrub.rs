@@ -6,7 +6,6 @@ use std::path::Path;
 use proofs::{Outboard, ShardId};
 
 use super::error::{IoContext, StoreError};
-use super::index::ShardInfo;
 use super::reader::ShardReader;
 
 /// Read size while hashing a shard.
@@ -38,13 +37,15 @@ pub struct ScrubReport {
     pub unreadable: Vec<(ShardId, String)>,
 }
 
-/// Re-hashes the shard of `info`, as opened (`opened`; streaming, never a
-/// whole file in memory) and compares it with the id and the stored
-/// outboard. `Ok(None)` when intact, `Ok(Some(reason))` when damaged.
+/// Re-hashes the copy of shard `id` (`len` bytes) as opened (`opened`;
+/// streaming, never a whole file in memory) and compares it with the id and
+/// the stored outboard. `Ok(None)` when intact, `Ok(Some(reason))` when
+/// damaged.
 pub(crate) fn check(
     opened: Result<ShardReader, StoreError>,
     path: &Path,
-    info: &ShardInfo,
+    id: ShardId,
+    len: u64,
     outboard: &Outboard,
 ) -> Result<Option<String>, StoreError> {
     let shard = match opened {
@@ -53,7 +54,7 @@ pub(crate) fn check(
         Err(error) => return Err(error),
     };
     let mut builder = Outboard::builder();
-    let mut range = shard.into_range(0, info.len)?;
+    let mut range = shard.into_range(0, len)?;
     let mut buf = vec![0u8; SCRUB_BUFFER];
     loop {
         let n = range.read(&mut buf).at("reading", path)?;
@@ -63,7 +64,7 @@ pub(crate) fn check(
         builder.update(&buf[..n]);
     }
     let (actual_outboard, actual) = builder.finalize();
-    if actual != info.id {
+    if actual != id {
         return Ok(Some(format!("the shard's bytes hash to {actual}")));
     }
     if actual_outboard != *outboard {

@@ -1,5 +1,6 @@
-//! Receiving a shard: reserve, stream to a temp file while hashing, then
-//! verify, fsync, rename into place, fsync the directory and only then index.
+//! Receiving a shard: admit, stream to a temp file while hashing (reserving
+//! room as the bytes arrive), then verify, fsync, rename into place, fsync
+//! the directory and only then index.
 //! Small shards (up to [`INLINE_MAX`](super::index::INLINE_MAX)) are
 //! buffered in memory instead and committed into the index itself, in the
 //! same transaction as their record.
@@ -16,7 +17,7 @@ use redb::WriteTransaction;
 use super::Inner;
 use super::capacity::Reservation;
 use super::error::{IoContext, StoreError};
-use super::index::{self, ShardInfo};
+use super::index::{self, Record};
 use super::layout::{ensure_dir, remove_file, sync_dir};
 use super::now_unix;
 use super::owner::Owner;
@@ -29,8 +30,8 @@ const WRITE_BUFFER: usize = 256 * 1024;
 pub enum PutOutcome {
     /// The shard was verified, written and indexed.
     Stored,
-    /// The shard was already stored; the new bytes were verified and dropped
-    /// (the existing entry, with its original owner, is kept).
+    /// The owner already stored this shard; the new bytes were verified and
+    /// dropped, and the stored copy's lease was renewed.
     AlreadyStored,
 }
 
@@ -69,11 +70,12 @@ struct Inline {
 
 /// An incremental shard write, for bytes that arrive in pieces.
 ///
-/// Created by [`Store::begin_put`](super::Store::begin_put) after room was
-/// reserved. Feed it with [`ShardWriter::write`] (or through
-/// [`std::io::Write`]), then [`ShardWriter::commit`]. Dropping it without
-/// committing aborts: the temp file is deleted and the room released. Any
-/// error (too many bytes, an I/O failure) discards the write at once.
+/// Created by [`Store::begin_put`](super::Store::begin_put) once the write
+/// was admitted. Feed it with [`ShardWriter::write`] (or through
+/// [`std::io::Write`]), which reserves room for the bytes as they come,
+/// then [`ShardWriter::commit`]. Dropping it without committing aborts: the
+/// temp file is deleted and the room released. Any error (too many bytes,
+/// no room left, an I/O failure) discards the write at once.
 pub struct ShardWriter {
     inner: Arc<Inner>,
     id: ShardId,
@@ -186,6 +188,17 @@ impl ShardWriter {
                 expected: self.len,
             });
         }
+        let reservation = match &mut self.state {
+            State::Writing(temp) => temp.reservation.as_mut(),
+            State::Buffering(inline) => inline.reservation.as_mut(),
+            State::VerifyOnly | State::Failed => None,
+        };
+        if let Some(reservation) = reservation
+            && let Err(error) = reservation.grow(bytes.len() as u64)
+        {
+            self.state = State::Failed;
+            return Err(error);
+        }
         match &mut self.state {
             State::Writing(temp) => {
                 if let Err(error) = temp.file.write_all(bytes) {
@@ -234,7 +247,7 @@ impl ShardWriter {
             });
         }
         let Some(mut body) = body else {
-            return Ok(Finished::Duplicate);
+            return Ok(Finished::Duplicate(self.id, self.owner));
         };
         if let Body::File(temp) = &mut body {
             temp.file.flush().at("writing", temp.path())?;
@@ -281,7 +294,8 @@ impl Write for ShardWriter {
 
 enum Finished {
     Ready(Box<Prepared>),
-    Duplicate,
+    /// Verified bytes of a copy the owner already stores.
+    Duplicate(ShardId, Owner),
 }
 
 /// A verified shard waiting to be installed.
@@ -313,7 +327,8 @@ impl Body {
 /// Commits several writers with one index transaction (group commit): each
 /// file is verified and fsynced, all are renamed into place, their
 /// directories fsynced once each, then one redb commit indexes them all
-/// (and holds the bytes of the inline ones).
+/// (and holds the bytes of the inline ones, and renews the leases of copies
+/// that were already stored).
 ///
 /// The outer error means the index could not be committed, and none of the
 /// new shards was kept; the inner results are per writer.
@@ -324,22 +339,10 @@ pub(crate) fn commit_batch(
     let mut results: Vec<Option<Result<PutOutcome, StoreError>>> = Vec::new();
     let mut ready = Vec::new();
     for writer in writers {
-        let id = writer.id;
         match writer.finish() {
-            Ok(Finished::Ready(prepared)) => {
-                ready.push((results.len(), prepared));
+            Ok(finished) => {
+                ready.push((results.len(), finished));
                 results.push(None);
-            }
-            Ok(Finished::Duplicate) => {
-                // The stored copy may have been deleted while these bytes
-                // were verified: only report it stored if it still is.
-                let _guard = inner.lock_commits();
-                let still = index::get(&inner.db, &id)?.is_some();
-                results.push(Some(if still {
-                    Ok(PutOutcome::AlreadyStored)
-                } else {
-                    Err(StoreError::NotFound(id))
-                }));
             }
             Err(error) => results.push(Some(Err(error))),
         }
@@ -353,7 +356,7 @@ pub(crate) fn commit_batch(
         .collect())
 }
 
-/// A shard renamed into place (`Some` path) or staged inline (`None`)
+/// A copy renamed into place (`Some` path) or staged inline (`None`)
 /// whose index entry is not yet committed.
 type Installed = (usize, Option<PathBuf>, Box<Prepared>);
 
@@ -361,20 +364,30 @@ type Installed = (usize, Option<PathBuf>, Box<Prepared>);
 /// If anything fails before the commit, the renamed files are removed again.
 fn install(
     inner: &Inner,
-    ready: Vec<(usize, Box<Prepared>)>,
+    ready: Vec<(usize, Finished)>,
     results: &mut [Option<Result<PutOutcome, StoreError>>],
 ) -> Result<(), StoreError> {
     let _guard = inner.lock_commits();
     let txn = inner.db.begin_write()?;
     let mut installed = Vec::new();
     let mut dirs = BTreeSet::new();
-    let durable = stage(inner, &txn, ready, results, &mut installed, &mut dirs)
-        .and_then(|()| dirs.iter().try_for_each(|dir| sync_dir(dir)))
-        .and_then(|()| txn.commit().map_err(StoreError::from));
+    let mut fresh = Vec::new();
+    let durable = stage(
+        inner,
+        &txn,
+        ready,
+        results,
+        &mut installed,
+        &mut dirs,
+        &mut fresh,
+    )
+    .and_then(|()| dirs.iter().try_for_each(|dir| sync_dir(dir)))
+    .and_then(|()| txn.commit().map_err(StoreError::from));
     if let Err(error) = durable {
         undo(&installed);
         return Err(error);
     }
+    inner.owners_mut().adopt(fresh);
     for (slot, _, prepared) in installed {
         let Prepared {
             id, len, mut body, ..
@@ -388,28 +401,54 @@ fn install(
     Ok(())
 }
 
-/// Renames each new shard into place and adds it to `txn`; records what was
-/// renamed in `installed` and which directories need an fsync in `dirs`.
+/// Renames each new copy into place and adds it to `txn`, and renews the
+/// copies that were already stored; records what was renamed in
+/// `installed`, which directories need an fsync in `dirs` and which owners
+/// got an alias in `fresh`.
 fn stage(
     inner: &Inner,
     txn: &WriteTransaction,
-    ready: Vec<(usize, Box<Prepared>)>,
+    ready: Vec<(usize, Finished)>,
     results: &mut [Option<Result<PutOutcome, StoreError>>],
     installed: &mut Vec<Installed>,
     dirs: &mut BTreeSet<PathBuf>,
+    fresh: &mut Vec<(index::Alias, Owner)>,
 ) -> Result<(), StoreError> {
     let now = now_unix();
+    let owners = inner.owners();
     let mut in_batch = BTreeSet::new();
-    for (slot, mut prepared) in ready {
-        if in_batch.contains(&prepared.id) || index::contains_in(txn, &prepared.id)? {
+    for (slot, finished) in ready {
+        let mut prepared = match finished {
+            Finished::Ready(prepared) => prepared,
+            Finished::Duplicate(id, owner) => {
+                // The stored copy may have been deleted while these bytes
+                // were verified: only report it stored (and renew it) if it
+                // still is.
+                let renewed = match owners.alias(&owner) {
+                    Some(alias) => {
+                        index::update(txn, alias, &[id], |r| r.touched = now)?.is_empty()
+                    }
+                    None => false,
+                };
+                results[slot] = Some(if renewed {
+                    Ok(PutOutcome::AlreadyStored)
+                } else {
+                    Err(StoreError::NotFound(id))
+                });
+                continue;
+            }
+        };
+        let alias = owners.alias_in(txn, &prepared.owner, fresh)?;
+        if !in_batch.insert((prepared.id, alias)) || index::contains_in(txn, &prepared.id, alias)? {
             // Dropping `prepared` removes its temp file.
+            index::update(txn, alias, &[prepared.id], |r| r.touched = now)?;
             results[slot] = Some(Ok(PutOutcome::AlreadyStored));
             continue;
         }
         let target = match &mut prepared.body {
             Body::File(temp) => {
-                let dir = inner.layout.shard_dir(&prepared.id);
-                let target = inner.layout.shard_path(&prepared.id);
+                let dir = inner.layout.shard_dir(&prepared.id, alias);
+                let target = inner.layout.shard_path(&prepared.id, alias);
                 if let Err(error) = ensure_dir(&dir).and_then(|()| {
                     std::fs::rename(temp.path(), &target).at("renaming into", &target)
                 }) {
@@ -422,19 +461,19 @@ fn stage(
             }
             Body::Inline(_) => None,
         };
-        let info = ShardInfo {
-            id: prepared.id,
+        let record = Record {
             len: prepared.len,
-            owner: prepared.owner.clone(),
             created: now,
             last_verified: now,
+            touched: now,
         };
         let outcome = match &prepared.body {
-            Body::File(_) => index::insert(txn, &info, Some(&prepared.outboard)),
-            Body::Inline(inline) => index::insert(txn, &info, None)
-                .and_then(|()| index::insert_inline(txn, &prepared.id, &inline.bytes)),
+            Body::File(_) => {
+                index::insert(txn, &prepared.id, alias, &record, Some(&prepared.outboard))
+            }
+            Body::Inline(inline) => index::insert(txn, &prepared.id, alias, &record, None)
+                .and_then(|()| index::insert_inline(txn, &prepared.id, alias, &inline.bytes)),
         };
-        in_batch.insert(prepared.id);
         installed.push((slot, target, prepared));
         outcome?;
     }
