@@ -77,6 +77,19 @@ pub struct DevnetArgs {
     /// a devnet).
     #[arg(long, default_value = "10m")]
     lease: String,
+    /// Put every region in a network namespace of its own and delay every
+    /// packet between regions (a user-space router; needs root). The
+    /// gateway and clients sit in the first region.
+    #[arg(long)]
+    wan: bool,
+    /// One-way delay between two regions on the WAN (repeatable), e.g.
+    /// `us-east:eu-west=40ms`; other pairs get a realistic default.
+    #[arg(long, requires = "wan", value_name = "A:B=DELAY")]
+    delay: Vec<String>,
+    /// Cap each direction between two regions at this many bytes per
+    /// second, e.g. 12MiB.
+    #[arg(long, requires = "wan")]
+    wan_rate: Option<String>,
 }
 
 /// Keys of the gateway's devnet access key.
@@ -121,6 +134,27 @@ struct GatewayInfo {
 struct Cluster {
     nodes: Vec<Proc>,
     gateway: Option<Proc>,
+    /// The WAN the processes run in, if any (dropped after them).
+    wan: Option<crate::wan::Wan>,
+}
+
+impl Cluster {
+    /// A command running `exe` in region `region` (inside its namespace on
+    /// a WAN devnet).
+    fn command_in(&self, region: usize, exe: &Path) -> Command {
+        match &self.wan {
+            Some(wan) => wan.command(region, exe),
+            None => Command::new(exe),
+        }
+    }
+
+    /// The IP address processes of region `region` listen on.
+    fn ip_of(&self, region: usize) -> std::net::IpAddr {
+        match &self.wan {
+            Some(wan) => wan.address(region).into(),
+            None => std::net::Ipv4Addr::LOCALHOST.into(),
+        }
+    }
 }
 
 /// SIGINT and SIGTERM, installed before any child starts.
@@ -205,6 +239,20 @@ struct Summary {
 /// Starts the nodes, then the gateway, and writes `devnet.json`.
 async fn start(args: &DevnetArgs, cluster: &mut Cluster) -> anyhow::Result<Summary> {
     let dir = prepare_dir(&args.dir)?;
+    if args.wan {
+        let spec = wan_spec(args)?;
+        let wan = crate::wan::Wan::start(&spec).context("setting up the WAN (needs root)")?;
+        for a in 0..spec.regions.len() {
+            for b in a + 1..spec.regions.len() {
+                let (ra, rb) = (&spec.regions[a], &spec.regions[b]);
+                eprintln!(
+                    "devnet: WAN {ra} <-> {rb}: {:.1} ms one way",
+                    spec.delay(ra, rb).as_secs_f64() * 1000.0
+                );
+            }
+        }
+        cluster.wan = Some(wan);
+    }
     let exe = std::env::current_exe().context("finding the cairn binary")?;
     // The gateway's identity first: every node accepts it by name (with
     // no quota of its own beyond the node's capacity); other owners get the
@@ -232,6 +280,38 @@ async fn start(args: &DevnetArgs, cluster: &mut Cluster) -> anyhow::Result<Summa
     })
 }
 
+/// The WAN's regions and delays from the flags.
+fn wan_spec(args: &DevnetArgs) -> anyhow::Result<crate::wan::WanSpec> {
+    let regions: Vec<String> = (0..args.regions.min(args.nodes)).map(region_name).collect();
+    let mut delays = std::collections::HashMap::new();
+    for text in &args.delay {
+        let (pair, delay) = crate::wan::parse_delay(text)?;
+        for region in [&pair.0, &pair.1] {
+            if !regions.contains(region) {
+                bail!(
+                    "--delay {text}: no region {region} on this devnet (regions: {})",
+                    regions.join(", ")
+                );
+            }
+        }
+        delays.insert(pair, delay);
+    }
+    let rate = args
+        .wan_rate
+        .as_deref()
+        .map(|r| {
+            r.parse::<bytesize::ByteSize>()
+                .map(|b| b.as_u64())
+                .map_err(|e| anyhow::anyhow!("--wan-rate {r}: {e}"))
+        })
+        .transpose()?;
+    Ok(crate::wan::WanSpec {
+        regions,
+        delays,
+        rate,
+    })
+}
+
 /// Creates `dir` if needed and returns it as an absolute path.
 fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -255,13 +335,12 @@ async fn start_nodes(
     gateway_peer: &str,
     cluster: &mut Cluster,
 ) -> anyhow::Result<Vec<NodeInfo>> {
-    let first = cluster
-        .nodes
-        .push_mut(spawn_node(args, dir, exe, 0, gateway_peer, &[])?);
+    let first = spawn_node(args, cluster, dir, exe, 0, gateway_peer, &[])?;
+    let first = cluster.nodes.push_mut(first);
     let seed = node_ready(first).await?;
     let bootstrap = [seed.addr.clone()];
     for i in 1..args.nodes {
-        let node = spawn_node(args, dir, exe, i, gateway_peer, &bootstrap)?;
+        let node = spawn_node(args, cluster, dir, exe, i, gateway_peer, &bootstrap)?;
         cluster.nodes.push(node);
     }
     let mut infos = vec![seed];
@@ -275,6 +354,7 @@ async fn start_nodes(
 /// gateway `gateway_peer` and (within their quotas) anyone else.
 fn spawn_node(
     args: &DevnetArgs,
+    cluster: &Cluster,
     dir: &Path,
     exe: &Path,
     i: usize,
@@ -286,15 +366,17 @@ fn spawn_node(
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     remove_stale(&data_dir.join("node.json"))?;
-    let mut command = Command::new(exe);
+    let region = i % args.regions;
+    let ip = cluster.ip_of(region);
+    let mut command = cluster.command_in(region, exe);
     command
         .arg("node")
         .arg("--data")
         .arg(&data_dir)
         .args(["--capacity", &args.capacity])
-        .args(["--region", &region_name(i % args.regions)])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--metrics", "127.0.0.1:0"])
+        .args(["--region", &region_name(region)])
+        .args(["--listen", &format!("/ip4/{ip}/tcp/0")])
+        .args(["--metrics", &format!("{ip}:0")])
         .args(["--accept", gateway_peer, "--accept", "any"])
         .args(["--lease", &args.lease]);
     for addr in bootstrap {
@@ -391,16 +473,28 @@ async fn start_gateway(
 ) -> anyhow::Result<GatewayInfo> {
     let data_dir = dir.join("gateway");
     remove_stale(&data_dir.join("gateway.json"))?;
-    let mut command = Command::new(exe);
+    // On a WAN the gateway sits in the first region, on that region's
+    // address (the port as asked).
+    let (s3, admin) = match &cluster.wan {
+        Some(wan) => {
+            let ip = std::net::IpAddr::from(wan.address(0));
+            (
+                std::net::SocketAddr::new(ip, args.s3.port()),
+                format!("{ip}:0"),
+            )
+        }
+        None => (args.s3, "127.0.0.1:0".to_owned()),
+    };
+    let mut command = cluster.command_in(0, exe);
     command
         .arg("gateway")
         .arg("--data")
         .arg(&data_dir)
-        .args(["--s3", &args.s3.to_string()])
+        .args(["--s3", &s3.to_string()])
         .args(["--k", &args.k.to_string()])
         .args(["--m", &args.m.to_string()])
         .args(["--region", S3_REGION])
-        .args(["--admin", "127.0.0.1:0"])
+        .args(["--admin", &admin])
         .arg("--devnet")
         .args(&args.gateway_arg);
     for addr in bootstrap {
@@ -451,7 +545,19 @@ fn devnet_state(
             })
         })
         .collect();
+    let wan = cluster.wan.as_ref().map(|wan| {
+        json!({
+            "outside": wan.outside().to_string(),
+            "namespaces": (0..nodes.len().min(cluster.nodes.len()))
+                .map(|i| i % wan.regions())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .map(|r| json!({"region": nodes[r].region, "namespace": wan.namespace(r), "address": wan.address(r).to_string()}))
+                .collect::<Vec<_>>(),
+        })
+    });
     json!({
+        "wan": wan,
         "s3_endpoint": gateway.s3_endpoint,
         "access_key": keys.access,
         "secret_key": keys.secret,

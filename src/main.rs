@@ -9,6 +9,7 @@ mod node_cmd;
 mod shard_id_cmd;
 mod status_cmd;
 mod usage_cmd;
+mod wan;
 
 use std::process::ExitCode;
 
