@@ -68,6 +68,10 @@ pub struct DevnetArgs {
     /// `--gateway-arg=--audit-every=1s`.
     #[arg(long, allow_hyphen_values = true)]
     gateway_arg: Vec<String>,
+    /// Extra argument for every node (repeatable), e.g.
+    /// `--node-arg=--scrub-every=3600`.
+    #[arg(long, allow_hyphen_values = true)]
+    node_arg: Vec<String>,
 }
 
 /// Keys of the gateway's devnet access key.
@@ -274,7 +278,8 @@ fn spawn_node(
         .args(["--capacity", &args.capacity])
         .args(["--region", &region_name(i % args.regions)])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--metrics", "127.0.0.1:0"]);
+        .args(["--metrics", "127.0.0.1:0"])
+        .args(&args.node_arg);
     for addr in bootstrap {
         command.args(["--bootstrap", addr]);
     }

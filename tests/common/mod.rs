@@ -231,3 +231,22 @@ pub fn bytes(len: usize, salt: u64) -> Vec<u8> {
         .fill(&mut out);
     out
 }
+
+/// Where a node keeps shard `id` (hex) as a file (shards over 32 KiB; the
+/// others are inline in its index).
+pub fn shard_file(data: &Path, id: &str) -> PathBuf {
+    data.join("shards").join(&id[..2]).join(&id[2..4]).join(id)
+}
+
+/// Flips one byte in the middle of the file at `path` (disk rot).
+pub fn flip_byte(path: &Path) {
+    let mut content = std::fs::read(path).unwrap();
+    let at = content.len() / 2;
+    content[at] ^= 0x5a;
+    std::fs::write(path, &content).unwrap();
+}
+
+/// Whether the file at `path` exists and its bytes hash to `id` (hex).
+pub fn intact(path: &Path, id: &str) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| blake3::hash(&bytes).to_hex().as_str() == id)
+}
