@@ -192,3 +192,55 @@ pub fn render_object(object: &ObjectHealth) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_reduced_diversity_and_both_queues() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "nodes": [],
+            "segments": {"full": 7, "degraded": 1, "queued": 2, "lost": 0, "reduced_diversity": 3},
+            "repair_queue": 2,
+            "rebalance_queue": 3,
+            "last_check_secs": 4,
+            "check_passes": 9,
+        }))
+        .unwrap();
+        let text = render(&status);
+        assert!(
+            text.contains(
+                "7 full, 1 degraded, 2 queued for repair, 0 lost; 3 with reduced diversity"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("repair queue 2; rebalance queue 3; checked 4s ago (pass 9)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_object_lists_every_shard() {
+        let object: ObjectHealth = serde_json::from_value(serde_json::json!({
+            "bucket": "b", "key": "k", "k": 1, "m": 1,
+            "segments": [{"part": 0, "segment": 0, "healthy": 1, "reduced_diversity": true,
+                "shards": [
+                    {"index": 0, "id": "00112233445566778899", "node": "peer-a", "state": "healthy"},
+                    {"index": 1, "id": "aabbccddeeff00112233", "node": "peer-a", "state": "bad"},
+                ]}],
+        }))
+        .unwrap();
+        let text = render_object(&object);
+        assert!(text.contains("b/k: 1+1, 1 segment(s)"), "{text}");
+        assert!(
+            text.contains("1 of 2 shards healthy, reduced diversity"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 bad      aabbccddeeff0011 peer-a"),
+            "{text}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Self-healing end to end: a real devnet loses two of its six nodes to
 //! `kill -9`; every object still reads back; after the dead deadline the
-//! gateway rebuilds every lost shard onto fresh nodes; when the killed
+//! gateway rebuilds every lost shard onto fresh nodes, resuming its
+//! persisted repair queue after being killed itself; the rebuilt shards
+//! alone (with two original holders stopped) read back; when the killed
 //! nodes return, their stale copies are garbage-collected.
 
 mod common;
@@ -157,7 +159,7 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
 
     // After the dead deadline and the grace, every segment is rebuilt to
     // full redundancy; nothing is ever lost.
-    let healed = devnet.wait_status("full redundancy again", Duration::from_secs(180), |s| {
+    devnet.wait_status("full redundancy again", Duration::from_secs(180), |s| {
         assert_eq!(s["segments"]["lost"], 0, "segments lost: {s:#}");
         s["segments"]["full"] == total
             && s["segments"]["queued"] == 0
@@ -167,6 +169,10 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
                 .iter()
                 .all(|&i| Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["shards"] == 0)
     });
+    // A check pass begun after that agrees.
+    let healed = devnet.fresh_status(Duration::from_secs(30));
+    assert_eq!(healed["segments"]["full"], total, "{healed:#}");
+    assert_eq!(healed["repair_queue"], 0, "{healed:#}");
     for &i in &killed {
         let node = Devnet::node_status(&healed, &devnet.node_field(i, "peer_id"));
         assert_eq!(node["state"], "dead", "{node:#}");

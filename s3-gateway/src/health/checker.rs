@@ -281,3 +281,108 @@ pub async fn run(health: Health, survey: Survey) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::HealthConfig;
+    use crate::meta::{MetaStore, ObjectMeta, PartLayout, ShardLocation};
+    use crate::metrics::GatewayMetrics;
+
+    /// Segment number `seg` with its shards on `nodes` (ids unique to it).
+    fn layout(seg: u8, nodes: &[u8]) -> SegmentLayout {
+        SegmentLayout {
+            plain_len: 1000,
+            shards: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let mut id = [i as u8 + 1; 32];
+                    id[0] = seg;
+                    ShardLocation {
+                        id,
+                        node: vec![n; 8],
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn object(segments: Vec<SegmentLayout>) -> ObjectMeta {
+        ObjectMeta {
+            k: 4,
+            m: 2,
+            parts: vec![PartLayout {
+                part_number: 1,
+                size: 1000 * segments.len() as u64,
+                etag: "\"e\"".into(),
+                segments,
+            }],
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn at(segment: u32) -> SegmentKey {
+        SegmentKey {
+            bucket: "bkt".into(),
+            key: "k".into(),
+            part: 0,
+            segment,
+        }
+    }
+
+    #[test]
+    fn doubled_up_segments_are_counted_and_queued_for_rebalancing_once_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        meta.create_bucket("bkt", "us-east-1", "owner").unwrap();
+        // Segment 0: six nodes. Segment 1: node 1 holds two shards.
+        // Segment 2: node 1 holds two, and another copy is bad.
+        let segments = vec![
+            layout(0, &[1, 2, 3, 4, 5, 6]),
+            layout(1, &[1, 2, 3, 4, 5, 1]),
+            layout(2, &[1, 2, 3, 4, 5, 1]),
+        ];
+        meta.put_object("bkt", "k", &object(segments.clone()))
+            .unwrap();
+        let health =
+            Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new()).unwrap();
+        for n in 1..=7 {
+            health.seen(&[n; 8]);
+        }
+        assert!(health.mark_bad(&[2; 8], &segments[2].shards[1].id));
+        let survey = Survey::default();
+        let report = check(&health, &survey).unwrap();
+        assert_eq!(report.segments.reduced_diversity, 2);
+        assert_eq!(report.segments.full, 2);
+        assert_eq!(report.segments.queued, 1);
+        assert_eq!(report.pass, 1);
+        assert_eq!(meta.rebalance_queue().unwrap(), [at(1)]);
+        let queued: Vec<SegmentKey> = meta
+            .repair_queue()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(queued, [at(2)]);
+
+        // Spread out (by a rebalance): it leaves the queue at the next pass.
+        let mut object = object(segments);
+        object.parts[0].segments[1] = layout(1, &[1, 2, 3, 4, 5, 7]);
+        meta.put_object("bkt", "k", &object).unwrap();
+        let report = check(&health, &survey).unwrap();
+        assert_eq!(report.segments.reduced_diversity, 1);
+        assert_eq!(report.pass, 2);
+        assert!(meta.rebalance_queue().unwrap().is_empty());
+    }
+
+    #[test]
+    fn doubling_is_about_nodes_not_empty_slots() {
+        assert!(!doubled_up(&layout(0, &[1, 2, 3])));
+        assert!(doubled_up(&layout(0, &[1, 2, 1])));
+        let mut short = layout(0, &[1, 2, 3]);
+        short.shards[0].node.clear();
+        short.shards[1].node.clear();
+        assert!(!doubled_up(&short), "written short twice is not doubled");
+    }
+}

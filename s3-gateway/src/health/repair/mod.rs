@@ -92,3 +92,78 @@ pub fn queue_now(health: &Health, at: SegmentKey, layout: &SegmentLayout, k: usi
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::HealthConfig;
+    use crate::meta::{MetaStore, ShardLocation};
+    use crate::metrics::GatewayMetrics;
+
+    fn layout() -> SegmentLayout {
+        SegmentLayout {
+            plain_len: 1000,
+            shards: (0..6u8)
+                .map(|i| ShardLocation {
+                    id: [i + 1; 32],
+                    node: vec![i + 1; 8],
+                })
+                .collect(),
+        }
+    }
+
+    fn at() -> SegmentKey {
+        SegmentKey {
+            bucket: "b".into(),
+            key: "k".into(),
+            part: 0,
+            segment: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_that_finds_a_bad_shard_queues_its_segment_and_wakes_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        let health =
+            Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new()).unwrap();
+        let layout = layout();
+        // Nothing bad: nothing queued.
+        queue_now(&health, at(), &layout, 4);
+        assert!(
+            tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                health.repair_wanted()
+            )
+            .await
+            .is_err()
+        );
+        assert!(meta.repair_queue().unwrap().is_empty());
+        // One bad copy: queued with five healthy shards, and the loop woken.
+        health.mark_bad(&layout.shards[2].node, &layout.shards[2].id);
+        queue_now(&health, at(), &layout, 4);
+        tokio::time::timeout(std::time::Duration::from_secs(5), health.repair_wanted())
+            .await
+            .expect("the repair loop is woken");
+        let queue = meta.repair_queue().unwrap();
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue[0].0, at());
+        assert_eq!(queue[0].1.healthy, 5);
+    }
+
+    #[tokio::test]
+    async fn above_the_threshold_nothing_is_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        let config = HealthConfig {
+            repair_threshold: Some(4),
+            ..HealthConfig::devnet()
+        };
+        let health = Health::load(config, meta.clone(), GatewayMetrics::new()).unwrap();
+        let layout = layout();
+        health.mark_bad(&layout.shards[0].node, &layout.shards[0].id);
+        queue_now(&health, at(), &layout, 4);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(meta.repair_queue().unwrap().is_empty());
+    }
+}
