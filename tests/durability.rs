@@ -323,6 +323,16 @@ async fn reads_heal_rot_and_a_small_mesh_doubles_up_then_spreads_out() {
         "every 4+2 segment doubled up once: {doubled:#}"
     );
     check_all(&s3, "dur", OBJECTS, "doubled up on five nodes").await;
+    let admin = devnet.info["gateway"]["admin"].as_str().unwrap();
+    let metrics = common::metrics_text(admin.trim_start_matches("http://"));
+    let gauge = format!(
+        "cairn_gateway_segments_reduced_diversity {}",
+        coded_segments(OBJECTS)
+    );
+    assert!(
+        metrics.lines().any(|l| l == gauge),
+        "the gateway's metrics say {gauge}: {metrics}"
+    );
 
     // A node joins: the doubled-up shards spread out to it.
     let data = dir.path().join("fresh");
