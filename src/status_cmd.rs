@@ -1,5 +1,6 @@
 //! `cairn status`: what a gateway knows about its nodes and its data's
-//! health, from its admin endpoint.
+//! health, from its admin endpoint; with `--object BUCKET/KEY`, where that
+//! object's shards are and whether each counts.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use s3_gateway::admin::Status;
+use s3_gateway::admin::{ObjectHealth, Status, percent_encode};
 
 /// Arguments of `cairn status`.
 #[derive(clap::Args)]
@@ -21,6 +22,9 @@ pub struct StatusArgs {
     /// Print the raw JSON.
     #[arg(long)]
     json: bool,
+    /// Show one object's shards instead: BUCKET/KEY.
+    #[arg(long, value_name = "BUCKET/KEY")]
+    object: Option<String>,
 }
 
 /// Runs `cairn status`.
@@ -29,7 +33,26 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         Some(admin) => admin,
         None => admin_of_devnet(&args.dir)?,
     };
-    let body = get(&format!("{}/status", admin.trim_end_matches('/'))).await?;
+    let admin = admin.trim_end_matches('/');
+    if let Some(object) = &args.object {
+        let (bucket, key) = object
+            .split_once('/')
+            .context("--object takes BUCKET/KEY")?;
+        let url = format!(
+            "{admin}/object?bucket={}&key={}",
+            percent_encode(bucket),
+            percent_encode(key)
+        );
+        let body = get(&url).await?;
+        if args.json {
+            println!("{body}");
+        } else {
+            let object: ObjectHealth = serde_json::from_str(&body).context("reading the answer")?;
+            print!("{}", render_object(&object));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let body = get(&format!("{admin}/status")).await?;
     if args.json {
         println!("{body}");
         return Ok(ExitCode::SUCCESS);
@@ -65,7 +88,8 @@ async fn get(url: &str) -> anyhow::Result<String> {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = http::Request::get(uri.path())
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = http::Request::get(target)
         .header("host", format!("{host}:{port}"))
         .body(http_body_util::Empty::<bytes::Bytes>::new())?;
     let response = sender.send_request(request).await?;
@@ -144,15 +168,118 @@ pub fn render(status: &Status) -> String {
     let s = &status.segments;
     let _ = writeln!(
         out,
-        "\nsegments: {} full, {} degraded, {} queued for repair, {} lost; repair queue {}; {}",
-        s.full,
-        s.degraded,
-        s.queued,
-        s.lost,
+        "\nsegments: {} full, {} degraded, {} queued for repair, {} lost; {} with reduced diversity \
+         (two or more shards on one node)",
+        s.full, s.degraded, s.queued, s.lost, s.reduced_diversity,
+    );
+    let _ = writeln!(
+        out,
+        "repair queue {}; rebalance queue {}; {}",
         status.repair_queue,
+        status.rebalance_queue,
         status
             .last_check_secs
-            .map_or("not checked yet".into(), |c| format!("checked {c}s ago")),
+            .map_or("not checked yet".into(), |c| format!(
+                "checked {c}s ago (pass {})",
+                status.check_passes
+            )),
     );
     out
+}
+
+/// One object's shards as a table.
+pub fn render_object(object: &ObjectHealth) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}/{}: {}+{}, {} segment(s)",
+        object.bucket,
+        object.key,
+        object.k,
+        object.m,
+        object.segments.len()
+    );
+    for segment in &object.segments {
+        let _ = writeln!(
+            out,
+            "\npart {} segment {}: {} of {} shards healthy{}",
+            segment.part,
+            segment.segment,
+            segment.healthy,
+            segment.shards.len(),
+            if segment.reduced_diversity {
+                ", reduced diversity"
+            } else {
+                ""
+            }
+        );
+        for shard in &segment.shards {
+            let _ = writeln!(
+                out,
+                "  {:>3} {:<8} {} {}",
+                shard.index,
+                shard.state,
+                &shard.id[..16.min(shard.id.len())],
+                if shard.node.is_empty() {
+                    "-"
+                } else {
+                    &shard.node
+                },
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_reduced_diversity_and_both_queues() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "nodes": [],
+            "segments": {"full": 7, "degraded": 1, "queued": 2, "lost": 0, "reduced_diversity": 3},
+            "repair_queue": 2,
+            "rebalance_queue": 3,
+            "last_check_secs": 4,
+            "check_passes": 9,
+        }))
+        .unwrap();
+        let text = render(&status);
+        assert!(
+            text.contains(
+                "7 full, 1 degraded, 2 queued for repair, 0 lost; 3 with reduced diversity"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("repair queue 2; rebalance queue 3; checked 4s ago (pass 9)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_object_lists_every_shard() {
+        let object: ObjectHealth = serde_json::from_value(serde_json::json!({
+            "bucket": "b", "key": "k", "k": 1, "m": 1,
+            "segments": [{"part": 0, "segment": 0, "healthy": 1, "reduced_diversity": true,
+                "shards": [
+                    {"index": 0, "id": "00112233445566778899", "node": "peer-a", "state": "healthy"},
+                    {"index": 1, "id": "aabbccddeeff00112233", "node": "peer-a", "state": "bad"},
+                ]}],
+        }))
+        .unwrap();
+        let text = render_object(&object);
+        assert!(text.contains("b/k: 1+1, 1 segment(s)"), "{text}");
+        assert!(
+            text.contains("1 of 2 shards healthy, reduced diversity"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 bad      aabbccddeeff0011 peer-a"),
+            "{text}"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! Self-healing end to end: a real devnet loses two of its six nodes to
 //! `kill -9`; every object still reads back; after the dead deadline the
-//! gateway rebuilds every lost shard onto fresh nodes; when the killed
+//! gateway rebuilds every lost shard onto fresh nodes, resuming its
+//! persisted repair queue after being killed itself; the rebuilt shards
+//! alone (with two original holders stopped) read back; when the killed
 //! nodes return, their stale copies are garbage-collected.
 
 mod common;
@@ -137,11 +139,27 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
         s["repair_queue"].as_u64().unwrap_or(0) > 0
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let gateway = restart_gateway(&devnet, dir.path());
+    kill_gateway(&devnet);
+    // The queue itself survived the crash: it is in the gateway's metadata
+    // store, which the restarted gateway resumes from (read here before
+    // it starts, so its own checker cannot have refilled it).
+    let queue = persisted_repair_queue(&devnet.gateway_dir());
+    assert!(
+        !queue.is_empty(),
+        "the repair queue was lost with the gateway"
+    );
+    for (at, entry) in &queue {
+        assert_eq!(at.bucket, "heal", "{at:?}");
+        assert!(
+            usize::from(entry.healthy) < 6,
+            "a queued segment is degraded: {at:?} {entry:?}"
+        );
+    }
+    let gateway = start_gateway(&devnet, dir.path());
 
     // After the dead deadline and the grace, every segment is rebuilt to
     // full redundancy; nothing is ever lost.
-    let healed = devnet.wait_status("full redundancy again", Duration::from_secs(180), |s| {
+    devnet.wait_status("full redundancy again", Duration::from_secs(180), |s| {
         assert_eq!(s["segments"]["lost"], 0, "segments lost: {s:#}");
         s["segments"]["full"] == total
             && s["segments"]["queued"] == 0
@@ -151,6 +169,10 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
                 .iter()
                 .all(|&i| Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["shards"] == 0)
     });
+    // A check pass begun after that agrees.
+    let healed = devnet.fresh_status(Duration::from_secs(30));
+    assert_eq!(healed["segments"]["full"], total, "{healed:#}");
+    assert_eq!(healed["repair_queue"], 0, "{healed:#}");
     for &i in &killed {
         let node = Devnet::node_status(&healed, &devnet.node_field(i, "peer_id"));
         assert_eq!(node["state"], "dead", "{node:#}");
@@ -172,6 +194,37 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
         "the fresh nodes took rebuilt shards: {healed:#}"
     );
     check_all(&s3, "heal", OBJECTS, "after repair").await;
+
+    // The rebuilt shards are real: with two of the surviving original
+    // holders stopped, every 4+2 segment has exactly four shards left to
+    // read, two of them rebuilt on the fresh nodes.
+    let stopped = [2, 3];
+    for &i in &stopped {
+        devnet.signal_node(i, "-STOP");
+    }
+    devnet.wait_status("the stopped nodes suspect", Duration::from_secs(30), |s| {
+        stopped
+            .iter()
+            .all(|&i| Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["state"] != "alive")
+    });
+    let reading = std::time::Instant::now();
+    check_all(&s3, "heal", OBJECTS, "from the rebuilt shards").await;
+    eprintln!(
+        "read everything with two original holders stopped in {:.1?}",
+        reading.elapsed()
+    );
+    for &i in &stopped {
+        devnet.signal_node(i, "-CONT");
+    }
+    devnet.wait_status(
+        "the stopped nodes alive again",
+        Duration::from_secs(30),
+        |s| {
+            stopped.iter().all(|&i| {
+                Devnet::node_status(s, &devnet.node_field(i, "peer_id"))["state"] == "alive"
+            })
+        },
+    );
 
     // The killed nodes come back: they are alive again, and the copies
     // they kept (rebuilt elsewhere meanwhile) are collected.
@@ -266,11 +319,9 @@ impl Drop for GatewayProc {
     }
 }
 
-/// `kill -9`s the devnet's gateway and starts it again on the same data,
-/// ports and nodes (at full repair speed).
-fn restart_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
-    let gw = &devnet.info["gateway"];
-    let pid = gw["pid"].as_u64().unwrap().to_string();
+/// `kill -9`s the devnet's gateway.
+fn kill_gateway(devnet: &Devnet) {
+    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
             .args(["-9", &pid])
@@ -278,6 +329,32 @@ fn restart_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
             .unwrap()
             .success()
     );
+}
+
+/// The repair queue in a stopped gateway's metadata store (waiting for a
+/// killed gateway's last file handles to close).
+fn persisted_repair_queue(
+    gateway_dir: &std::path::Path,
+) -> Vec<(s3_gateway::meta::SegmentKey, s3_gateway::meta::RepairEntry)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match s3_gateway::open_meta(gateway_dir) {
+            Ok(meta) => return meta.repair_queue().expect("the repair queue reads"),
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "cannot open the gateway's metadata: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Starts the devnet's gateway again on the same data, ports and nodes (at
+/// full repair speed).
+fn start_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
+    let gw = &devnet.info["gateway"];
     let s3 = devnet.info["s3_endpoint"]
         .as_str()
         .unwrap()

@@ -3,8 +3,11 @@
 //!
 //! Pure logic, no I/O. Build a [`Cluster`] from the [`NodeInfo`] a gateway
 //! currently knows and a [`Policy`]; then [`Cluster::place`] picks nodes for a
-//! new segment, [`Cluster::plan_repair`] picks nodes for lost shards, and
-//! [`order_for_read`] ranks a segment's holders for a read.
+//! new segment, [`Cluster::plan_repair`] picks nodes for lost shards
+//! ([`Cluster::plan_repair_with`] also when the nodes run short: rewriting a
+//! bad copy in place, doubling up), [`Cluster::plan_spread`] moves doubled-up
+//! shards apart again, and [`order_for_read`] ranks a segment's holders for a
+//! read.
 //!
 //! ```
 //! use placement::{Cluster, NodeInfo, Policy};
@@ -38,7 +41,10 @@
 //!    least `k` — whenever the nodes allow it. When they don't, placement is
 //!    best effort and says so ([`Placement::region_tolerant`],
 //!    [`RegionShortfall`]). Too few distinct eligible nodes (or subnets) is an
-//!    error, [`PlacementError::NotEnoughNodes`].
+//!    error, [`PlacementError::NotEnoughNodes`] — except for a repair with
+//!    [`Fallbacks`], which then rewrites bad copies in place and doubles up on
+//!    the least loaded nodes (never on a node holding a shard of the segment
+//!    while an eligible node holds none) and says so in its [`RepairPlan`].
 //! 4. Among the rest, more free capacity and lower RTT are preferred, by the
 //!    policy's weights.
 //! 5. Deterministic: weighted rendezvous hashing of (segment id, node id), so
@@ -78,6 +84,7 @@
 
 mod cluster;
 mod error;
+mod fallback;
 mod hash;
 mod node;
 mod place;
@@ -86,6 +93,7 @@ mod read;
 mod rendezvous;
 mod repair;
 mod select;
+mod spread;
 
 pub use cluster::Cluster;
 pub use error::PlacementError;
@@ -93,5 +101,5 @@ pub use node::{Health, NodeId, NodeInfo, Subnet};
 pub use place::Placement;
 pub use policy::{MIN_RTT, Policy};
 pub use read::{RTT_STEP, order_for_read};
-pub use repair::RepairPlan;
+pub use repair::{Fallbacks, RepairPlan, RepairRequest};
 pub use select::RegionShortfall;

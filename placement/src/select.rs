@@ -66,7 +66,8 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn count(&self, region: u32) -> usize {
+    /// Shards in `region`.
+    pub(crate) fn count(&self, region: u32) -> usize {
         self.regions
             .iter()
             .find(|(r, _)| *r == region)
@@ -215,18 +216,30 @@ impl Cluster {
     }
 
     fn finish(&self, chosen: Vec<u32>, tally: &Tally, req: &Request<'_>) -> Selection {
-        let shortfall = match tally.busiest() {
-            Some((region, n)) if n > req.m => Some(RegionShortfall {
-                shards: req.shards,
-                max_allowed: req.m,
+        let shortfall = self.shortfall(tally, req.shards, req.m, req.shard_len);
+        Selection { chosen, shortfall }
+    }
+
+    /// The region verdict on a segment of `shards` shards laid out as
+    /// `tally` says: `None` when no region holds more than `m`.
+    pub(crate) fn shortfall(
+        &self,
+        tally: &Tally,
+        shards: usize,
+        m: usize,
+        shard_len: u64,
+    ) -> Option<RegionShortfall> {
+        match tally.busiest() {
+            Some((region, n)) if n > m => Some(RegionShortfall {
+                shards,
+                max_allowed: m,
                 busiest_region: self.regions[region as usize].clone(),
                 max_in_one_region: n,
                 regions_used: tally.regions.iter().filter(|(_, n)| *n > 0).count(),
-                eligible_regions: self.eligible_regions(req.shard_len),
+                eligible_regions: self.eligible_regions(shard_len),
             }),
             _ => None,
-        };
-        Selection { chosen, shortfall }
+        }
     }
 
     /// Regions with at least one candidate that has room for the shard.

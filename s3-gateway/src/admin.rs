@@ -1,6 +1,8 @@
 //! The admin endpoint (plain HTTP, meant for loopback or a private
-//! network): `GET /metrics` (Prometheus text) and `GET /status` (JSON, what
-//! `cairn status` prints).
+//! network): `GET /metrics` (Prometheus text), `GET /status` (JSON, what
+//! `cairn status` prints) and `GET /object?bucket=B&key=K` (JSON: where
+//! each shard of one object is and whether it counts, what
+//! `cairn status --object B/K` prints).
 
 use std::convert::Infallible;
 
@@ -13,8 +15,9 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::health::Health;
-use crate::health::checker::{SegmentCounts, Survey};
+use crate::health::checker::{SegmentCounts, Survey, doubled_up};
+use crate::health::{Health, peer_name};
+use crate::meta::MetaError;
 use crate::nodes::NodeView;
 
 /// One node as the gateway sees it.
@@ -85,6 +88,9 @@ pub struct SegmentStatus {
     pub queued: u64,
     /// Fewer than k healthy shards.
     pub lost: u64,
+    /// Segments (of any of the above) with two or more shards on one node.
+    #[serde(default)]
+    pub reduced_diversity: u64,
 }
 
 impl From<SegmentCounts> for SegmentStatus {
@@ -94,6 +100,7 @@ impl From<SegmentCounts> for SegmentStatus {
             degraded: c.degraded,
             queued: c.queued,
             lost: c.lost,
+            reduced_diversity: c.reduced_diversity,
         }
     }
 }
@@ -107,8 +114,61 @@ pub struct Status {
     pub segments: SegmentStatus,
     /// Segments in the repair queue now.
     pub repair_queue: u64,
+    /// Segments waiting to have doubled-up shards spread out now.
+    #[serde(default)]
+    pub rebalance_queue: u64,
     /// Seconds since the last check pass (none yet: `None`).
     pub last_check_secs: Option<u64>,
+    /// Check passes finished since the gateway started: a pass numbered
+    /// `n + 2` began after pass `n + 1` was reported, so it saw everything
+    /// that happened before that.
+    #[serde(default)]
+    pub check_passes: u64,
+}
+
+/// One shard of an object, as `/object` reports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardStatus {
+    /// Its index in the segment (data shards first).
+    pub index: usize,
+    /// The shard id, hex.
+    pub id: String,
+    /// The peer id of the node holding it (empty if never stored).
+    pub node: String,
+    /// `healthy` (it counts), `bad` (the copy failed verification),
+    /// `lost` (its node is gone past the grace period, or disqualified) or
+    /// `missing` (never stored).
+    pub state: String,
+}
+
+/// One segment of an object, as `/object` reports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SegmentHealth {
+    /// Index of its part in the manifest.
+    pub part: u32,
+    /// Index of the segment in the part.
+    pub segment: u32,
+    /// Shards that count.
+    pub healthy: usize,
+    /// Whether two or more of its shards are on one node.
+    pub reduced_diversity: bool,
+    /// Every shard.
+    pub shards: Vec<ShardStatus>,
+}
+
+/// Where one object's shards are, as `/object` reports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObjectHealth {
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// Data shards per segment.
+    pub k: u8,
+    /// Parity shards per segment.
+    pub m: u8,
+    /// Every segment, part by part.
+    pub segments: Vec<SegmentHealth>,
 }
 
 /// Serves the admin endpoint.
@@ -123,8 +183,9 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// The status report now.
-    pub fn status(&self) -> Status {
+    /// The status report now. Fails if the queues cannot be read (a queue
+    /// that cannot be read is not reported as empty).
+    pub fn status(&self) -> Result<Status, MetaError> {
         let survey = self.survey.latest();
         let nodes = self
             .health
@@ -165,14 +226,12 @@ impl Admin {
                 }
             })
             .collect();
-        Status {
+        let meta = self.health.meta();
+        Ok(Status {
             nodes,
             segments: survey.segments.into(),
-            repair_queue: self
-                .health
-                .meta()
-                .repair_queue()
-                .map_or(0, |q| q.len() as u64),
+            repair_queue: meta.repair_queue()?.len() as u64,
+            rebalance_queue: meta.rebalance_queue()?.len() as u64,
             last_check_secs: (survey.at > 0).then(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -180,7 +239,62 @@ impl Admin {
                     .saturating_sub(survey.at)
                     / 1000
             }),
+            check_passes: survey.pass,
+        })
+    }
+
+    /// Where the shards of `bucket/key` are and whether each counts;
+    /// `None` if there is no such object.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectHealth>, MetaError> {
+        let Some(object) = self.health.meta().object(bucket, key)? else {
+            return Ok(None);
+        };
+        let health = &self.health;
+        let mut segments = Vec::new();
+        for (p, part) in object.parts.iter().enumerate() {
+            for (s, layout) in part.segments.iter().enumerate() {
+                let shards: Vec<ShardStatus> = layout
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .map(|(index, shard)| {
+                        let state = if shard.node.is_empty() {
+                            "missing"
+                        } else if health.is_bad(&shard.node, &shard.id) {
+                            "bad"
+                        } else if !health.node_holds(&shard.node) {
+                            "lost"
+                        } else {
+                            "healthy"
+                        };
+                        ShardStatus {
+                            index,
+                            id: crate::data::hex(&shard.id),
+                            node: if shard.node.is_empty() {
+                                String::new()
+                            } else {
+                                peer_name(&shard.node)
+                            },
+                            state: state.to_owned(),
+                        }
+                    })
+                    .collect();
+                segments.push(SegmentHealth {
+                    part: p as u32,
+                    segment: s as u32,
+                    healthy: shards.iter().filter(|s| s.state == "healthy").count(),
+                    reduced_diversity: doubled_up(layout),
+                    shards,
+                });
+            }
         }
+        Ok(Some(ObjectHealth {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            k: object.k,
+            m: object.m,
+            segments,
+        }))
     }
 
     /// Serves until the task is dropped.
@@ -204,17 +318,47 @@ impl Admin {
     }
 
     fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        fn json(value: &impl Serialize) -> (StatusCode, &'static str, String) {
+            let body = serde_json::to_string_pretty(value).expect("serializable");
+            (StatusCode::OK, "application/json", body)
+        }
+        let failed = |e: MetaError| {
+            tracing::error!(error = %e, "admin: cannot read the metadata");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("cannot read the metadata: {e}\n"),
+            )
+        };
         let (status, kind, body) = match (req.method().as_str(), req.uri().path()) {
             ("GET", "/metrics") => (
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 self.health.metrics().render(),
             ),
-            ("GET", "/status") => (
-                StatusCode::OK,
-                "application/json",
-                serde_json::to_string_pretty(&self.status()).expect("serializable"),
-            ),
+            ("GET", "/status") => match self.status() {
+                Ok(status) => json(&status),
+                Err(e) => failed(e),
+            },
+            ("GET", "/object") => {
+                let query = req.uri().query().unwrap_or("");
+                match (query_param(query, "bucket"), query_param(query, "key")) {
+                    (Some(bucket), Some(key)) => match self.object(&bucket, &key) {
+                        Ok(Some(object)) => json(&object),
+                        Ok(None) => (
+                            StatusCode::NOT_FOUND,
+                            "text/plain",
+                            "no such object\n".into(),
+                        ),
+                        Err(e) => failed(e),
+                    },
+                    _ => (
+                        StatusCode::BAD_REQUEST,
+                        "text/plain",
+                        "usage: /object?bucket=BUCKET&key=KEY (percent-encoded)\n".into(),
+                    ),
+                }
+            }
             ("GET", _) => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
             _ => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -227,5 +371,64 @@ impl Admin {
             .header("content-type", kind)
             .body(Full::new(Bytes::from(body)))
             .expect("a valid response")
+    }
+}
+
+/// The percent-decoded value of `name` in a query string (`+` is kept as
+/// is: clients encode a space as `%20`).
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))?
+    })
+}
+
+/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not
+/// UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for a
+/// query value.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_round_trip() {
+        for value in ["obj/0001", "a b+c%d&e=f", "ünï", ""] {
+            let query = format!("bucket=b&key={}", percent_encode(value));
+            assert_eq!(query_param(&query, "key").as_deref(), Some(value));
+            assert_eq!(query_param(&query, "bucket").as_deref(), Some("b"));
+        }
+        assert_eq!(query_param("key=%zz", "key"), None);
+        assert_eq!(query_param("key=%4", "key"), None);
+        assert_eq!(query_param("bucket=b", "key"), None);
     }
 }

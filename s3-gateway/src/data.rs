@@ -23,7 +23,7 @@ use mesh::wire::ErrorCode;
 use placement::NodeId;
 
 use crate::health::{AuditOutcome, Health, InflightGuard};
-use crate::meta::{PartLayout, SegmentLayout, ShardLocation};
+use crate::meta::{PartLayout, SegmentKey, SegmentLayout, ShardLocation};
 use crate::nodes::NodeView;
 
 /// Why object data could not be written or read.
@@ -97,6 +97,46 @@ pub fn min_stored(scheme: Scheme) -> usize {
     } else {
         scheme.k + 1
     }
+}
+
+/// The object a read is for, so that a shard found bad on the way queues
+/// its segment for repair at once (heal on read). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ObjectRef {
+    /// The bucket.
+    pub bucket: Arc<str>,
+    /// The object key.
+    pub key: Arc<str>,
+}
+
+impl ObjectRef {
+    /// The object `key` in `bucket`.
+    pub fn new(bucket: &str, key: &str) -> Self {
+        Self {
+            bucket: bucket.into(),
+            key: key.into(),
+        }
+    }
+
+    /// Segment `segment` of the part at index `part` of the object's parts.
+    fn segment(&self, part: u32, segment: u32) -> SegmentKey {
+        SegmentKey {
+            bucket: self.bucket.to_string(),
+            key: self.key.to_string(),
+            part,
+            segment,
+        }
+    }
+}
+
+/// One part of an object being read: the object and the part's index in
+/// its manifest's `parts`.
+#[derive(Clone, Debug)]
+pub struct PartRef {
+    /// The object.
+    pub object: ObjectRef,
+    /// Index into the manifest's `parts` (not the part number).
+    pub index: u32,
 }
 
 /// What a write produced.
@@ -466,9 +506,11 @@ impl DataPath {
     }
 
     /// Streams the bytes `range` (end exclusive) of a part written with
-    /// `scheme` and `key`.
+    /// `scheme` and `key`; `at` names it (a bad shard found on the way
+    /// queues its segment for repair).
     pub fn read(
         &self,
+        at: PartRef,
         key: ObjectKey,
         scheme: Scheme,
         part: PartLayout,
@@ -492,10 +534,10 @@ impl DataPath {
         let part_number = part.part_number;
         futures_util::stream::iter(pieces)
             .map(move |(index, segment, local)| {
-                let (this, key) = (this.clone(), key.clone());
+                let (this, key, at) = (this.clone(), key.clone(), at.clone());
                 async move {
                     let result = this
-                        .read_segment(&key, scheme, part_number, index, &segment)
+                        .read_segment(&key, scheme, part_number, (&at, index), &segment)
                         .await
                         .map(|plain| plain.slice(local));
                     if let Err(e) = &result {
@@ -516,10 +558,11 @@ impl DataPath {
             })
     }
 
-    /// Streams the bytes `range` (end exclusive) of an object made of
+    /// Streams the bytes `range` (end exclusive) of `object`, made of
     /// `parts` (one for a simple upload, in order for a multipart one).
     pub fn read_parts(
         &self,
+        object: ObjectRef,
         key: ObjectKey,
         scheme: Scheme,
         parts: Vec<PartLayout>,
@@ -527,18 +570,24 @@ impl DataPath {
     ) -> impl Stream<Item = Result<Bytes, DataError>> + Send + use<> {
         let mut pieces = Vec::new();
         let mut offset = 0u64;
-        for part in parts {
+        for (index, part) in parts.into_iter().enumerate() {
             let (start, end) = (offset, offset + part.size);
             offset = end;
             if end <= range.start || start >= range.end {
                 continue;
             }
             let local = range.start.max(start) - start..range.end.min(end) - start;
-            pieces.push((part, local));
+            pieces.push((index as u32, part, local));
         }
         let this = self.clone();
         futures_util::stream::iter(pieces)
-            .map(move |(part, local)| this.read(key.clone(), scheme, part, local))
+            .map(move |(index, part, local)| {
+                let at = PartRef {
+                    object: object.clone(),
+                    index,
+                };
+                this.read(at, key.clone(), scheme, part, local)
+            })
             .flatten()
     }
 
@@ -568,17 +617,20 @@ impl DataPath {
     }
 
     /// Fetches k shards of one segment (nearest first, the rest as backups)
-    /// and decodes it.
+    /// and decodes it. `at` is the part and the segment's index in it.
     async fn read_segment(
         &self,
         key: &ObjectKey,
         scheme: Scheme,
         part: u32,
-        index: u64,
+        at: (&PartRef, u64),
         layout: &SegmentLayout,
     ) -> Result<Bytes, DataError> {
+        let (part_ref, index) = at;
         let candidates: Vec<usize> = (0..layout.shards.len()).collect();
-        let (slots, got) = self.fetch_shards(layout, candidates, scheme.k).await?;
+        let (slots, got) = self
+            .fetch_shards(layout, candidates, scheme.k, Some((part_ref, index as u32)))
+            .await?;
         if got < scheme.k {
             return Err(DataError::Unavailable {
                 got,
@@ -605,12 +657,15 @@ impl DataPath {
     /// fetches are slower than [`HEDGE_AFTER`], one more candidate is
     /// started per period (a hedge), and the first `need` to arrive win.
     /// Every shard is checked against its id; a bad one is a strike against
-    /// its node. Returns one slot per shard index, and how many are filled.
+    /// its node, and, when the segment is named (`origin`: the part and the
+    /// segment's index in it, for a client's read), queues the segment for
+    /// repair at once (heal on read; `need` is its k). Returns one slot per shard index, and how many are filled.
     pub(crate) async fn fetch_shards(
         &self,
         layout: &SegmentLayout,
         candidates: Vec<usize>,
         need: usize,
+        origin: Option<(&PartRef, u32)>,
     ) -> Result<(Vec<Option<Bytes>>, usize), DataError> {
         use futures_util::stream::FuturesUnordered;
         // Shards written short have no node.
@@ -655,6 +710,7 @@ impl DataPath {
         }
         let mut hedge =
             tokio::time::interval_at(tokio::time::Instant::now() + HEDGE_AFTER, HEDGE_AFTER);
+        let mut found_bad = false;
         while got < need {
             tokio::select! {
                 done = fetches.next() => {
@@ -668,7 +724,7 @@ impl DataPath {
                             self.health.metrics().shards_read.inc();
                         }
                         Err(e) => {
-                            self.strike(node, &layout.shards[i].id, &e);
+                            found_bad |= self.strike(node, &layout.shards[i].id, &e);
                             if next < order.len() {
                                 fetches.push(start(order[next])?);
                                 next += 1;
@@ -686,12 +742,17 @@ impl DataPath {
         for fetch in fetches.iter() {
             fetch.abort();
         }
+        if found_bad && let Some((part, segment)) = origin {
+            let at = part.object.segment(part.index, segment);
+            crate::health::repair::queue_now(&self.health, at, layout, need);
+        }
         Ok((slots, got))
     }
 
     /// Books a failed shard fetch: a shard that is wrong or missing is an
-    /// audit failure of its node and is marked bad.
-    fn strike(&self, node: &[u8], shard: &[u8; 32], error: &ClientError) {
+    /// audit failure of its node and is marked bad. Returns whether the copy
+    /// is bad (as opposed to its node being slow or unreachable).
+    fn strike(&self, node: &[u8], shard: &[u8; 32], error: &ClientError) -> bool {
         let metrics = self.health.metrics();
         match error {
             ClientError::Corrupt(_) => {
@@ -700,6 +761,7 @@ impl DataPath {
                 if self.health.mark_bad(node, shard) {
                     self.health.record_audit(node, AuditOutcome::Failed);
                 }
+                true
             }
             ClientError::Remote { code, .. }
                 if matches!(code, ErrorCode::NotFound | ErrorCode::Corrupt) =>
@@ -709,11 +771,16 @@ impl DataPath {
                 if self.health.mark_bad(node, shard) {
                     self.health.record_audit(node, AuditOutcome::Failed);
                 }
+                true
             }
-            ClientError::Timeout => metrics.failed_read("timeout"),
+            ClientError::Timeout => {
+                metrics.failed_read("timeout");
+                false
+            }
             other => {
                 metrics.failed_read("unreachable");
                 tracing::debug!(node = %crate::health::peer_name(node), error = %other, "shard read failed; trying another");
+                false
             }
         }
     }

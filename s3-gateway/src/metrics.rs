@@ -35,6 +35,12 @@ pub struct GatewayMetrics {
     pub repaired_bytes: Counter,
     /// Shards rebuilt by repair.
     pub repaired_shards: Counter,
+    /// Segments waiting to have doubled-up shards spread out.
+    pub rebalance_queue: Gauge,
+    /// Shards moved off a node that held another shard of their segment.
+    pub rebalanced_shards: Counter,
+    /// Segments with two or more shards on one node at the last check.
+    pub reduced_diversity: Gauge,
     segments: Family<Labels, Gauge>,
     nodes: Family<Labels, Gauge>,
     /// Unreferenced shards deleted by garbage collection.
@@ -70,6 +76,9 @@ impl GatewayMetrics {
             repair_queue: Gauge::default(),
             repaired_bytes: Counter::default(),
             repaired_shards: Counter::default(),
+            rebalance_queue: Gauge::default(),
+            rebalanced_shards: Counter::default(),
+            reduced_diversity: Gauge::default(),
             segments: Family::default(),
             nodes: Family::default(),
             collected_shards: Counter::default(),
@@ -128,9 +137,24 @@ impl GatewayMetrics {
             m.repaired_shards.clone(),
         );
         registry.register(
+            "rebalance_queue_segments",
+            "Segments waiting to have doubled-up shards spread out to nodes of their own",
+            m.rebalance_queue.clone(),
+        );
+        registry.register(
+            "rebalanced_shards",
+            "Shards moved off a node that held another shard of their segment",
+            m.rebalanced_shards.clone(),
+        );
+        registry.register(
             "segments",
             "Segments by health (full, degraded, queued, lost) at the last check",
             m.segments.clone(),
+        );
+        registry.register(
+            "segments_reduced_diversity",
+            "Segments with two or more shards on one node (any health) at the last check",
+            m.reduced_diversity.clone(),
         );
         registry.register("nodes", "Known nodes by state", m.nodes.clone());
         registry.register(

@@ -11,7 +11,7 @@ use crate::acl::{self, AclError, AclRequest};
 use crate::checksum::{self, Algorithm, BodyCheck, ChecksumError, Md5Error};
 use crate::conditional::{Preconditions, Validators, Verdict, WriteConditions, WriteRefusal};
 use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
-use crate::data::{DataError, DataPath, Written};
+use crate::data::{DataError, DataPath, ObjectRef, Written};
 use crate::keywrap::MasterKey;
 use crate::meta::{ListQuery, MetaError, MetaStore, ObjectCommitter, ObjectMeta, PutCheck};
 use crate::window::{ReadWindow, read_window};
@@ -709,6 +709,7 @@ impl S3 for Gateway {
         )?;
         let range = window.range.clone();
         let stream = self.data.read_parts(
+            ObjectRef::new(&input.bucket, &input.key),
             self.object_key(&meta)?,
             scheme_of(&meta),
             meta.parts.clone(),
@@ -960,6 +961,7 @@ impl S3 for Gateway {
         // Stream the source through the data path under a fresh key.
         let failed = SourceFailed::default();
         let stream = self.data.read_parts(
+            ObjectRef::new(src_bucket, src_key),
             self.object_key(&source)?,
             scheme_of(&source),
             source.parts.clone(),
@@ -1281,6 +1283,7 @@ impl S3 for Gateway {
         // segment at a time, never the whole range in memory.
         let failed = SourceFailed::default();
         let stream = self.data.read_parts(
+            ObjectRef::new(src_bucket, src_key),
             self.object_key(&source)?,
             scheme_of(&source),
             source.parts.clone(),

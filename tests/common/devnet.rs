@@ -193,6 +193,64 @@ impl Devnet {
         }
     }
 
+    /// Where the shards of `bucket/key` are and whether each counts
+    /// (`cairn status --json --object`).
+    pub fn object_status(&self, bucket: &str, key: &str) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["status", "--json", "--dir"])
+            .arg(&self.dir)
+            .arg("--object")
+            .arg(format!("{bucket}/{key}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cairn status --object failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Polls `bucket/key`'s shard report until `done` holds for it, or
+    /// panics after `within` with the last report and `what`.
+    pub fn wait_object(
+        &self,
+        (bucket, key): (&str, &str),
+        what: &str,
+        within: Duration,
+        mut done: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let object = self.object_status(bucket, key);
+            if done(&object) {
+                return object;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out waiting for {what}; last report: {object:#}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Waits for a check pass that began after this call: whatever the
+    /// status then reports was seen after everything before the call.
+    pub fn fresh_status(&self, within: Duration) -> serde_json::Value {
+        let now = self.status()["check_passes"].as_u64().unwrap_or(0);
+        self.wait_status("a check pass after now", within, |s| {
+            s["check_passes"].as_u64().unwrap_or(0) >= now + 2
+        })
+    }
+
+    /// Index of the devnet node with `peer_id`.
+    pub fn node_index(&self, peer_id: &str) -> Option<usize> {
+        self.info["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|n| n["peer_id"] == peer_id)
+    }
+
     /// The status entry of the node with `peer_id`.
     pub fn node_status(status: &serde_json::Value, peer_id: &str) -> serde_json::Value {
         status["nodes"]

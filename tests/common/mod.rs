@@ -231,3 +231,46 @@ pub fn bytes(len: usize, salt: u64) -> Vec<u8> {
         .fill(&mut out);
     out
 }
+
+/// Where a node keeps its copy of shard `id` (hex) as a file (shards over
+/// 32 KiB; the others are inline in its index). Copies are kept per owner
+/// (`shards/<owner alias>/ab/cd/<id>`): this is the first owner's copy
+/// found, or, if there is none now, where the node's first owner (alias 0:
+/// on a devnet node, the gateway, whose admission probe is the first put)
+/// keeps it.
+pub fn shard_file(data: &Path, id: &str) -> PathBuf {
+    let under = |owner: &str| {
+        data.join("shards")
+            .join(owner)
+            .join(&id[..2])
+            .join(&id[2..4])
+            .join(id)
+    };
+    let mut owners: Vec<String> = std::fs::read_dir(data.join("shards"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    owners.sort();
+    owners
+        .iter()
+        .map(|o| under(o))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| under("00000000"))
+}
+
+/// Flips one byte in the middle of the file at `path` (disk rot).
+pub fn flip_byte(path: &Path) {
+    let mut content = std::fs::read(path).unwrap();
+    let at = content.len() / 2;
+    content[at] ^= 0x5a;
+    std::fs::write(path, &content).unwrap();
+}
+
+/// Whether the file at `path` exists and its bytes hash to `id` (hex).
+pub fn intact(path: &Path, id: &str) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| blake3::hash(&bytes).to_hex().as_str() == id)
+}

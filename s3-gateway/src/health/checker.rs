@@ -1,7 +1,9 @@
 //! The checker: one pass over every manifest (and every uploaded part of
 //! multipart uploads in progress) that counts each segment's healthy
 //! shards, queues the segments at or below the repair threshold, removes
-//! healed ones from the queue, and picks the shards to audit next.
+//! healed ones from the queue, queues the fully healthy segments whose
+//! shards doubled up on some node for rebalancing, and picks the shards to
+//! audit next.
 //!
 //! A shard is healthy when its node still counts as holding it (not
 //! disqualified, not silent past the dead deadline plus the repair grace)
@@ -34,6 +36,10 @@ pub struct SegmentCounts {
     /// Fewer healthy shards than needed to read (k): data lost unless a
     /// node comes back.
     pub lost: u64,
+    /// Segments (of any of the above) with two or more shards on one node:
+    /// losing that node costs more than one shard. Repair does this when
+    /// too few nodes are left; rebalancing undoes it when nodes join.
+    pub reduced_diversity: u64,
 }
 
 /// What the last pass found.
@@ -47,6 +53,8 @@ pub struct CheckReport {
     pub samples: HashMap<Vec<u8>, Vec<Sample>>,
     /// Unix ms when the pass finished.
     pub at: u64,
+    /// Passes finished since the gateway started (this one included).
+    pub pass: u64,
 }
 
 /// The latest [`CheckReport`], shared with the auditor and status.
@@ -59,8 +67,13 @@ impl Survey {
         self.0.lock().expect("not poisoned").clone()
     }
 
-    fn set(&self, report: CheckReport) {
-        *self.0.lock().expect("not poisoned") = Arc::new(report);
+    /// Stores `report` as the latest, numbering it; returns its number.
+    fn set(&self, mut report: CheckReport) -> u64 {
+        let mut latest = self.0.lock().expect("not poisoned");
+        report.pass = latest.pass + 1;
+        let pass = report.pass;
+        *latest = Arc::new(report);
+        pass
     }
 }
 
@@ -109,6 +122,7 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     let meta = health.meta();
     let config = health.config();
     let queued: HashSet<SegmentKey> = meta.repair_queue()?.into_iter().map(|(k, _)| k).collect();
+    let rebalancing: HashSet<SegmentKey> = meta.rebalance_queue()?.into_iter().collect();
     let mut nodes: HashMap<Vec<u8>, (bool, bool)> = HashMap::new();
     let mut rng = rand::thread_rng();
     // Enough samples for the audits of one check interval.
@@ -122,6 +136,8 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     let mut degraded = Vec::new();
     let mut healed = Vec::new();
     let mut seen_queued = HashSet::new();
+    let mut crowded = Vec::new();
+    let mut spread = Vec::new();
 
     let mut visit_segment = |layout: &SegmentLayout, k: u8, at: SegmentKey| {
         let len = shard_len(layout.plain_len, k);
@@ -169,7 +185,17 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
         } else if queued.contains(&at) {
             healed.push(at.clone());
         }
-        if queued.contains(&at) {
+        // Doubled up: spread out once nothing else is wrong with it.
+        let doubled = doubled_up(layout);
+        counts.reduced_diversity += u64::from(doubled);
+        if doubled && healthy == total {
+            if !rebalancing.contains(&at) {
+                crowded.push(at.clone());
+            }
+        } else if rebalancing.contains(&at) {
+            spread.push(at.clone());
+        }
+        if queued.contains(&at) || rebalancing.contains(&at) {
             seen_queued.insert(at);
         }
     };
@@ -191,7 +217,10 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     // yet); garbage collection still counts them as referenced.
     // Queue entries whose object is gone or replaced.
     healed.extend(queued.difference(&seen_queued).cloned());
-    meta.update_repair_queue(&degraded, &healed, now_ms())?;
+    spread.extend(rebalancing.difference(&seen_queued).cloned());
+    let now = now_ms();
+    meta.update_repair_queue(&degraded, &healed, now)?;
+    meta.update_rebalance_queue(&crowded, &spread, now)?;
     for node in nodes.keys() {
         health.know(node);
     }
@@ -200,6 +229,7 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
         held: sampler.seen,
         samples: sampler.picked,
         at: now_ms(),
+        pass: 0,
     };
     let metrics = health.metrics();
     metrics.set_segments("full", counts.full);
@@ -207,16 +237,29 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     metrics.set_segments("queued", counts.queued);
     metrics.set_segments("lost", counts.lost);
     metrics
-        .repair_queue
-        .set(meta.repair_queue().map_or(0, |q| q.len() as i64));
+        .reduced_diversity
+        .set(counts.reduced_diversity as i64);
+    metrics.repair_queue.set(meta.repair_queue()?.len() as i64);
+    metrics
+        .rebalance_queue
+        .set(meta.rebalance_queue()?.len() as i64);
     if counts.lost > 0 {
         tracing::error!(
             segments = counts.lost,
             "segments have fewer than k healthy shards"
         );
     }
-    survey.set(report.clone());
-    Ok(report)
+    let pass = survey.set(report.clone());
+    Ok(CheckReport { pass, ..report })
+}
+
+/// Whether two or more shards of `layout` are on one node.
+pub fn doubled_up(layout: &SegmentLayout) -> bool {
+    let shards = &layout.shards;
+    shards
+        .iter()
+        .enumerate()
+        .any(|(i, a)| !a.node.is_empty() && shards[i + 1..].iter().any(|b| b.node == a.node))
 }
 
 /// Every (node, shard) that a manifest or an uploaded part references (one
@@ -236,5 +279,110 @@ pub async fn run(health: Health, survey: Survey) {
             Ok(Err(e)) => tracing::warn!(error = %e, "check pass failed"),
             Err(e) => tracing::warn!(error = %e, "check pass panicked"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::HealthConfig;
+    use crate::meta::{MetaStore, ObjectMeta, PartLayout, ShardLocation};
+    use crate::metrics::GatewayMetrics;
+
+    /// Segment number `seg` with its shards on `nodes` (ids unique to it).
+    fn layout(seg: u8, nodes: &[u8]) -> SegmentLayout {
+        SegmentLayout {
+            plain_len: 1000,
+            shards: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let mut id = [i as u8 + 1; 32];
+                    id[0] = seg;
+                    ShardLocation {
+                        id,
+                        node: vec![n; 8],
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn object(segments: Vec<SegmentLayout>) -> ObjectMeta {
+        ObjectMeta {
+            k: 4,
+            m: 2,
+            parts: vec![PartLayout {
+                part_number: 1,
+                size: 1000 * segments.len() as u64,
+                etag: "\"e\"".into(),
+                segments,
+            }],
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn at(segment: u32) -> SegmentKey {
+        SegmentKey {
+            bucket: "bkt".into(),
+            key: "k".into(),
+            part: 0,
+            segment,
+        }
+    }
+
+    #[test]
+    fn doubled_up_segments_are_counted_and_queued_for_rebalancing_once_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        meta.create_bucket("bkt", "us-east-1", "owner").unwrap();
+        // Segment 0: six nodes. Segment 1: node 1 holds two shards.
+        // Segment 2: node 1 holds two, and another copy is bad.
+        let segments = vec![
+            layout(0, &[1, 2, 3, 4, 5, 6]),
+            layout(1, &[1, 2, 3, 4, 5, 1]),
+            layout(2, &[1, 2, 3, 4, 5, 1]),
+        ];
+        meta.put_object("bkt", "k", &object(segments.clone()))
+            .unwrap();
+        let health =
+            Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new()).unwrap();
+        for n in 1..=7 {
+            health.seen(&[n; 8]);
+        }
+        assert!(health.mark_bad(&[2; 8], &segments[2].shards[1].id));
+        let survey = Survey::default();
+        let report = check(&health, &survey).unwrap();
+        assert_eq!(report.segments.reduced_diversity, 2);
+        assert_eq!(report.segments.full, 2);
+        assert_eq!(report.segments.queued, 1);
+        assert_eq!(report.pass, 1);
+        assert_eq!(meta.rebalance_queue().unwrap(), [at(1)]);
+        let queued: Vec<SegmentKey> = meta
+            .repair_queue()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(queued, [at(2)]);
+
+        // Spread out (by a rebalance): it leaves the queue at the next pass.
+        let mut object = object(segments);
+        object.parts[0].segments[1] = layout(1, &[1, 2, 3, 4, 5, 7]);
+        meta.put_object("bkt", "k", &object).unwrap();
+        let report = check(&health, &survey).unwrap();
+        assert_eq!(report.segments.reduced_diversity, 1);
+        assert_eq!(report.pass, 2);
+        assert!(meta.rebalance_queue().unwrap().is_empty());
+    }
+
+    #[test]
+    fn doubling_is_about_nodes_not_empty_slots() {
+        assert!(!doubled_up(&layout(0, &[1, 2, 3])));
+        assert!(doubled_up(&layout(0, &[1, 2, 1])));
+        let mut short = layout(0, &[1, 2, 3]);
+        short.shards[0].node.clear();
+        short.shards[1].node.clear();
+        assert!(!doubled_up(&short), "written short twice is not doubled");
     }
 }

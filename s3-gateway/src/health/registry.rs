@@ -97,6 +97,9 @@ struct Inner {
     nodes: Mutex<HashMap<Vec<u8>, NodeEntry>>,
     bad: Mutex<HashSet<(Vec<u8>, [u8; 32])>>,
     inflight: Mutex<Inflight>,
+    /// Rings when a segment was queued for repair outside the checker (a
+    /// read found a bad shard), so the repair loop starts at once.
+    repair_wanted: tokio::sync::Notify,
 }
 
 /// Shards being written, and those written in the last ten minutes.
@@ -167,6 +170,7 @@ impl Health {
                 nodes: Mutex::new(nodes),
                 bad: Mutex::new(bad),
                 inflight: Mutex::default(),
+                repair_wanted: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -184,6 +188,17 @@ impl Health {
     /// The metadata store.
     pub fn meta(&self) -> &MetaStore {
         &self.inner.meta
+    }
+
+    /// Tells the repair loop that the queue has new work (it stops waiting).
+    pub fn wake_repair(&self) {
+        self.inner.repair_wanted.notify_one();
+    }
+
+    /// Resolves when [`Health::wake_repair`] was called since the last
+    /// time this resolved (at most one waiter: the repair loop).
+    pub async fn repair_wanted(&self) {
+        self.inner.repair_wanted.notified().await;
     }
 
     fn with_entry<T>(&self, node: &[u8], f: impl FnOnce(&mut NodeEntry) -> T) -> T {

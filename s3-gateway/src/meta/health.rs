@@ -7,7 +7,10 @@
 //! * `node_health`: node id → [`NodeHealthRecord`];
 //! * `bad_shards`: `node id length (u8) ‖ node id ‖ shard id` → unix ms when
 //!   found bad (failed an audit or a read, or the node lost it);
-//! * `repair_queue`: [`SegmentKey`] bytes → [`RepairEntry`].
+//! * `repair_queue`: [`SegmentKey`] bytes → [`RepairEntry`];
+//! * `rebalance_queue`: [`SegmentKey`] bytes → unix ms when queued: segments
+//!   whose shards doubled up on some node (a repair that ran short of
+//!   nodes), to spread out again when nodes join.
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -20,6 +23,8 @@ use super::{MetaStore, OBJECTS, PARTS};
 pub(super) const NODE_HEALTH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_health");
 pub(super) const BAD_SHARDS: TableDefinition<&[u8], u64> = TableDefinition::new("bad_shards");
 pub(super) const REPAIR_QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repair_queue");
+pub(super) const REBALANCE_QUEUE: TableDefinition<&[u8], u64> =
+    TableDefinition::new("rebalance_queue");
 
 /// A node's copy of a shard: (node id, shard id).
 pub type ShardCopy = (Vec<u8>, [u8; 32]);
@@ -117,6 +122,7 @@ impl MetaStore {
         txn.open_table(NODE_HEALTH)?;
         txn.open_table(BAD_SHARDS)?;
         txn.open_table(REPAIR_QUEUE)?;
+        txn.open_table(REBALANCE_QUEUE)?;
         Ok(())
     }
 
@@ -230,6 +236,47 @@ impl MetaStore {
         }
         out.sort_by_key(|(_, entry)| (entry.healthy, entry.queued));
         Ok(out)
+    }
+
+    /// Queues segments for rebalancing (those already queued keep their
+    /// time) and removes `done` ones, in one commit.
+    pub fn update_rebalance_queue(
+        &self,
+        crowded: &[SegmentKey],
+        done: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError> {
+        if crowded.is_empty() && done.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(REBALANCE_QUEUE)?;
+            for segment in crowded {
+                let k = segment.to_bytes();
+                if table.get(k.as_slice())?.is_none() {
+                    table.insert(k.as_slice(), now)?;
+                }
+            }
+            for segment in done {
+                table.remove(segment.to_bytes().as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The segments waiting to be spread out, longest waiting first.
+    pub fn rebalance_queue(&self) -> Result<Vec<SegmentKey>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REBALANCE_QUEUE)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push((v.value(), SegmentKey::from_bytes(k.value())?));
+        }
+        out.sort();
+        Ok(out.into_iter().map(|(_, k)| k).collect())
     }
 
     /// Calls `visit` with every object (bucket, key, manifest), in key
@@ -366,6 +413,39 @@ mod tests {
             };
             assert_eq!(SegmentKey::from_bytes(&s.to_bytes()).unwrap(), s);
         }
+    }
+
+    fn segment(key: &str) -> SegmentKey {
+        SegmentKey {
+            bucket: "b".into(),
+            key: key.into(),
+            part: 0,
+            segment: 0,
+        }
+    }
+
+    #[test]
+    fn the_rebalance_queue_keeps_first_queue_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        meta.update_rebalance_queue(&[segment("late")], &[], 20)
+            .unwrap();
+        meta.update_rebalance_queue(&[segment("early")], &[], 10)
+            .unwrap();
+        // Queued again later: keeps its place.
+        meta.update_rebalance_queue(&[segment("late"), segment("early")], &[], 30)
+            .unwrap();
+        assert_eq!(
+            meta.rebalance_queue().unwrap(),
+            [segment("early"), segment("late")]
+        );
+        meta.update_rebalance_queue(&[], &[segment("early")], 40)
+            .unwrap();
+        assert_eq!(meta.rebalance_queue().unwrap(), [segment("late")]);
+        // Survives reopening (the gateway restarting).
+        drop(meta);
+        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        assert_eq!(meta.rebalance_queue().unwrap(), [segment("late")]);
     }
 
     #[test]
