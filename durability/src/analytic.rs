@@ -140,6 +140,30 @@ impl Points {
         self
     }
 
+    /// At most `count` points: consecutive (sorted) points merged into
+    /// groups of about equal weight, each at its weighted mean.
+    fn coarse(&self, count: usize) -> Self {
+        if self.0.len() <= count {
+            return self.clone();
+        }
+        let mut sorted = self.0.clone();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut groups = Vec::with_capacity(count);
+        let (mut sum, mut weight, mut done) = (0.0, 0.0, 0.0);
+        for (i, &(x, w)) in sorted.iter().enumerate() {
+            sum += x * w;
+            weight += w;
+            let last = i + 1 == sorted.len();
+            if last || done + weight >= (groups.len() + 1) as f64 / count as f64 - 1e-12 {
+                groups.push((if weight > 0.0 { sum / weight } else { x }, weight));
+                done += weight;
+                sum = 0.0;
+                weight = 0.0;
+            }
+        }
+        Self(groups)
+    }
+
     fn mean(&self) -> f64 {
         let (sum, weight) = self
             .0
@@ -359,7 +383,20 @@ struct CapTable {
 }
 
 impl CapTable {
+    /// Tabulates at a coarse resolution (the rot-opened excursions it
+    /// serves are a small share of the risk wherever rot is rarer than
+    /// node loss).
     fn new(laws: &Laws, a: usize, j: usize, wait: &Points, priority: &Points) -> Self {
+        let laws = &Laws {
+            node: laws.node,
+            rot: laws.rot,
+            audit: laws.audit,
+            node_seen: laws.node_seen.coarse(2),
+            rot_seen: laws.rot_seen.clone(),
+            node_wait_coarse: laws.node_wait_coarse.coarse(4),
+        };
+        let wait = &wait.coarse(6);
+        let priority = &priority.coarse(4);
         let smallest = laws
             .node_seen
             .0
@@ -381,7 +418,7 @@ impl CapTable {
                 .fold(0.0, f64::max);
         let lo = (smallest / 8.0).max(1e-12);
         let hi = (largest * 4.0).max(lo * 2.0);
-        let count = 40;
+        let count = 16;
         let caps: Vec<f64> = (0..count)
             .map(|i| lo * (hi / lo).powf(i as f64 / (count - 1) as f64))
             .collect();
@@ -603,6 +640,18 @@ mod tests {
         let p = 1e-6;
         let t = binomial_tail(20, p, 4);
         assert!((t / (4845.0 * p.powi(4)) - 1.0).abs() < 1e-4, "{t}");
+    }
+
+    #[test]
+    fn coarse_points_keep_weight_and_mean() {
+        let p = Points::equal((0..16).map(|i| i as f64).collect());
+        for count in [1, 3, 4, 16, 20] {
+            let c = p.coarse(count);
+            assert!(c.0.len() <= count.max(1));
+            let weight: f64 = c.0.iter().map(|x| x.1).sum();
+            assert!((weight - 1.0).abs() < 1e-12);
+            assert!((c.mean() - 7.5).abs() < 1e-12);
+        }
     }
 
     #[test]

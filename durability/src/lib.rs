@@ -92,8 +92,10 @@ pub mod config;
 pub mod montecarlo;
 pub mod placement;
 pub mod queue;
+pub mod recommend;
 pub mod report;
 pub mod rng;
 
 pub use config::{Config, ConfigError, SECONDS_PER_YEAR, rate_from_monthly_churn};
+pub use recommend::{Candidate, pick, sweep};
 pub use report::{Budget, Durability, Estimate, Report, estimate, evaluate};

@@ -892,10 +892,14 @@ impl<'a> Model<'a> {
         if !self.importance || !seg.slots.iter().any(Slot::degraded) {
             return;
         }
-        // The risk ends at the repair if one is queued, or soon after the
-        // pending detections if they will queue one; otherwise nothing
-        // is coming (losses below the threshold) and nothing is biased.
+        // The risk ends at the repair if one is queued (or, blocked, when a
+        // silent node answers again and it can run), or soon after the
+        // pending detections if they will queue one; otherwise nothing is
+        // coming (losses below the threshold) and nothing is biased.
         let mut horizon = seg.repair_at;
+        if seg.blocked {
+            horizon = seg.slots.iter().map(|s| s.back_at).fold(NEVER, f64::min);
+        }
         let pending: Vec<f64> = seg
             .slots
             .iter()

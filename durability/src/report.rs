@@ -40,6 +40,46 @@ impl Default for Budget {
     }
 }
 
+/// Events the plain Monte Carlo may spend by default (a few seconds).
+const PLAIN_EVENTS: f64 = 6e7;
+/// Events the importance-sampled run may spend by default.
+const IMPORTANCE_EVENTS: f64 = 6e7;
+
+impl Budget {
+    /// A budget sized for `config`: histories of `years`, as many as fit
+    /// in a few seconds' worth of simulated events (a deterministic
+    /// estimate from the rates, so the result does not depend on the
+    /// machine).
+    pub fn for_config(config: &Config, years: f64, seed: u64, threads: usize) -> Self {
+        let per_year = events_per_segment_year(config).max(1e-9);
+        let histories = |events: f64| ((events / (per_year * years)) as u64).clamp(1000, 2_000_000);
+        Self {
+            seed,
+            segments: histories(PLAIN_EVENTS),
+            years,
+            importance_segments: histories(IMPORTANCE_EVENTS / 2.0),
+            threads,
+            queue: QueueBudget::thorough(),
+        }
+    }
+}
+
+/// A rough count of simulated events per segment-year: every event that
+/// breaks full health opens an excursion of a handful of events.
+pub fn events_per_segment_year(config: &Config) -> f64 {
+    let d = Derived::new(config);
+    let n = d.n as f64;
+    let used = (config.regions.min(d.n)) as f64;
+    let quiet = n
+        * (config.node_loss_rate
+            + config.rot_rate
+            + config.outage_rate * d.detection_chance(d.outage_duration))
+        + used
+            * (config.region_outage_rate * d.detection_chance(d.region_outage_duration)
+                + config.region_loss_rate);
+    5.0 * quiet + 1.0
+}
+
 /// A loss rate and what it means over a year.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Durability {
@@ -176,6 +216,8 @@ pub struct Report {
     pub mean_degraded_spell_hours: f64,
     /// The published closed forms.
     pub cross_checks: CrossChecks,
+    /// What to keep in mind reading the figures.
+    pub warnings: Vec<String>,
 }
 
 /// Runs the queue, the analytic model, both Monte Carlo runs and the cross
@@ -239,6 +281,31 @@ pub fn evaluate(config: &Config, budget: Budget) -> Result<Report, ConfigError> 
     let per_rebuilt = 1.0 + config.k as f64 / d.losses_to_queue as f64;
     let repair_bytes_per_node_per_day =
         queue.rebuilt_bytes_per_year * per_rebuilt / config.nodes as f64 / 365.25;
+    let mut warnings = Vec::new();
+    if queue.busy_fraction > 0.9 {
+        warnings.push(format!(
+            "repair cannot keep up: it would need {:.0} % of the repair bandwidth, so the \
+             backlog grows for as long as the mesh runs; the figures hold only for the \
+             {:.0} simulated years",
+            100.0 * queue.busy_fraction,
+            queue.years
+        ));
+    }
+    let exposure = d.n as f64 * d.shard_loss_rate * analytic.mean_repair_window;
+    if exposure > 0.01 {
+        warnings.push(format!(
+            "the analytic model is first-order in shards x loss rate x repair window \
+             (here {exposure:.3}); trust the Monte Carlo"
+        ));
+    }
+    if !agree {
+        warnings.push(
+            "the analytic figure lies outside the Monte Carlo's 95 % interval (rot or \
+             outages dominating, or a window long next to the loss rate: see the model's \
+             limits in docs/DURABILITY.md)"
+                .to_string(),
+        );
+    }
     Ok(Report {
         config: config.clone(),
         shards: d.n,
@@ -257,6 +324,7 @@ pub fn evaluate(config: &Config, budget: Budget) -> Result<Report, ConfigError> 
         agree,
         queue,
         cross_checks,
+        warnings,
     })
 }
 
@@ -268,6 +336,8 @@ pub struct Estimate {
     pub durability: Durability,
     /// Mean seconds from a node loss to its shards' rebuild.
     pub mean_repair_window_seconds: f64,
+    /// Repair traffic per node per day (received plus sent).
+    pub repair_bytes_per_node_per_day: f64,
 }
 
 /// Estimates the durability of `config` cheaply (see [`Estimate`]).
@@ -275,10 +345,14 @@ pub fn estimate(config: &Config) -> Result<Estimate, ConfigError> {
     config.validate()?;
     let d = Derived::new(config);
     let profile = RegionProfile::sample(&d.nodes_per_region, d.n, config.m, 512);
-    let (waits, _) = simulate_queue(config, &d, &profile, 1, QueueBudget::quick());
+    let (waits, queue) = simulate_queue(config, &d, &profile, 1, QueueBudget::quick());
     let analytic = analyze(config, &d, &waits, &profile);
+    let per_rebuilt = 1.0 + config.k as f64 / d.losses_to_queue as f64;
     Ok(Estimate {
         durability: Durability::from_rate(analytic.loss_rate, config.segments_per_object),
         mean_repair_window_seconds: analytic.mean_repair_window * SECONDS_PER_YEAR,
+        repair_bytes_per_node_per_day: queue.rebuilt_bytes_per_year * per_rebuilt
+            / config.nodes as f64
+            / 365.25,
     })
 }
