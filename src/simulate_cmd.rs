@@ -415,7 +415,7 @@ fn text(r: &Report, threads: usize) -> String {
     let plain = &r.monte_carlo;
     let _ = write!(
         out,
-        "Monte Carlo: {:.2e} segment-years plain in {:.2} s ({:.2e} per second per thread, {} threads)",
+        "Monte Carlo: {:.2e} segment-years plain in {:.2} s ({:.2e} per second per thread, {} thread(s))",
         plain.run.segment_years, plain.seconds, plain.segment_years_per_second_per_thread, threads
     );
     if let Some(is) = &r.importance_sampling {

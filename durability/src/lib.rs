@@ -49,20 +49,23 @@
 //!    traffic.
 //! 2. [`montecarlo`]: an event-driven, seeded simulation of single
 //!    segments over many segment-years, drawing repair waits from the
-//!    queue. Quiet periods (every shard intact) cost one random draw per
-//!    event that changes anything, which gives several million
-//!    segment-years per second per core for 4+2. Plain counting cannot
-//!    see a loss per 10¹⁰ segment-years, so a second run uses importance
-//!    sampling: losses of a segment at risk are made more frequent and
-//!    each loss is weighted by its likelihood ratio, which keeps the
-//!    estimate unbiased and makes 10–20 nines measurable to a few percent.
+//!    queue. Quiet periods cost one random draw per event that changes
+//!    anything, which gives over a million segment-years per second per
+//!    core for 4+2. Plain counting cannot see a loss per 10¹⁰
+//!    segment-years, so a second run uses importance sampling: losses of a
+//!    segment at risk are made more frequent and each cycle is weighted by
+//!    its likelihood ratio (a regenerative ratio estimator, unbiased), which
+//!    makes 10–20 nines measurable to a few percent in a second.
 //! 3. [`analytic`]: a renewal model whose loss probability per excursion
-//!    is integrated over the exact geometry of the repair windows (fixed
-//!    deadlines, check passes, queue waits and priority), correct to
-//!    leading order in `n × loss rate × repair window` (below 10⁻³ for
-//!    Cairn). It is cheap, so the gateway's start-up line uses it, and the
-//!    Monte Carlo checks it: `cairn simulate` prints both and whether the
-//!    analytic figure lies within the Monte Carlo's 95 % interval.
+//!    is integrated over the geometry of the repair windows (fixed
+//!    deadlines, check passes, queue waits, priority after a second
+//!    sighting, audits for rot), correct to leading order in
+//!    `n × loss rate × repair window` (below 10⁻³ for Cairn). It is cheap,
+//!    so the gateway's start-up line and `cairn simulate --recommend` use
+//!    it, and the Monte Carlo checks it: `cairn simulate` prints both and
+//!    whether the analytic figure lies within the Monte Carlo's 95 %
+//!    interval. Where outages or rot dominate it can be off by tens of
+//!    percent, and says so.
 //!
 //! [`closed_form`] holds two published models, printed side by side:
 //! Backblaze's binomial-in-a-repair-window model and the Poisson churn

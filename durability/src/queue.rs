@@ -15,6 +15,14 @@
 //! segment that lost another shard while queued). The per-segment
 //! simulator and the analytic model both draw their waits from the
 //! resulting [`WaitTable`].
+//!
+//! Region losses are rare (one per thousand region-years, say) but each
+//! queues months of work, so a plain run would seldom see one. The
+//! simulation raises their rate by a factor `F` (keeping storms far apart)
+//! and reweighs: a wait recorded during a *storm* (from a region loss
+//! until the queue next empties) stands for `1/F` of a true one, the
+//! others for their share of the remaining time, and the table mixes the
+//! two in their true proportions.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -83,14 +91,19 @@ impl Reservoir {
 #[derive(Clone, Debug)]
 pub struct WaitTable {
     n: usize,
+    /// Per slot: waits recorded outside and during region-loss storms
+    /// (merged into `tables` when the simulation ends).
+    regimes: Vec<[Reservoir; 2]>,
     tables: Vec<Reservoir>,
 }
 
 impl WaitTable {
     fn new(n: usize) -> Self {
+        let slots = Cause::ALL.len() * (n + 1);
         Self {
             n,
-            tables: vec![Reservoir::default(); Cause::ALL.len() * (n + 1)],
+            regimes: vec![[Reservoir::default(), Reservoir::default()]; slots],
+            tables: vec![Reservoir::default(); slots],
         }
     }
 
@@ -98,15 +111,41 @@ impl WaitTable {
         cause.index() * (self.n + 1) + class.min(self.n)
     }
 
-    fn push(&mut self, cause: Cause, class: usize, wait: f64, rng: &mut Rng) {
+    fn push(&mut self, cause: Cause, class: usize, wait: f64, storm: bool, rng: &mut Rng) {
         let slot = self.slot(cause, class);
-        self.tables[slot].push(wait, rng);
+        self.regimes[slot][usize::from(storm)].push(wait, rng);
     }
 
-    fn finish(&mut self) {
-        for t in &mut self.tables {
-            t.samples.sort_by(f64::total_cmp);
+    /// Mixes the two regimes, each recorded wait weighing `weights[regime]`
+    /// true ones, and sorts.
+    fn finish(&mut self, weights: [f64; 2], rng: &mut Rng) {
+        for (slot, [normal, storm]) in self.regimes.iter().enumerate() {
+            let mass = [
+                normal.seen as f64 * weights[0],
+                storm.seen as f64 * weights[1],
+            ];
+            let total = mass[0] + mass[1];
+            let mut samples = if storm.samples.is_empty() || mass[1] <= 0.0 {
+                normal.samples.clone()
+            } else if normal.samples.is_empty() || mass[0] <= 0.0 {
+                storm.samples.clone()
+            } else {
+                let count = RESERVOIR.min(normal.samples.len() + storm.samples.len());
+                let p_storm = mass[1] / total;
+                (0..count)
+                    .map(|_| {
+                        let from = if rng.chance(p_storm) { storm } else { normal };
+                        from.samples[rng.below(from.samples.len())]
+                    })
+                    .collect()
+            };
+            samples.sort_by(f64::total_cmp);
+            self.tables[slot] = Reservoir {
+                seen: normal.seen + storm.seen,
+                samples,
+            };
         }
+        self.regimes = Vec::new();
     }
 
     /// The samples for a cause and level, falling back to a lone segment's
@@ -165,8 +204,9 @@ impl WaitTable {
 pub struct QueueStats {
     /// Years of mesh time simulated.
     pub years: f64,
-    /// Batches of repair work queued, by cause
-    /// (node loss, node outage, region loss, region outage).
+    /// Batches of repair work queued in the simulation, by cause (node
+    /// loss, node outage, region loss, region outage); region losses are
+    /// simulated more often than they happen and reweighed.
     pub batches: [u64; 4],
     /// Bytes rebuilt per year over the mesh (node and region repairs,
     /// including repairs of outages cut short when the nodes came back;
@@ -265,6 +305,8 @@ struct Batch {
     spans: Vec<(f64, f64)>,
     /// Positions to sample when it leaves the queue.
     positions: usize,
+    /// Queued during a region-loss storm.
+    storm: bool,
 }
 
 /// Runs the mesh's repair queue and returns the waits it saw.
@@ -278,8 +320,9 @@ pub fn simulate_queue(
     let mut sim = QueueSim::new(config, derived, profile, seed, budget);
     sim.run();
     let stats = sim.stats();
+    let weights = sim.weights();
     let mut table = sim.table;
-    table.finish();
+    table.finish(weights, &mut sim.rng);
     (table, stats)
 }
 
@@ -302,9 +345,16 @@ struct QueueSim<'a> {
     node_work: f64,
     /// Per region event: (class, work per node of the region).
     region_work: Vec<(usize, f64)>,
-    served: f64,
+    /// Work served outside and during region-loss storms.
+    served: [f64; 2],
     batches: [u64; 4],
     max_backlog: f64,
+    /// How much more often region losses happen here than in truth.
+    boost: f64,
+    /// Since when a region-loss storm has been under way.
+    storm_since: Option<f64>,
+    /// Time spent in storms.
+    storm_time: f64,
 }
 
 impl<'a> QueueSim<'a> {
@@ -318,29 +368,47 @@ impl<'a> QueueSim<'a> {
         let nodes = config.nodes as f64;
         let node_loss_rate = nodes * config.node_loss_rate;
         let node_outage_rate = nodes * config.outage_rate * d.detection_chance(d.outage_duration);
-        let region_outage_rate =
-            config.region_outage_rate * d.detection_chance(d.region_outage_duration);
-        let region_rate = config.regions as f64 * (config.region_loss_rate + region_outage_rate);
-        let region_loss_share = if region_rate > 0.0 {
-            config.region_loss_rate * config.regions as f64 / region_rate
-        } else {
-            0.0
-        };
+        let region_outage_rate = config.regions as f64
+            * config.region_outage_rate
+            * d.detection_chance(d.region_outage_duration);
+        let region_loss_rate = config.regions as f64 * config.region_loss_rate;
         let node_rate = node_loss_rate + node_outage_rate;
+        let levels = d.threshold + 1 - config.k.min(d.threshold + 1);
+        let probe_events = budget.probes * levels as f64;
+        let room = (budget.max_events as f64 - probe_events).max(budget.max_events as f64 / 2.0);
+        // A region's worth of repair, in years: a storm lasts about this.
+        let largest_region = d.nodes_per_region.iter().copied().max().unwrap_or(0) as f64;
+        let storm = d.transfer_time(largest_region * config.node_data as f64);
         let mut horizon: f64 = 1.0;
         if node_rate > 0.0 {
             horizon = horizon.max(budget.node_batches / node_rate);
         }
-        if region_rate > 0.0 {
-            horizon = horizon.max(budget.region_events / region_rate);
+        if region_outage_rate > 0.0 {
+            horizon = horizon.max(budget.region_events / region_outage_rate);
         }
-        let levels = d.threshold + 1 - config.k.min(d.threshold + 1);
-        let events_per_year = node_rate + 2.0 * region_rate;
-        let probe_events = budget.probes * levels as f64;
-        let room = (budget.max_events as f64 - probe_events).max(budget.max_events as f64 / 2.0);
+        if region_loss_rate > 0.0 {
+            // Room for a few dozen storms ten storm-lengths apart.
+            horizon = horizon.max(40.0 * 10.0 * storm);
+        }
+        let events_per_year = node_rate + 2.0 * region_outage_rate;
         if events_per_year * horizon > room {
-            horizon = room / events_per_year;
+            horizon = (room / events_per_year).max(1.0);
         }
+        // Enough storms to measure, kept apart (a tenth of the time at
+        // most), never fewer than in truth.
+        let mut boost = 1.0;
+        if region_loss_rate > 0.0 {
+            let wanted = budget
+                .region_events
+                .min(horizon / (10.0 * storm.max(1e-12)));
+            boost = (wanted / (region_loss_rate * horizon)).max(1.0);
+        }
+        let region_rate = region_outage_rate + boost * region_loss_rate;
+        let region_loss_share = if region_rate > 0.0 {
+            boost * region_loss_rate / region_rate
+        } else {
+            0.0
+        };
         let probe_rate = budget.probes / horizon;
         let l = d.losses_to_queue as f64;
         let node_work = d.transfer_time(config.node_data as f64 * d.crossing_fraction * l);
@@ -378,9 +446,12 @@ impl<'a> QueueSim<'a> {
             probe_rate,
             node_work,
             region_work,
-            served: 0.0,
+            served: [0.0; 2],
             batches: [0; 4],
             max_backlog: 0.0,
+            boost,
+            storm_since: None,
+            storm_time: 0.0,
         }
     }
 
@@ -418,6 +489,7 @@ impl<'a> QueueSim<'a> {
             done: 0.0,
             spans: Vec::new(),
             positions,
+            storm: false,
         }
     }
 
@@ -445,7 +517,11 @@ impl<'a> QueueSim<'a> {
                     self.fire(source);
                     self.schedule(source);
                 }
-                Event::Arrive(batch) => {
+                Event::Arrive(mut batch) => {
+                    if batch.cause == Cause::RegionLoss && self.storm_since.is_none() {
+                        self.storm_since = Some(self.now);
+                    }
+                    batch.storm = self.storm_since.is_some();
                     let class = batch.class;
                     self.queues[class].push_back(batch);
                     let backlog: f64 = self.queues.iter().flatten().map(|b| b.work - b.done).sum();
@@ -456,6 +532,29 @@ impl<'a> QueueSim<'a> {
         }
         self.serve_until(self.horizon);
         self.now = self.horizon;
+        if let Some(since) = self.storm_since.take() {
+            self.storm_time += self.horizon - since;
+        }
+    }
+
+    /// What a recorded wait weighs, outside and during storms: a storm
+    /// sample stands for 1/boost of a true one; the rest share the time
+    /// left.
+    fn weights(&self) -> [f64; 2] {
+        let f_sim = (self.storm_time / self.horizon).min(1.0);
+        let f_true = f_sim / self.boost;
+        let normal = if f_sim < 1.0 {
+            (1.0 - f_true) / (1.0 - f_sim)
+        } else {
+            0.0
+        };
+        [normal, 1.0 / self.boost]
+    }
+
+    /// A per-year rate of something measured as `[outside, during]` storms.
+    fn per_year(&self, amounts: [f64; 2]) -> f64 {
+        let w = self.weights();
+        (amounts[0] * w[0] + amounts[1] * w[1]) / self.horizon
     }
 
     fn fire(&mut self, source: Source) {
@@ -498,7 +597,8 @@ impl<'a> QueueSim<'a> {
                 }
             }
             Source::Probe(class) => {
-                let batch = self.batch(Cause::Single, class, now, 0.0);
+                let mut batch = self.batch(Cause::Single, class, now, 0.0);
+                batch.storm = self.storm_since.is_some();
                 let class = batch.class;
                 self.queues[class].push_back(batch);
             }
@@ -510,8 +610,13 @@ impl<'a> QueueSim<'a> {
         let mut t = self.now;
         loop {
             let Some(class) = self.queues.iter().position(|q| !q.is_empty()) else {
+                // Empty: a storm, if one was under way, is over.
+                if let Some(since) = self.storm_since.take() {
+                    self.storm_time += t - since;
+                }
                 return;
             };
+            let regime = usize::from(self.storm_since.is_some());
             let head = self.queues[class].front_mut().expect("non-empty");
             let continuing = head
                 .spans
@@ -524,13 +629,13 @@ impl<'a> QueueSim<'a> {
             if t + remaining <= until {
                 head.done = head.work;
                 t += remaining;
-                self.served += remaining;
+                self.served[regime] += remaining;
                 let batch = self.queues[class].pop_front().expect("non-empty");
                 self.record(&batch);
             } else {
                 let step = until - t;
                 head.done += step;
-                self.served += step;
+                self.served[regime] += step;
                 return;
             }
         }
@@ -564,18 +669,18 @@ impl<'a> QueueSim<'a> {
                 f64::INFINITY
             };
             self.table
-                .push(batch.cause, batch.class, wait, &mut self.rng);
+                .push(batch.cause, batch.class, wait, batch.storm, &mut self.rng);
         }
     }
 
     fn stats(&self) -> QueueStats {
-        let rebuilt = self.served * self.d.throughput / self.horizon;
+        let served = self.per_year(self.served);
         let rot = self.config.rot_rate * self.config.nodes as f64 * self.config.node_data as f64;
         QueueStats {
             years: self.horizon,
             batches: self.batches,
-            rebuilt_bytes_per_year: rebuilt + rot,
-            busy_fraction: self.served / self.horizon,
+            rebuilt_bytes_per_year: served * self.d.throughput + rot,
+            busy_fraction: served,
             max_backlog_seconds: self.max_backlog * crate::config::SECONDS_PER_YEAR,
         }
     }

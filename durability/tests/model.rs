@@ -216,9 +216,27 @@ fn importance_sampling_reaches_the_tail_and_agrees_with_the_analytic_model() {
     );
 }
 
+/// Nines per segment from the analytic model over a thorough queue
+/// simulation (the same seed for every configuration).
+fn nines(config: &Config) -> f64 {
+    config.validate().unwrap();
+    let d = Derived::new(config);
+    let profile = RegionProfile::sample(&d.nodes_per_region, d.n, config.m, 2048);
+    let budget = QueueBudget {
+        region_events: 400.0,
+        ..QueueBudget::thorough()
+    };
+    let (waits, _) = simulate_queue(config, &d, &profile, 3, budget);
+    let rate = analytic::analyze(config, &d, &waits, &profile).loss_rate;
+    durability::Durability::from_rate(rate, 1).segment_nines
+}
+
+/// What the simulated queue's sampling noise may move a figure by.
+const QUEUE_NOISE: f64 = 0.02;
+
 #[test]
 fn more_parity_or_faster_repair_never_gives_fewer_nines() {
-    let nines = |c: &Config| estimate(c).unwrap().durability.segment_nines;
+    let at_least = |better: &Config, here: f64| nines(better) >= here - QUEUE_NOISE;
     let bases = [
         small(),
         Config {
@@ -248,14 +266,17 @@ fn more_parity_or_faster_repair_never_gives_fewer_nines() {
     ];
     for base in bases {
         let here = nines(&base);
-        let label = format!("{}+{} threshold {}", base.k, base.m, base.repair_threshold);
+        let label = format!(
+            "{}+{} threshold {} (regions {}, region losses {})",
+            base.k, base.m, base.repair_threshold, base.regions, base.region_loss_rate
+        );
         // One more parity shard, repaired at the same number of losses.
         let more = Config {
             m: base.m + 1,
             repair_threshold: base.repair_threshold + 1,
             ..base.clone()
         };
-        assert!(nines(&more) >= here, "{label}: more parity, fewer nines");
+        assert!(at_least(&more, here), "{label}: more parity, fewer nines");
         // (One more parity shard at the same threshold is a lazier
         // repair: the segment then carries an unrepaired loss much of the
         // time, and against region losses that can cost nines; see
@@ -267,8 +288,9 @@ fn more_parity_or_faster_repair_never_gives_fewer_nines() {
                 ..base.clone()
             };
             assert!(
-                nines(&eager) >= here,
-                "{label}: earlier repair, fewer nines"
+                at_least(&eager, here),
+                "{label}: earlier repair, fewer nines: {} < {here}",
+                nines(&eager)
             );
         }
         // Faster repair: more bandwidth, quicker detection.
@@ -278,8 +300,9 @@ fn more_parity_or_faster_repair_never_gives_fewer_nines() {
             ..base.clone()
         };
         assert!(
-            nines(&faster) >= here,
-            "{label}: more bandwidth, fewer nines"
+            at_least(&faster, here),
+            "{label}: more bandwidth, fewer nines: {} < {here}",
+            nines(&faster)
         );
         let sooner = Config {
             dead_after: base.dead_after / 2.0,
@@ -288,14 +311,15 @@ fn more_parity_or_faster_repair_never_gives_fewer_nines() {
             ..base.clone()
         };
         assert!(
-            nines(&sooner) >= here,
-            "{label}: quicker detection, fewer nines"
+            at_least(&sooner, here),
+            "{label}: quicker detection, fewer nines: {} < {here}",
+            nines(&sooner)
         );
         let audits = Config {
             audit_cycle: base.audit_cycle / 4.0,
             ..base.clone()
         };
-        assert!(nines(&audits) >= here, "{label}: more audits, fewer nines");
+        assert!(at_least(&audits, here), "{label}: more audits, fewer nines");
     }
     // The Monte Carlo agrees on the direction where it is unambiguous:
     // the 95 % intervals of 4+2 and 4+3 do not meet.
