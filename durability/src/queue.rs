@@ -214,6 +214,10 @@ pub struct QueueStats {
     pub rebuilt_bytes_per_year: f64,
     /// Fraction of the time repair was busy.
     pub busy_fraction: f64,
+    /// Repair work arriving per unit of repair capacity (permanent losses
+    /// only: node losses, rot, region losses); at 1 or more the backlog
+    /// grows without bound.
+    pub offered_load: f64,
     /// The longest backlog seen, in seconds of repair work.
     pub max_backlog_seconds: f64,
 }
@@ -551,6 +555,15 @@ impl<'a> QueueSim<'a> {
         [normal, 1.0 / self.boost]
     }
 
+    /// Years of repair work that permanent losses bring per year.
+    fn offered_load(&self) -> f64 {
+        let c = self.config;
+        let data = c.nodes as f64 * c.node_data as f64;
+        // A region loss (R × rate per year) takes a region's share (1/R).
+        let lost_bytes = data * (c.node_loss_rate + c.rot_rate + c.region_loss_rate);
+        self.d.transfer_time(lost_bytes)
+    }
+
     /// A per-year rate of something measured as `[outside, during]` storms.
     fn per_year(&self, amounts: [f64; 2]) -> f64 {
         let w = self.weights();
@@ -681,6 +694,7 @@ impl<'a> QueueSim<'a> {
             batches: self.batches,
             rebuilt_bytes_per_year: served * self.d.throughput + rot,
             busy_fraction: served,
+            offered_load: self.offered_load(),
             max_backlog_seconds: self.max_backlog * crate::config::SECONDS_PER_YEAR,
         }
     }

@@ -282,12 +282,13 @@ pub fn evaluate(config: &Config, budget: Budget) -> Result<Report, ConfigError> 
     let repair_bytes_per_node_per_day =
         queue.rebuilt_bytes_per_year * per_rebuilt / config.nodes as f64 / 365.25;
     let mut warnings = Vec::new();
-    if queue.busy_fraction > 0.9 {
+    let load = queue.offered_load.max(queue.busy_fraction);
+    if load > 0.9 {
         warnings.push(format!(
-            "repair cannot keep up: it would need {:.0} % of the repair bandwidth, so the \
-             backlog grows for as long as the mesh runs; the figures hold only for the \
+            "repair cannot keep up: lost data arrives at {:.0} % of the repair bandwidth, so \
+             the backlog grows for as long as the mesh runs; the figures hold only for the \
              {:.0} simulated years",
-            100.0 * queue.busy_fraction,
+            100.0 * load,
             queue.years
         ));
     }
