@@ -61,7 +61,7 @@ use crate::rng::Rng;
 pub struct McBudget {
     /// Segment histories.
     pub segments: u64,
-    /// Years per history.
+    /// Years per history (its last cycle is finished, not cut).
     pub years: f64,
     /// Seed of every stream.
     pub seed: u64,
@@ -80,10 +80,12 @@ pub struct McResult {
     pub losses_seen: u64,
     /// Estimated losses per segment-year.
     pub loss_rate: f64,
-    /// Standard error of `loss_rate` (between-history variance).
+    /// Standard error of `loss_rate` (the ratio estimator's, by the delta
+    /// method over histories).
     pub loss_rate_stderr: f64,
     /// Fraction of the time below full redundancy (a shard destroyed,
-    /// rotten, or silent and counted lost, and not yet rebuilt).
+    /// rotten, or silent and counted lost, and not yet rebuilt); weighted
+    /// like the losses, so unbiased under importance sampling too.
     pub degraded_fraction: f64,
     /// Spells below full redundancy per segment-year.
     pub degraded_spells_per_year: f64,
