@@ -7,6 +7,7 @@ mod logging;
 mod mesh_cmd;
 mod node_cmd;
 mod shard_id_cmd;
+mod simulate_cmd;
 mod status_cmd;
 mod usage_cmd;
 mod wan;
@@ -43,6 +44,9 @@ enum Command {
     Shard(mesh_cmd::ShardCommand),
     /// Print the shard id (blake3 hash) of files, as nodes name shards.
     ShardId(shard_id_cmd::ShardIdArgs),
+    /// Estimate the annual durability of a configuration: repair-queue
+    /// simulation, segment Monte Carlo and an analytic tail.
+    Simulate(Box<simulate_cmd::SimulateArgs>),
     /// Show a gateway's view of its nodes and of its data's health.
     Status(status_cmd::StatusArgs),
     /// Check nodes' signed usage reports (fetched with `cairn shard usage`).
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     logging::init(cli.log_json);
     let result = match cli.command {
         Command::ShardId(args) => shard_id_cmd::run(args),
+        Command::Simulate(args) => simulate_cmd::run(*args),
         Command::Bench(args) => runtime().block_on(bench_cmd::run(args)),
         Command::Devnet(args) => runtime().block_on(devnet_cmd::run(args)),
         Command::Gateway(args) => runtime().block_on(gateway_cmd::run(args)),

@@ -583,6 +583,22 @@ async fn objects_survive_two_killed_nodes() {
             "{key} differs after losing 2 nodes"
         );
     }
+    // At start the gateway logged its durability estimate for the six
+    // nodes in three regions it found.
+    let log = dir.path().join("dn").join("gateway.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("durability estimate: 4+2 on 6 nodes in 3 regions") {
+            assert!(text.contains("nines per segment"), "{text}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no durability estimate in the gateway log:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 // ---- conditional requests, UploadPartCopy, checksums ----

@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod conditional;
 pub mod copy_source;
 pub mod data;
+pub mod durability_estimate;
 pub mod error_text;
 pub mod health;
 pub mod keywrap;

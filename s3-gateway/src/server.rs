@@ -218,6 +218,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     tracing::info!(nodes = nodes.len(), "storage nodes found");
+    crate::durability_estimate::spawn_log(&config, nodes.cluster());
     tokio::spawn(nodes.clone().keep_fresh(Duration::from_secs(5)));
 
     let params = CodecParams {
