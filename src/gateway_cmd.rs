@@ -114,7 +114,7 @@ struct HealthArgs {
     #[arg(long)]
     gc_every: Option<humantime::Duration>,
     /// Repair a segment once its healthy shards are at most this many
-    /// (default k + 1).
+    /// (default k + m - 1: at the first loss).
     #[arg(long)]
     repair_threshold: Option<usize>,
     /// Most repair upload bandwidth, e.g. 64MiB (per second).

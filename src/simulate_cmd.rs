@@ -22,7 +22,7 @@ pub struct SimulateArgs {
     #[arg(long)]
     m: Option<usize>,
     /// Repair a segment once its healthy shards are at most this many
-    /// (default k + 1).
+    /// (default k + m - 1, as the gateway: at the first loss).
     #[arg(long)]
     repair_threshold: Option<usize>,
     /// Segment size, e.g. 8MiB.
@@ -148,7 +148,11 @@ impl SimulateArgs {
         if let Some(m) = self.m {
             c.m = m;
         }
-        c.repair_threshold = self.repair_threshold.unwrap_or(c.k + 1);
+        // As the gateway: repair at the first loss unless told otherwise.
+        c.repair_threshold = self
+            .repair_threshold
+            .unwrap_or(c.k + c.m - 1)
+            .max(c.k.min(c.k + c.m - 1));
         if let Some(v) = self.segment_size {
             c.segment_size = v.as_u64();
         }

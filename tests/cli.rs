@@ -136,7 +136,7 @@ fn simulate_reports_durability_reproducibly() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in [
-        "Cairn durability: 4+3, repaired at <= 5 held shards",
+        "Cairn durability: 4+3, repaired at <= 6 held shards",
         "9 nodes in 3 regions",
         "5.00 % of nodes lost per month",
         "dead after 1.0 min",
