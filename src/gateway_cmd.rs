@@ -168,8 +168,10 @@ impl HealthArgs {
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(GatewayAction::Key(KeyAction::Create { data })) => {
-            let meta = s3_gateway::open_meta(&data)?;
-            let key = meta.create_key()?;
+            // The secret is stored sealed under the master key (made now if
+            // this is a new data directory).
+            let (meta, master) = s3_gateway::open_keys(&data)?;
+            let key = meta.create_key(&master)?;
             println!(
                 "{}",
                 serde_json::json!({"access_key": key.access_key_id, "secret_key": key.secret_key})
@@ -177,8 +179,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         }
         Some(GatewayAction::Key(KeyAction::List { data })) => {
             let meta = s3_gateway::open_meta(&data)?;
-            for key in meta.list_keys()? {
-                println!("{}", key.access_key_id);
+            for id in meta.list_key_ids()? {
+                println!("{id}");
             }
         }
         None => {

@@ -22,4 +22,4 @@ pub mod tls;
 pub mod vhost;
 pub mod window;
 
-pub use server::{GatewayConfig, GatewayError, open_meta, run};
+pub use server::{GatewayConfig, GatewayError, open_keys, open_meta, run};
