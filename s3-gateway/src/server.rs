@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use libp2p::Multiaddr;
 use mesh::codec::{CodecParams, Scheme};
 use mesh::net::MeshClient;
@@ -15,12 +14,11 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3Result, s3_error};
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::access::BucketAccess;
 use crate::admin::Admin;
+use crate::conn::ConnLimits;
 use crate::data::DataPath;
 use crate::health::checker::{self, Survey};
 use crate::health::{Health, HealthConfig, audit, gc, liveness, repair};
@@ -32,12 +30,6 @@ use crate::nodes::NodeView;
 use crate::service::Gateway;
 use crate::tls::{TlsError, TlsFiles};
 use crate::vhost::{Domains, InvalidDomain};
-
-/// The S3 service as served on each connection.
-type S3Service = Measured<crate::request_id::WithRequestId>;
-
-/// How long a client may take to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `cairn gateway` needs.
 #[derive(Clone, Debug)]
@@ -65,6 +57,11 @@ pub struct GatewayConfig {
     /// Domains under which `<bucket>.<domain>` Host headers address a
     /// bucket (virtual-hosted style); path style always works.
     pub domains: Vec<String>,
+    /// Accept SigV2-signed requests (dated within 15 minutes; presigned
+    /// URLs at most 7 days ahead). Off: refused as AWS does.
+    pub allow_sigv2: bool,
+    /// Connection cap and timeouts of the S3 endpoint.
+    pub connections: ConnLimits,
 }
 
 /// Why the gateway could not start.
@@ -104,6 +101,8 @@ struct GatewayInfo {
     metrics: Option<String>,
     admin: Option<String>,
     peer_id: String,
+    /// The S3 connection cap in force.
+    max_connections: usize,
 }
 
 /// Looks up secret keys in the metadata store (sealed there under the
@@ -304,15 +303,28 @@ pub async fn run(
         builder.set_host(domains.clone());
     }
     let service = Measured::new(
-        crate::request_id::WithRequestId::new(builder.build()),
-        metrics,
+        crate::request_id::WithRequestId::new(crate::signing::SignatureRules::new(
+            builder.build(),
+            config.allow_sigv2,
+        )),
+        metrics.clone(),
         domains,
     );
 
+    let cap = crate::conn::effective_cap(&config.connections);
+    metrics.connections_cap.set(cap as i64);
     let listener = TcpListener::bind(config.s3).await?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("S3 endpoint {scheme}://{local}");
+    tracing::info!(
+        max_connections = cap,
+        header_timeout = ?config.connections.header_timeout,
+        idle_timeout = ?config.connections.idle_timeout,
+        body_timeout = ?config.connections.body_timeout,
+        sigv2 = config.allow_sigv2,
+        "serving S3"
+    );
     write_info(
         &config.data_dir,
         &GatewayInfo {
@@ -321,59 +333,26 @@ pub async fn run(
             metrics: admin_addr.map(|a| format!("http://{a}/metrics")),
             admin: admin_addr.map(|a| format!("http://{a}")),
             peer_id: peer_id.to_string(),
+            max_connections: cap,
         },
     )?;
 
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                };
-                // Headers and body go out in separate writes; without this,
-                // Nagle's algorithm and delayed ACKs add ~40 ms to small GETs.
-                let _ = stream.set_nodelay(true);
-                let service = service.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_connection(stream, service).await,
-                        Some(acceptor) => serve_tls(acceptor, stream, service).await,
-                    }
-                });
-            }
-        }
-    }
+    crate::conn::serve(
+        listener,
+        tls,
+        service,
+        config.connections,
+        cap,
+        metrics,
+        shutdown,
+    )
+    .await;
     for task in background {
         task.abort();
     }
     health.persist();
     tracing::info!("gateway stopped");
     Ok(())
-}
-
-/// Serves HTTP/1.1 or h2 on one connection until it ends.
-async fn serve_connection<IO>(io: IO, service: S3Service)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
-        tracing::debug!(error = %e, "S3 connection ended");
-    }
-}
-
-/// Completes the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]), then
-/// serves the connection.
-async fn serve_tls(acceptor: TlsAcceptor, stream: tokio::net::TcpStream, service: S3Service) {
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(tls, service).await,
-        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-        Err(_) => tracing::debug!("TLS handshake timed out"),
-    }
 }
 
 fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> {
