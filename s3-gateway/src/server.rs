@@ -313,7 +313,7 @@ pub async fn run(
 
     let cap = crate::conn::effective_cap(&config.connections);
     metrics.connections_cap.set(cap as i64);
-    let listener = TcpListener::bind(config.s3).await?;
+    let listener = crate::conn::bind(config.s3)?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("S3 endpoint {scheme}://{local}");

@@ -62,6 +62,23 @@ impl Default for ConnLimits {
     }
 }
 
+/// Connections the kernel may queue for `accept` (capped by
+/// `net.core.somaxconn`). tokio's default of 1024 overflows under a burst
+/// of connections (the client's SYN is then retried only after a second).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a deep accept queue.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Raises the open-file limit and returns the connection cap `limits`
 /// allow under it.
 pub fn effective_cap(limits: &ConnLimits) -> usize {
