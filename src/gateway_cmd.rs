@@ -81,8 +81,47 @@ struct RunArgs {
     /// addresses the bucket (repeatable). Path style keeps working.
     #[arg(long = "domain", value_name = "DOMAIN")]
     domains: Vec<String>,
+    /// Accept SigV2-signed requests (AWS has retired SigV2; off, they are
+    /// refused). They must then be dated within 15 minutes, and presigned
+    /// ones expire within 7 days.
+    #[arg(long)]
+    allow_sigv2: bool,
+    #[command(flatten)]
+    connections: ConnectionArgs,
     #[command(flatten)]
     health: HealthArgs,
+}
+
+/// Connection cap and timeouts of the S3 endpoint.
+#[derive(clap::Args)]
+struct ConnectionArgs {
+    /// Most S3 connections open at once; more are closed as they arrive.
+    /// Lowered to fit the open-file limit (whose soft value is raised to
+    /// the hard one at start).
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// A connection must send a complete request head within this (from
+    /// its start, or from the first byte of a next request).
+    #[arg(long, default_value = "10s")]
+    header_timeout: humantime::Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    #[arg(long, default_value = "60s")]
+    idle_timeout: humantime::Duration,
+    /// A request body that pauses this long fails; so does a response the
+    /// client stops reading.
+    #[arg(long, default_value = "60s")]
+    body_timeout: humantime::Duration,
+}
+
+impl ConnectionArgs {
+    fn limits(&self) -> s3_gateway::conn::ConnLimits {
+        s3_gateway::conn::ConnLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: *self.header_timeout,
+            idle_timeout: *self.idle_timeout,
+            body_timeout: *self.body_timeout,
+        }
+    }
 }
 
 /// Liveness, audit and repair settings. Defaults are production's
@@ -168,8 +207,10 @@ impl HealthArgs {
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(GatewayAction::Key(KeyAction::Create { data })) => {
-            let meta = s3_gateway::open_meta(&data)?;
-            let key = meta.create_key()?;
+            // The secret is stored sealed under the master key (made now if
+            // this is a new data directory).
+            let (meta, master) = s3_gateway::open_keys(&data)?;
+            let key = meta.create_key(&master)?;
             println!(
                 "{}",
                 serde_json::json!({"access_key": key.access_key_id, "secret_key": key.secret_key})
@@ -177,8 +218,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         }
         Some(GatewayAction::Key(KeyAction::List { data })) => {
             let meta = s3_gateway::open_meta(&data)?;
-            for key in meta.list_keys()? {
-                println!("{}", key.access_key_id);
+            for id in meta.list_key_ids()? {
+                println!("{id}");
             }
         }
         None => {
@@ -202,6 +243,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                     .zip(run.tls_key)
                     .map(|(cert, key)| s3_gateway::tls::TlsFiles { cert, key }),
                 domains: run.domains,
+                allow_sigv2: run.allow_sigv2,
+                connections: run.connections.limits(),
             };
             s3_gateway::run(config, crate::node_cmd::shutdown_signal()).await?;
         }

@@ -1,5 +1,6 @@
 //! Who may do what: signed requests may do anything; anonymous (unsigned)
-//! ones may only read buckets whose ACL is `public-read`.
+//! ones may only read buckets whose ACL is `public-read`. Requests that may
+//! go ahead are then held to AWS's limits (`limits`).
 //!
 //! s3s verifies signatures first (a bad one never gets here) and hands this
 //! check every request, with no credentials for an unsigned one. What the
@@ -54,6 +55,16 @@ fn access_denied() -> S3Error {
 #[async_trait::async_trait]
 impl S3Access for BucketAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        self.allowed(cx).await?;
+        // Only a request that may go ahead is held to the limits (an
+        // anonymous write is AccessDenied, whatever it carries).
+        crate::limits::check(cx.s3_op().name(), cx.s3_path(), cx.uri(), cx.headers())
+    }
+}
+
+impl BucketAccess {
+    /// Whether the request may do what it asks.
+    async fn allowed(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
         if cx.credentials().is_some() {
             return Ok(());
         }

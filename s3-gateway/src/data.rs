@@ -43,6 +43,14 @@ pub enum DataError {
         /// k.
         need: usize,
     },
+    /// Fewer shards of a segment than a write needs could be stored.
+    #[error("only {stored} of the {need} shards needed for a segment could be stored")]
+    Unstored {
+        /// Shards stored.
+        stored: usize,
+        /// The write's success threshold.
+        need: usize,
+    },
     /// The codec failed (including authentication of decoded data).
     #[error("codec: {0}")]
     Codec(#[from] mesh::codec::CodecError),
@@ -364,7 +372,7 @@ impl DataPath {
             }
             let stored = nodes.iter().filter(|n| n.is_some()).count();
             if stored < need {
-                return Err(DataError::Unavailable { got: stored, need });
+                return Err(DataError::Unstored { stored, need });
             }
             if stored < total {
                 tracing::warn!(
@@ -863,4 +871,20 @@ fn peer_of(node: &NodeId) -> Result<PeerId, DataError> {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_write_says_stored_and_a_short_read_says_read() {
+        let write = DataError::Unstored { stored: 3, need: 5 }.to_string();
+        assert_eq!(
+            write,
+            "only 3 of the 5 shards needed for a segment could be stored"
+        );
+        let read = DataError::Unavailable { got: 1, need: 4 }.to_string();
+        assert!(read.ends_with("could be read"), "{read}");
+    }
 }

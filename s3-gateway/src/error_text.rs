@@ -33,10 +33,13 @@ pub fn default_message(code: &str) -> Option<&'static str> {
             "The list of parts was not in ascending order. Parts must be ordered by part number."
         }
         "InvalidRange" => "The requested range is not satisfiable",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "KeyTooLongError" => "Your key is too long.",
         "MalformedXML" => {
             "The XML you provided was not well-formed or did not validate against our published \
              schema"
         }
+        "MetadataTooLarge" => "Your metadata headers exceed the maximum allowed metadata size.",
         "MethodNotAllowed" => "The specified method is not allowed against this resource.",
         "MissingContentLength" => "You must provide the Content-Length HTTP header.",
         "NoSuchBucket" => "The specified bucket does not exist",
@@ -47,6 +50,9 @@ pub fn default_message(code: &str) -> Option<&'static str> {
         }
         "NotImplemented" => "A header you provided implies functionality that is not implemented",
         "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
+        "RequestTimeTooSkewed" => {
+            "The difference between the request time and the current time is too large."
+        }
         "ServiceUnavailable" => "Please reduce your request rate.",
         "SignatureDoesNotMatch" => {
             "The request signature we calculated does not match the signature you provided. \

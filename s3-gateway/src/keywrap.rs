@@ -22,6 +22,12 @@
 //! apart by length and still read. Nonces are random, so one master key
 //! should wrap fewer than 2^32 keys (AES-GCM's bound for random nonces);
 //! key rotation is not implemented yet.
+//!
+//! Access-key secrets are sealed the same way ([`MasterKey::seal_secret`]):
+//! a version byte (`1`), a random nonce, the secret sealed with AES-256-GCM
+//! and the tag, with a distinct label and the access key id as associated
+//! data, so a sealed secret opens only for the key id it was sealed for and
+//! can never be taken for an object key.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -47,6 +53,12 @@ pub const WRAPPED_LEN: usize = 1 + NONCE_LEN + KEY_LEN + TAG_LEN;
 const AAD_LABEL: &[u8] = b"cairn/object-key/";
 /// HMAC label of the key check value.
 const CHECK_LABEL: &[u8] = b"cairn/master-key-check/1";
+/// The version byte of a sealed access-key secret.
+const SECRET_VERSION: u8 = 1;
+/// Associated data label of sealed secrets (followed by the access key id).
+const SECRET_LABEL: &[u8] = b"cairn/access-key-secret/1/";
+/// Longest access-key secret that is sealed (AWS's are 40 characters).
+const MAX_SECRET_LEN: usize = 128;
 
 /// Why the master key could not be loaded, or a key not unwrapped.
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +286,64 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// `secret`, the secret of access key `access_key_id`, sealed for the
+    /// metadata store: only this master key opens it, and only for that id.
+    pub fn seal_secret(&self, access_key_id: &str, secret: &str) -> Vec<u8> {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let mut sealed = secret.as_bytes().to_vec();
+        self.cipher
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                secret_aad(access_key_id),
+                &mut sealed,
+            )
+            .expect("a secret is within AES-GCM's limits");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(SECRET_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens a secret sealed by [`MasterKey::seal_secret`] for
+    /// `access_key_id`.
+    pub fn open_secret(&self, access_key_id: &str, sealed: &[u8]) -> Result<String, KeyWrapError> {
+        let min = 1 + NONCE_LEN + TAG_LEN;
+        if sealed.len() < min || sealed.len() > min + MAX_SECRET_LEN || sealed[0] != SECRET_VERSION
+        {
+            return Err(KeyWrapError::Malformed { len: sealed.len() });
+        }
+        let nonce: [u8; NONCE_LEN] = sealed[1..1 + NONCE_LEN].try_into().expect("length");
+        let mut buffer = sealed[1 + NONCE_LEN..].to_vec();
+        let opened = self
+            .cipher
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                secret_aad(access_key_id),
+                &mut buffer,
+            )
+            .map(|plain| String::from_utf8(plain.to_vec()));
+        buffer.zeroize();
+        match opened {
+            Ok(Ok(secret)) => Ok(secret),
+            Ok(Err(e)) => {
+                let mut bytes = e.into_bytes();
+                bytes.zeroize();
+                Err(KeyWrapError::Malformed { len: sealed.len() })
+            }
+            Err(_) => Err(KeyWrapError::Unauthentic),
+        }
+    }
+}
+
+fn secret_aad(access_key_id: &str) -> Aad<Vec<u8>> {
+    let mut aad = Vec::with_capacity(SECRET_LABEL.len() + access_key_id.len());
+    aad.extend_from_slice(SECRET_LABEL);
+    aad.extend_from_slice(access_key_id.as_bytes());
+    Aad::from(aad)
+}
+
 /// Whether `stored` is in the wrapped form (not a bare legacy key).
 pub fn is_wrapped(stored: &[u8]) -> bool {
     stored.len() == WRAPPED_LEN && stored[0] == WRAP_VERSION
@@ -396,6 +466,46 @@ mod tests {
             MasterKey::load(dir.path()),
             Err(KeyWrapError::InvalidFile(_))
         ));
+    }
+
+    #[test]
+    fn secrets_open_only_under_their_master_key_and_for_their_key_id() {
+        let master = MasterKey::generate();
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let sealed = master.seal_secret("CAKEY1", secret);
+        assert_ne!(sealed, master.seal_secret("CAKEY1", secret), "fresh nonce");
+        assert!(
+            !sealed
+                .windows(8)
+                .any(|w| secret.as_bytes().windows(8).any(|s| s == w)),
+            "no part of the secret in the clear"
+        );
+        assert_eq!(master.open_secret("CAKEY1", &sealed).unwrap(), secret);
+        assert!(matches!(
+            master.open_secret("CAKEY2", &sealed),
+            Err(KeyWrapError::Unauthentic)
+        ));
+        assert!(matches!(
+            MasterKey::generate().open_secret("CAKEY1", &sealed),
+            Err(KeyWrapError::Unauthentic)
+        ));
+        for i in 1..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            assert!(master.open_secret("CAKEY1", &bad).is_err(), "{i}");
+        }
+        assert!(matches!(
+            master.open_secret("CAKEY1", &sealed[..20]),
+            Err(KeyWrapError::Malformed { .. })
+        ));
+        assert!(matches!(
+            master.open_secret("CAKEY1", secret.as_bytes()),
+            Err(KeyWrapError::Malformed { .. })
+        ));
+        // Neither form is taken for the other.
+        assert!(master.unwrap(&sealed).is_err());
+        let wrapped = master.wrap(&ObjectKey::generate());
+        assert!(master.open_secret("CAKEY1", &wrapped).is_err());
     }
 
     #[test]

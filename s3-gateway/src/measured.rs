@@ -4,8 +4,6 @@
 
 use std::time::Instant;
 
-use hyper::body::Incoming;
-
 use crate::metrics::GatewayMetrics;
 use crate::vhost::Domains;
 
@@ -28,9 +26,9 @@ impl<S> Measured<S> {
     }
 }
 
-impl<S, B> hyper::service::Service<http::Request<Incoming>> for Measured<S>
+impl<S, ReqB, B> hyper::service::Service<http::Request<ReqB>> for Measured<S>
 where
-    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S: hyper::service::Service<http::Request<ReqB>, Response = http::Response<B>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     B: Send + 'static,
@@ -41,7 +39,7 @@ where
         Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
     >;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, req: http::Request<ReqB>) -> Self::Future {
         // A virtual-hosted request names its bucket in the Host header.
         let hosted = req
             .headers()

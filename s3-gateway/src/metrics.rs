@@ -47,6 +47,13 @@ pub struct GatewayMetrics {
     pub collected_shards: Counter,
     /// Shard leases renewed on the nodes.
     pub renewed_shards: Counter,
+    /// S3 connections open now.
+    pub connections_open: Gauge,
+    /// S3 connections closed at once because the cap was reached.
+    pub connections_refused: Counter,
+    /// S3 connection gauge cap (for comparison with `connections_open`).
+    pub connections_cap: Gauge,
+    timeouts: Family<Labels, Counter>,
 }
 
 impl Default for GatewayMetrics {
@@ -83,6 +90,10 @@ impl GatewayMetrics {
             nodes: Family::default(),
             collected_shards: Counter::default(),
             renewed_shards: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            connections_cap: Gauge::default(),
+            timeouts: Family::default(),
         };
         registry.register(
             "s3_requests",
@@ -167,6 +178,27 @@ impl GatewayMetrics {
             "Shard leases renewed on the nodes",
             m.renewed_shards.clone(),
         );
+        registry.register(
+            "s3_connections",
+            "S3 connections open",
+            m.connections_open.clone(),
+        );
+        registry.register(
+            "s3_connection_cap",
+            "Most S3 connections open at once",
+            m.connections_cap.clone(),
+        );
+        registry.register(
+            "s3_connections_refused",
+            "S3 connections closed at once because the cap was reached",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "s3_timeouts",
+            "S3 connections and requests cut by a timeout, by kind (header, idle, body, \
+             write, handshake)",
+            m.timeouts.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ..m
@@ -181,6 +213,13 @@ impl GatewayMetrics {
         self.latency
             .get_or_create(&vec![("op", op.to_owned())])
             .observe(seconds);
+    }
+
+    /// Counts a connection or request cut by timeout `kind`.
+    pub fn timed_out(&self, kind: &str) {
+        self.timeouts
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc();
     }
 
     /// Counts one failed shard fetch.

@@ -2,31 +2,30 @@
 //! (and `x-amz-id-2`), and every XML error body carries the same
 //! `<RequestId>`, as AWS answers. Wraps the s3s service, so errors raised
 //! inside s3s (authentication, parsing) get one too. It also fills in AWS's
-//! `<Message>` where s3s left it out, and drops the XML body s3s gives a
-//! 304 Not Modified.
+//! `<Message>` where s3s left it out, drops the XML body s3s gives a
+//! 304 Not Modified, and writes raw carriage returns in XML answers as
+//! `&#13;` (see `limits`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use s3s::service::S3Service;
 
 /// Longest error body that is rewritten to add the request id.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// The S3 service, stamping request ids.
 #[derive(Clone)]
-pub struct WithRequestId {
-    inner: S3Service,
+pub struct WithRequestId<S> {
+    inner: S,
     prefix: u64,
     counter: std::sync::Arc<AtomicU64>,
 }
 
-impl WithRequestId {
+impl<S> WithRequestId<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S3Service) -> Self {
+    pub fn new(inner: S) -> Self {
         let prefix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -45,16 +44,24 @@ impl WithRequestId {
     }
 }
 
-impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
+impl<S> hyper::service::Service<http::Request<s3s::Body>> for WithRequestId<S>
+where
+    S: hyper::service::Service<
+            http::Request<s3s::Body>,
+            Response = http::Response<s3s::Body>,
+            Error = s3s::HttpError,
+        >,
+    S::Future: Send + 'static,
+{
     type Response = http::Response<s3s::Body>;
     type Error = s3s::HttpError;
     type Future = std::pin::Pin<
         Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
     >;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, req: http::Request<s3s::Body>) -> Self::Future {
         let id = self.next_id();
-        let response = hyper::service::Service::call(&self.inner, req);
+        let response = self.inner.call(req);
         Box::pin(async move {
             let mut response = response.await?;
             if response.status() == http::StatusCode::NOT_MODIFIED {
@@ -65,11 +72,11 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                 parts.headers.remove(http::header::CONTENT_LENGTH);
                 response = http::Response::from_parts(parts, s3s::Body::empty());
             }
-            let is_xml_error = response.status().as_u16() >= 400
-                && response
-                    .headers()
-                    .get(http::header::CONTENT_TYPE)
-                    .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+            let is_xml = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+            let is_xml_error = is_xml && response.status().as_u16() >= 400;
             if is_xml_error {
                 let (mut parts, body) = response.into_parts();
                 let bytes = match body.collect().await {
@@ -83,6 +90,23 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     http::HeaderValue::from(body.len()),
                 );
                 response = http::Response::from_parts(parts, s3s::Body::from(body));
+            } else if is_xml
+                // Object data (a GET carries the object's ETag) is streamed
+                // and never rewritten; s3s's own XML answers are in memory.
+                && !response.headers().contains_key(http::header::ETAG)
+                && let Some(escaped) = response
+                    .body()
+                    .bytes()
+                    .and_then(|b| crate::limits::escape_carriage_returns(&b))
+            {
+                // A key or echoed parameter with a carriage return, which
+                // s3s writes raw (see `limits`).
+                let (mut parts, _) = response.into_parts();
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(escaped.len()),
+                );
+                response = http::Response::from_parts(parts, s3s::Body::from(escaped));
             }
             let headers = response.headers_mut();
             if let Ok(value) = http::HeaderValue::from_str(&id) {

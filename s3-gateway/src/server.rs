@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use libp2p::Multiaddr;
 use mesh::codec::{CodecParams, Scheme};
 use mesh::net::MeshClient;
@@ -15,12 +14,11 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3Result, s3_error};
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::access::BucketAccess;
 use crate::admin::Admin;
+use crate::conn::ConnLimits;
 use crate::data::DataPath;
 use crate::health::checker::{self, Survey};
 use crate::health::{Health, HealthConfig, audit, gc, liveness, repair};
@@ -32,12 +30,6 @@ use crate::nodes::NodeView;
 use crate::service::Gateway;
 use crate::tls::{TlsError, TlsFiles};
 use crate::vhost::{Domains, InvalidDomain};
-
-/// The S3 service as served on each connection.
-type S3Service = Measured<crate::request_id::WithRequestId>;
-
-/// How long a client may take to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `cairn gateway` needs.
 #[derive(Clone, Debug)]
@@ -65,6 +57,11 @@ pub struct GatewayConfig {
     /// Domains under which `<bucket>.<domain>` Host headers address a
     /// bucket (virtual-hosted style); path style always works.
     pub domains: Vec<String>,
+    /// Accept SigV2-signed requests (dated within 15 minutes; presigned
+    /// URLs at most 7 days ahead). Off: refused as AWS does.
+    pub allow_sigv2: bool,
+    /// Connection cap and timeouts of the S3 endpoint.
+    pub connections: ConnLimits,
 }
 
 /// Why the gateway could not start.
@@ -104,15 +101,21 @@ struct GatewayInfo {
     metrics: Option<String>,
     admin: Option<String>,
     peer_id: String,
+    /// The S3 connection cap in force.
+    max_connections: usize,
 }
 
-/// Looks up secret keys in the metadata store (SigV4).
-struct MetaAuth(MetaStore);
+/// Looks up secret keys in the metadata store (sealed there under the
+/// master key) to check signatures.
+struct MetaAuth {
+    meta: MetaStore,
+    master: Arc<MasterKey>,
+}
 
 #[async_trait::async_trait]
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.0.secret_for(access_key) {
+        match self.meta.secret_for(access_key, &self.master) {
             Ok(Some(secret)) => Ok(SecretKey::from(secret)),
             Ok(None) => Err(s3_error!(InvalidAccessKeyId)),
             Err(e) => Err(s3s::S3Error::with_message(
@@ -123,10 +126,48 @@ impl S3Auth for MetaAuth {
     }
 }
 
-/// The metadata store of a gateway data directory.
+/// The metadata store of a gateway data directory (created 0700 if
+/// missing; the store itself is 0600).
 pub fn open_meta(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> {
-    std::fs::create_dir_all(data_dir)?;
+    private_dir(data_dir)?;
     Ok(MetaStore::open(&data_dir.join("meta.redb"))?)
+}
+
+/// Creates `dir` (and missing parents) with mode 0700; an existing data
+/// directory that others may enter or read is narrowed to 0700, with a
+/// warning (it holds the master key and the metadata).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Ok(()) => tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data directory was open to other users; narrowed to 0700"
+            ),
+            Err(e) => tracing::warn!(
+                dir = %dir.display(),
+                error = %e,
+                "the data directory is open to other users and cannot be narrowed"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The metadata store and master key of a gateway data directory, with
+/// any access-key secrets still stored in clear (an older database) sealed
+/// under the master key.
+pub fn open_keys(data_dir: &std::path::Path) -> Result<(MetaStore, MasterKey), GatewayError> {
+    let meta = open_meta(data_dir)?;
+    let master = open_master_key(data_dir, &meta)?;
+    meta.seal_plain_keys(&master)?;
+    Ok((meta, master))
 }
 
 /// Opens the metadata store, waiting up to [`LOCK_WAIT`] while another
@@ -186,6 +227,7 @@ pub async fn run(
 ) -> Result<(), GatewayError> {
     let meta = open_meta_waiting(&config.data_dir).await?;
     let master = Arc::new(open_master_key(&config.data_dir, &meta)?);
+    meta.seal_plain_keys(&master)?;
     // Refuse bad TLS files or domains before joining the mesh.
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let domains = Domains::new(&config.domains)?;
@@ -251,23 +293,39 @@ pub async fn run(
         }
         None => None,
     };
-    let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master);
+    let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(MetaAuth(meta.clone()));
+    builder.set_auth(MetaAuth {
+        meta: meta.clone(),
+        master: master.clone(),
+    });
     builder.set_access(BucketAccess::new(meta));
     if !config.domains.is_empty() {
         builder.set_host(domains.clone());
     }
     let service = Measured::new(
-        crate::request_id::WithRequestId::new(builder.build()),
-        metrics,
+        crate::request_id::WithRequestId::new(crate::signing::SignatureRules::new(
+            builder.build(),
+            config.allow_sigv2,
+        )),
+        metrics.clone(),
         domains,
     );
 
-    let listener = TcpListener::bind(config.s3).await?;
+    let cap = crate::conn::effective_cap(&config.connections);
+    metrics.connections_cap.set(cap as i64);
+    let listener = crate::conn::bind(config.s3)?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("S3 endpoint {scheme}://{local}");
+    tracing::info!(
+        max_connections = cap,
+        header_timeout = ?config.connections.header_timeout,
+        idle_timeout = ?config.connections.idle_timeout,
+        body_timeout = ?config.connections.body_timeout,
+        sigv2 = config.allow_sigv2,
+        "serving S3"
+    );
     write_info(
         &config.data_dir,
         &GatewayInfo {
@@ -276,59 +334,26 @@ pub async fn run(
             metrics: admin_addr.map(|a| format!("http://{a}/metrics")),
             admin: admin_addr.map(|a| format!("http://{a}")),
             peer_id: peer_id.to_string(),
+            max_connections: cap,
         },
     )?;
 
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                };
-                // Headers and body go out in separate writes; without this,
-                // Nagle's algorithm and delayed ACKs add ~40 ms to small GETs.
-                let _ = stream.set_nodelay(true);
-                let service = service.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_connection(stream, service).await,
-                        Some(acceptor) => serve_tls(acceptor, stream, service).await,
-                    }
-                });
-            }
-        }
-    }
+    crate::conn::serve(
+        listener,
+        tls,
+        service,
+        config.connections,
+        cap,
+        metrics,
+        shutdown,
+    )
+    .await;
     for task in background {
         task.abort();
     }
     health.persist();
     tracing::info!("gateway stopped");
     Ok(())
-}
-
-/// Serves HTTP/1.1 or h2 on one connection until it ends.
-async fn serve_connection<IO>(io: IO, service: S3Service)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
-        tracing::debug!(error = %e, "S3 connection ended");
-    }
-}
-
-/// Completes the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]), then
-/// serves the connection.
-async fn serve_tls(acceptor: TlsAcceptor, stream: tokio::net::TcpStream, service: S3Service) {
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(tls, service).await,
-        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-        Err(_) => tracing::debug!("TLS handshake timed out"),
-    }
 }
 
 fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> {
@@ -341,6 +366,55 @@ fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> 
 mod tests {
     use super::*;
     use crate::keywrap::MASTER_KEY_FILE;
+
+    #[test]
+    fn an_old_data_directory_is_made_private_and_its_secrets_sealed() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("gw");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let old = crate::meta::AccessKey {
+            access_key_id: "CAOLDKEY000000000001".into(),
+            secret_key: "x".repeat(40),
+        };
+        {
+            // An older gateway: a world-readable database, secrets in clear.
+            let meta = MetaStore::open(&dir.join("meta.redb")).unwrap();
+            meta.insert_plain_key_for_tests(&old).unwrap();
+        }
+        std::fs::set_permissions(
+            dir.join("meta.redb"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+
+        let (meta, master) = open_keys(&dir).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("meta.redb")), 0o600);
+        assert_eq!(mode(&dir.join(MASTER_KEY_FILE)), 0o600);
+        assert_eq!(
+            meta.secret_for(&old.access_key_id, &master).unwrap(),
+            Some(old.secret_key.clone())
+        );
+        let fresh = meta.create_key(&master).unwrap();
+        drop(meta);
+        let (meta, master) = open_keys(&dir).unwrap();
+        let mut ids = vec![old.access_key_id.clone(), fresh.access_key_id.clone()];
+        ids.sort();
+        assert_eq!(meta.list_key_ids().unwrap(), ids);
+        assert_eq!(
+            meta.secret_for(&fresh.access_key_id, &master).unwrap(),
+            Some(fresh.secret_key)
+        );
+
+        // A new data directory is private from the start.
+        let new = parent.path().join("new/gw");
+        open_keys(&new).unwrap();
+        assert_eq!(mode(&new), 0o700);
+        assert_eq!(mode(&new.join("meta.redb")), 0o600);
+    }
 
     #[test]
     fn the_master_key_is_made_once_and_a_wrong_or_missing_one_refused() {

@@ -98,7 +98,10 @@ fn data_error(e: DataError) -> S3Error {
             S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string())
         }
         DataError::Body(_) => S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string()),
-        DataError::Placement(_) | DataError::Store(_) | DataError::Unavailable { .. } => {
+        DataError::Placement(_)
+        | DataError::Store(_)
+        | DataError::Unavailable { .. }
+        | DataError::Unstored { .. } => {
             S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
         }
         other => internal(other),

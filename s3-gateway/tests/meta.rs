@@ -531,7 +531,8 @@ fn multipart_upload_state_round_trip() {
 #[test]
 fn access_keys_create_insert_lookup() {
     let (_d, s) = store();
-    let k = s.create_key().unwrap();
+    let master = s3_gateway::keywrap::MasterKey::generate();
+    let k = s.create_key(&master).unwrap();
     assert_eq!(k.access_key_id.len(), 20);
     assert!(k.access_key_id.starts_with("CA"));
     assert!(
@@ -546,22 +547,36 @@ fn access_keys_create_insert_lookup() {
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
     );
     assert_eq!(
-        s.secret_for(&k.access_key_id).unwrap().as_deref(),
+        s.secret_for(&k.access_key_id, &master).unwrap().as_deref(),
         Some(k.secret_key.as_str())
     );
-    assert_eq!(s.secret_for("CANOTHERE").unwrap(), None);
+    assert_eq!(s.secret_for("CANOTHERE", &master).unwrap(), None);
 
     let fixed = AccessKey {
         access_key_id: "CADEVNET0000000000AA".into(),
         secret_key: "s".repeat(40),
     };
-    s.insert_key(&fixed).unwrap();
-    s.insert_key(&fixed).unwrap();
-    let k2 = s.create_key().unwrap();
+    s.insert_key(&fixed, &master).unwrap();
+    s.insert_key(&fixed, &master).unwrap();
+    let k2 = s.create_key(&master).unwrap();
     assert_ne!(k.access_key_id, k2.access_key_id);
-    let mut expected = vec![k, k2, fixed];
-    expected.sort_by(|a, b| a.access_key_id.cmp(&b.access_key_id));
-    assert_eq!(s.list_keys().unwrap(), expected);
+    let mut expected = vec![k.access_key_id, k2.access_key_id, fixed.access_key_id];
+    expected.sort();
+    assert_eq!(s.list_key_ids().unwrap(), expected);
+}
+
+#[test]
+fn the_database_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, s) = store();
+    drop(s);
+    let path = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "redb"))
+        .expect("a database file");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
 }
 
 /// The reference: every entry (key or common prefix) in sorted order.

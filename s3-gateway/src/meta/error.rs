@@ -21,6 +21,14 @@ pub enum MetaError {
     /// The multipart upload does not exist (never did, aborted or completed).
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
+    /// The database file could not be created or its mode set.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The redb database failed.
     #[error("metadata database: {0}")]
     Db(#[from] redb::Error),

@@ -2,7 +2,8 @@
 //! multipart upload state, in one redb database.
 //!
 //! Tables:
-//! * `keys`: access key id → secret;
+//! * `access_keys`: access key id → secret, sealed under the master key
+//!   (see `access_keys`; databases from before sealing are migrated);
 //! * `buckets`: name → region, owner, creation time;
 //! * `objects`: `bucket 0x00 key` → [`ObjectMeta`] (bucket names never hold a
 //!   NUL, so each bucket is one contiguous range in S3's binary key order);
@@ -25,6 +26,7 @@
 //! manifest is returned from the same snapshot that removed it, and a
 //! bucket cannot be deleted while an object is being put into it.
 
+mod access_keys;
 mod acl;
 mod committer;
 mod error;
@@ -54,7 +56,6 @@ use list::{bucket_base, object_key, prefix_successor};
 use names::UPLOAD_ID_LEN;
 use types::{BucketRecord, UploadRecord, decode, encode};
 
-const KEYS: TableDefinition<&str, &str> = TableDefinition::new("keys");
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
@@ -128,13 +129,43 @@ where
     Ok(parts)
 }
 
+/// Creates `path` empty with mode 0600 if it does not exist (redb then
+/// initialises it), or narrows an existing file's mode to 0600.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the metadata store was readable by others; narrowed to 0600");
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl MetaStore {
     /// Opens the database at `path`, creating the file and its tables if
     /// needed.
+    ///
+    /// The file is created readable by its owner only (0600), and an
+    /// existing one that others may read is narrowed to that.
     pub fn open(path: &Path) -> Result<Self, MetaError> {
+        private_file(path).map_err(|source| MetaError::File {
+            path: path.to_owned(),
+            source,
+        })?;
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
-        txn.open_table(KEYS)?;
+        txn.open_table(access_keys::ACCESS_KEYS)?;
         txn.open_table(BUCKETS)?;
         txn.open_table(OBJECTS)?;
         txn.open_table(UPLOADS)?;
@@ -148,61 +179,6 @@ impl MetaStore {
         txn.commit()?;
         tracing::debug!(path = %path.display(), "metadata store open");
         Ok(Self { db: Arc::new(db) })
-    }
-
-    // ---- access keys ----
-
-    /// Creates and stores a new random access key.
-    pub fn create_key(&self) -> Result<AccessKey, MetaError> {
-        let txn = self.db.begin_write()?;
-        let key = {
-            let mut table = txn.open_table(KEYS)?;
-            let key = loop {
-                let id = names::new_access_key_id();
-                if table.get(id.as_str())?.is_none() {
-                    break AccessKey {
-                        access_key_id: id,
-                        secret_key: names::new_secret(),
-                    };
-                }
-            };
-            table.insert(key.access_key_id.as_str(), key.secret_key.as_str())?;
-            key
-        };
-        txn.commit()?;
-        tracing::info!(access_key_id = %key.access_key_id, "access key created");
-        Ok(key)
-    }
-
-    /// Stores a given access key, replacing the secret if the id exists.
-    pub fn insert_key(&self, key: &AccessKey) -> Result<(), MetaError> {
-        let txn = self.db.begin_write()?;
-        txn.open_table(KEYS)?
-            .insert(key.access_key_id.as_str(), key.secret_key.as_str())?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// The secret of `access_key_id`, if that key exists.
-    pub fn secret_for(&self, access_key_id: &str) -> Result<Option<String>, MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(KEYS)?;
-        Ok(table.get(access_key_id)?.map(|v| v.value().to_owned()))
-    }
-
-    /// Every access key, sorted by id.
-    pub fn list_keys(&self) -> Result<Vec<AccessKey>, MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(KEYS)?;
-        let mut keys = Vec::new();
-        for entry in table.iter()? {
-            let (k, v) = entry?;
-            keys.push(AccessKey {
-                access_key_id: k.value().to_owned(),
-                secret_key: v.value().to_owned(),
-            });
-        }
-        Ok(keys)
     }
 
     // ---- buckets ----
