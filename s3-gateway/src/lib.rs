@@ -1,29 +1,26 @@
 //! Cairn's S3 gateway: serves the S3 API, keeps object metadata, and turns
 //! objects into encrypted, erasure-coded shards spread over the mesh.
+//!
+//! - [`s3`]: the S3 API (s3s's `S3` trait), one module per S3 area, and the
+//!   S3 rules it needs (access, ACLs, checksums, conditions, windows);
+//! - [`http`]: the listener side: connections, TLS, limits, signatures,
+//!   virtual hosts, request ids, request metrics;
+//! - [`data`]: object bytes to placed shards and back, the node view, and
+//!   the object keys' wrapping;
+//! - [`meta`]: the metadata store;
+//! - [`health`]: liveness, audits, checking, repair, garbage collection;
+//! - [`admin`]: the admin endpoint and the metrics;
+//! - [`server`]: running all of it.
 
-pub mod access;
-pub mod acl;
 pub mod admin;
-pub mod checksum;
-pub mod conditional;
-pub mod conn;
-pub mod copy_source;
 pub mod data;
-pub mod durability_estimate;
-pub mod error_text;
 pub mod health;
-pub mod keywrap;
-pub mod limits;
-pub mod measured;
+pub mod http;
 pub mod meta;
-pub mod metrics;
-pub mod nodes;
-pub mod request_id;
+pub mod s3;
 pub mod server;
-pub mod service;
-pub mod signing;
-pub mod tls;
-pub mod vhost;
-pub mod window;
 
+pub use admin::metrics;
+pub use data::{keywrap, nodes};
+pub use http::{conn, tls};
 pub use server::{GatewayConfig, GatewayError, open_keys, open_meta, run};

@@ -16,20 +16,20 @@ use s3s::{S3Result, s3_error};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use crate::access::BucketAccess;
 use crate::admin::Admin;
-use crate::conn::ConnLimits;
+use crate::admin::metrics::GatewayMetrics;
 use crate::data::DataPath;
+use crate::data::keywrap::{KeyWrapError, MasterKey};
+use crate::data::nodes::NodeView;
 use crate::health::checker::{self, Survey};
 use crate::health::{Health, HealthConfig, audit, gc, liveness, repair};
-use crate::keywrap::{KeyWrapError, MasterKey};
-use crate::measured::Measured;
+use crate::http::conn::ConnLimits;
+use crate::http::measured::Measured;
+use crate::http::tls::{TlsError, TlsFiles};
+use crate::http::vhost::{Domains, InvalidDomain};
 use crate::meta::MetaStore;
-use crate::metrics::GatewayMetrics;
-use crate::nodes::NodeView;
-use crate::service::Gateway;
-use crate::tls::{TlsError, TlsFiles};
-use crate::vhost::{Domains, InvalidDomain};
+use crate::s3::access::BucketAccess;
+use crate::s3::service::Gateway;
 
 /// Everything `cairn gateway` needs.
 #[derive(Clone, Debug)]
@@ -203,7 +203,7 @@ pub fn open_master_key(
     data_dir: &std::path::Path,
     meta: &MetaStore,
 ) -> Result<MasterKey, GatewayError> {
-    let path = data_dir.join(crate::keywrap::MASTER_KEY_FILE);
+    let path = data_dir.join(crate::data::keywrap::MASTER_KEY_FILE);
     match meta.master_key_check()? {
         Some(recorded) => {
             let key = MasterKey::load(data_dir)?;
@@ -229,7 +229,11 @@ pub async fn run(
     let master = Arc::new(open_master_key(&config.data_dir, &meta)?);
     meta.seal_plain_keys(&master)?;
     // Refuse bad TLS files or domains before joining the mesh.
-    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(crate::http::tls::acceptor)
+        .transpose()?;
     let domains = Domains::new(&config.domains)?;
     let (keypair, _) = mesh::identity::load_or_create(&config.data_dir)?;
     let peer_id = keypair.public().to_peer_id();
@@ -260,7 +264,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     tracing::info!(nodes = nodes.len(), "storage nodes found");
-    crate::durability_estimate::spawn_log(&config, nodes.cluster());
+    crate::health::durability_estimate::spawn_log(&config, nodes.cluster());
     tokio::spawn(nodes.clone().keep_fresh(Duration::from_secs(5)));
 
     let params = CodecParams {
@@ -304,7 +308,7 @@ pub async fn run(
         builder.set_host(domains.clone());
     }
     let service = Measured::new(
-        crate::request_id::WithRequestId::new(crate::signing::SignatureRules::new(
+        crate::http::request_id::WithRequestId::new(crate::http::signing::SignatureRules::new(
             builder.build(),
             config.allow_sigv2,
         )),
@@ -312,9 +316,9 @@ pub async fn run(
         domains,
     );
 
-    let cap = crate::conn::effective_cap(&config.connections);
+    let cap = crate::http::conn::effective_cap(&config.connections);
     metrics.connections_cap.set(cap as i64);
-    let listener = crate::conn::bind(config.s3)?;
+    let listener = crate::http::conn::bind(config.s3)?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("S3 endpoint {scheme}://{local}");
@@ -338,7 +342,7 @@ pub async fn run(
         },
     )?;
 
-    crate::conn::serve(
+    crate::http::conn::serve(
         listener,
         tls,
         service,
@@ -365,7 +369,7 @@ fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keywrap::MASTER_KEY_FILE;
+    use crate::data::keywrap::MASTER_KEY_FILE;
 
     #[test]
     fn an_old_data_directory_is_made_private_and_its_secrets_sealed() {

@@ -285,9 +285,9 @@ pub async fn run(health: Health, survey: Survey) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::metrics::GatewayMetrics;
     use crate::health::HealthConfig;
     use crate::meta::{MetaStore, ObjectMeta, PartLayout, ShardLocation};
-    use crate::metrics::GatewayMetrics;
 
     /// Segment number `seg` with its shards on `nodes` (ids unique to it).
     fn layout(seg: u8, nodes: &[u8]) -> SegmentLayout {

@@ -10,7 +10,7 @@ use libp2p::PeerId;
 use mesh::net::MeshClient;
 
 use super::{Health, NodeState};
-use crate::nodes::NodeView;
+use crate::data::nodes::NodeView;
 
 /// One heartbeat round: asks every known node at once.
 pub async fn beat(health: &Health, nodes: &NodeView, mesh: &MeshClient) {

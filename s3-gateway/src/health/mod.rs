@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod checker;
+pub mod durability_estimate;
 pub mod gc;
 pub mod liveness;
 mod registry;

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::HealthConfig;
 use super::reputation::Score;
+use crate::admin::metrics::GatewayMetrics;
 use crate::meta::{MetaStore, NodeHealthRecord};
-use crate::metrics::GatewayMetrics;
 
 /// Where a node stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

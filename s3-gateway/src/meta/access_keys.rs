@@ -15,7 +15,7 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
 use super::{AccessKey, MetaError, MetaStore, names};
-use crate::keywrap::MasterKey;
+use crate::data::keywrap::MasterKey;
 
 /// Key id → secret sealed under the master key.
 pub(super) const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");

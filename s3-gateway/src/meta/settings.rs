@@ -1,7 +1,7 @@
 //! Gateway-wide settings kept with the metadata (`settings`: name → bytes).
 //!
 //! Only one for now: the check value of the master key the manifests' object
-//! keys are wrapped under (see `crate::keywrap`), so that a gateway started
+//! keys are wrapped under (see `crate::data::keywrap`), so that a gateway started
 //! with a missing or different `master.key` refuses to start instead of
 //! failing every read.
 

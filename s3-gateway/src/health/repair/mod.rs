@@ -96,9 +96,9 @@ pub fn queue_now(health: &Health, at: SegmentKey, layout: &SegmentLayout, k: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::metrics::GatewayMetrics;
     use crate::health::HealthConfig;
     use crate::meta::{MetaStore, ShardLocation};
-    use crate::metrics::GatewayMetrics;
 
     fn layout() -> SegmentLayout {
         SegmentLayout {

@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::metrics::GatewayMetrics;
+use crate::admin::metrics::GatewayMetrics;
 use activity::{Activity, Timeouts, Watched};
 use slots::Slots;
 use tracked::Tracked;

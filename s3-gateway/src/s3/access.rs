@@ -58,7 +58,7 @@ impl S3Access for BucketAccess {
         self.allowed(cx).await?;
         // Only a request that may go ahead is held to the limits (an
         // anonymous write is AccessDenied, whatever it carries).
-        crate::limits::check(cx.s3_op().name(), cx.s3_path(), cx.uri(), cx.headers())
+        crate::http::limits::check(cx.s3_op().name(), cx.s3_path(), cx.uri(), cx.headers())
     }
 }
 

@@ -7,14 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use crate::acl::{self, AclError, AclRequest};
-use crate::checksum::{self, Algorithm, BodyCheck, ChecksumError, Md5Error};
-use crate::conditional::{Preconditions, Validators, Verdict, WriteConditions, WriteRefusal};
-use crate::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
+use crate::data::keywrap::MasterKey;
 use crate::data::{DataError, DataPath, ObjectRef, Written};
-use crate::keywrap::MasterKey;
 use crate::meta::{ListQuery, MetaError, MetaStore, ObjectCommitter, ObjectMeta, PutCheck};
-use crate::window::{ReadWindow, read_window};
+use crate::s3::acl::{self, AclError, AclRequest};
+use crate::s3::checksum::{self, Algorithm, BodyCheck, ChecksumError, Md5Error};
+use crate::s3::conditional::{Preconditions, Validators, Verdict, WriteConditions, WriteRefusal};
+use crate::s3::copy_source::{CopyRangeError, SourceFailed, parse_copy_range};
+use crate::s3::window::{ReadWindow, read_window};
 
 /// The gateway's S3 implementation.
 pub struct Gateway {
@@ -194,7 +194,7 @@ fn preconditions<'a>(
     if_modified_since: Option<&Timestamp>,
     if_unmodified_since: Option<&Timestamp>,
 ) -> Preconditions<'a> {
-    use crate::conditional::unix_seconds;
+    use crate::s3::conditional::unix_seconds;
     Preconditions {
         if_match,
         if_none_match,

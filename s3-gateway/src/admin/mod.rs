@@ -4,6 +4,8 @@
 //! each shard of one object is and whether it counts, what
 //! `cairn status --object B/K` prints).
 
+pub mod metrics;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -15,10 +17,10 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use crate::data::nodes::NodeView;
 use crate::health::checker::{SegmentCounts, Survey, doubled_up};
 use crate::health::{Health, peer_name};
 use crate::meta::MetaError;
-use crate::nodes::NodeView;
 
 /// One node as the gateway sees it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -97,7 +97,7 @@ where
                 && let Some(escaped) = response
                     .body()
                     .bytes()
-                    .and_then(|b| crate::limits::escape_carriage_returns(&b))
+                    .and_then(|b| crate::http::limits::escape_carriage_returns(&b))
             {
                 // A key or echoed parameter with a carriage return, which
                 // s3s writes raw (see `limits`).
@@ -125,7 +125,7 @@ fn with_message(body: Bytes) -> Bytes {
     }
     match std::str::from_utf8(&body)
         .ok()
-        .and_then(crate::error_text::with_default_message)
+        .and_then(crate::http::error_text::with_default_message)
     {
         Some(text) => Bytes::from(text),
         None => body,

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use crate::metrics::GatewayMetrics;
-use crate::vhost::Domains;
+use crate::admin::metrics::GatewayMetrics;
+use crate::http::vhost::Domains;
 
 /// A service wrapper that records every request in [`GatewayMetrics`].
 #[derive(Clone)]

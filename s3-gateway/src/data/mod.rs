@@ -8,6 +8,9 @@
 //! in parallel (the others stand by for any that fail), every shard is
 //! checked against its id, and the segment is decoded and sliced.
 
+pub mod keywrap;
+pub mod nodes;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,9 +25,9 @@ use mesh::net::{ClientError, MeshClient};
 use mesh::wire::ErrorCode;
 use placement::NodeId;
 
+use crate::data::nodes::NodeView;
 use crate::health::{AuditOutcome, Health, InflightGuard};
 use crate::meta::{PartLayout, SegmentKey, SegmentLayout, ShardLocation};
-use crate::nodes::NodeView;
 
 /// Why object data could not be written or read.
 #[derive(Debug, thiserror::Error)]
