@@ -28,8 +28,8 @@ use crate::http::measured::Measured;
 use crate::http::tls::{TlsError, TlsFiles};
 use crate::http::vhost::{Domains, InvalidDomain};
 use crate::meta::MetaStore;
+use crate::s3::Gateway;
 use crate::s3::access::BucketAccess;
-use crate::s3::service::Gateway;
 
 /// Everything `cairn gateway` needs.
 #[derive(Clone, Debug)]

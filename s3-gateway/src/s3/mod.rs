@@ -1,13 +1,251 @@
 //! The S3 API: s3s calls [`Gateway`]'s methods after parsing and
-//! authenticating a request; every operation not implemented answers
-//! NotImplemented.
+//! authenticating a request, and they hand each request to the module of
+//! its S3 area; every operation not implemented answers NotImplemented.
+//!
+//! One file per area (buckets, objects, copy, multipart, listing), what
+//! responses are made of (`response`), and how errors become S3 errors
+//! (`error`: `From` conversions, so handlers use `?`).
 
 pub mod access;
 pub mod acl;
+mod buckets;
 pub mod checksum;
 pub mod conditional;
+mod copy;
 pub mod copy_source;
-pub mod service;
+mod error;
+mod listing;
+mod multipart;
+mod objects;
+mod response;
 pub mod window;
 
-pub use service::Gateway;
+use std::sync::Arc;
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::data::DataPath;
+use crate::data::keywrap::MasterKey;
+use crate::meta::{MetaStore, ObjectCommitter, ObjectMeta};
+use crate::s3::conditional::WriteRefusal;
+use error::internal;
+
+/// The gateway's S3 implementation.
+pub struct Gateway {
+    meta: MetaStore,
+    /// Commits object manifests in batches (group commit).
+    committer: ObjectCommitter<WriteRefusal>,
+    data: DataPath,
+    region: String,
+    master: Arc<MasterKey>,
+}
+
+impl Gateway {
+    /// A gateway over its metadata and data path, answering for `region`;
+    /// object keys are wrapped under `master` in the manifests.
+    pub fn new(meta: MetaStore, data: DataPath, region: String, master: Arc<MasterKey>) -> Self {
+        Self {
+            committer: ObjectCommitter::spawn(meta.clone()),
+            meta,
+            data,
+            region,
+            master,
+        }
+    }
+
+    /// A fresh object key, and its wrapped form for the manifest.
+    fn new_object_key(&self) -> (mesh::codec::ObjectKey, Vec<u8>) {
+        let key = mesh::codec::ObjectKey::generate();
+        let wrapped = self.master.wrap(&key);
+        (key, wrapped)
+    }
+
+    /// The object key of a manifest (or multipart template), unwrapped.
+    fn object_key(&self, meta: &ObjectMeta) -> S3Result<mesh::codec::ObjectKey> {
+        self.master.unwrap(&meta.encryption_key).map_err(|e| {
+            tracing::error!(error = %e, "cannot unwrap an object key");
+            internal(e)
+        })
+    }
+
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.meta.bucket(bucket).map_err(internal)? {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
+        self.require_bucket(bucket)?;
+        match self.meta.object(bucket, key).map_err(internal)? {
+            Some(meta) => Ok(meta),
+            None => Err(s3_error!(NoSuchKey)),
+        }
+    }
+}
+
+/// Every implemented operation, handed to its area.
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        buckets::list_buckets(self, req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        buckets::create_bucket(self, req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        buckets::head_bucket(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        buckets::get_bucket_location(self, req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        buckets::get_bucket_acl(self, req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        buckets::put_bucket_acl(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        buckets::delete_bucket(self, req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        objects::put_object(self, req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        objects::get_object(self, req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        objects::head_object(self, req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        objects::delete_object(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        listing::list_objects_v2(self, req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        objects::delete_objects(self, req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        copy::copy_object(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        listing::list_object_versions(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        copy::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart::list_multipart_uploads(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        listing::list_objects(self, req).await
+    }
+}

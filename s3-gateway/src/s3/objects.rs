@@ -1,0 +1,445 @@
+//! Object operations: put, get, head, delete (one and many); receiving a
+//! body into the data path and committing its manifest.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use crate::data::{ObjectRef, Written};
+use crate::meta::{ObjectMeta, PutCheck};
+use crate::s3::checksum::{self, Algorithm, BodyCheck};
+use crate::s3::conditional::{WriteConditions, WriteRefusal};
+
+use super::Gateway;
+use super::error::*;
+use super::response::*;
+
+/// Largest object a single PUT may carry, and largest part, as on AWS.
+pub(super) const MAX_PUT_SIZE: u64 = 5 << 30;
+
+pub(super) fn entity_too_large() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::EntityTooLarge,
+        "Your proposed upload exceeds the maximum allowed object size.",
+    )
+}
+
+/// A request body with what the headers say about it.
+pub(super) struct IncomingBody {
+    pub(super) body: StreamingBlob,
+    pub(super) declared: Option<u64>,
+    pub(super) content_md5: Option<[u8; 16]>,
+    pub(super) expectation: Option<checksum::Expectation>,
+}
+
+/// Checks what PutObject and UploadPart headers say about their body
+/// (present, not over 5 GiB, Content-MD5 well formed, one consistent
+/// checksum) before any byte is read.
+pub(super) fn incoming_body(
+    body: Option<StreamingBlob>,
+    content_length: Option<i64>,
+    content_md5: Option<&str>,
+    claimed: [&Option<String>; 5],
+    algorithm: Option<&str>,
+    headers: &http::HeaderMap,
+) -> S3Result<IncomingBody> {
+    let Some(body) = body else {
+        return Err(s3_error!(IncompleteBody));
+    };
+    let declared = content_length.and_then(|l| u64::try_from(l).ok());
+    if declared.is_some_and(|d| d > MAX_PUT_SIZE) {
+        return Err(entity_too_large());
+    }
+    let content_md5 = content_md5.map(checksum::parse_content_md5).transpose()?;
+    let expectation = checksum::plan(
+        &checksum::claimed(claimed),
+        algorithm,
+        trailer_header(headers),
+    )?;
+    Ok(IncomingBody {
+        body,
+        declared,
+        content_md5,
+        expectation,
+    })
+}
+
+/// `x-amz-trailer`, if the request has one.
+pub(super) fn trailer_header(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get("x-amz-trailer").and_then(|v| v.to_str().ok())
+}
+
+pub(super) async fn put_object(
+    gw: &Gateway,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let input = req.input;
+    gw.require_bucket(&input.bucket)?;
+    let conditions = WriteConditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+    };
+    // Refuse early what can be refused before the body is read; the
+    // check is repeated atomically when the object is committed.
+    conditions.validate()?;
+    if !conditions.is_empty() {
+        let current = gw
+            .meta
+            .object(&input.bucket, &input.key)
+            .map_err(internal)?;
+        conditions.check(current.as_ref().map(|m| m.etag.as_str()))?;
+    }
+    let IncomingBody {
+        body,
+        declared,
+        content_md5,
+        expectation,
+    } = incoming_body(
+        input.body,
+        input.content_length,
+        input.content_md5.as_deref(),
+        [
+            &input.checksum_crc32,
+            &input.checksum_crc32c,
+            &input.checksum_crc64nvme,
+            &input.checksum_sha1,
+            &input.checksum_sha256,
+        ],
+        input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+        &req.headers,
+    )?;
+    // Without a checksum from the client, AWS stores a CRC64NVME.
+    let check = BodyCheck::new(expectation, Some(Algorithm::Crc64Nvme));
+    let (key, wrapped_key) = gw.new_object_key();
+    let (written, computed) = gw
+        .receive(
+            &key,
+            0,
+            declared,
+            body,
+            check,
+            req.trailing_headers,
+            content_md5,
+        )
+        .await?;
+    let meta = ObjectMeta {
+        size: written.part.size,
+        etag: written.part.etag.clone(),
+        last_modified: now_ms(),
+        content_type: input.content_type.map(|c| c.to_string()),
+        content_encoding: stored_encoding(input.content_encoding),
+        content_disposition: input.content_disposition,
+        content_language: input.content_language,
+        cache_control: input.cache_control,
+        expires: stored_expires(input.expires),
+        user_metadata: stored_metadata(input.metadata),
+        checksum: stored_checksum(computed),
+        encryption_key: wrapped_key,
+        segment_size: gw.data.params().segment_size as u64,
+        k: written.scheme.k as u8,
+        m: written.scheme.m as u8,
+        parts: vec![written.part],
+    };
+    if let Err(e) = gw
+        .commit(&input.bucket, &input.key, &meta, conditions)
+        .await
+    {
+        gw.data.delete_shards(meta.parts);
+        return Err(e);
+    }
+    let sums = checksum::response_fields(meta.checksum.as_ref());
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&meta.etag)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type: sums.checksum_type,
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn get_object(
+    gw: &Gateway,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = req.input;
+    let meta = gw.object(&input.bucket, &input.key)?;
+    check_read(
+        preconditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        ),
+        &meta,
+    )?;
+    let (window, headers, sums) = read_answer(
+        &meta,
+        req.credentials.is_some(),
+        input.range.as_ref(),
+        input.part_number,
+        input.checksum_mode.as_ref(),
+        response_overrides!(input),
+    )?;
+    let range = window.range.clone();
+    let stream = gw.data.read_parts(
+        ObjectRef::new(&input.bucket, &input.key),
+        gw.object_key(&meta)?,
+        scheme_of(&meta),
+        meta.parts.clone(),
+        range.clone(),
+    );
+    let body = StreamingBlob::wrap(stream);
+    Ok(S3Response::new(GetObjectOutput {
+        body: Some(body),
+        content_length: Some((range.end - range.start) as i64),
+        content_range: window.content_range,
+        parts_count: window.parts_count,
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(meta.last_modified)),
+        content_type: headers.content_type,
+        content_encoding: headers.content_encoding,
+        content_disposition: headers.content_disposition,
+        content_language: headers.content_language,
+        cache_control: headers.cache_control,
+        expires: headers.expires,
+        metadata: response_metadata(&meta),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type: sums.checksum_type,
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn head_object(
+    gw: &Gateway,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = req.input;
+    let meta = gw.object(&input.bucket, &input.key)?;
+    check_read(
+        preconditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        ),
+        &meta,
+    )?;
+    let (window, headers, sums) = read_answer(
+        &meta,
+        req.credentials.is_some(),
+        input.range.as_ref(),
+        input.part_number,
+        input.checksum_mode.as_ref(),
+        response_overrides!(input),
+    )?;
+    // HEAD answers a range or a part as GET would, without the body.
+    let status = if window.content_range.is_some() {
+        http::StatusCode::PARTIAL_CONTENT
+    } else {
+        http::StatusCode::OK
+    };
+    let output = HeadObjectOutput {
+        content_length: Some((window.range.end - window.range.start) as i64),
+        content_range: window.content_range,
+        parts_count: window.parts_count,
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(meta.last_modified)),
+        content_type: headers.content_type,
+        content_encoding: headers.content_encoding,
+        content_disposition: headers.content_disposition,
+        content_language: headers.content_language,
+        cache_control: headers.cache_control,
+        expires: headers.expires,
+        metadata: response_metadata(&meta),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type: sums.checksum_type,
+        ..Default::default()
+    };
+    Ok(S3Response::with_status(output, status))
+}
+
+pub(super) async fn delete_object(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    gw.require_bucket(&req.input.bucket)?;
+    // Deleting a missing key succeeds, as on AWS.
+    if let Some(old) = gw.meta.delete_object(&req.input.bucket, &req.input.key)? {
+        gw.data.delete_shards(old.parts);
+    }
+    Ok(S3Response::with_status(
+        DeleteObjectOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+pub(super) async fn delete_objects(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let input = req.input;
+    gw.require_bucket(&input.bucket)?;
+    if input.delete.objects.len() > 1000 {
+        return Err(S3Error::with_message(
+            S3ErrorCode::MalformedXML,
+            "at most 1000 keys per request",
+        ));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    for object in input.delete.objects {
+        // A missing key counts as deleted, as on AWS.
+        if let Some(old) = gw.meta.delete_object(&input.bucket, &object.key)? {
+            gw.data.delete_shards(old.parts);
+        }
+        if !quiet {
+            deleted.push(DeletedObject {
+                key: Some(object.key),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        ..Default::default()
+    }))
+}
+
+impl Gateway {
+    /// Streams an upload's body into the data path as part `part_number`
+    /// sealed with `key`, hashing it for `check` on the way; once it has
+    /// ended, checks the checksum (a trailer is read from `trailers`) and
+    /// the Content-MD5. On a mismatch the shards just written are deleted
+    /// and nothing is recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn receive(
+        &self,
+        key: &mesh::codec::ObjectKey,
+        part_number: u32,
+        declared: Option<u64>,
+        body: StreamingBlob,
+        check: BodyCheck,
+        trailers: Option<s3s::TrailingHeaders>,
+        content_md5: Option<[u8; 16]>,
+    ) -> S3Result<(Written, Option<(Algorithm, String)>)> {
+        let written = self
+            .data
+            .write(key, part_number, declared, check.wrap(body))
+            .await?;
+        let trailers = trailers.and_then(|t| t.take());
+        let verified = check
+            .finish(trailers.as_ref())
+            .map_err(S3Error::from)
+            .and_then(|computed| match &content_md5 {
+                Some(given) => checksum::check_content_md5(given, &written.md5)
+                    .map(|()| computed)
+                    .map_err(S3Error::from),
+                None => Ok(computed),
+            });
+        match verified {
+            Ok(computed) => Ok((written, computed)),
+            Err(e) => {
+                self.data.delete_shards(vec![written.part]);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// Commits `meta` as object `key` of `bucket` if `conditions` hold at
+    /// that moment (checked in the same transaction), and deletes the
+    /// shards of the object it replaces. On an error nothing is committed;
+    /// the new object's shards are the caller's to delete.
+    pub(super) async fn commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        conditions: WriteConditions<'_>,
+    ) -> S3Result<()> {
+        self.commit_then(bucket, key, meta, conditions, None).await
+    }
+}
+
+impl Gateway {
+    /// [`Gateway::commit`], then `cleanup` once the manifest is committed.
+    /// With a clean-up, commit and clean-up run as a task of their own, so
+    /// a client that goes away meanwhile cannot stop them half-way (a
+    /// committed multipart object whose upload was never removed could
+    /// later lose its parts to an AbortMultipartUpload).
+    pub(super) async fn commit_then(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        conditions: WriteConditions<'_>,
+        cleanup: Option<Box<dyn FnOnce() + Send>>,
+    ) -> S3Result<()> {
+        let check: Option<PutCheck<WriteRefusal>> = if conditions.is_empty() {
+            None
+        } else {
+            let (if_match, if_none_match) = (
+                conditions.if_match.cloned(),
+                conditions.if_none_match.cloned(),
+            );
+            Some(Box::new(move |current: Option<&ObjectMeta>| {
+                WriteConditions {
+                    if_match: if_match.as_ref(),
+                    if_none_match: if_none_match.as_ref(),
+                }
+                .check(current.map(|m| m.etag.as_str()))
+            }))
+        };
+        let (committer, data) = (self.committer.clone(), self.data.clone());
+        let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
+        let with_cleanup = cleanup.is_some();
+        let work = async move {
+            let replaced = committer.put(&bucket, &key, meta.clone(), check).await??;
+            if let Some(cleanup) = cleanup {
+                cleanup();
+            }
+            if let Some(old) = replaced {
+                // Never a copy the new manifest still names (a retried or
+                // concurrent CompleteMultipartUpload commits the same parts).
+                let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
+                    .parts
+                    .iter()
+                    .flat_map(|p| &p.segments)
+                    .flat_map(|s| &s.shards)
+                    .map(|s| (s.node.as_slice(), s.id))
+                    .collect();
+                let mut parts = old.parts;
+                for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
+                    segment
+                        .shards
+                        .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
+                }
+                data.delete_shards(parts);
+            }
+            Ok(())
+        };
+        if with_cleanup {
+            // Its own task: a client that goes away must not stop it
+            // between the commit and the clean-up.
+            tokio::spawn(work).await.map_err(internal)?
+        } else {
+            // Stopped after the commit, this only leaves the replaced
+            // object's shards to garbage collection; not worth a task hop
+            // on every small PUT.
+            work.await
+        }
+    }
+}
