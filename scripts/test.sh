@@ -2,6 +2,8 @@
 # Runs every check and test Cairn has: formatting, clippy, unit, property and
 # end-to-end tests, then the S3 smoke suite with real clients (aws-cli, boto3,
 # rclone, s3cmd), which tests/smoke/run.sh installs when they are missing.
+# PostgreSQL's server binaries (for the shared-metadata tests) are installed
+# here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,20 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
+
+# The PostgreSQL metadata tests start a server of their own from Debian's
+# postgresql package (binaries only; its default cluster is not used).
+step "PostgreSQL server binaries"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! $SUDO apt-get install -y -q postgresql >/dev/null 2>&1; then
+        $SUDO apt-get update -q >/dev/null 2>&1 || true
+        $SUDO apt-get install -y -q postgresql >/dev/null
+    fi
+fi
+ls -d /usr/lib/postgresql/*/bin | tail -1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

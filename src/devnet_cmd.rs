@@ -90,6 +90,16 @@ pub struct DevnetArgs {
     /// second, e.g. 12MiB.
     #[arg(long, requires = "wan")]
     wan_rate: Option<String>,
+    /// Where the gateways keep metadata: `redb` (a file in the gateway's
+    /// data directory), `postgres` (a PostgreSQL server the devnet starts
+    /// under `<dir>/postgres`, from the installed `postgresql` package), or
+    /// a `postgres://` URL of an existing database.
+    #[arg(long, default_value = "redb", value_name = "redb|postgres|URL")]
+    meta: String,
+    /// Gateways to run, sharing one namespace (needs `--meta postgres`).
+    /// Gateway i serves S3 on the `--s3` port plus i.
+    #[arg(long, default_value_t = 1)]
+    gateways: usize,
 }
 
 /// Keys of the gateway's devnet access key.
@@ -133,7 +143,10 @@ struct GatewayInfo {
 #[derive(Default)]
 struct Cluster {
     nodes: Vec<Proc>,
-    gateway: Option<Proc>,
+    gateways: Vec<Proc>,
+    /// The devnet's own PostgreSQL server, if it runs one (stopped after
+    /// the processes).
+    postgres: Option<s3_gateway::meta::postgres::local::LocalPostgres>,
     /// The WAN the processes run in, if any (dropped after them).
     wan: Option<crate::wan::Wan>,
 }
@@ -219,6 +232,24 @@ fn check_args(args: &DevnetArgs) -> anyhow::Result<()> {
     if args.regions == 0 {
         bail!("--regions must be at least 1");
     }
+    if args.gateways == 0 {
+        bail!("--gateways must be at least 1");
+    }
+    if args.gateways > 1 && args.meta == "redb" {
+        bail!(
+            "--gateways {} needs a shared metadata store: add --meta postgres",
+            args.gateways
+        );
+    }
+    if !matches!(args.meta.as_str(), "redb" | "postgres")
+        && !args.meta.starts_with("postgres://")
+        && !args.meta.starts_with("postgresql://")
+    {
+        bail!(
+            "--meta {}: expected redb, postgres or a postgres:// URL",
+            args.meta
+        );
+    }
     if args.nodes < args.k + args.m {
         bail!(
             "--nodes {} is fewer than k+m = {}: the gateway needs a node per shard",
@@ -231,7 +262,8 @@ fn check_args(args: &DevnetArgs) -> anyhow::Result<()> {
 
 /// What `run` prints once everything is up.
 struct Summary {
-    s3_endpoint: String,
+    /// One per gateway, the first first.
+    s3_endpoints: Vec<String>,
     keys: Keys,
     state_file: PathBuf,
 }
@@ -263,21 +295,119 @@ async fn start(args: &DevnetArgs, cluster: &mut Cluster) -> anyhow::Result<Summa
     let (gateway_key, _) = mesh::identity::load_or_create(&gateway_dir)
         .with_context(|| format!("the gateway identity in {}", gateway_dir.display()))?;
     let gateway_peer = gateway_key.public().to_peer_id().to_string();
+    let meta_url = start_meta(args, &dir, cluster).await?;
     let nodes = start_nodes(args, &dir, &exe, &gateway_peer, cluster).await?;
     let state_file = dir.join("devnet.json");
     let keys = match previous_keys(&state_file) {
         Some(keys) => keys,
-        None => create_key(&exe, &gateway_dir, &dir.join("gateway.log")).await?,
+        None => {
+            create_key(
+                &exe,
+                &gateway_dir,
+                meta_url.as_deref(),
+                &dir.join("gateway.log"),
+            )
+            .await?
+        }
     };
     let bootstrap: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    let gateway = start_gateway(args, &dir, &exe, &bootstrap, cluster).await?;
-    let state = devnet_state(&gateway, &keys, cluster, &nodes);
+    let mut gateways = Vec::new();
+    for i in 0..args.gateways {
+        if i > 0 {
+            share_secrets(&gateway_dir, &dir.join(gateway_name(i)))?;
+        }
+        let gateway = start_gateway(
+            args,
+            &dir,
+            &exe,
+            &bootstrap,
+            meta_url.as_deref(),
+            i,
+            cluster,
+        )
+        .await?;
+        gateways.push(gateway);
+    }
+    let state = devnet_state(&gateways, &keys, meta_url.as_deref(), cluster, &nodes);
     write_atomically(&state_file, &state)?;
     Ok(Summary {
-        s3_endpoint: gateway.s3_endpoint,
+        s3_endpoints: gateways.into_iter().map(|g| g.s3_endpoint).collect(),
         keys,
         state_file,
     })
+}
+
+/// The name (and data directory) of gateway `i`: `gateway`, `gateway-1`, ...
+fn gateway_name(i: usize) -> String {
+    if i == 0 {
+        "gateway".to_owned()
+    } else {
+        format!("gateway-{i}")
+    }
+}
+
+/// The metadata URL the gateways share, starting the devnet's own
+/// PostgreSQL server for `--meta postgres` (none: each uses redb).
+async fn start_meta(
+    args: &DevnetArgs,
+    dir: &Path,
+    cluster: &mut Cluster,
+) -> anyhow::Result<Option<String>> {
+    match args.meta.as_str() {
+        "redb" => Ok(None),
+        "postgres" => {
+            use s3_gateway::meta::postgres::local::LocalPostgres;
+            let pg_dir = dir.join("postgres");
+            let port = free_port().context("choosing a port for PostgreSQL")?;
+            let server =
+                tokio::task::spawn_blocking(move || LocalPostgres::start(&pg_dir, port, true))
+                    .await
+                    .context("starting PostgreSQL")?
+                    .context("starting PostgreSQL (install it with: apt-get install postgresql)")?;
+            server
+                .create_database("cairn")
+                .await
+                .context("creating the devnet's database")?;
+            let url = server.url("cairn");
+            eprintln!(
+                "devnet: PostgreSQL at {url} (data in {}/postgres)",
+                dir.display()
+            );
+            cluster.postgres = Some(server);
+            Ok(Some(url))
+        }
+        url => Ok(Some(url.to_owned())),
+    }
+}
+
+/// A TCP port free on 127.0.0.1 now.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Gives gateway directory `to` the identity and master key of `from`:
+/// gateways sharing a store act as one owner on the nodes and read each
+/// other's objects.
+fn share_secrets(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(to)
+        .with_context(|| format!("creating {}", to.display()))?;
+    for file in [
+        mesh::identity::IDENTITY_FILE,
+        s3_gateway::keywrap::MASTER_KEY_FILE,
+    ] {
+        let target = to.join(file);
+        std::fs::copy(from.join(file), &target)
+            .with_context(|| format!("copying {file} into {}", to.display()))?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("narrowing {}", target.display()))?;
+    }
+    Ok(())
 }
 
 /// The WAN's regions and delays from the flags.
@@ -427,11 +557,20 @@ fn previous_keys(state_file: &Path) -> Option<Keys> {
 }
 
 /// Runs `cairn gateway key create --data <gateway_dir>` and reads its JSON.
-async fn create_key(exe: &Path, gateway_dir: &Path, log: &Path) -> anyhow::Result<Keys> {
+async fn create_key(
+    exe: &Path,
+    gateway_dir: &Path,
+    meta_url: Option<&str>,
+    log: &Path,
+) -> anyhow::Result<Keys> {
     let mut command = Command::new(exe);
     command
         .args(["gateway", "key", "create", "--data"])
-        .arg(gateway_dir)
+        .arg(gateway_dir);
+    if let Some(url) = meta_url {
+        command.args(["--meta", url]);
+    }
+    command
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stderr(open_log(log)?);
@@ -463,27 +602,36 @@ fn parse_key_output(stdout: &str) -> Option<Keys> {
     })
 }
 
-/// Starts the gateway on every node and waits for its `gateway.json`.
+/// Starts gateway `i` and waits for its `gateway.json`.
 async fn start_gateway(
     args: &DevnetArgs,
     dir: &Path,
     exe: &Path,
     bootstrap: &[String],
+    meta_url: Option<&str>,
+    i: usize,
     cluster: &mut Cluster,
 ) -> anyhow::Result<GatewayInfo> {
-    let data_dir = dir.join("gateway");
+    let name = gateway_name(i);
+    let data_dir = dir.join(&name);
+    let port = match args.s3.port() {
+        0 => 0,
+        port => port
+            .checked_add(u16::try_from(i).unwrap_or(u16::MAX))
+            .context("--s3 port plus the gateway's number is past 65535")?,
+    };
     remove_stale(&data_dir.join("gateway.json"))?;
     // On a WAN the gateway sits in the first region, on that region's
     // address (the port as asked).
     let (s3, admin) = match &cluster.wan {
         Some(wan) => {
             let ip = std::net::IpAddr::from(wan.address(0));
-            (
-                std::net::SocketAddr::new(ip, args.s3.port()),
-                format!("{ip}:0"),
-            )
+            (std::net::SocketAddr::new(ip, port), format!("{ip}:0"))
         }
-        None => (args.s3, "127.0.0.1:0".to_owned()),
+        None => (
+            std::net::SocketAddr::new(args.s3.ip(), port),
+            "127.0.0.1:0".to_owned(),
+        ),
     };
     let mut command = cluster.command_in(0, exe);
     command
@@ -497,15 +645,19 @@ async fn start_gateway(
         .args(["--admin", &admin])
         .arg("--devnet")
         .args(&args.gateway_arg);
+    if let Some(url) = meta_url {
+        command.args(["--meta", url]);
+    }
     for addr in bootstrap {
         command.args(["--bootstrap", addr]);
     }
-    let gateway = cluster.gateway.insert(spawn(
+    cluster.gateways.push(spawn(
         command,
-        "gateway".to_owned(),
+        name.clone(),
         data_dir.clone(),
-        dir.join("gateway.log"),
+        dir.join(format!("{name}.log")),
     )?);
+    let gateway = cluster.gateways.last_mut().expect("just pushed");
     let info = wait_for_file(
         gateway,
         &data_dir.join("gateway.json"),
@@ -523,12 +675,28 @@ async fn start_gateway(
 
 /// The contents of `devnet.json`.
 fn devnet_state(
-    gateway: &GatewayInfo,
+    gateways: &[GatewayInfo],
     keys: &Keys,
+    meta_url: Option<&str>,
     cluster: &Cluster,
     nodes: &[NodeInfo],
 ) -> Value {
-    let proc = cluster.gateway.as_ref().expect("gateway started");
+    let gateway_entries: Vec<Value> = cluster
+        .gateways
+        .iter()
+        .zip(gateways)
+        .map(|(proc, gateway)| {
+            json!({
+                "s3_endpoint": gateway.s3_endpoint,
+                "pid": proc.pid,
+                "peer_id": gateway.peer_id,
+                "metrics": gateway.metrics,
+                "admin": gateway.admin,
+                "data_dir": proc.data_dir,
+                "log": proc.log,
+            })
+        })
+        .collect();
     let node_entries: Vec<Value> = cluster
         .nodes
         .iter()
@@ -558,18 +726,13 @@ fn devnet_state(
     });
     json!({
         "wan": wan,
-        "s3_endpoint": gateway.s3_endpoint,
+        "s3_endpoint": gateways.first().map(|g| g.s3_endpoint.clone()),
         "access_key": keys.access,
         "secret_key": keys.secret,
         "region": S3_REGION,
-        "gateway": {
-            "pid": proc.pid,
-            "peer_id": gateway.peer_id,
-            "metrics": gateway.metrics,
-            "admin": gateway.admin,
-            "data_dir": proc.data_dir,
-            "log": proc.log,
-        },
+        "meta": meta_url,
+        "gateway": gateway_entries.first(),
+        "gateways": gateway_entries,
         "nodes": node_entries,
     })
 }
@@ -577,10 +740,11 @@ fn devnet_state(
 /// Prints the endpoint, the keys and an aws-cli line to paste.
 fn print_ready(args: &DevnetArgs, summary: &Summary, took: Duration) {
     let Summary {
-        s3_endpoint,
+        s3_endpoints,
         keys,
         state_file,
     } = summary;
+    let s3_endpoint = s3_endpoints.first().map_or("", String::as_str);
     println!(
         "cairn devnet ready in {:.2} s: {} nodes in {} regions, k={} m={}",
         took.as_secs_f64(),
@@ -590,6 +754,9 @@ fn print_ready(args: &DevnetArgs, summary: &Summary, took: Duration) {
         args.m
     );
     println!("  S3 endpoint: {s3_endpoint}");
+    for other in s3_endpoints.iter().skip(1) {
+        println!("  S3 endpoint: {other} (same namespace)");
+    }
     println!("  access key:  {}", keys.access);
     println!("  secret key:  {}", keys.secret);
     println!("  region:      {S3_REGION}");
@@ -761,7 +928,7 @@ impl Proc {
 impl Cluster {
     /// The gateway and every node.
     fn procs_mut(&mut self) -> impl Iterator<Item = &mut Proc> {
-        self.gateway.iter_mut().chain(self.nodes.iter_mut())
+        self.gateways.iter_mut().chain(self.nodes.iter_mut())
     }
 
     /// Reports children that exit on their own (they are not restarted)
@@ -794,9 +961,7 @@ impl Cluster {
     /// Stops the gateway first (so it can finish in-flight work with the
     /// nodes still up), then every node.
     async fn stop(&mut self) {
-        if let Some(gateway) = self.gateway.as_mut() {
-            stop_all(std::slice::from_mut(gateway)).await;
-        }
+        stop_all(&mut self.gateways).await;
         stop_all(&mut self.nodes).await;
     }
 }

@@ -33,13 +33,34 @@ enum KeyAction {
         /// The gateway's data directory.
         #[arg(long)]
         data: PathBuf,
+        #[command(flatten)]
+        meta: MetaArg,
     },
     /// List access key ids.
     List {
         /// The gateway's data directory.
         #[arg(long)]
         data: PathBuf,
+        #[command(flatten)]
+        meta: MetaArg,
     },
+}
+
+/// Where the metadata lives.
+#[derive(clap::Args)]
+struct MetaArg {
+    /// Keep the metadata (buckets, keys, manifests, health) in this
+    /// PostgreSQL database, shared by every gateway given the same URL:
+    /// `postgres://user:password@host:port/db`. They must also share
+    /// identity.key and master.key (copy both from the first gateway's data
+    /// directory). Without it: `meta.redb` in the data directory.
+    #[arg(
+        long = "meta",
+        env = "CAIRN_META_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -48,6 +69,8 @@ struct RunArgs {
     /// made on first start: back it up, no object can be read without it).
     #[arg(long)]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    meta: MetaArg,
     /// S3 listen address.
     #[arg(long, default_value = "127.0.0.1:9000")]
     s3: SocketAddr,
@@ -206,19 +229,19 @@ impl HealthArgs {
 /// Runs the gateway subcommand.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     match args.action {
-        Some(GatewayAction::Key(KeyAction::Create { data })) => {
+        Some(GatewayAction::Key(KeyAction::Create { data, meta })) => {
             // The secret is stored sealed under the master key (made now if
             // this is a new data directory).
-            let (meta, master) = s3_gateway::open_keys(&data)?;
-            let key = meta.create_key(&master)?;
+            let (meta, master) = s3_gateway::open_keys(&data, meta.url.as_deref()).await?;
+            let key = meta.create_key(&master).await?;
             println!(
                 "{}",
                 serde_json::json!({"access_key": key.access_key_id, "secret_key": key.secret_key})
             );
         }
-        Some(GatewayAction::Key(KeyAction::List { data })) => {
-            let meta = s3_gateway::open_meta(&data)?;
-            for id in meta.list_key_ids()? {
+        Some(GatewayAction::Key(KeyAction::List { data, meta })) => {
+            let (meta, _) = s3_gateway::open_keys(&data, meta.url.as_deref()).await?;
+            for id in meta.list_key_ids().await? {
                 println!("{id}");
             }
         }
@@ -230,6 +253,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             let scheme = Scheme::new(run.k, run.m)?;
             let config = GatewayConfig {
                 data_dir,
+                meta_url: run.meta.url,
                 s3: run.s3,
                 bootstrap: run.bootstrap,
                 scheme,

@@ -473,7 +473,7 @@ async fn signatures_limits_secrets_and_a_connection_flood() {
     let meta = s3_gateway::open_meta(&gateway_dir).unwrap();
     let master = s3_gateway::keywrap::MasterKey::load(&gateway_dir).unwrap();
     assert_eq!(
-        meta.secret_for(&keys.access, &master).unwrap(),
+        meta.secret_for(&keys.access, &master).await.unwrap(),
         Some(keys.secret.clone())
     );
 }

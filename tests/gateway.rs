@@ -2337,6 +2337,7 @@ async fn public_read_buckets_and_virtual_hosted_style() {
     for bucket in ["open", "closed", "vhosted"] {
         let page = meta
             .list_objects(bucket, &s3_gateway::meta::ListQuery::default())
+            .await
             .unwrap();
         for (key, object) in page.objects {
             assert!(

@@ -143,7 +143,7 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
     // The queue itself survived the crash: it is in the gateway's metadata
     // store, which the restarted gateway resumes from (read here before
     // it starts, so its own checker cannot have refilled it).
-    let queue = persisted_repair_queue(&devnet.gateway_dir());
+    let queue = persisted_repair_queue(&devnet.gateway_dir()).await;
     assert!(
         !queue.is_empty(),
         "the repair queue was lost with the gateway"
@@ -333,19 +333,19 @@ fn kill_gateway(devnet: &Devnet) {
 
 /// The repair queue in a stopped gateway's metadata store (waiting for a
 /// killed gateway's last file handles to close).
-fn persisted_repair_queue(
+async fn persisted_repair_queue(
     gateway_dir: &std::path::Path,
 ) -> Vec<(s3_gateway::meta::SegmentKey, s3_gateway::meta::RepairEntry)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         match s3_gateway::open_meta(gateway_dir) {
-            Ok(meta) => return meta.repair_queue().expect("the repair queue reads"),
+            Ok(meta) => return meta.repair_queue().await.expect("the repair queue reads"),
             Err(e) => {
                 assert!(
                     std::time::Instant::now() < deadline,
                     "cannot open the gateway's metadata: {e}"
                 );
-                std::thread::sleep(Duration::from_millis(100));
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

@@ -22,20 +22,25 @@ use crate::data::DataPath;
 use crate::data::keywrap::{KeyWrapError, MasterKey};
 use crate::data::nodes::NodeView;
 use crate::health::checker::{self, Survey};
-use crate::health::{Health, HealthConfig, audit, gc, liveness, repair};
+use crate::health::{Health, HealthConfig, audit, gc, lease, liveness, repair};
 use crate::http::conn::ConnLimits;
 use crate::http::measured::Measured;
 use crate::http::tls::{TlsError, TlsFiles};
 use crate::http::vhost::{Domains, InvalidDomain};
 use crate::meta::MetaStore;
+use crate::meta::postgres::PgStore;
+use crate::meta::redb::RedbStore;
 use crate::s3::Gateway;
 use crate::s3::access::BucketAccess;
 
 /// Everything `cairn gateway` needs.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
-    /// Metadata, identity and `gateway.json`.
+    /// Metadata (unless `meta_url`), identity, master key and `gateway.json`.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: the metadata lives there, shared with every other
+    /// gateway given the same URL (none: `meta.redb` in `data_dir`).
+    pub meta_url: Option<String>,
     /// The S3 listen address.
     pub s3: SocketAddr,
     /// Nodes to enter the mesh through.
@@ -91,6 +96,30 @@ pub enum GatewayError {
     /// A `--domain`.
     #[error("domain: {0}")]
     Domain(#[from] InvalidDomain),
+    /// The shared metadata store was written with another master key than
+    /// this data directory's (or it has none).
+    #[error(
+        "{}: the shared metadata store was written with another master key: every gateway \
+         sharing a store needs the same master.key and identity.key; copy both from the data \
+         directory of a gateway already using it",
+        .0.display()
+    )]
+    SharedMasterKey(PathBuf),
+    /// The shared metadata store belongs to gateways with another identity.
+    #[error(
+        "the metadata store belongs to gateway identity {recorded}, and this gateway is {ours}: \
+         every gateway sharing a store needs the same identity.key and master.key; copy both \
+         from the data directory of a gateway already using it into {}",
+        dir.display()
+    )]
+    ForeignIdentity {
+        /// The peer id recorded in the store.
+        recorded: String,
+        /// This gateway's.
+        ours: String,
+        /// Where the files go.
+        dir: PathBuf,
+    },
 }
 
 /// What a running gateway tells scripts, in `<data>/gateway.json`.
@@ -115,13 +144,11 @@ struct MetaAuth {
 #[async_trait::async_trait]
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.meta.secret_for(access_key, &self.master) {
+        match self.meta.secret_for(access_key, &self.master).await {
             Ok(Some(secret)) => Ok(SecretKey::from(secret)),
             Ok(None) => Err(s3_error!(InvalidAccessKeyId)),
-            Err(e) => Err(s3s::S3Error::with_message(
-                s3s::S3ErrorCode::InternalError,
-                e.to_string(),
-            )),
+            // A store that cannot be reached answers 503 (see s3::error).
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -129,8 +156,13 @@ impl S3Auth for MetaAuth {
 /// The metadata store of a gateway data directory (created 0700 if
 /// missing; the store itself is 0600).
 pub fn open_meta(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> {
+    Ok(MetaStore::new(open_redb(data_dir)?))
+}
+
+/// The embedded (redb) metadata store of a gateway data directory.
+fn open_redb(data_dir: &std::path::Path) -> Result<RedbStore, GatewayError> {
     private_dir(data_dir)?;
-    Ok(MetaStore::open(&data_dir.join("meta.redb"))?)
+    Ok(RedbStore::open(&data_dir.join("meta.redb"))?)
 }
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing data
@@ -162,23 +194,82 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// The metadata store and master key of a gateway data directory, with
 /// any access-key secrets still stored in clear (an older database) sealed
-/// under the master key.
-pub fn open_keys(data_dir: &std::path::Path) -> Result<(MetaStore, MasterKey), GatewayError> {
-    let meta = open_meta(data_dir)?;
-    let master = open_master_key(data_dir, &meta)?;
-    meta.seal_plain_keys(&master)?;
-    Ok((meta, master))
+/// under the master key. With `meta_url` the store is that PostgreSQL
+/// database (the master key still comes from `data_dir`).
+pub async fn open_keys(
+    data_dir: &std::path::Path,
+    meta_url: Option<&str>,
+) -> Result<(MetaStore, MasterKey), GatewayError> {
+    open_store(data_dir, meta_url, false).await
+}
+
+/// The metadata store (redb in `data_dir`, waiting for a lock a previous
+/// process may still hold when `wait`; or the PostgreSQL database at
+/// `meta_url`) and the master key.
+async fn open_store(
+    data_dir: &std::path::Path,
+    meta_url: Option<&str>,
+    wait: bool,
+) -> Result<(MetaStore, MasterKey), GatewayError> {
+    match meta_url {
+        Some(url) => {
+            private_dir(data_dir)?;
+            let meta = MetaStore::new(PgStore::connect(url).await?);
+            let master = match open_master_key(data_dir, &meta).await {
+                Err(GatewayError::MasterKey(
+                    KeyWrapError::Missing(path) | KeyWrapError::Mismatch(path),
+                )) => return Err(GatewayError::SharedMasterKey(path)),
+                other => other?,
+            };
+            Ok((meta, master))
+        }
+        None => {
+            let redb = if wait {
+                open_meta_waiting(data_dir).await?
+            } else {
+                open_redb(data_dir)?
+            };
+            let meta = MetaStore::new(redb.clone());
+            let master = open_master_key(data_dir, &meta).await?;
+            redb.seal_plain_keys(&master)?;
+            Ok((meta, master))
+        }
+    }
+}
+
+/// The store setting naming the gateway identity that owns the shards of a
+/// shared store.
+const IDENTITY_SETTING: &str = "gateway_peer_id";
+
+/// Refuses to share a store with gateways of another identity: nodes keep
+/// shards per owner, so a gateway with its own identity could neither
+/// renew, repair nor collect the others' shards.
+async fn check_identity(
+    meta: &MetaStore,
+    peer_id: &libp2p::PeerId,
+    data_dir: &std::path::Path,
+) -> Result<(), GatewayError> {
+    let ours = peer_id.to_string();
+    match meta.setting(IDENTITY_SETTING).await? {
+        Some(recorded) if recorded != ours.as_bytes() => Err(GatewayError::ForeignIdentity {
+            recorded: String::from_utf8_lossy(&recorded).into_owned(),
+            ours,
+            dir: data_dir.to_owned(),
+        }),
+        Some(_) => Ok(()),
+        None => Ok(meta.set_setting(IDENTITY_SETTING, ours.as_bytes()).await?),
+    }
 }
 
 /// Opens the metadata store, waiting up to [`LOCK_WAIT`] while another
 /// process holds it: a gateway that was just killed may still be closing
 /// its files (a thread finishing an fsync), and its replacement should not
 /// fail for that.
-async fn open_meta_waiting(data_dir: &std::path::Path) -> Result<MetaStore, GatewayError> {
+async fn open_meta_waiting(data_dir: &std::path::Path) -> Result<RedbStore, GatewayError> {
     let deadline = Instant::now() + LOCK_WAIT;
     let mut warned = false;
     loop {
-        match open_meta(data_dir) {
+        match open_redb(data_dir) {
             Err(GatewayError::Meta(crate::meta::MetaError::Db(
                 redb::Error::DatabaseAlreadyOpen,
             ))) if Instant::now() < deadline => {
@@ -199,12 +290,12 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// The master key of a gateway data directory: created on first start,
 /// then loaded. Its check value is recorded in the metadata, so a missing
 /// or different key file is refused here rather than failing every read.
-pub fn open_master_key(
+pub async fn open_master_key(
     data_dir: &std::path::Path,
     meta: &MetaStore,
 ) -> Result<MasterKey, GatewayError> {
     let path = data_dir.join(crate::data::keywrap::MASTER_KEY_FILE);
-    match meta.master_key_check()? {
+    match meta.master_key_check().await? {
         Some(recorded) => {
             let key = MasterKey::load(data_dir)?;
             if recorded != key.check_value() {
@@ -214,7 +305,7 @@ pub fn open_master_key(
         }
         None => {
             let (key, _) = MasterKey::load_or_create(data_dir)?;
-            meta.set_master_key_check(&key.check_value())?;
+            meta.set_master_key_check(&key.check_value()).await?;
             Ok(key)
         }
     }
@@ -225,9 +316,9 @@ pub async fn run(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let meta = open_meta_waiting(&config.data_dir).await?;
-    let master = Arc::new(open_master_key(&config.data_dir, &meta)?);
-    meta.seal_plain_keys(&master)?;
+    let (meta, master) = open_store(&config.data_dir, config.meta_url.as_deref(), true).await?;
+    let master = Arc::new(master);
+    let shared = config.meta_url.is_some();
     // Refuse bad TLS files or domains before joining the mesh.
     let tls = config
         .tls
@@ -237,6 +328,9 @@ pub async fn run(
     let domains = Domains::new(&config.domains)?;
     let (keypair, _) = mesh::identity::load_or_create(&config.data_dir)?;
     let peer_id = keypair.public().to_peer_id();
+    if shared {
+        check_identity(&meta, &peer_id, &config.data_dir).await?;
+    }
     let mesh = MeshClient::spawn(keypair, Duration::from_secs(30))?;
     for addr in &config.bootstrap {
         if let Err(e) = mesh.dial(addr).await {
@@ -248,7 +342,25 @@ pub async fn run(
         ..Policy::default()
     };
     let metrics = GatewayMetrics::new();
-    let health = Health::load(config.health.clone(), meta.clone(), metrics.clone())?;
+    let health_config = HealthConfig {
+        shared_store: shared,
+        ..config.health.clone()
+    };
+    let health = Health::load(health_config, meta.clone(), metrics.clone()).await?;
+    // With a shared store the holder of the health lease runs the loops;
+    // the holder name tells gateways apart in logs and in the store.
+    let holder = format!(
+        "{}/{}/{}",
+        config.s3,
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    if shared {
+        health.set_leads(false);
+        lease::renew(&health, &holder, health.config().lease_ttl).await;
+    } else {
+        health.metrics().health_leader.set(1);
+    }
     let policy = Policy {
         reputation_floor: config.health.reputation.suspend_below,
         ..policy
@@ -276,13 +388,20 @@ pub async fn run(
     // One heartbeat before anything judges health: after a restart, nodes
     // that are up must not look silent since the gateway went down.
     liveness::beat(&health, &nodes, &mesh).await;
-    let background = [
+    let mut background = vec![
         tokio::spawn(liveness::run(health.clone(), nodes.clone(), mesh.clone())),
         tokio::spawn(checker::run(health.clone(), survey.clone())),
         tokio::spawn(audit::run(health.clone(), mesh.clone(), survey.clone())),
         tokio::spawn(repair::run(data.clone())),
         tokio::spawn(gc::run(health.clone(), mesh.clone())),
     ];
+    if shared {
+        background.push(tokio::spawn(lease::run(
+            health.clone(),
+            holder.clone(),
+            health.config().lease_ttl,
+        )));
+    }
     let admin_addr = match config.admin {
         Some(addr) => {
             let listener = TcpListener::bind(addr).await?;
@@ -355,7 +474,10 @@ pub async fn run(
     for task in background {
         task.abort();
     }
-    health.persist();
+    health.persist().await;
+    if shared && health.leads() {
+        lease::release(&health, &holder).await;
+    }
     tracing::info!("gateway stopped");
     Ok(())
 }
@@ -371,8 +493,8 @@ mod tests {
     use super::*;
     use crate::data::keywrap::MASTER_KEY_FILE;
 
-    #[test]
-    fn an_old_data_directory_is_made_private_and_its_secrets_sealed() {
+    #[tokio::test]
+    async fn an_old_data_directory_is_made_private_and_its_secrets_sealed() {
         use std::os::unix::fs::PermissionsExt;
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("gw");
@@ -384,7 +506,7 @@ mod tests {
         };
         {
             // An older gateway: a world-readable database, secrets in clear.
-            let meta = MetaStore::open(&dir.join("meta.redb")).unwrap();
+            let meta = RedbStore::open(&dir.join("meta.redb")).unwrap();
             meta.insert_plain_key_for_tests(&old).unwrap();
         }
         std::fs::set_permissions(
@@ -393,54 +515,56 @@ mod tests {
         )
         .unwrap();
 
-        let (meta, master) = open_keys(&dir).unwrap();
+        let (meta, master) = open_keys(&dir, None).await.unwrap();
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("meta.redb")), 0o600);
         assert_eq!(mode(&dir.join(MASTER_KEY_FILE)), 0o600);
         assert_eq!(
-            meta.secret_for(&old.access_key_id, &master).unwrap(),
+            meta.secret_for(&old.access_key_id, &master).await.unwrap(),
             Some(old.secret_key.clone())
         );
-        let fresh = meta.create_key(&master).unwrap();
+        let fresh = meta.create_key(&master).await.unwrap();
         drop(meta);
-        let (meta, master) = open_keys(&dir).unwrap();
+        let (meta, master) = open_keys(&dir, None).await.unwrap();
         let mut ids = vec![old.access_key_id.clone(), fresh.access_key_id.clone()];
         ids.sort();
-        assert_eq!(meta.list_key_ids().unwrap(), ids);
+        assert_eq!(meta.list_key_ids().await.unwrap(), ids);
         assert_eq!(
-            meta.secret_for(&fresh.access_key_id, &master).unwrap(),
+            meta.secret_for(&fresh.access_key_id, &master)
+                .await
+                .unwrap(),
             Some(fresh.secret_key)
         );
 
         // A new data directory is private from the start.
         let new = parent.path().join("new/gw");
-        open_keys(&new).unwrap();
+        open_keys(&new, None).await.unwrap();
         assert_eq!(mode(&new), 0o700);
         assert_eq!(mode(&new.join("meta.redb")), 0o600);
     }
 
-    #[test]
-    fn the_master_key_is_made_once_and_a_wrong_or_missing_one_refused() {
+    #[tokio::test]
+    async fn the_master_key_is_made_once_and_a_wrong_or_missing_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let meta = open_meta(dir.path()).unwrap();
-        let first = open_master_key(dir.path(), &meta).unwrap();
+        let first = open_master_key(dir.path(), &meta).await.unwrap();
         let wrapped = first.wrap(&mesh::codec::ObjectKey::generate());
-        let again = open_master_key(dir.path(), &meta).unwrap();
+        let again = open_master_key(dir.path(), &meta).await.unwrap();
         assert!(again.unwrap(&wrapped).is_ok());
 
         let path = dir.path().join(MASTER_KEY_FILE);
         let saved = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(
-            open_master_key(dir.path(), &meta),
+            open_master_key(dir.path(), &meta).await,
             Err(GatewayError::MasterKey(KeyWrapError::Missing(_)))
         ));
         assert!(!path.exists(), "no new key is made in its place");
 
         MasterKey::load_or_create(dir.path()).unwrap();
         assert!(matches!(
-            open_master_key(dir.path(), &meta),
+            open_master_key(dir.path(), &meta).await,
             Err(GatewayError::MasterKey(KeyWrapError::Mismatch(_)))
         ));
         std::fs::remove_file(&path).unwrap();
@@ -449,6 +573,7 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(
             open_master_key(dir.path(), &meta)
+                .await
                 .unwrap()
                 .unwrap(&wrapped)
                 .is_ok()

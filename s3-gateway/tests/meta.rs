@@ -1,18 +1,20 @@
-//! Tests of the gateway's metadata store.
+//! The metadata store's conformance suite: every behaviour the gateway
+//! relies on, run against every backend (the embedded redb store, and a
+//! PostgreSQL server started by the test itself; see `common/postgres.rs`),
+//! the way Garage's db crate tests each engine with one suite.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
+use common::{Engine, Fixture};
 use proptest::prelude::*;
 use s3_gateway::meta::{
-    AccessKey, ListPage, ListQuery, MetaError, MetaStore, ObjectMeta, PartLayout, SegmentLayout,
-    ShardLocation,
+    AccessKey, BucketAcl, ConditionFailed, ListPage, ListQuery, MetaError, MetaStore,
+    NodeHealthRecord, ObjectMeta, PartLayout, SegmentKey, SegmentLayout, ShardLocation,
+    WriteCondition,
 };
-
-fn store() -> (tempfile::TempDir, MetaStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
-    (dir, store)
-}
 
 fn part(number: u32, segments: usize) -> PartLayout {
     PartLayout {
@@ -79,23 +81,26 @@ fn keys(page: &ListPage) -> Vec<&str> {
     page.objects.iter().map(|(k, _)| k.as_str()).collect()
 }
 
-fn with_keys(names: &[&str]) -> (tempfile::TempDir, MetaStore) {
-    let (dir, s) = store();
-    s.create_bucket("bkt", "r1", "CAOWNER").unwrap();
+/// The fixture's store with bucket `bkt` holding `names`.
+async fn with_keys(f: &Fixture, names: &[&str]) -> MetaStore {
+    let s = f.store();
+    s.create_private_bucket("bkt", "r1", "CAOWNER")
+        .await
+        .unwrap();
     for k in names {
-        s.put_object("bkt", k, &small_meta()).unwrap();
+        s.put_object_always("bkt", k, &small_meta()).await.unwrap();
     }
-    (dir, s)
+    s
 }
 
 /// Pages through a whole listing; returns the entries in order (common
 /// prefixes marked with a trailing " (cp)") and the pages.
-fn page_through(s: &MetaStore, base: &ListQuery) -> (Vec<String>, Vec<ListPage>) {
+async fn page_through(s: &MetaStore, base: &ListQuery) -> (Vec<String>, Vec<ListPage>) {
     let mut q = base.clone();
     let mut entries = Vec::new();
     let mut pages = Vec::new();
     loop {
-        let page = s.list_objects("bkt", &q).unwrap();
+        let page = s.list_objects("bkt", &q).await.unwrap();
         let mut mine: Vec<String> = page.objects.iter().map(|(k, _)| k.clone()).collect();
         mine.extend(page.common_prefixes.iter().map(|p| format!("{p} (cp)")));
         mine.sort_by(|a, b| a.trim_end_matches(" (cp)").cmp(b.trim_end_matches(" (cp)")));
@@ -114,9 +119,8 @@ fn page_through(s: &MetaStore, base: &ListQuery) -> (Vec<String>, Vec<ListPage>)
     (entries, pages)
 }
 
-#[test]
-fn bucket_names_follow_aws_rules() {
-    let (_d, s) = store();
+async fn bucket_names_follow_aws_rules(f: &Fixture) {
+    let s = f.store();
     for good in [
         "abc",
         "my-bucket",
@@ -128,7 +132,8 @@ fn bucket_names_follow_aws_rules() {
         "xn-abc",
         &"a".repeat(63),
     ] {
-        s.create_bucket(good, "r", "o")
+        s.create_private_bucket(good, "r", "o")
+            .await
             .unwrap_or_else(|e| panic!("{good}: {e}"));
     }
     for bad in [
@@ -151,125 +156,136 @@ fn bucket_names_follow_aws_rules() {
         "my bucket",
         "bücket",
     ] {
-        match s.create_bucket(bad, "r", "o") {
+        match s.create_private_bucket(bad, "r", "o").await {
             Err(MetaError::InvalidBucketName(_)) => {}
             other => panic!("{bad:?}: {other:?}"),
         }
     }
 }
 
-#[test]
-fn buckets_create_twice_list_and_delete() {
-    let (_d, s) = store();
-    s.create_bucket("zeta", "eu", "alice").unwrap();
-    s.create_bucket("alpha", "us", "bob").unwrap();
+async fn buckets_create_twice_list_and_delete(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("zeta", "eu", "alice")
+        .await
+        .unwrap();
+    s.create_private_bucket("alpha", "us", "bob").await.unwrap();
     assert!(matches!(
-        s.create_bucket("zeta", "eu", "alice"),
+        s.create_private_bucket("zeta", "eu", "alice").await,
         Err(MetaError::BucketAlreadyOwnedByYou)
     ));
     assert!(matches!(
-        s.create_bucket("zeta", "eu", "bob"),
+        s.create_private_bucket("zeta", "eu", "bob").await,
         Err(MetaError::BucketAlreadyExists)
     ));
-    let info = s.bucket("zeta").unwrap().unwrap();
+    let info = s.bucket("zeta").await.unwrap().unwrap();
     assert_eq!((info.region.as_str(), info.owner.as_str()), ("eu", "alice"));
     assert!(info.created > 1_600_000_000_000);
-    assert!(s.bucket("nope").unwrap().is_none());
+    assert!(s.bucket("nope").await.unwrap().is_none());
     let names: Vec<_> = s
         .list_buckets()
+        .await
         .unwrap()
         .into_iter()
         .map(|b| b.name)
         .collect();
     assert_eq!(names, ["alpha", "zeta"]);
-    s.delete_bucket("alpha").unwrap();
+    s.delete_bucket("alpha").await.unwrap();
     assert!(matches!(
-        s.delete_bucket("alpha"),
+        s.delete_bucket("alpha").await,
         Err(MetaError::NoSuchBucket)
     ));
-    assert!(s.bucket("alpha").unwrap().is_none());
+    assert!(s.bucket("alpha").await.unwrap().is_none());
 }
 
-#[test]
-fn non_empty_buckets_cannot_be_deleted() {
-    let (_d, s) = store();
-    s.create_bucket("full", "r", "o").unwrap();
+async fn non_empty_buckets_cannot_be_deleted(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("full", "r", "o").await.unwrap();
     // A bucket whose name extends another's must not count as its content.
-    s.create_bucket("full2", "r", "o").unwrap();
-    s.put_object("full2", "k", &meta(1)).unwrap();
-    s.put_object("full", "k", &meta(1)).unwrap();
+    s.create_private_bucket("full2", "r", "o").await.unwrap();
+    s.put_object_always("full2", "k", &meta(1)).await.unwrap();
+    s.put_object_always("full", "k", &meta(1)).await.unwrap();
     assert!(matches!(
-        s.delete_bucket("full"),
+        s.delete_bucket("full").await,
         Err(MetaError::BucketNotEmpty)
     ));
-    s.delete_object("full", "k").unwrap();
-    s.delete_bucket("full").unwrap();
+    s.delete_object("full", "k").await.unwrap();
+    s.delete_bucket("full").await.unwrap();
 
-    s.create_bucket("upl", "r", "o").unwrap();
-    let id = s.create_upload("upl", "big", &small_meta()).unwrap();
+    s.create_private_bucket("upl", "r", "o").await.unwrap();
+    let id = s.create_upload("upl", "big", &small_meta()).await.unwrap();
     assert!(matches!(
-        s.delete_bucket("upl"),
+        s.delete_bucket("upl").await,
         Err(MetaError::BucketNotEmpty)
     ));
-    s.remove_upload(&id).unwrap().unwrap();
-    s.delete_bucket("upl").unwrap();
+    s.remove_upload(&id).await.unwrap().unwrap();
+    s.delete_bucket("upl").await.unwrap();
     assert!(matches!(
-        s.delete_bucket("full2"),
+        s.delete_bucket("full2").await,
         Err(MetaError::BucketNotEmpty)
     ));
 }
 
-#[test]
-fn objects_round_trip_replace_delete_and_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.redb");
+async fn objects_round_trip_replace_delete_and_survive_reopen(f: &Fixture) {
     let mut big = meta(5);
     big.parts = vec![part(1, 3), part(2, 2), part(3, 1)];
     {
-        let s = MetaStore::open(&path).unwrap();
+        let s = f.store();
         assert!(matches!(
-            s.put_object("nob", "k", &big),
+            s.put_object_always("nob", "k", &big).await,
             Err(MetaError::NoSuchBucket)
         ));
-        s.create_bucket("bkt", "r", "o").unwrap();
-        assert_eq!(s.put_object("bkt", "k", &meta(1)).unwrap(), None);
-        assert_eq!(s.put_object("bkt", "k", &big).unwrap(), Some(meta(1)));
-        assert_eq!(s.object("bkt", "k").unwrap(), Some(big.clone()));
-        s.put_object("bkt", "gone", &meta(2)).unwrap();
-        assert_eq!(s.delete_object("bkt", "gone").unwrap(), Some(meta(2)));
-        assert_eq!(s.delete_object("bkt", "gone").unwrap(), None);
+        s.create_private_bucket("bkt", "r", "o").await.unwrap();
+        assert_eq!(
+            s.put_object_always("bkt", "k", &meta(1)).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.put_object_always("bkt", "k", &big).await.unwrap(),
+            Some(meta(1))
+        );
+        assert_eq!(s.object("bkt", "k").await.unwrap(), Some(big.clone()));
+        s.put_object_always("bkt", "gone", &meta(2)).await.unwrap();
+        assert_eq!(s.delete_object("bkt", "gone").await.unwrap(), Some(meta(2)));
+        assert_eq!(s.delete_object("bkt", "gone").await.unwrap(), None);
         assert!(matches!(
-            s.delete_object("nob", "k"),
+            s.delete_object("nob", "k").await,
             Err(MetaError::NoSuchBucket)
         ));
-        assert_eq!(s.object("bkt", "gone").unwrap(), None);
-        assert_eq!(s.object("nob", "k").unwrap(), None);
+        assert_eq!(s.object("bkt", "gone").await.unwrap(), None);
+        assert_eq!(s.object("nob", "k").await.unwrap(), None);
     }
-    let s = MetaStore::open(&path).unwrap();
-    assert_eq!(s.object("bkt", "k").unwrap(), Some(big));
-    assert_eq!(s.object("bkt", "gone").unwrap(), None);
-    assert!(s.bucket("bkt").unwrap().is_some());
+    let s = f.reopen().await;
+    assert_eq!(s.object("bkt", "k").await.unwrap(), Some(big));
+    assert_eq!(s.object("bkt", "gone").await.unwrap(), None);
+    assert!(s.bucket("bkt").await.unwrap().is_some());
 }
 
-#[test]
-fn listing_prefix_and_delimiter() {
-    let (_d, s) = with_keys(&[
-        "a.txt",
-        "docs/",
-        "docs/a.md",
-        "docs/b/c.md",
-        "docs/b/d.md",
-        "docs/e.md",
-        "img/1.png",
-        "img/2.png",
-        "z",
-    ]);
-    let p = s.list_objects("bkt", &q("", None, None, 1000)).unwrap();
+async fn listing_prefix_and_delimiter(f: &Fixture) {
+    let s = with_keys(
+        f,
+        &[
+            "a.txt",
+            "docs/",
+            "docs/a.md",
+            "docs/b/c.md",
+            "docs/b/d.md",
+            "docs/e.md",
+            "img/1.png",
+            "img/2.png",
+            "z",
+        ],
+    )
+    .await;
+    let p = s
+        .list_objects("bkt", &q("", None, None, 1000))
+        .await
+        .unwrap();
     assert_eq!(keys(&p).len(), 9);
     assert!(p.common_prefixes.is_empty() && !p.is_truncated && p.next_marker.is_none());
 
     let p = s
         .list_objects("bkt", &q("docs/", None, None, 1000))
+        .await
         .unwrap();
     assert_eq!(
         keys(&p),
@@ -284,18 +300,21 @@ fn listing_prefix_and_delimiter() {
 
     let p = s
         .list_objects("bkt", &q("", Some("/"), None, 1000))
+        .await
         .unwrap();
     assert_eq!(keys(&p), ["a.txt", "z"]);
     assert_eq!(p.common_prefixes, ["docs/", "img/"]);
 
     let p = s
         .list_objects("bkt", &q("docs/", Some("/"), None, 1000))
+        .await
         .unwrap();
     assert_eq!(keys(&p), ["docs/", "docs/a.md", "docs/e.md"]);
     assert_eq!(p.common_prefixes, ["docs/b/"]);
 
     let p = s
         .list_objects("bkt", &q("docs", Some("/"), None, 1000))
+        .await
         .unwrap();
     assert!(keys(&p).is_empty());
     assert_eq!(p.common_prefixes, ["docs/"]);
@@ -303,6 +322,7 @@ fn listing_prefix_and_delimiter() {
     // A multi-character delimiter.
     let p = s
         .list_objects("bkt", &q("", Some(".m"), None, 1000))
+        .await
         .unwrap();
     assert_eq!(keys(&p), ["a.txt", "docs/", "img/1.png", "img/2.png", "z"]);
     assert_eq!(
@@ -311,22 +331,28 @@ fn listing_prefix_and_delimiter() {
     );
 
     // Truncation right before a common prefix, then resuming from it.
-    let p = s.list_objects("bkt", &q("", Some("/"), None, 1)).unwrap();
+    let p = s
+        .list_objects("bkt", &q("", Some("/"), None, 1))
+        .await
+        .unwrap();
     assert_eq!(keys(&p), ["a.txt"]);
     assert!(p.is_truncated);
     assert_eq!(p.next_marker.as_deref(), Some("a.txt"));
     let p = s
         .list_objects("bkt", &q("", Some("/"), Some("a.txt"), 1))
+        .await
         .unwrap();
     assert_eq!(p.common_prefixes, ["docs/"]);
     assert_eq!(p.next_marker.as_deref(), Some("docs/"));
     let p = s
         .list_objects("bkt", &q("", Some("/"), Some("docs/"), 1))
+        .await
         .unwrap();
     assert_eq!(p.common_prefixes, ["img/"]);
     assert!(p.is_truncated);
     let p = s
         .list_objects("bkt", &q("", Some("/"), Some("img/"), 1))
+        .await
         .unwrap();
     assert_eq!(keys(&p), ["z"]);
     assert!(!p.is_truncated && p.next_marker.is_none());
@@ -334,53 +360,64 @@ fn listing_prefix_and_delimiter() {
     // A marker inside a rolled-up prefix does not return that prefix again.
     let p = s
         .list_objects("bkt", &q("", Some("/"), Some("docs/a.md"), 1000))
+        .await
         .unwrap();
     assert_eq!(keys(&p), ["z"]);
     assert_eq!(p.common_prefixes, ["img/"]);
 
     assert!(matches!(
-        s.list_objects("nob", &q("", None, None, 10)),
+        s.list_objects("nob", &q("", None, None, 10)).await,
         Err(MetaError::NoSuchBucket)
     ));
 }
 
-#[test]
-fn listing_max_keys_zero_and_start_after_edges() {
-    let (_d, s) = with_keys(&["a", "b", "c"]);
-    let p = s.list_objects("bkt", &q("", None, None, 0)).unwrap();
+async fn listing_max_keys_zero_and_start_after_edges(f: &Fixture) {
+    let s = with_keys(f, &["a", "b", "c"]).await;
+    let p = s.list_objects("bkt", &q("", None, None, 0)).await.unwrap();
     assert_eq!(p, ListPage::default());
     let p = s
         .list_objects("bkt", &q("", None, Some("zzz"), 10))
+        .await
         .unwrap();
     assert_eq!(p, ListPage::default());
-    let p = s.list_objects("bkt", &q("", None, Some("b"), 10)).unwrap();
+    let p = s
+        .list_objects("bkt", &q("", None, Some("b"), 10))
+        .await
+        .unwrap();
     assert_eq!(keys(&p), ["c"]);
-    let p = s.list_objects("bkt", &q("", None, Some(""), 10)).unwrap();
+    let p = s
+        .list_objects("bkt", &q("", None, Some(""), 10))
+        .await
+        .unwrap();
     assert_eq!(keys(&p), ["a", "b", "c"]);
     // start_after before the prefix: the prefix wins.
-    let p = s.list_objects("bkt", &q("b", None, Some("a"), 10)).unwrap();
+    let p = s
+        .list_objects("bkt", &q("b", None, Some("a"), 10))
+        .await
+        .unwrap();
     assert_eq!(keys(&p), ["b"]);
     // Exactly max_keys left: not truncated.
-    let p = s.list_objects("bkt", &q("", None, None, 3)).unwrap();
+    let p = s.list_objects("bkt", &q("", None, None, 3)).await.unwrap();
     assert!(!p.is_truncated && p.next_marker.is_none());
-    let p = s.list_objects("bkt", &q("", None, None, 2)).unwrap();
+    let p = s.list_objects("bkt", &q("", None, None, 2)).await.unwrap();
     assert!(p.is_truncated);
     assert_eq!(p.next_marker.as_deref(), Some("b"));
     // Buckets whose names extend each other stay apart.
-    s.create_bucket("bkt2", "r", "o").unwrap();
-    s.put_object("bkt2", "0", &small_meta()).unwrap();
-    let p = s.list_objects("bkt", &q("", None, None, 10)).unwrap();
+    s.create_private_bucket("bkt2", "r", "o").await.unwrap();
+    s.put_object_always("bkt2", "0", &small_meta())
+        .await
+        .unwrap();
+    let p = s.list_objects("bkt", &q("", None, None, 10)).await.unwrap();
     assert_eq!(keys(&p), ["a", "b", "c"]);
 }
 
-#[test]
-fn paging_through_a_thousand_keys() {
+async fn paging_through_a_thousand_keys(f: &Fixture) {
     let names: Vec<String> = (0..1000)
         .map(|i| format!("k/{:04}/{}", (i * 7919) % 1000, i % 3))
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (_d, s) = with_keys(&refs);
-    let (entries, pages) = page_through(&s, &q("", None, None, 7));
+    let s = with_keys(f, &refs).await;
+    let (entries, pages) = page_through(&s, &q("", None, None, 7)).await;
     let mut expected = names.clone();
     expected.sort();
     assert_eq!(entries, expected);
@@ -392,13 +429,12 @@ fn paging_through_a_thousand_keys() {
     );
 
     // With a delimiter: each of the 1000 "folders" exactly once.
-    let (entries, _) = page_through(&s, &q("k/", Some("/"), None, 7));
+    let (entries, _) = page_through(&s, &q("k/", Some("/"), None, 7)).await;
     let expected: Vec<String> = (0..1000).map(|i| format!("k/{i:04}/ (cp)")).collect();
     assert_eq!(entries, expected);
 }
 
-#[test]
-fn unicode_space_and_percent_keys_sort_binary() {
+async fn unicode_space_and_percent_keys_sort_binary(f: &Fixture) {
     let names = [
         "a b",
         "a%20b",
@@ -414,25 +450,29 @@ fn unicode_space_and_percent_keys_sort_binary() {
         "a/b c/%",
         "",
     ];
-    let (_d, s) = with_keys(&names[..names.len() - 1]);
-    let p = s.list_objects("bkt", &q("", None, None, 1000)).unwrap();
+    let s = with_keys(f, &names[..names.len() - 1]).await;
+    let p = s
+        .list_objects("bkt", &q("", None, None, 1000))
+        .await
+        .unwrap();
     let mut expected: Vec<&str> = names[..names.len() - 1].to_vec();
     expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     assert_eq!(keys(&p), expected);
     let p = s
         .list_objects("bkt", &q("日本/", None, None, 1000))
+        .await
         .unwrap();
     assert_eq!(keys(&p), ["日本/x", "日本/語"]);
     let p = s
         .list_objects("bkt", &q("", Some("/"), None, 1000))
+        .await
         .unwrap();
     assert_eq!(p.common_prefixes, ["a/", "日本/"]);
-    let (entries, _) = page_through(&s, &q("", Some("/"), None, 2));
+    let (entries, _) = page_through(&s, &q("", Some("/"), None, 2)).await;
     assert_eq!(entries.len(), names.len() - 1 - 3 + 2);
 }
 
-#[test]
-fn delimiter_paging_never_repeats_a_common_prefix() {
+async fn delimiter_paging_never_repeats_a_common_prefix(f: &Fixture) {
     let mut names = Vec::new();
     for d in 0..30 {
         for f in 0..5 {
@@ -441,9 +481,9 @@ fn delimiter_paging_never_repeats_a_common_prefix() {
         names.push(format!("file{d:02}"));
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (_d, s) = with_keys(&refs);
+    let s = with_keys(f, &refs).await;
     for max in 1..=8 {
-        let (entries, _) = page_through(&s, &q("", Some("/"), None, max));
+        let (entries, _) = page_through(&s, &q("", Some("/"), None, max)).await;
         let set: BTreeSet<&String> = entries.iter().collect();
         assert_eq!(set.len(), entries.len(), "max_keys {max}: repeated entries");
         assert_eq!(entries.len(), 60);
@@ -452,44 +492,55 @@ fn delimiter_paging_never_repeats_a_common_prefix() {
     }
 }
 
-#[test]
-fn multipart_upload_state_round_trip() {
-    let (_d, s) = store();
+async fn multipart_upload_state_round_trip(f: &Fixture) {
+    let s = f.store();
     assert!(matches!(
-        s.create_upload("nob", "k", &small_meta()),
+        s.create_upload("nob", "k", &small_meta()).await,
         Err(MetaError::NoSuchBucket)
     ));
-    s.create_bucket("bkt", "r", "o").unwrap();
+    s.create_private_bucket("bkt", "r", "o").await.unwrap();
     let template = small_meta();
-    let a = s.create_upload("bkt", "videos/b.mp4", &template).unwrap();
-    let b = s.create_upload("bkt", "videos/a.mp4", &template).unwrap();
-    let c = s.create_upload("bkt", "videos/a.mp4", &template).unwrap();
-    let d = s.create_upload("bkt", "other", &template).unwrap();
+    let a = s
+        .create_upload("bkt", "videos/b.mp4", &template)
+        .await
+        .unwrap();
+    let b = s
+        .create_upload("bkt", "videos/a.mp4", &template)
+        .await
+        .unwrap();
+    let c = s
+        .create_upload("bkt", "videos/a.mp4", &template)
+        .await
+        .unwrap();
+    let d = s.create_upload("bkt", "other", &template).await.unwrap();
     assert_ne!(b, c);
     assert!(a.chars().all(|ch| ch.is_ascii_alphanumeric()));
 
-    assert_eq!(s.put_part(&a, &part(3, 1)).unwrap(), None);
-    assert_eq!(s.put_part(&a, &part(1, 2)).unwrap(), None);
-    assert_eq!(s.put_part(&a, &part(10_000, 1)).unwrap(), None);
+    assert_eq!(s.put_part(&a, &part(3, 1), None).await.unwrap(), None);
+    assert_eq!(s.put_part(&a, &part(1, 2), None).await.unwrap(), None);
+    assert_eq!(s.put_part(&a, &part(10_000, 1), None).await.unwrap(), None);
     let mut replacement = part(1, 1);
     replacement.etag = "\"new\"".into();
-    assert_eq!(s.put_part(&a, &replacement).unwrap(), Some(part(1, 2)));
+    assert_eq!(
+        s.put_part(&a, &replacement, None).await.unwrap(),
+        Some(part(1, 2))
+    );
     assert!(matches!(
-        s.put_part("nosuchupload", &part(1, 1)),
+        s.put_part("nosuchupload", &part(1, 1), None).await,
         Err(MetaError::NoSuchUpload)
     ));
 
-    let (bucket, key, tmpl, parts) = s.upload(&a).unwrap().unwrap();
+    let (bucket, key, tmpl, parts) = s.upload(&a).await.unwrap().unwrap();
     assert_eq!((bucket.as_str(), key.as_str()), ("bkt", "videos/b.mp4"));
     assert_eq!(tmpl, template);
     assert_eq!(
         parts,
         vec![replacement.clone(), part(3, 1), part(10_000, 1)]
     );
-    assert_eq!(s.upload(&b).unwrap().unwrap().3, Vec::new());
-    assert!(s.upload("nope").unwrap().is_none());
+    assert_eq!(s.upload(&b).await.unwrap().unwrap().3, Vec::new());
+    assert!(s.upload("nope").await.unwrap().is_none());
 
-    let listed = s.list_uploads("bkt", "videos/").unwrap();
+    let listed = s.list_uploads("bkt", "videos/").await.unwrap();
     let ids: Vec<(&str, &str)> = listed
         .iter()
         .map(|(k, id, _)| (k.as_str(), id.as_str()))
@@ -502,25 +553,25 @@ fn multipart_upload_state_round_trip() {
             ("videos/b.mp4", a.as_str())
         ]
     );
-    assert_eq!(s.list_uploads("bkt", "").unwrap().len(), 4);
+    assert_eq!(s.list_uploads("bkt", "").await.unwrap().len(), 4);
     assert!(matches!(
-        s.list_uploads("nob", ""),
+        s.list_uploads("nob", "").await,
         Err(MetaError::NoSuchBucket)
     ));
 
     assert_eq!(
-        s.remove_upload(&a).unwrap(),
+        s.remove_upload(&a).await.unwrap(),
         Some(vec![replacement, part(3, 1), part(10_000, 1)])
     );
-    assert_eq!(s.remove_upload(&a).unwrap(), None);
-    assert!(s.upload(&a).unwrap().is_none());
+    assert_eq!(s.remove_upload(&a).await.unwrap(), None);
+    assert!(s.upload(&a).await.unwrap().is_none());
     assert!(matches!(
-        s.put_part(&a, &part(1, 1)),
+        s.put_part(&a, &part(1, 1), None).await,
         Err(MetaError::NoSuchUpload)
     ));
-    s.remove_upload(&b).unwrap().unwrap();
-    s.remove_upload(&c).unwrap().unwrap();
-    let left = s.list_uploads("bkt", "").unwrap();
+    s.remove_upload(&b).await.unwrap().unwrap();
+    s.remove_upload(&c).await.unwrap().unwrap();
+    let left = s.list_uploads("bkt", "").await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(
         (left[0].0.as_str(), left[0].1.as_str()),
@@ -528,11 +579,10 @@ fn multipart_upload_state_round_trip() {
     );
 }
 
-#[test]
-fn access_keys_create_insert_lookup() {
-    let (_d, s) = store();
+async fn access_keys_create_insert_lookup(f: &Fixture) {
+    let s = f.store();
     let master = s3_gateway::keywrap::MasterKey::generate();
-    let k = s.create_key(&master).unwrap();
+    let k = s.create_key(&master).await.unwrap();
     assert_eq!(k.access_key_id.len(), 20);
     assert!(k.access_key_id.starts_with("CA"));
     assert!(
@@ -547,36 +597,25 @@ fn access_keys_create_insert_lookup() {
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
     );
     assert_eq!(
-        s.secret_for(&k.access_key_id, &master).unwrap().as_deref(),
+        s.secret_for(&k.access_key_id, &master)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(k.secret_key.as_str())
     );
-    assert_eq!(s.secret_for("CANOTHERE", &master).unwrap(), None);
+    assert_eq!(s.secret_for("CANOTHERE", &master).await.unwrap(), None);
 
     let fixed = AccessKey {
         access_key_id: "CADEVNET0000000000AA".into(),
         secret_key: "s".repeat(40),
     };
-    s.insert_key(&fixed, &master).unwrap();
-    s.insert_key(&fixed, &master).unwrap();
-    let k2 = s.create_key(&master).unwrap();
+    s.insert_key(&fixed, &master).await.unwrap();
+    s.insert_key(&fixed, &master).await.unwrap();
+    let k2 = s.create_key(&master).await.unwrap();
     assert_ne!(k.access_key_id, k2.access_key_id);
     let mut expected = vec![k.access_key_id, k2.access_key_id, fixed.access_key_id];
     expected.sort();
-    assert_eq!(s.list_key_ids().unwrap(), expected);
-}
-
-#[test]
-fn the_database_file_is_readable_by_its_owner_only() {
-    use std::os::unix::fs::PermissionsExt;
-    let (d, s) = store();
-    drop(s);
-    let path = std::fs::read_dir(d.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "redb"))
-        .expect("a database file");
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "{}", path.display());
+    assert_eq!(s.list_key_ids().await.unwrap(), expected);
 }
 
 /// The reference: every entry (key or common prefix) in sorted order.
@@ -595,61 +634,434 @@ fn reference(keys: &BTreeSet<String>, prefix: &str, delimiter: Option<&str>) -> 
         .collect()
 }
 
+/// One random listing checked against the reference model.
+async fn listing_case(
+    engine: Engine,
+    keys: BTreeSet<String>,
+    prefix: String,
+    delimiter: Option<String>,
+    start_after: Option<String>,
+    max_keys: usize,
+) {
+    let f = Fixture::new(engine).await;
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let s = with_keys(&f, &refs).await;
+    let expected: Vec<String> = reference(&keys, &prefix, delimiter.as_deref())
+        .into_iter()
+        .filter(|e| {
+            start_after
+                .as_ref()
+                .is_none_or(|a| e.trim_end_matches(" (cp)") > a.as_str())
+        })
+        .collect();
+    let base = ListQuery {
+        prefix,
+        delimiter,
+        start_after,
+        max_keys,
+    };
+    let (entries, pages) = page_through(&s, &base).await;
+    assert_eq!(entries, expected);
+    assert_eq!(pages.len(), expected.len().div_ceil(max_keys).max(1));
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn listing_matches_a_reference_model(
+    fn listing_matches_a_reference_model_on_redb(
         keys in prop::collection::btree_set("[ab/]{1,6}", 0..40),
         prefix in "[ab/]{0,2}",
         delimiter in prop::option::of(prop_oneof![Just("/".to_owned()), Just("b".to_owned()), Just("/a".to_owned())]),
         start_after in prop::option::of("[ab/]{0,4}"),
         max_keys in 1usize..20,
     ) {
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let (_d, s) = with_keys(&refs);
-        let expected: Vec<String> = reference(&keys, &prefix, delimiter.as_deref())
-            .into_iter()
-            .filter(|e| start_after.as_ref().is_none_or(|a| e.trim_end_matches(" (cp)") > a.as_str()))
-            .collect();
-        let base = ListQuery {
-            prefix: prefix.clone(),
-            delimiter: delimiter.clone(),
-            start_after: start_after.clone(),
-            max_keys,
-        };
-        let (entries, pages) = page_through(&s, &base);
-        prop_assert_eq!(&entries, &expected);
-        prop_assert_eq!(pages.len(), expected.len().div_ceil(max_keys).max(1));
+        block_on(listing_case(Engine::Redb, keys, prefix, delimiter, start_after, max_keys));
     }
 }
 
-#[test]
-fn conditional_puts_check_inside_the_transaction() {
-    let (_dir, s) = store();
+proptest! {
+    // Each case is a fresh database: fewer of them.
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn listing_matches_a_reference_model_on_postgres(
+        keys in prop::collection::btree_set("[ab/]{1,6}", 0..40),
+        prefix in "[ab/]{0,2}",
+        delimiter in prop::option::of(prop_oneof![Just("/".to_owned()), Just("b".to_owned()), Just("/a".to_owned())]),
+        start_after in prop::option::of("[ab/]{0,4}"),
+        max_keys in 1usize..20,
+    ) {
+        block_on(listing_case(Engine::Postgres, keys, prefix, delimiter, start_after, max_keys));
+    }
+}
+
+async fn conditional_puts_are_decided_inside_the_transaction(f: &Fixture) {
+    let s = f.store();
     assert!(matches!(
-        s.put_object_if("nob", "k", &meta(1), |_| Ok::<(), ()>(())),
+        s.put_object("nob", "k", meta(1), WriteCondition::IfAbsent)
+            .await,
         Err(MetaError::NoSuchBucket)
     ));
-    s.create_bucket("bkt", "r", "o").unwrap();
+    s.create_private_bucket("bkt", "r", "o").await.unwrap();
     // Only if absent: succeeds once, then refuses and writes nothing.
-    let absent = |cur: Option<&ObjectMeta>| if cur.is_none() { Ok(()) } else { Err("exists") };
     assert_eq!(
-        s.put_object_if("bkt", "k", &meta(1), absent).unwrap(),
+        s.put_object("bkt", "k", meta(1), WriteCondition::IfAbsent)
+            .await
+            .unwrap(),
         Ok(None)
     );
     assert_eq!(
-        s.put_object_if("bkt", "k", &meta(2), absent).unwrap(),
-        Err("exists")
+        s.put_object("bkt", "k", meta(2), WriteCondition::IfAbsent)
+            .await
+            .unwrap(),
+        Err(ConditionFailed::PreconditionFailed)
     );
-    assert_eq!(s.object("bkt", "k").unwrap(), Some(meta(1)));
-    // The check sees the current object; the replaced one comes back.
-    let seen = s
-        .put_object_if("bkt", "k", &meta(3), |cur| {
-            assert_eq!(cur, Some(&meta(1)));
-            Ok::<(), ()>(())
-        })
+    assert_eq!(s.object("bkt", "k").await.unwrap(), Some(meta(1)));
+    // If-Match: the current ETag (quotes or not), not another; the
+    // replaced object comes back.
+    assert_eq!(
+        s.put_object("bkt", "k", meta(3), WriteCondition::IfMatch("0000".into()))
+            .await
+            .unwrap(),
+        Err(ConditionFailed::PreconditionFailed)
+    );
+    assert_eq!(
+        s.put_object(
+            "bkt",
+            "k",
+            meta(3),
+            WriteCondition::IfMatch("9e107d9d372bb6826bd81d3542a419d6".into())
+        )
+        .await
+        .unwrap(),
+        Ok(Some(meta(1)))
+    );
+    assert_eq!(
+        s.put_object("bkt", "none", meta(3), WriteCondition::IfExists)
+            .await
+            .unwrap(),
+        Err(ConditionFailed::NoSuchKey)
+    );
+    assert_eq!(s.object("bkt", "none").await.unwrap(), None);
+    assert_eq!(s.object("bkt", "k").await.unwrap(), Some(meta(3)));
+}
+
+async fn racing_if_absent_puts_have_one_winner(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("bkt", "r", "o").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.put_object("bkt", "race", meta(i), WriteCondition::IfAbsent)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+async fn bucket_acls_are_kept_with_the_bucket(f: &Fixture) {
+    let s = f.store();
+    s.create_bucket_with_acl("pub", "r", "o", BucketAcl::PublicRead)
+        .await
         .unwrap();
-    assert_eq!(seen, Ok(Some(meta(1))));
-    assert_eq!(s.object("bkt", "k").unwrap(), Some(meta(3)));
+    s.create_private_bucket("priv", "r", "o").await.unwrap();
+    assert_eq!(
+        s.bucket_acl("pub").await.unwrap(),
+        Some(BucketAcl::PublicRead)
+    );
+    assert_eq!(
+        s.bucket_acl("priv").await.unwrap(),
+        Some(BucketAcl::Private)
+    );
+    assert_eq!(s.bucket_acl("none").await.unwrap(), None);
+    s.set_bucket_acl("priv", BucketAcl::PublicRead)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.bucket("priv").await.unwrap().unwrap().acl,
+        BucketAcl::PublicRead
+    );
+    assert!(matches!(
+        s.set_bucket_acl("none", BucketAcl::Private).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // A deleted and recreated bucket starts private.
+    s.delete_bucket("pub").await.unwrap();
+    s.create_private_bucket("pub", "r", "o").await.unwrap();
+    assert_eq!(s.bucket_acl("pub").await.unwrap(), Some(BucketAcl::Private));
+}
+
+async fn part_checksums_are_kept_with_their_parts(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("bkt", "r", "o").await.unwrap();
+    let id = s.create_upload("bkt", "k", &small_meta()).await.unwrap();
+    s.put_part(&id, &part(2, 1), Some("BBBB")).await.unwrap();
+    s.put_part(&id, &part(1, 1), Some("AAAA")).await.unwrap();
+    s.put_part(&id, &part(3, 1), None).await.unwrap();
+    assert_eq!(
+        s.part_checksums(&id).await.unwrap(),
+        [(1, "AAAA".to_owned()), (2, "BBBB".to_owned())]
+    );
+    // Replacing a part without a checksum forgets the old one.
+    s.put_part(&id, &part(2, 1), None).await.unwrap();
+    assert_eq!(
+        s.part_checksums(&id).await.unwrap(),
+        [(1, "AAAA".to_owned())]
+    );
+    s.remove_upload(&id).await.unwrap();
+    assert!(s.part_checksums(&id).await.unwrap().is_empty());
+}
+
+fn seg(key: &str, segment: u32) -> SegmentKey {
+    SegmentKey {
+        bucket: "bkt".into(),
+        key: key.into(),
+        part: 0,
+        segment,
+    }
+}
+
+async fn health_state_survives_a_reopen(f: &Fixture) {
+    {
+        let s = f.store();
+        let record = NodeHealthRecord {
+            alpha: 19.5,
+            beta: 0.5,
+            passed: 40,
+            failed: 1,
+            timed_out: 2,
+            last_audit: 5,
+            last_seen: 6,
+            disqualified: None,
+        };
+        s.put_node_health(&[(vec![1; 38], record.clone())])
+            .await
+            .unwrap();
+        s.mark_bad_shard(&[1; 38], &[9; 32], 7).await.unwrap();
+        s.mark_bad_shard(&[2; 38], &[8; 32], 7).await.unwrap();
+        s.clear_bad_shards(&[(vec![2; 38], [8; 32])]).await.unwrap();
+        // Riskiest first: fewest healthy, then oldest.
+        s.update_repair_queue(&[(seg("a", 0), 5), (seg("b", 1), 4)], &[], 100)
+            .await
+            .unwrap();
+        s.update_repair_queue(&[(seg("c", 0), 4)], &[], 200)
+            .await
+            .unwrap();
+        // Re-ranking keeps the first queue time.
+        s.update_repair_queue(&[(seg("a", 0), 4)], &[seg("x", 9)], 300)
+            .await
+            .unwrap();
+        s.update_rebalance_queue(&[seg("r", 2)], &[], 50)
+            .await
+            .unwrap();
+        s.update_rebalance_queue(&[seg("q", 1), seg("r", 2)], &[], 60)
+            .await
+            .unwrap();
+        s.set_setting("answer", b"42").await.unwrap();
+    }
+    let s = f.reopen().await;
+    let nodes = s.node_health().await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].1.passed, 40);
+    assert_eq!(s.bad_shards().await.unwrap(), [(vec![1; 38], [9; 32])]);
+    let queue: Vec<(SegmentKey, u8, u64)> = s
+        .repair_queue()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, e)| (k, e.healthy, e.queued))
+        .collect();
+    assert_eq!(
+        queue,
+        [
+            (seg("a", 0), 4, 100),
+            (seg("b", 1), 4, 100),
+            (seg("c", 0), 4, 200)
+        ]
+    );
+    s.update_repair_queue(&[], &[seg("a", 0)], 400)
+        .await
+        .unwrap();
+    assert_eq!(s.repair_queue().await.unwrap().len(), 2);
+    assert_eq!(
+        s.rebalance_queue().await.unwrap(),
+        [seg("r", 2), seg("q", 1)]
+    );
+    s.update_rebalance_queue(&[], &[seg("r", 2)], 70)
+        .await
+        .unwrap();
+    assert_eq!(s.rebalance_queue().await.unwrap(), [seg("q", 1)]);
+    assert_eq!(
+        s.setting("answer").await.unwrap().as_deref(),
+        Some(&b"42"[..])
+    );
+    assert_eq!(s.setting("nothing").await.unwrap(), None);
+}
+
+async fn passes_over_objects_and_references_see_everything(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("bkt", "r", "o").await.unwrap();
+    s.create_private_bucket("bkt2", "r", "o").await.unwrap();
+    let mut want = Vec::new();
+    for i in 0..25u64 {
+        let (b, k) = if i % 2 == 0 {
+            ("bkt", format!("k{i:02}"))
+        } else {
+            ("bkt2", format!("k{i:02}"))
+        };
+        let mut m = meta(i);
+        m.parts = vec![part(i as u32 + 1, 1)];
+        s.put_object_always(b, &k, &m).await.unwrap();
+        want.push((b.to_owned(), k));
+    }
+    want.sort();
+    let mut seen = Vec::new();
+    s.for_each_object(|b, k, _| seen.push((b.to_owned(), k.to_owned())))
+        .await
+        .unwrap();
+    assert_eq!(seen, want);
+    let page = s
+        .objects_after(Some(("bkt".into(), "k10".into())), 3)
+        .await
+        .unwrap();
+    let got: Vec<&str> = page.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(got, ["k12", "k14", "k16"]);
+    // References: every shard of objects and of uploaded parts.
+    let upload = s.create_upload("bkt", "mp", &small_meta()).await.unwrap();
+    s.put_part(&upload, &part(200, 2), None).await.unwrap();
+    let refs = s.shard_references().await.unwrap();
+    for p in [part(1, 1), part(200, 2)] {
+        for shard in p.segments.iter().flat_map(|s| &s.shards) {
+            assert!(refs.contains(&(shard.node.clone(), shard.id)));
+        }
+    }
+}
+
+async fn moving_shards_checks_the_version_and_the_old_place(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("bkt", "r", "o").await.unwrap();
+    let m = meta(1);
+    s.put_object_always("bkt", "k", &m).await.unwrap();
+    let at = seg("k", 0);
+    let from = m.parts[0].segments[0].shards[2].clone();
+    let to = ShardLocation {
+        id: from.id,
+        node: vec![99; 38],
+    };
+    let version = (m.etag.as_str(), m.last_modified);
+    // Another version, or a shard no longer where it was: nothing moves.
+    assert!(
+        !s.move_shards(&at, (m.etag.as_str(), 1), &[(2, from.clone(), to.clone())])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.move_shards(&at, version, &[(2, to.clone(), to.clone())])
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.move_shards(&at, version, &[(2, from.clone(), to.clone())])
+            .await
+            .unwrap()
+    );
+    let moved = s.object("bkt", "k").await.unwrap().unwrap();
+    assert_eq!(moved.parts[0].segments[0].shards[2], to);
+    assert!(!s.move_shards(&seg("gone", 0), version, &[]).await.unwrap());
+}
+
+async fn leases_go_to_one_holder_until_they_expire(f: &Fixture) {
+    let s = f.store();
+    let ttl = Duration::from_millis(400);
+    assert!(s.try_lease("health", "a", ttl).await.unwrap());
+    assert!(!s.try_lease("health", "b", ttl).await.unwrap());
+    assert!(s.try_lease("health", "a", ttl).await.unwrap(), "renewed");
+    assert!(s.try_lease("other", "b", ttl).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        s.try_lease("health", "b", ttl).await.unwrap(),
+        "taken over once expired"
+    );
+    assert!(!s.try_lease("health", "a", ttl).await.unwrap());
+    s.release_lease("health", "a").await.unwrap();
+    assert!(
+        !s.try_lease("health", "a", ttl).await.unwrap(),
+        "only the holder releases"
+    );
+    s.release_lease("health", "b").await.unwrap();
+    assert!(s.try_lease("health", "a", ttl).await.unwrap());
+}
+
+/// Runs every scenario against each backend, one test per (scenario,
+/// backend), each on a fresh store.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod on_redb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::Fixture::new(super::Engine::Redb).await;
+                    super::$name(&f).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::Fixture::new(super::Engine::Postgres).await;
+                    super::$name(&f).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    bucket_names_follow_aws_rules,
+    buckets_create_twice_list_and_delete,
+    non_empty_buckets_cannot_be_deleted,
+    objects_round_trip_replace_delete_and_survive_reopen,
+    listing_prefix_and_delimiter,
+    listing_max_keys_zero_and_start_after_edges,
+    paging_through_a_thousand_keys,
+    unicode_space_and_percent_keys_sort_binary,
+    delimiter_paging_never_repeats_a_common_prefix,
+    multipart_upload_state_round_trip,
+    access_keys_create_insert_lookup,
+    conditional_puts_are_decided_inside_the_transaction,
+    racing_if_absent_puts_have_one_winner,
+    bucket_acls_are_kept_with_the_bucket,
+    part_checksums_are_kept_with_their_parts,
+    health_state_survives_a_reopen,
+    passes_over_objects_and_references_see_everything,
+    moving_shards_checks_the_version_and_the_old_place,
+    leases_go_to_one_holder_until_they_expire,
+);
+
+#[test]
+fn the_redb_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    drop(MetaStore::open_redb(&path).unwrap());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
 }

@@ -447,7 +447,9 @@ mkdir -p "$W"
 # Clients must see only the devnet's credentials.
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_REGION
 export AWS_CONFIG_FILE=$T/aws-config AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
-: >"$AWS_CONFIG_FILE"
+# aws-cli v1 presigns with SigV2 unless told otherwise; the gateway (like AWS
+# in every region opened since 2014) accepts only SigV4.
+printf '[default]\ns3 =\n    signature_version = s3v4\n' >"$AWS_CONFIG_FILE"
 : >"$AWS_SHARED_CREDENTIALS_FILE"
 
 start_devnet

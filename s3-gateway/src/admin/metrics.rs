@@ -31,6 +31,8 @@ pub struct GatewayMetrics {
     audits: Family<Labels, Counter>,
     /// Segments waiting in the repair queue.
     pub repair_queue: Gauge,
+    /// 1 while this gateway runs the health loops (it holds the lease).
+    pub health_leader: Gauge,
     /// Shard bytes rebuilt and stored by repair.
     pub repaired_bytes: Counter,
     /// Shards rebuilt by repair.
@@ -81,6 +83,7 @@ impl GatewayMetrics {
             failed_reads: Family::default(),
             audits: Family::default(),
             repair_queue: Gauge::default(),
+            health_leader: Gauge::default(),
             repaired_bytes: Counter::default(),
             repaired_shards: Counter::default(),
             rebalance_queue: Gauge::default(),
@@ -131,6 +134,11 @@ impl GatewayMetrics {
             "audits",
             "Storage audits by result (passed, failed, timed_out, unreachable)",
             m.audits.clone(),
+        );
+        registry.register(
+            "health_leader",
+            "1 while this gateway runs audits, checks, repair and garbage collection",
+            m.health_leader.clone(),
         );
         registry.register(
             "repair_queue_segments",

@@ -187,7 +187,7 @@ pub struct Admin {
 impl Admin {
     /// The status report now. Fails if the queues cannot be read (a queue
     /// that cannot be read is not reported as empty).
-    pub fn status(&self) -> Result<Status, MetaError> {
+    pub async fn status(&self) -> Result<Status, MetaError> {
         let survey = self.survey.latest();
         let nodes = self
             .health
@@ -232,8 +232,8 @@ impl Admin {
         Ok(Status {
             nodes,
             segments: survey.segments.into(),
-            repair_queue: meta.repair_queue()?.len() as u64,
-            rebalance_queue: meta.rebalance_queue()?.len() as u64,
+            repair_queue: meta.repair_queue().await?.len() as u64,
+            rebalance_queue: meta.rebalance_queue().await?.len() as u64,
             last_check_secs: (survey.at > 0).then(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -247,8 +247,8 @@ impl Admin {
 
     /// Where the shards of `bucket/key` are and whether each counts;
     /// `None` if there is no such object.
-    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectHealth>, MetaError> {
-        let Some(object) = self.health.meta().object(bucket, key)? else {
+    pub async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectHealth>, MetaError> {
+        let Some(object) = self.health.meta().object(bucket, key).await? else {
             return Ok(None);
         };
         let health = &self.health;
@@ -310,7 +310,7 @@ impl Admin {
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
                     let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.respond(&req)) }
+                    async move { Ok::<_, Infallible>(admin.respond(&req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -319,7 +319,7 @@ impl Admin {
         }
     }
 
-    fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         fn json(value: &impl Serialize) -> (StatusCode, &'static str, String) {
             let body = serde_json::to_string_pretty(value).expect("serializable");
             (StatusCode::OK, "application/json", body)
@@ -338,14 +338,14 @@ impl Admin {
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 self.health.metrics().render(),
             ),
-            ("GET", "/status") => match self.status() {
+            ("GET", "/status") => match self.status().await {
                 Ok(status) => json(&status),
                 Err(e) => failed(e),
             },
             ("GET", "/object") => {
                 let query = req.uri().query().unwrap_or("");
                 match (query_param(query, "bucket"), query_param(query, "key")) {
-                    (Some(bucket), Some(key)) => match self.object(&bucket, &key) {
+                    (Some(bucket), Some(key)) => match self.object(&bucket, &key).await {
                         Ok(Some(object)) => json(&object),
                         Ok(None) => (
                             StatusCode::NOT_FOUND,

@@ -20,9 +20,9 @@ use super::{AuditOutcome, Health, NodeState};
 /// Whether the manifest still names `node`'s copy of the sampled shard (a
 /// sample can be a check interval old: the object may have been replaced,
 /// deleted or repaired since, and its copy rightly removed).
-fn still_referenced(health: &Health, node: &[u8], sample: &Sample) -> bool {
+async fn still_referenced(health: &Health, node: &[u8], sample: &Sample) -> bool {
     let at = &sample.at;
-    let Ok(Some(object)) = health.meta().object(&at.bucket, &at.key) else {
+    let Ok(Some(object)) = health.meta().object(&at.bucket, &at.key).await else {
         return false;
     };
     object
@@ -87,7 +87,7 @@ pub async fn audit_one(
     match outcome {
         AuditOutcome::Passed => health.seen(node),
         AuditOutcome::Failed => {
-            if !still_referenced(health, node, sample) {
+            if !still_referenced(health, node, sample).await {
                 health.metrics().audit("stale");
                 return None;
             }
@@ -150,7 +150,9 @@ pub async fn run(health: Health, mesh: MeshClient, survey: Survey) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        round(&health, &mesh, &survey).await;
+        if health.leads() {
+            round(&health, &mesh, &survey).await;
+        }
     }
 }
 

@@ -118,13 +118,19 @@ impl Sampler {
 }
 
 /// Runs one pass. Returns the report (also stored in `survey`).
-pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError> {
+pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError> {
     let meta = health.meta();
     let config = health.config();
-    let queued: HashSet<SegmentKey> = meta.repair_queue()?.into_iter().map(|(k, _)| k).collect();
-    let rebalancing: HashSet<SegmentKey> = meta.rebalance_queue()?.into_iter().collect();
+    let queued: HashSet<SegmentKey> = meta
+        .repair_queue()
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let rebalancing: HashSet<SegmentKey> = meta.rebalance_queue().await?.into_iter().collect();
     let mut nodes: HashMap<Vec<u8>, (bool, bool)> = HashMap::new();
-    let mut rng = rand::thread_rng();
+    // (Sendable: the pass awaits the metadata store.)
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
     // Enough samples for the audits of one check interval.
     let rounds = (config.check_every.as_secs_f64() / config.audit_every.as_secs_f64()).ceil();
     let mut sampler = Sampler {
@@ -211,7 +217,8 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
                 visit_segment(layout, object.k, at);
             }
         }
-    })?;
+    })
+    .await?;
     // Parts of multipart uploads in progress are neither audited nor
     // repaired until the upload completes (their manifest does not exist
     // yet); garbage collection still counts them as referenced.
@@ -219,8 +226,8 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     healed.extend(queued.difference(&seen_queued).cloned());
     spread.extend(rebalancing.difference(&seen_queued).cloned());
     let now = now_ms();
-    meta.update_repair_queue(&degraded, &healed, now)?;
-    meta.update_rebalance_queue(&crowded, &spread, now)?;
+    meta.update_repair_queue(&degraded, &healed, now).await?;
+    meta.update_rebalance_queue(&crowded, &spread, now).await?;
     for node in nodes.keys() {
         health.know(node);
     }
@@ -239,10 +246,12 @@ pub fn check(health: &Health, survey: &Survey) -> Result<CheckReport, MetaError>
     metrics
         .reduced_diversity
         .set(counts.reduced_diversity as i64);
-    metrics.repair_queue.set(meta.repair_queue()?.len() as i64);
+    metrics
+        .repair_queue
+        .set(meta.repair_queue().await?.len() as i64);
     metrics
         .rebalance_queue
-        .set(meta.rebalance_queue()?.len() as i64);
+        .set(meta.rebalance_queue().await?.len() as i64);
     if counts.lost > 0 {
         tracing::error!(
             segments = counts.lost,
@@ -264,8 +273,8 @@ pub fn doubled_up(layout: &SegmentLayout) -> bool {
 
 /// Every (node, shard) that a manifest or an uploaded part references (one
 /// snapshot; an unreadable record is an error, never "unreferenced").
-pub fn references(health: &Health) -> Result<HashSet<ShardCopy>, MetaError> {
-    health.meta().shard_references()
+pub async fn references(health: &Health) -> Result<HashSet<ShardCopy>, MetaError> {
+    health.meta().shard_references().await
 }
 
 /// Checks every `check_every` forever (run as a task).
@@ -273,11 +282,12 @@ pub async fn run(health: Health, survey: Survey) {
     let mut tick = tokio::time::interval(health.config().check_every);
     loop {
         tick.tick().await;
-        let (h, s) = (health.clone(), survey.clone());
-        match tokio::task::spawn_blocking(move || check(&h, &s)).await {
-            Ok(Ok(report)) => tracing::debug!(segments = ?report.segments, "check pass done"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "check pass failed"),
-            Err(e) => tracing::warn!(error = %e, "check pass panicked"),
+        if !health.leads() {
+            continue;
+        }
+        match check(&health, &survey).await {
+            Ok(report) => tracing::debug!(segments = ?report.segments, "check pass done"),
+            Err(e) => tracing::warn!(error = %e, "check pass failed"),
         }
     }
 }
@@ -331,11 +341,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn doubled_up_segments_are_counted_and_queued_for_rebalancing_once_whole() {
+    #[tokio::test]
+    async fn doubled_up_segments_are_counted_and_queued_for_rebalancing_once_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
-        meta.create_bucket("bkt", "us-east-1", "owner").unwrap();
+        let meta = MetaStore::open_redb(&dir.path().join("meta.redb")).unwrap();
+        meta.create_private_bucket("bkt", "us-east-1", "owner")
+            .await
+            .unwrap();
         // Segment 0: six nodes. Segment 1: node 1 holds two shards.
         // Segment 2: node 1 holds two, and another copy is bad.
         let segments = vec![
@@ -343,23 +355,26 @@ mod tests {
             layout(1, &[1, 2, 3, 4, 5, 1]),
             layout(2, &[1, 2, 3, 4, 5, 1]),
         ];
-        meta.put_object("bkt", "k", &object(segments.clone()))
+        meta.put_object_always("bkt", "k", &object(segments.clone()))
+            .await
             .unwrap();
-        let health =
-            Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new()).unwrap();
+        let health = Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new())
+            .await
+            .unwrap();
         for n in 1..=7 {
             health.seen(&[n; 8]);
         }
         assert!(health.mark_bad(&[2; 8], &segments[2].shards[1].id));
         let survey = Survey::default();
-        let report = check(&health, &survey).unwrap();
+        let report = check(&health, &survey).await.unwrap();
         assert_eq!(report.segments.reduced_diversity, 2);
         assert_eq!(report.segments.full, 2);
         assert_eq!(report.segments.queued, 1);
         assert_eq!(report.pass, 1);
-        assert_eq!(meta.rebalance_queue().unwrap(), [at(1)]);
+        assert_eq!(meta.rebalance_queue().await.unwrap(), [at(1)]);
         let queued: Vec<SegmentKey> = meta
             .repair_queue()
+            .await
             .unwrap()
             .into_iter()
             .map(|(k, _)| k)
@@ -369,11 +384,11 @@ mod tests {
         // Spread out (by a rebalance): it leaves the queue at the next pass.
         let mut object = object(segments);
         object.parts[0].segments[1] = layout(1, &[1, 2, 3, 4, 5, 7]);
-        meta.put_object("bkt", "k", &object).unwrap();
-        let report = check(&health, &survey).unwrap();
+        meta.put_object_always("bkt", "k", &object).await.unwrap();
+        let report = check(&health, &survey).await.unwrap();
         assert_eq!(report.segments.reduced_diversity, 1);
         assert_eq!(report.pass, 2);
-        assert!(meta.rebalance_queue().unwrap().is_empty());
+        assert!(meta.rebalance_queue().await.unwrap().is_empty());
     }
 
     #[test]

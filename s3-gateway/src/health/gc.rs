@@ -9,8 +9,12 @@
 //! Safety against racing writes: the reference set is read after the pass
 //! starts, so anything committed before is in it; shards being written, or
 //! written shortly before (their manifest may commit just after the
-//! snapshot), are spared (`Health::protected`).
+//! snapshot), are spared (`Health::protected`). When gateways share the
+//! store, another gateway may be writing a shard this one has never heard
+//! of: a shard is then deleted only once it has been seen unreferenced for
+//! `collect_grace` (longer than any write takes).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -23,18 +27,19 @@ use super::{Health, NodeState, checker};
 /// Shards listed per request.
 const PAGE: u32 = 1000;
 
+/// Shards seen unreferenced, by node: when first and last seen so.
+pub type Unreferenced = HashMap<(Vec<u8>, [u8; 32]), (Instant, Instant)>;
+
 /// One pass over every node that answers. Returns how many shards were
 /// deleted.
-pub async fn collect(health: &Health, mesh: &MeshClient) -> u64 {
+pub async fn collect(health: &Health, mesh: &MeshClient, seen: &mut Unreferenced) -> u64 {
     let since = Instant::now();
-    let h = health.clone();
-    let refs = match tokio::task::spawn_blocking(move || checker::references(&h)).await {
-        Ok(Ok(refs)) => refs,
-        Ok(Err(e)) => {
+    let refs = match checker::references(health).await {
+        Ok(refs) => refs,
+        Err(e) => {
             tracing::warn!(error = %e, "garbage collection: cannot read references");
             return 0;
         }
-        Err(_) => return 0,
     };
     let mut deleted = 0;
     for node in health.node_ids() {
@@ -60,7 +65,9 @@ pub async fn collect(health: &Health, mesh: &MeshClient) -> u64 {
             for (id, _) in ids {
                 if refs.contains(&(node.clone(), id.0)) {
                     keep.push(id);
-                } else if !health.protected(&id.0, since) {
+                } else if !health.protected(&id.0, since)
+                    && old_enough(health, seen, &node, id.0, since)
+                {
                     garbage.push(id);
                 }
             }
@@ -98,6 +105,9 @@ pub async fn collect(health: &Health, mesh: &MeshClient) -> u64 {
             }
         }
     }
+    // Forget what was not seen unreferenced in this pass (referenced by
+    // now, or deleted).
+    seen.retain(|_, (_, last)| *last >= since);
     if deleted > 0 {
         tracing::info!(
             shards = deleted,
@@ -112,8 +122,32 @@ pub async fn run(health: Health, mesh: MeshClient) {
     let mut tick = tokio::time::interval(health.config().gc_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let mut seen = Unreferenced::new();
     loop {
         tick.tick().await;
-        collect(&health, &mesh).await;
+        if health.leads() {
+            collect(&health, &mesh, &mut seen).await;
+        } else {
+            seen.clear();
+        }
     }
+}
+
+/// Whether an unreferenced shard may go: always when this gateway is the
+/// only writer; with a shared store, once it has been unreferenced for
+/// `collect_grace`. Records the sighting either way.
+fn old_enough(
+    health: &Health,
+    seen: &mut Unreferenced,
+    node: &[u8],
+    id: [u8; 32],
+    now: Instant,
+) -> bool {
+    let config = health.config();
+    if !config.shared_store {
+        return true;
+    }
+    let (first, last) = seen.entry((node.to_vec(), id)).or_insert((now, now));
+    *last = now;
+    now.duration_since(*first) >= config.collect_grace
 }

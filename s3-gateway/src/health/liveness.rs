@@ -67,7 +67,6 @@ pub async fn run(health: Health, nodes: NodeView, mesh: MeshClient) {
         tick.tick().await;
         beat(&health, &nodes, &mesh).await;
         nodes.rebuild();
-        let h = health.clone();
-        let _ = tokio::task::spawn_blocking(move || h.persist()).await;
+        health.persist().await;
     }
 }

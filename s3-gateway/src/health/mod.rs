@@ -9,11 +9,14 @@
 //!   healthy shards, queueing the degraded ones, and choosing audit samples.
 //! * [`repair`]: rebuilds the lost shards of queued segments elsewhere.
 //! * [`gc`]: deletes shards on nodes that no manifest references.
+//! * [`lease`]: which of several gateways sharing a store runs the loops
+//!   above (all of them send heartbeats).
 
 pub mod audit;
 pub mod checker;
 pub mod durability_estimate;
 pub mod gc;
+pub mod lease;
 pub mod liveness;
 mod registry;
 pub mod repair;
@@ -58,6 +61,16 @@ pub struct HealthConfig {
     /// How often nodes are asked for the shards they keep for this gateway,
     /// to delete those nothing references.
     pub gc_every: Duration,
+    /// Gateways share the metadata store (PostgreSQL): one of them, the
+    /// holder of the health lease, runs audits, checks, repair and garbage
+    /// collection.
+    pub shared_store: bool,
+    /// How long the health lease lasts unless renewed.
+    pub lease_ttl: Duration,
+    /// With a shared store, a shard nothing references is deleted only
+    /// once it has been seen unreferenced for this long (another gateway
+    /// may be writing it, and only that gateway knows).
+    pub collect_grace: Duration,
 }
 
 impl Default for HealthConfig {
@@ -78,6 +91,9 @@ impl Default for HealthConfig {
             repair_threshold: None,
             repair_rate: 64 << 20,
             gc_every: Duration::from_secs(3600),
+            shared_store: false,
+            lease_ttl: Duration::from_secs(30),
+            collect_grace: Duration::from_secs(3600),
         }
     }
 }
@@ -97,6 +113,8 @@ impl HealthConfig {
             check_every: Duration::from_secs(5),
             repair_rate: 256 << 20,
             gc_every: Duration::from_secs(20),
+            lease_ttl: Duration::from_secs(6),
+            collect_grace: Duration::from_secs(60),
             ..Self::default()
         }
     }

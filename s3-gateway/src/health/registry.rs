@@ -100,6 +100,10 @@ struct Inner {
     /// Rings when a segment was queued for repair outside the checker (a
     /// read found a bad shard), so the repair loop starts at once.
     repair_wanted: tokio::sync::Notify,
+    /// This gateway runs the audit, check, repair and collection loops and
+    /// persists health (always, alone on its store; while it holds the
+    /// health lease, when gateways share one: see [`super::lease`]).
+    leads: std::sync::atomic::AtomicBool,
 }
 
 /// Shards being written, and those written in the last ten minutes.
@@ -126,7 +130,7 @@ pub(crate) fn now_ms() -> u64 {
 
 impl Health {
     /// Loads persisted audit history and bad-shard marks from `meta`.
-    pub fn load(
+    pub async fn load(
         config: HealthConfig,
         meta: MetaStore,
         metrics: GatewayMetrics,
@@ -134,7 +138,7 @@ impl Health {
         let now = Instant::now();
         let wall = now_ms();
         let mut nodes = HashMap::new();
-        for (id, record) in meta.node_health()? {
+        for (id, record) in meta.node_health().await? {
             let score = Score {
                 alpha: record.alpha,
                 beta: record.beta,
@@ -161,7 +165,7 @@ impl Health {
                 },
             );
         }
-        let bad = meta.bad_shards()?.into_iter().collect();
+        let bad = meta.bad_shards().await?.into_iter().collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -171,8 +175,64 @@ impl Health {
                 bad: Mutex::new(bad),
                 inflight: Mutex::default(),
                 repair_wanted: tokio::sync::Notify::new(),
+                leads: std::sync::atomic::AtomicBool::new(true),
             }),
         })
+    }
+
+    /// Whether this gateway runs the health loops now.
+    pub fn leads(&self) -> bool {
+        self.inner.leads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records whether this gateway holds the health lease.
+    pub(crate) fn set_leads(&self, leads: bool) {
+        self.inner
+            .leads
+            .store(leads, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes the audit scores and bad-shard marks the leading gateway
+    /// persisted (a gateway that does not lead still places shards by
+    /// them). Liveness stays this gateway's own view.
+    pub async fn reload(&self) -> Result<(), crate::meta::MetaError> {
+        let records = self.inner.meta.node_health().await?;
+        let bad: HashSet<(Vec<u8>, [u8; 32])> =
+            self.inner.meta.bad_shards().await?.into_iter().collect();
+        {
+            let mut nodes = self.inner.nodes.lock().expect("not poisoned");
+            for (id, record) in records {
+                let score = Score {
+                    alpha: record.alpha,
+                    beta: record.beta,
+                };
+                match nodes.get_mut(&id) {
+                    Some(entry) => {
+                        entry.score = score;
+                        // Keep this gateway's own last_seen.
+                        entry.record = NodeHealthRecord {
+                            last_seen: entry.record.last_seen,
+                            ..record
+                        };
+                    }
+                    None => {
+                        let now = Instant::now();
+                        nodes.insert(
+                            id,
+                            NodeEntry {
+                                record,
+                                score,
+                                known_since: now,
+                                last_seen: None,
+                                dirty: false,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        *self.inner.bad.lock().expect("not poisoned") = bad;
+        Ok(())
     }
 
     /// The settings.
@@ -279,8 +339,8 @@ impl Health {
         if fresh {
             tracing::warn!(node = %peer_name(node), shard = %ShardId(*shard), "shard marked bad");
             let (meta, node, shard) = (self.inner.meta.clone(), node.to_vec(), *shard);
-            off_async(move || {
-                if let Err(e) = meta.mark_bad_shard(&node, &shard, now_ms()) {
+            off_async(async move {
+                if let Err(e) = meta.mark_bad_shard(&node, &shard, now_ms()).await {
                     tracing::warn!(error = %e, "cannot persist a bad shard mark");
                 }
             });
@@ -305,8 +365,8 @@ impl Health {
             }
         }
         let (meta, pairs) = (self.inner.meta.clone(), pairs.to_vec());
-        off_async(move || {
-            if let Err(e) = meta.clear_bad_shards(&pairs) {
+        off_async(async move {
+            if let Err(e) = meta.clear_bad_shards(&pairs).await {
                 tracing::warn!(error = %e, "cannot clear bad shard marks");
             }
         });
@@ -375,7 +435,11 @@ impl Health {
     }
 
     /// Writes changed audit histories to the metadata store.
-    pub fn persist(&self) {
+    pub async fn persist(&self) {
+        if !self.leads() {
+            // The leading gateway's records are the ones kept.
+            return;
+        }
         let dirty: Vec<(Vec<u8>, NodeHealthRecord)> = {
             let mut nodes = self.inner.nodes.lock().expect("not poisoned");
             nodes
@@ -390,7 +454,7 @@ impl Health {
         if dirty.is_empty() {
             return;
         }
-        if let Err(e) = self.inner.meta.put_node_health(&dirty) {
+        if let Err(e) = self.inner.meta.put_node_health(&dirty).await {
             tracing::warn!(error = %e, "cannot persist node health");
         }
     }
@@ -478,15 +542,10 @@ impl Drop for InflightGuard {
     }
 }
 
-/// Runs a metadata write (an fsynced commit) on the blocking pool when
-/// called from async code, inline otherwise.
-fn off_async(work: impl FnOnce() + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => {
-            handle.spawn_blocking(work);
-        }
-        Err(_) => work(),
-    }
+/// Runs a metadata write in the background: callers (the read path) must
+/// not wait for its commit.
+fn off_async(work: impl Future<Output = ()> + Send + 'static) {
+    tokio::spawn(work);
 }
 
 const TEN_MINUTES: Duration = Duration::from_secs(600);

@@ -38,6 +38,17 @@ pub enum MetaError {
     /// The database holds a record this build cannot read.
     #[error("corrupt metadata record: {0}")]
     Corrupt(String),
+    /// The database cannot be reached (connection refused or lost, pool
+    /// exhausted): requests fail with 503 until it is back.
+    #[error("metadata database unavailable: {0}")]
+    Unavailable(String),
+    /// The SQL database refused or failed a statement.
+    #[error("metadata database: {0}")]
+    Sql(String),
+    /// A serializable transaction lost a conflict (SQLSTATE 40001) and
+    /// should be run again.
+    #[error("metadata transaction conflict; retry")]
+    Retry,
 }
 
 macro_rules! from_redb {

@@ -1,79 +1,212 @@
-//! The gateway's metadata store: access keys, buckets, object manifests and
-//! multipart upload state, in one redb database.
+//! The gateway's metadata: access keys, buckets and their ACLs, object
+//! manifests, multipart uploads and their parts, the health state (node
+//! audit histories, bad shards, the repair and rebalance queues),
+//! gateway-wide settings, and leases.
 //!
-//! Tables:
-//! * `access_keys`: access key id → secret, sealed under the master key
-//!   (see `access_keys`; databases from before sealing are migrated);
-//! * `buckets`: name → region, owner, creation time;
-//! * `objects`: `bucket 0x00 key` → [`ObjectMeta`] (bucket names never hold a
-//!   NUL, so each bucket is one contiguous range in S3's binary key order);
-//! * `uploads`: upload id → bucket, key, initiation time, template;
-//! * `uploads_by_bucket`: `bucket 0x00 upload id` → `()`, so emptiness checks
-//!   and ListMultipartUploads read only one bucket's uploads;
-//! * `parts`: `upload id ‖ part number (big endian)` → [`PartLayout`];
-//! * `part_checksums`: the same keys → the part's checksum (base64), when
-//!   the upload asked for one (for the object's composite checksum);
-//! * `counters`: named counters (the upload creation sequence);
-//! * `bucket_acls`: bucket name → its ACL, if not private (see `acl`);
-//! * `settings`: gateway-wide values (the master key's check value; see
-//!   `settings`);
-//! * the health tables (node audit history, bad shards, repair queue): see
-//!   the `health` module.
+//! Everything goes through one interface, [`MetaBackend`], with one
+//! adapter per engine:
+//! * [`redb`]: one embedded redb file (the default; a single gateway);
+//! * [`postgres`]: a PostgreSQL (or CockroachDB) database, shared by any
+//!   number of gateways.
 //!
-//! Values are a version byte followed by postcard. Every operation is one
-//! redb transaction (object puts through an [`ObjectCommitter`] share one
-//! with the puts that arrived at the same time), so a replaced or deleted
-//! manifest is returned from the same snapshot that removed it, and a
-//! bucket cannot be deleted while an object is being put into it.
+//! [`MetaStore`] is the handle the gateway passes around (cheap to clone:
+//! an `Arc` of the backend). It adds what is the same on every engine:
+//! access-key secrets are sealed under the master key before they reach
+//! the backend, the master key's check value is a setting, and bucket ACLs
+//! are read with the bucket.
+//!
+//! Conditional writes are data ([`WriteCondition`]), evaluated by the
+//! backend inside the transaction that writes, so SQL engines can do it
+//! in a serializable transaction. One conformance suite
+//! (`s3-gateway/tests/meta.rs`) runs against every backend.
 
-mod access_keys;
-mod acl;
-mod committer;
 mod error;
-mod health;
-mod list;
 mod names;
-mod settings;
+
+pub mod postgres;
+pub mod redb;
 mod types;
 
-use std::path::Path;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-
-pub use acl::BucketAcl;
-pub use committer::{ObjectCommitter, PutCheck, PutOutcome};
 pub use error::MetaError;
-pub use health::{NodeHealthRecord, RepairEntry, SegmentKey, ShardCopy};
 pub use names::validate_bucket_name;
 pub use types::{
-    AccessKey, BucketInfo, ListPage, ListQuery, ObjectMeta, PartLayout, SegmentLayout,
-    ShardLocation,
+    AccessKey, BucketAcl, BucketInfo, ConditionFailed, ListPage, ListQuery, NodeHealthRecord,
+    ObjectMeta, PartLayout, RepairEntry, SegmentKey, SegmentLayout, ShardCopy, ShardLocation,
+    UploadState, WriteCondition,
 };
 
-use list::{bucket_base, object_key, prefix_successor};
-use names::UPLOAD_ID_LEN;
-use types::{BucketRecord, UploadRecord, decode, encode};
+use crate::data::keywrap::MasterKey;
 
-const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
-const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
-const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
-const UPLOADS_BY_BUCKET: TableDefinition<&[u8], ()> = TableDefinition::new("uploads_by_bucket");
-const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
-const PART_CHECKSUMS: TableDefinition<&[u8], &str> = TableDefinition::new("part_checksums");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-const UPLOAD_SEQ: &str = "upload_seq";
+/// What a put comes back with: the manifest it replaced (its shards are the
+/// caller's to delete), or why its condition refused it.
+pub type PutOutcome = Result<Option<ObjectMeta>, ConditionFailed>;
 
-/// An in-progress multipart upload as [`MetaStore::upload`] returns it:
-/// bucket, key, the object template given at creation, and the parts
-/// uploaded so far, sorted by part number.
-pub type UploadState = (String, String, ObjectMeta, Vec<PartLayout>);
+/// A shard moved by repair or rebalancing: its index in the segment, where
+/// it was, where it is now.
+pub type ShardMove = (usize, ShardLocation, ShardLocation);
 
-/// The metadata store. Cheap to clone; clones share the database.
+/// One engine's implementation of the metadata store. Every method is one
+/// transaction; errors are [`MetaError`]s whose variants mean the same on
+/// every engine (the conformance suite checks that).
+#[async_trait::async_trait]
+pub trait MetaBackend: Send + Sync + 'static {
+    // ---- access keys (secrets arrive sealed) ----
+
+    /// Stores `sealed` as the secret of key `id`. With `create_only`, an
+    /// existing id is left alone and `false` returned.
+    async fn put_key(&self, id: &str, sealed: &[u8], create_only: bool) -> Result<bool, MetaError>;
+    /// The sealed secret of key `id`.
+    async fn key_secret(&self, id: &str) -> Result<Option<Vec<u8>>, MetaError>;
+    /// Every key id, sorted.
+    async fn key_ids(&self) -> Result<Vec<String>, MetaError>;
+
+    // ---- buckets ----
+
+    /// Creates bucket `name` (valid name, checked by the caller);
+    /// `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` if it exists.
+    async fn create_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        acl: BucketAcl,
+    ) -> Result<(), MetaError>;
+    /// Bucket `name`, with its ACL.
+    async fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError>;
+    /// Every bucket, sorted by name.
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError>;
+    /// Deletes an empty bucket (no objects, no uploads in progress).
+    async fn delete_bucket(&self, name: &str) -> Result<(), MetaError>;
+    /// Replaces the ACL of bucket `name`.
+    async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError>;
+
+    // ---- objects ----
+
+    /// Puts `meta` as object `key` of `bucket` if `condition` holds over
+    /// the current object, atomically replacing it.
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<PutOutcome, MetaError>;
+    /// Object `key` of `bucket` (`None` also when the bucket is missing).
+    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError>;
+    /// Deletes object `key` of `bucket`; returns what was deleted.
+    async fn delete_object(&self, bucket: &str, key: &str)
+    -> Result<Option<ObjectMeta>, MetaError>;
+    /// One page of the objects of `bucket`, as `q` asks.
+    async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError>;
+    /// Up to `limit` objects of every bucket, in (bucket, key) order, after
+    /// `after` (for passes over all manifests).
+    async fn objects_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, ObjectMeta)>, MetaError>;
+    /// Moves shards of one segment, if the object is still `version` (ETag,
+    /// modification time) and each moved shard is still where it was.
+    async fn move_shards(
+        &self,
+        segment: &SegmentKey,
+        version: (&str, u64),
+        moves: &[ShardMove],
+    ) -> Result<bool, MetaError>;
+    /// Every (node, shard) a manifest or an uploaded part names, from one
+    /// snapshot; any unreadable record is an error.
+    async fn shard_references(&self) -> Result<HashSet<ShardCopy>, MetaError>;
+
+    // ---- multipart uploads ----
+
+    /// Starts an upload of `key` into `bucket`; returns its id.
+    async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        template: &ObjectMeta,
+    ) -> Result<String, MetaError>;
+    /// Records a part (and its checksum), returning the part it replaced.
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartLayout,
+        checksum: Option<&str>,
+    ) -> Result<Option<PartLayout>, MetaError>;
+    /// An upload in progress.
+    async fn upload(&self, upload_id: &str) -> Result<Option<UploadState>, MetaError>;
+    /// The recorded part checksums of an upload, by part number.
+    async fn part_checksums(&self, upload_id: &str) -> Result<Vec<(u32, String)>, MetaError>;
+    /// Uploads in progress in `bucket` under `prefix`: (key, id, initiated
+    /// ms), by key then creation order.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, u64)>, MetaError>;
+    /// Forgets an upload; returns the parts it had.
+    async fn remove_upload(&self, upload_id: &str) -> Result<Option<Vec<PartLayout>>, MetaError>;
+
+    // ---- health ----
+
+    /// Every node's persisted health.
+    async fn node_health(&self) -> Result<Vec<(Vec<u8>, NodeHealthRecord)>, MetaError>;
+    /// Writes nodes' health records.
+    async fn put_node_health(
+        &self,
+        records: &[(Vec<u8>, NodeHealthRecord)],
+    ) -> Result<(), MetaError>;
+    /// Marks a copy bad (at `at`, unix ms).
+    async fn mark_bad_shard(&self, node: &[u8], shard: &[u8; 32], at: u64)
+    -> Result<(), MetaError>;
+    /// Every copy known bad.
+    async fn bad_shards(&self) -> Result<Vec<ShardCopy>, MetaError>;
+    /// Forgets bad marks.
+    async fn clear_bad_shards(&self, pairs: &[ShardCopy]) -> Result<(), MetaError>;
+    /// Queues or re-ranks segments for repair and removes healed ones.
+    async fn update_repair_queue(
+        &self,
+        degraded: &[(SegmentKey, u8)],
+        healed: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError>;
+    /// The repair queue, riskiest first.
+    async fn repair_queue(&self) -> Result<Vec<(SegmentKey, RepairEntry)>, MetaError>;
+    /// Queues segments for rebalancing and removes done ones.
+    async fn update_rebalance_queue(
+        &self,
+        crowded: &[SegmentKey],
+        done: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError>;
+    /// The rebalance queue, longest waiting first.
+    async fn rebalance_queue(&self) -> Result<Vec<SegmentKey>, MetaError>;
+
+    // ---- settings and leases ----
+
+    /// A gateway-wide setting.
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, MetaError>;
+    /// Sets a gateway-wide setting.
+    async fn set_setting(&self, name: &str, value: &[u8]) -> Result<(), MetaError>;
+    /// Takes or renews lease `name` for `holder` for `ttl`: true if
+    /// `holder` holds it now (it was free, expired, or already its own).
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError>;
+    /// Gives lease `name` up if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError>;
+}
+
+/// The master key's check value setting.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// The metadata store the gateway passes around: a backend, shared. Cheap
+/// to clone.
 #[derive(Clone)]
 pub struct MetaStore {
-    db: Arc<Database>,
+    backend: Arc<dyn MetaBackend>,
 }
 
 impl std::fmt::Debug for MetaStore {
@@ -82,116 +215,76 @@ impl std::fmt::Debug for MetaStore {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+impl std::ops::Deref for MetaStore {
+    type Target = dyn MetaBackend;
 
-fn part_key(upload_id: &str, part_number: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(upload_id.len() + 4);
-    k.extend_from_slice(upload_id.as_bytes());
-    k.extend_from_slice(&part_number.to_be_bytes());
-    k
-}
-
-fn upload_index_key(bucket: &str, upload_id: &str) -> Vec<u8> {
-    let mut k = bucket_base(bucket);
-    k.extend_from_slice(upload_id.as_bytes());
-    k
-}
-
-/// Whether any key of `table` starts with `prefix`.
-fn any_with_prefix<V, T>(table: &T, prefix: &[u8]) -> Result<bool, MetaError>
-where
-    V: redb::Value + 'static,
-    T: ReadableTable<&'static [u8], V>,
-{
-    let mut range = table.range::<&[u8]>(prefix..)?;
-    match range.next() {
-        Some(entry) => Ok(entry?.0.value().starts_with(prefix)),
-        None => Ok(false),
-    }
-}
-
-/// The parts of `upload_id` in `table`, by part number.
-fn parts_of<T>(table: &T, upload_id: &str) -> Result<Vec<PartLayout>, MetaError>
-where
-    T: ReadableTable<&'static [u8], &'static [u8]>,
-{
-    let lo = part_key(upload_id, 0);
-    let hi = part_key(upload_id, u32::MAX);
-    let mut parts = Vec::new();
-    for entry in table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
-        let (_, v) = entry?;
-        parts.push(decode(v.value(), "part")?);
-    }
-    Ok(parts)
-}
-
-/// Creates `path` empty with mode 0600 if it does not exist (redb then
-/// initialises it), or narrows an existing file's mode to 0600.
-fn private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mode = std::fs::metadata(path)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-                tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the metadata store was readable by others; narrowed to 0600");
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
+    fn deref(&self) -> &Self::Target {
+        self.backend.as_ref()
     }
 }
 
 impl MetaStore {
-    /// Opens the database at `path`, creating the file and its tables if
-    /// needed.
-    ///
-    /// The file is created readable by its owner only (0600), and an
-    /// existing one that others may read is narrowed to that.
-    pub fn open(path: &Path) -> Result<Self, MetaError> {
-        private_file(path).map_err(|source| MetaError::File {
-            path: path.to_owned(),
-            source,
-        })?;
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        txn.open_table(access_keys::ACCESS_KEYS)?;
-        txn.open_table(BUCKETS)?;
-        txn.open_table(OBJECTS)?;
-        txn.open_table(UPLOADS)?;
-        txn.open_table(UPLOADS_BY_BUCKET)?;
-        txn.open_table(PARTS)?;
-        txn.open_table(PART_CHECKSUMS)?;
-        txn.open_table(COUNTERS)?;
-        txn.open_table(acl::BUCKET_ACLS)?;
-        txn.open_table(settings::SETTINGS)?;
-        Self::open_health_tables(&txn)?;
-        txn.commit()?;
-        tracing::debug!(path = %path.display(), "metadata store open");
-        Ok(Self { db: Arc::new(db) })
+    /// A store over `backend`.
+    pub fn new(backend: impl MetaBackend) -> Self {
+        Self {
+            backend: Arc::new(backend),
+        }
     }
 
-    // ---- buckets ----
+    /// Opens (creating if needed) the embedded redb store at `path`.
+    pub fn open_redb(path: &std::path::Path) -> Result<Self, MetaError> {
+        Ok(Self::new(redb::RedbStore::open(path)?))
+    }
 
-    /// Creates bucket `name` in `region`, owned by `owner` (an access key id),
-    /// private.
-    pub fn create_bucket(&self, name: &str, region: &str, owner: &str) -> Result<(), MetaError> {
-        self.create_bucket_with_acl(name, region, owner, BucketAcl::Private)
+    /// Creates and stores a new random access key, its secret sealed under
+    /// `master`.
+    pub async fn create_key(&self, master: &MasterKey) -> Result<AccessKey, MetaError> {
+        loop {
+            let key = AccessKey {
+                access_key_id: names::new_access_key_id(),
+                secret_key: names::new_secret(),
+            };
+            let sealed = master.seal_secret(&key.access_key_id, &key.secret_key);
+            if self.put_key(&key.access_key_id, &sealed, true).await? {
+                tracing::info!(access_key_id = %key.access_key_id, "access key created");
+                return Ok(key);
+            }
+        }
+    }
+
+    /// Stores a given access key (secret sealed under `master`), replacing
+    /// the secret if the id exists.
+    pub async fn insert_key(&self, key: &AccessKey, master: &MasterKey) -> Result<(), MetaError> {
+        let sealed = master.seal_secret(&key.access_key_id, &key.secret_key);
+        self.put_key(&key.access_key_id, &sealed, false).await?;
+        Ok(())
+    }
+
+    /// The secret of `access_key_id`, opened with `master`. A secret that
+    /// does not open (another master key, a tampered record) is
+    /// [`MetaError::Corrupt`].
+    pub async fn secret_for(
+        &self,
+        access_key_id: &str,
+        master: &MasterKey,
+    ) -> Result<Option<String>, MetaError> {
+        let Some(sealed) = self.key_secret(access_key_id).await? else {
+            return Ok(None);
+        };
+        master
+            .open_secret(access_key_id, &sealed)
+            .map(Some)
+            .map_err(|e| MetaError::Corrupt(format!("secret of access key {access_key_id}: {e}")))
+    }
+
+    /// Every access key id, sorted.
+    pub async fn list_key_ids(&self) -> Result<Vec<String>, MetaError> {
+        self.key_ids().await
     }
 
     /// Creates bucket `name` in `region`, owned by `owner` (an access key
     /// id), with `acl`.
-    pub fn create_bucket_with_acl(
+    pub async fn create_bucket_with_acl(
         &self,
         name: &str,
         region: &str,
@@ -199,26 +292,7 @@ impl MetaStore {
         acl: BucketAcl,
     ) -> Result<(), MetaError> {
         validate_bucket_name(name)?;
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(BUCKETS)?;
-            if let Some(existing) = table.get(name)? {
-                let existing: BucketRecord = decode(existing.value(), "bucket")?;
-                return Err(if existing.owner == owner {
-                    MetaError::BucketAlreadyOwnedByYou
-                } else {
-                    MetaError::BucketAlreadyExists
-                });
-            }
-            let record = BucketRecord {
-                region: region.to_owned(),
-                owner: owner.to_owned(),
-                created: now_ms(),
-            };
-            table.insert(name, encode(&record).as_slice())?;
-        }
-        acl::put(&txn, name, acl)?;
-        txn.commit()?;
+        self.backend.create_bucket(name, region, owner, acl).await?;
         tracing::info!(
             bucket = name,
             region,
@@ -229,391 +303,69 @@ impl MetaStore {
         Ok(())
     }
 
-    /// Bucket `name`, if it exists.
-    pub fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(BUCKETS)?;
-        let Some(v) = table.get(name)? else {
-            return Ok(None);
-        };
-        let record: BucketRecord = decode(v.value(), "bucket")?;
-        Ok(Some(BucketInfo {
-            name: name.to_owned(),
-            region: record.region,
-            owner: record.owner,
-            created: record.created,
-            acl: acl::get(&txn.open_table(acl::BUCKET_ACLS)?, name)?,
-        }))
+    /// Creates private bucket `name` in `region`, owned by `owner`.
+    pub async fn create_private_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+    ) -> Result<(), MetaError> {
+        self.create_bucket_with_acl(name, region, owner, BucketAcl::Private)
+            .await
     }
 
-    /// Every bucket, sorted by name.
-    pub fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(BUCKETS)?;
-        let acls = txn.open_table(acl::BUCKET_ACLS)?;
-        let mut buckets = Vec::new();
-        for entry in table.iter()? {
-            let (k, v) = entry?;
-            let record: BucketRecord = decode(v.value(), "bucket")?;
-            buckets.push(BucketInfo {
-                name: k.value().to_owned(),
-                region: record.region,
-                owner: record.owner,
-                created: record.created,
-                acl: acl::get(&acls, k.value())?,
-            });
-        }
-        Ok(buckets)
+    /// The ACL of bucket `name`, or `None` if there is no such bucket.
+    pub async fn bucket_acl(&self, name: &str) -> Result<Option<BucketAcl>, MetaError> {
+        Ok(self.bucket(name).await?.map(|b| b.acl))
     }
 
-    /// Deletes bucket `name`, which must hold no objects and no multipart
-    /// uploads in progress.
-    pub fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut buckets = txn.open_table(BUCKETS)?;
-            if buckets.get(name)?.is_none() {
-                return Err(MetaError::NoSuchBucket);
-            }
-            let base = bucket_base(name);
-            if any_with_prefix(&txn.open_table(OBJECTS)?, &base)?
-                || any_with_prefix(&txn.open_table(UPLOADS_BY_BUCKET)?, &base)?
-            {
-                return Err(MetaError::BucketNotEmpty);
-            }
-            buckets.remove(name)?;
-        }
-        acl::put(&txn, name, BucketAcl::Private)?;
-        txn.commit()?;
-        tracing::info!(bucket = name, "bucket deleted");
-        Ok(())
-    }
-
-    // ---- objects ----
-
-    /// Stores `meta` as object `key` of `bucket`, atomically replacing any
-    /// previous version, which is returned (its shards are the caller's to
-    /// collect).
-    pub fn put_object(
+    /// Puts `meta` with no condition; returns the manifest replaced.
+    pub async fn put_object_always(
         &self,
         bucket: &str,
         key: &str,
         meta: &ObjectMeta,
     ) -> Result<Option<ObjectMeta>, MetaError> {
-        let no_check: Option<NoCheck> = None;
-        let txn = self.db.begin_write()?;
-        let replaced = put_in(
-            &txn.open_table(BUCKETS)?,
-            &mut txn.open_table(OBJECTS)?,
-            bucket,
-            key,
-            meta,
-            no_check,
-        )?;
-        let Ok(replaced) = replaced;
-        txn.commit()?;
-        Ok(replaced)
+        match self
+            .put_object(bucket, key, meta.clone(), WriteCondition::Always)
+            .await?
+        {
+            Ok(replaced) => Ok(replaced),
+            Err(refused) => unreachable!("an unconditional put was refused: {refused:?}"),
+        }
     }
 
-    /// Object `key` of `bucket`, if it exists (also `None` if the bucket
-    /// does not exist; use [`MetaStore::bucket`] to tell the two apart).
-    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(OBJECTS)?;
-        table
-            .get(object_key(bucket, key).as_slice())?
-            .map(|v| decode(v.value(), "object"))
-            .transpose()
+    /// The check value of the master key recorded, if any.
+    pub async fn master_key_check(&self) -> Result<Option<Vec<u8>>, MetaError> {
+        self.setting(MASTER_KEY_CHECK).await
     }
 
-    /// Deletes object `key` of `bucket`; returns what was deleted (`None`
-    /// if there was no such object, which S3 still answers with success).
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
-        let txn = self.db.begin_write()?;
-        let removed = {
-            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-                return Err(MetaError::NoSuchBucket);
+    /// Records the check value of the master key in use.
+    pub async fn set_master_key_check(&self, check: &[u8]) -> Result<(), MetaError> {
+        self.set_setting(MASTER_KEY_CHECK, check).await
+    }
+
+    /// Calls `visit` with every object (bucket, key, manifest), in key
+    /// order, a page at a time.
+    pub async fn for_each_object(
+        &self,
+        mut visit: impl FnMut(&str, &str, &ObjectMeta),
+    ) -> Result<(), MetaError> {
+        const PAGE: usize = 1000;
+        let mut after = None;
+        loop {
+            let page = self.objects_after(after, PAGE).await?;
+            for (bucket, key, meta) in &page {
+                visit(bucket, key, meta);
             }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let old = objects.remove(object_key(bucket, key).as_slice())?;
-            old.and_then(|v| match decode(v.value(), "object") {
-                Ok(meta) => Some(meta),
-                Err(e) => {
-                    tracing::warn!(bucket, key, error = %e, "deleted an unreadable manifest");
-                    None
+            match page.last() {
+                Some((bucket, key, _)) if page.len() == PAGE => {
+                    after = Some((bucket.clone(), key.clone()));
+                    // A long pass must not hog its worker.
+                    tokio::task::yield_now().await;
                 }
-            })
-        };
-        txn.commit()?;
-        Ok(removed)
-    }
-
-    /// One page of the objects of `bucket`, as `q` asks (see [`ListQuery`]).
-    pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
-        let txn = self.db.begin_read()?;
-        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-            return Err(MetaError::NoSuchBucket);
-        }
-        list::list(&txn.open_table(OBJECTS)?, bucket, q)
-    }
-
-    // ---- multipart uploads ----
-
-    /// Starts a multipart upload of `key` into `bucket`; `meta_template`
-    /// carries the object attributes given at creation (content type, user
-    /// metadata, encryption key, ...). Returns the new upload id.
-    pub fn create_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta_template: &ObjectMeta,
-    ) -> Result<String, MetaError> {
-        let txn = self.db.begin_write()?;
-        let upload_id = {
-            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-                return Err(MetaError::NoSuchBucket);
-            }
-            let mut uploads = txn.open_table(UPLOADS)?;
-            let upload_id = loop {
-                let id = names::new_upload_id();
-                if uploads.get(id.as_str())?.is_none() {
-                    break id;
-                }
-            };
-            let mut counters = txn.open_table(COUNTERS)?;
-            let seq = counters.get(UPLOAD_SEQ)?.map_or(0, |v| v.value()) + 1;
-            counters.insert(UPLOAD_SEQ, seq)?;
-            let record = UploadRecord {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                initiated: now_ms(),
-                seq,
-                template: meta_template.clone(),
-            };
-            uploads.insert(upload_id.as_str(), encode(&record).as_slice())?;
-            txn.open_table(UPLOADS_BY_BUCKET)?
-                .insert(upload_index_key(bucket, &upload_id).as_slice(), ())?;
-            upload_id
-        };
-        txn.commit()?;
-        tracing::debug!(bucket, key, upload_id, "multipart upload created");
-        Ok(upload_id)
-    }
-
-    /// Records `part` of upload `upload_id`, replacing (and returning) an
-    /// earlier part with the same number.
-    pub fn put_part(
-        &self,
-        upload_id: &str,
-        part: &PartLayout,
-    ) -> Result<Option<PartLayout>, MetaError> {
-        self.put_part_with_checksum(upload_id, part, None)
-    }
-
-    /// [`MetaStore::put_part`], recording the part's checksum (base64, of
-    /// the algorithm the upload was created with) in the same transaction;
-    /// `None` forgets any the replaced part had.
-    pub fn put_part_with_checksum(
-        &self,
-        upload_id: &str,
-        part: &PartLayout,
-        checksum: Option<&str>,
-    ) -> Result<Option<PartLayout>, MetaError> {
-        let txn = self.db.begin_write()?;
-        let replaced = {
-            if upload_id.len() != UPLOAD_ID_LEN
-                || txn.open_table(UPLOADS)?.get(upload_id)?.is_none()
-            {
-                return Err(MetaError::NoSuchUpload);
-            }
-            let mut parts = txn.open_table(PARTS)?;
-            let key = part_key(upload_id, part.part_number);
-            let old = parts.insert(key.as_slice(), encode(part).as_slice())?;
-            let mut sums = txn.open_table(PART_CHECKSUMS)?;
-            match checksum {
-                Some(sum) => sums.insert(key.as_slice(), sum)?,
-                None => sums.remove(key.as_slice())?,
-            };
-            old.map(|v| decode(v.value(), "part")).transpose()?
-        };
-        txn.commit()?;
-        Ok(replaced)
-    }
-
-    /// The state of upload `upload_id`, if it is in progress.
-    pub fn upload(&self, upload_id: &str) -> Result<Option<UploadState>, MetaError> {
-        if upload_id.len() != UPLOAD_ID_LEN {
-            return Ok(None);
-        }
-        let txn = self.db.begin_read()?;
-        let Some(v) = txn.open_table(UPLOADS)?.get(upload_id)? else {
-            return Ok(None);
-        };
-        let record: UploadRecord = decode(v.value(), "upload")?;
-        let parts = parts_of(&txn.open_table(PARTS)?, upload_id)?;
-        Ok(Some((record.bucket, record.key, record.template, parts)))
-    }
-
-    /// The recorded checksums of the parts of upload `upload_id`, as (part
-    /// number, base64 value), by part number.
-    pub fn part_checksums(&self, upload_id: &str) -> Result<Vec<(u32, String)>, MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(PART_CHECKSUMS)?;
-        let lo = part_key(upload_id, 0);
-        let hi = part_key(upload_id, u32::MAX);
-        let mut out = Vec::new();
-        for entry in table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = entry?;
-            let number = k.value()[upload_id.len()..]
-                .try_into()
-                .map(u32::from_be_bytes)
-                .map_err(|_| MetaError::Corrupt("part checksum key".into()))?;
-            out.push((number, v.value().to_owned()));
-        }
-        Ok(out)
-    }
-
-    /// The uploads in progress in `bucket` whose key starts with `prefix`, as
-    /// (key, upload id, initiated in unix ms), sorted by key (binary order),
-    /// then initiation (creation order).
-    pub fn list_uploads(
-        &self,
-        bucket: &str,
-        prefix: &str,
-    ) -> Result<Vec<(String, String, u64)>, MetaError> {
-        let txn = self.db.begin_read()?;
-        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-            return Err(MetaError::NoSuchBucket);
-        }
-        let index = txn.open_table(UPLOADS_BY_BUCKET)?;
-        let uploads = txn.open_table(UPLOADS)?;
-        let base = bucket_base(bucket);
-        let end = prefix_successor(&base).expect("the base ends with 0x00");
-        let mut found = Vec::new();
-        for entry in index.range::<&[u8]>(base.as_slice()..end.as_slice())? {
-            let (k, _) = entry?;
-            let upload_id = std::str::from_utf8(&k.value()[base.len()..])
-                .map_err(|_| MetaError::Corrupt("upload id is not UTF-8".into()))?;
-            let v = uploads.get(upload_id)?.ok_or_else(|| {
-                MetaError::Corrupt(format!("indexed upload {upload_id} is missing"))
-            })?;
-            let record: UploadRecord = decode(v.value(), "upload")?;
-            if record.key.starts_with(prefix) {
-                found.push((
-                    record.key,
-                    record.initiated,
-                    record.seq,
-                    upload_id.to_owned(),
-                ));
+                _ => return Ok(()),
             }
         }
-        found.sort();
-        Ok(found
-            .into_iter()
-            .map(|(key, initiated, _, id)| (key, id, initiated))
-            .collect())
     }
-
-    /// Forgets upload `upload_id` and its parts (after an abort, or once
-    /// completed); returns the parts it had, or `None` if there was no such
-    /// upload.
-    pub fn remove_upload(&self, upload_id: &str) -> Result<Option<Vec<PartLayout>>, MetaError> {
-        if upload_id.len() != UPLOAD_ID_LEN {
-            return Ok(None);
-        }
-        let txn = self.db.begin_write()?;
-        let parts = {
-            let mut uploads = txn.open_table(UPLOADS)?;
-            let Some(v) = uploads.remove(upload_id)? else {
-                return Ok(None);
-            };
-            let record: UploadRecord = decode(v.value(), "upload")?;
-            drop(v);
-            drop(uploads);
-            txn.open_table(UPLOADS_BY_BUCKET)?
-                .remove(upload_index_key(&record.bucket, upload_id).as_slice())?;
-            let mut table = txn.open_table(PARTS)?;
-            let parts = parts_of(&table, upload_id)?;
-            let lo = part_key(upload_id, 0);
-            let hi = part_key(upload_id, u32::MAX);
-            table.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
-            txn.open_table(PART_CHECKSUMS)?
-                .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
-            parts
-        };
-        txn.commit()?;
-        Ok(Some(parts))
-    }
-}
-
-// ---- conditional writes (If-Match / If-None-Match of the S3 service) ----
-
-impl MetaStore {
-    /// [`MetaStore::put_object`] guarded by `check`, which sees the current
-    /// object (if any) inside the same write transaction, so no other write
-    /// can slip in between the check and the put. If `check` refuses,
-    /// nothing is written and its error comes back as `Ok(Err(_))`.
-    pub fn put_object_if<E>(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta: &ObjectMeta,
-        check: impl FnOnce(Option<&ObjectMeta>) -> Result<(), E>,
-    ) -> Result<Result<Option<ObjectMeta>, E>, MetaError> {
-        let txn = self.db.begin_write()?;
-        let outcome = put_in(
-            &txn.open_table(BUCKETS)?,
-            &mut txn.open_table(OBJECTS)?,
-            bucket,
-            key,
-            meta,
-            Some(check),
-        )?;
-        // A refusal drops (aborts) the transaction.
-        if outcome.is_ok() {
-            txn.commit()?;
-        }
-        Ok(outcome)
-    }
-}
-
-/// The type of an absent [`put_in`] check.
-type NoCheck = fn(Option<&ObjectMeta>) -> Result<(), std::convert::Infallible>;
-
-/// Puts `meta` as object `key` of `bucket` within a write transaction's
-/// tables: the bucket must exist, and `check` (if any) sees the current
-/// object and may refuse, in which case nothing is written. Returns the
-/// manifest replaced. A current record this build cannot read is replaced
-/// all the same when there is no check (only its shards are lost to
-/// garbage collection); a check needs it, so then it is an error.
-pub(crate) fn put_in<E>(
-    buckets: &redb::Table<'_, &str, &[u8]>,
-    objects: &mut redb::Table<'_, &[u8], &[u8]>,
-    bucket: &str,
-    key: &str,
-    meta: &ObjectMeta,
-    check: Option<impl FnOnce(Option<&ObjectMeta>) -> Result<(), E>>,
-) -> Result<Result<Option<ObjectMeta>, E>, MetaError> {
-    if buckets.get(bucket)?.is_none() {
-        return Err(MetaError::NoSuchBucket);
-    }
-    let k = object_key(bucket, key);
-    let current: Option<ObjectMeta> = match objects.get(k.as_slice())? {
-        Some(v) => match decode(v.value(), "object") {
-            Ok(meta) => Some(meta),
-            Err(e) if check.is_none() => {
-                tracing::warn!(bucket, key, error = %e, "replacing an unreadable manifest");
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        None => None,
-    };
-    if let Some(check) = check
-        && let Err(refused) = check(current.as_ref())
-    {
-        return Ok(Err(refused));
-    }
-    objects.insert(k.as_slice(), encode(meta).as_slice())?;
-    Ok(Ok(current))
 }

@@ -186,3 +186,180 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T,
         None => Err(MetaError::Corrupt(format!("{what}: empty record"))),
     }
 }
+
+/// A bucket's access control list, as far as Cairn models one: the owner
+/// always has full control; the only other grant is READ for everyone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BucketAcl {
+    /// Only signed requests (the canned ACL `private`).
+    #[default]
+    Private,
+    /// Anonymous requests may list the bucket and read its objects (the
+    /// canned ACL `public-read`).
+    PublicRead,
+}
+
+impl BucketAcl {
+    /// The ACL a canned ACL name stands for (`private`, `public-read`);
+    /// `None` for the canned ACLs Cairn does not implement.
+    pub fn from_canned(name: &str) -> Option<Self> {
+        match name {
+            "private" => Some(Self::Private),
+            "public-read" => Some(Self::PublicRead),
+            _ => None,
+        }
+    }
+
+    /// The canned ACL name.
+    pub fn canned(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::PublicRead => "public-read",
+        }
+    }
+}
+
+/// A node's copy of a shard: (node id, shard id).
+pub type ShardCopy = (Vec<u8>, [u8; 32]);
+
+/// A node's audit history, as persisted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeHealthRecord {
+    /// Decaying weight of passed audits.
+    pub alpha: f64,
+    /// Decaying weight of failed audits.
+    pub beta: f64,
+    /// Audits answered with a valid proof.
+    pub passed: u64,
+    /// Audits answered wrongly (bad proof, shard missing or corrupt).
+    pub failed: u64,
+    /// Audits not answered within the deadline.
+    pub timed_out: u64,
+    /// Unix ms of the last audit, 0 if never.
+    pub last_audit: u64,
+    /// Unix ms the node was last heard from, 0 if never.
+    pub last_seen: u64,
+    /// Unix ms the node was disqualified, if it was.
+    pub disqualified: Option<u64>,
+}
+
+/// One segment of one object: what the repair queue holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentKey {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// Index into the object's `parts`.
+    pub part: u32,
+    /// Index into that part's `segments`.
+    pub segment: u32,
+}
+
+impl SegmentKey {
+    /// The key form: `bucket 0x00 key ‖ part (u32 BE) ‖ segment (u32 BE)`,
+    /// ordered as the objects are.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = object_key(&self.bucket, &self.key);
+        out.extend_from_slice(&self.part.to_be_bytes());
+        out.extend_from_slice(&self.segment.to_be_bytes());
+        out
+    }
+
+    /// Parses [`SegmentKey::to_bytes`].
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, MetaError> {
+        let bad = || MetaError::Corrupt("repair queue key".into());
+        if bytes.len() < 9 {
+            return Err(bad());
+        }
+        let (name, tail) = bytes.split_at(bytes.len() - 8);
+        let part = u32::from_be_bytes(tail[..4].try_into().expect("4 bytes"));
+        let segment = u32::from_be_bytes(tail[4..].try_into().expect("4 bytes"));
+        let nul = name.iter().position(|&b| b == 0).ok_or_else(bad)?;
+        let bucket = std::str::from_utf8(&name[..nul]).map_err(|_| bad())?;
+        let key = std::str::from_utf8(&name[nul + 1..]).map_err(|_| bad())?;
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            part,
+            segment,
+        })
+    }
+}
+
+/// A segment waiting for repair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairEntry {
+    /// Healthy shards when last checked (fewest are repaired first).
+    pub healthy: u8,
+    /// Unix ms when first queued.
+    pub queued: u64,
+}
+
+/// `bucket 0x00`: the start of a bucket's key range.
+pub(crate) fn bucket_base(bucket: &str) -> Vec<u8> {
+    let mut base = Vec::with_capacity(bucket.len() + 1);
+    base.extend_from_slice(bucket.as_bytes());
+    base.push(0);
+    base
+}
+
+/// The object table key of `key` in `bucket`.
+pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = bucket_base(bucket);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// An in-progress multipart upload as [`super::MetaStore::upload`] returns
+/// it: bucket, key, the object template given at creation, and the parts
+/// uploaded so far, sorted by part number.
+pub type UploadState = (String, String, ObjectMeta, Vec<PartLayout>);
+
+/// A condition on the object a put would replace, checked inside the
+/// transaction that puts it, so no other write slips in between. Data, not
+/// a closure, so any backend can evaluate it (SQL ones inside their
+/// serializable transaction).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// No condition.
+    #[default]
+    Always,
+    /// `If-None-Match: *`: only if the key holds no object.
+    IfAbsent,
+    /// `If-Match: *`: only over an existing object.
+    IfExists,
+    /// `If-Match: "<etag>"`: only over the object with this ETag (compared
+    /// without quotes).
+    IfMatch(String),
+}
+
+/// Why a conditional put was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionFailed {
+    /// The object exists (`IfAbsent`) or has another ETag (`IfMatch`).
+    PreconditionFailed,
+    /// There is no object to match (`IfExists`, `IfMatch`).
+    NoSuchKey,
+}
+
+impl WriteCondition {
+    /// Whether the condition holds over the current object's ETag
+    /// (`None`: no object).
+    pub fn check(&self, current: Option<&str>) -> Result<(), ConditionFailed> {
+        match (self, current) {
+            (Self::Always, _) => Ok(()),
+            (Self::IfAbsent, None) => Ok(()),
+            (Self::IfAbsent, Some(_)) => Err(ConditionFailed::PreconditionFailed),
+            (Self::IfExists | Self::IfMatch(_), None) => Err(ConditionFailed::NoSuchKey),
+            (Self::IfExists, Some(_)) => Ok(()),
+            (Self::IfMatch(want), Some(etag)) => {
+                if want.trim_matches('"') == etag.trim_matches('"') {
+                    Ok(())
+                } else {
+                    Err(ConditionFailed::PreconditionFailed)
+                }
+            }
+        }
+    }
+}

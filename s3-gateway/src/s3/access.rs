@@ -80,6 +80,7 @@ impl BucketAccess {
         let acl = self
             .meta
             .bucket_acl(bucket)
+            .await
             .map_err(|e| S3Error::with_message(S3ErrorCode::InternalError, e.to_string()))?;
         match acl {
             Some(acl) if anonymous_may(op, acl) => Ok(()),

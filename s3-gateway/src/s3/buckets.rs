@@ -26,6 +26,7 @@ pub(super) async fn list_buckets(
     let buckets = gw
         .meta
         .list_buckets()
+        .await
         .map_err(internal)?
         .into_iter()
         .map(|b| Bucket {
@@ -71,7 +72,8 @@ pub(super) async fn create_bucket(
         .and_then(|c| c.location_constraint)
         .map_or_else(|| gw.region.clone(), |l| l.as_str().to_owned());
     gw.meta
-        .create_bucket_with_acl(&bucket, &region, &owner, acl)?;
+        .create_bucket_with_acl(&bucket, &region, &owner, acl)
+        .await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{bucket}")),
     }))
@@ -81,7 +83,7 @@ pub(super) async fn head_bucket(
     gw: &Gateway,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    match gw.meta.bucket(&req.input.bucket).map_err(internal)? {
+    match gw.meta.bucket(&req.input.bucket).await.map_err(internal)? {
         Some(info) => Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(info.region),
             ..Default::default()
@@ -94,7 +96,7 @@ pub(super) async fn get_bucket_location(
     gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    match gw.meta.bucket(&req.input.bucket).map_err(internal)? {
+    match gw.meta.bucket(&req.input.bucket).await.map_err(internal)? {
         // AWS answers an empty constraint for us-east-1.
         Some(info) => Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: (info.region != "us-east-1")
@@ -108,7 +110,7 @@ pub(super) async fn get_bucket_acl(
     gw: &Gateway,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let Some(info) = gw.meta.bucket(&req.input.bucket).map_err(internal)? else {
+    let Some(info) = gw.meta.bucket(&req.input.bucket).await.map_err(internal)? else {
         return Err(s3_error!(NoSuchBucket));
     };
     let (owner, grants) = acl::policy(&info.owner, info.acl);
@@ -123,7 +125,7 @@ pub(super) async fn put_bucket_acl(
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let input = req.input;
-    let Some(info) = gw.meta.bucket(&input.bucket).map_err(internal)? else {
+    let Some(info) = gw.meta.bucket(&input.bucket).await.map_err(internal)? else {
         return Err(s3_error!(NoSuchBucket));
     };
     let acl = acl::requested(
@@ -141,7 +143,7 @@ pub(super) async fn put_bucket_acl(
         &info.owner,
     )?
     .ok_or_else(|| S3Error::from(AclError::Missing))?;
-    gw.meta.set_bucket_acl(&input.bucket, acl)?;
+    gw.meta.set_bucket_acl(&input.bucket, acl).await?;
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
 
@@ -149,6 +151,6 @@ pub(super) async fn delete_bucket(
     gw: &Gateway,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
-    gw.meta.delete_bucket(&req.input.bucket)?;
+    gw.meta.delete_bucket(&req.input.bucket).await?;
     Ok(S3Response::new(DeleteBucketOutput {}))
 }

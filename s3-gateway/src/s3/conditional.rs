@@ -136,6 +136,25 @@ impl WriteConditions<'_> {
 
     /// Whether the write may replace `current` (the current object's ETag,
     /// `None` if the key does not exist).
+    /// The condition as the metadata store evaluates it (after
+    /// [`WriteConditions::validate`]).
+    pub fn condition(&self) -> crate::meta::WriteCondition {
+        use crate::meta::WriteCondition;
+        match (self.if_match, self.if_none_match) {
+            (Some(ETagCondition::ETag(ETag::Strong(etag))), _) => {
+                WriteCondition::IfMatch(unquoted(etag).to_owned())
+            }
+            // A weak tag never matches in the strong comparison If-Match
+            // uses; no stored ETag starts with `W/`.
+            (Some(ETagCondition::ETag(ETag::Weak(etag))), _) => {
+                WriteCondition::IfMatch(format!("W/{etag}"))
+            }
+            (Some(_), _) => WriteCondition::IfExists,
+            (None, Some(_)) => WriteCondition::IfAbsent,
+            (None, None) => WriteCondition::Always,
+        }
+    }
+
     pub fn check(&self, current: Option<&str>) -> Result<(), WriteRefusal> {
         self.validate()?;
         if self.if_none_match.is_some() && current.is_some() {

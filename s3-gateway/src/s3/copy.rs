@@ -37,8 +37,8 @@ pub(super) async fn copy_object(
     else {
         return Err(s3_error!(NotImplemented, "copying from an access point"));
     };
-    let source = gw.object(src_bucket, src_key)?;
-    gw.require_bucket(&input.bucket)?;
+    let source = gw.object(src_bucket, src_key).await?;
+    gw.require_bucket(&input.bucket).await?;
     check_copy_source(
         preconditions(
             input.copy_source_if_match.as_ref(),
@@ -153,7 +153,9 @@ pub(super) async fn upload_part_copy(
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let input = req.input;
     check_part_number(input.part_number)?;
-    let (_, _, template, _) = gw.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+    let (_, _, template, _) = gw
+        .upload_state(&input.upload_id, &input.bucket, &input.key)
+        .await?;
     let CopySource::Bucket {
         bucket: src_bucket,
         key: src_key,
@@ -162,7 +164,7 @@ pub(super) async fn upload_part_copy(
     else {
         return Err(s3_error!(NotImplemented, "copying from an access point"));
     };
-    let source = gw.object(src_bucket, src_key)?;
+    let source = gw.object(src_bucket, src_key).await?;
     check_copy_source(
         preconditions(
             input.copy_source_if_match.as_ref(),
@@ -203,7 +205,7 @@ pub(super) async fn upload_part_copy(
     let computed = check.finish(None)?;
     let etag_value = written.part.etag.clone();
     let kept = computed.as_ref().map(|(_, v)| v.as_str());
-    gw.record_part(&input.upload_id, written.part, kept)?;
+    gw.record_part(&input.upload_id, written.part, kept).await?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&etag_value)),

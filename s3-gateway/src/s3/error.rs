@@ -5,7 +5,7 @@
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 use crate::data::DataError;
-use crate::meta::MetaError;
+use crate::meta::{ConditionFailed, MetaError};
 use crate::s3::acl::AclError;
 use crate::s3::checksum::{ChecksumError, Md5Error};
 use crate::s3::conditional::WriteRefusal;
@@ -18,7 +18,7 @@ pub(super) fn internal(e: impl std::fmt::Display) -> S3Error {
 
 impl From<MetaError> for S3Error {
     fn from(e: MetaError) -> Self {
-        match e {
+        match &e {
             MetaError::NoSuchBucket => s3_error!(NoSuchBucket),
             MetaError::NoSuchUpload => s3_error!(NoSuchUpload),
             MetaError::BucketAlreadyExists => s3_error!(BucketAlreadyExists),
@@ -30,6 +30,15 @@ impl From<MetaError> for S3Error {
                 S3Error::with_message(
                     S3ErrorCode::InvalidBucketName,
                     "The specified bucket is not valid.",
+                )
+            }
+            // Clients retry a 503; the cause (database down, too many
+            // conflicting writers) stays in the log.
+            MetaError::Unavailable(_) | MetaError::Retry => {
+                tracing::warn!(error = %e, "metadata store unavailable");
+                S3Error::with_message(
+                    S3ErrorCode::ServiceUnavailable,
+                    "The metadata store is unavailable; please retry.",
                 )
             }
             other => internal(other),
@@ -63,6 +72,15 @@ impl From<WriteRefusal> for S3Error {
             ),
             WriteRefusal::PreconditionFailed => super::response::precondition_failed(),
             WriteRefusal::NoSuchKey => s3_error!(NoSuchKey),
+        }
+    }
+}
+
+impl From<ConditionFailed> for S3Error {
+    fn from(r: ConditionFailed) -> Self {
+        match r {
+            ConditionFailed::PreconditionFailed => super::response::precondition_failed(),
+            ConditionFailed::NoSuchKey => s3_error!(NoSuchKey),
         }
     }
 }

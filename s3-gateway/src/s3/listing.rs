@@ -14,22 +14,25 @@ pub(super) async fn list_objects_v2(
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket)?;
+    gw.require_bucket(&input.bucket).await?;
     let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
     let start_after = match &input.continuation_token {
         Some(token) => Some(decode_token(token)?),
         None => input.start_after.clone(),
     };
     let prefix = input.prefix.clone().unwrap_or_default();
-    let page = gw.meta.list_objects(
-        &input.bucket,
-        &ListQuery {
-            prefix: prefix.clone(),
-            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-            start_after,
-            max_keys,
-        },
-    )?;
+    let page = gw
+        .meta
+        .list_objects(
+            &input.bucket,
+            &ListQuery {
+                prefix: prefix.clone(),
+                delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+                start_after,
+                max_keys,
+            },
+        )
+        .await?;
     let url = input
         .encoding_type
         .as_ref()
@@ -63,18 +66,21 @@ pub(super) async fn list_object_versions(
     // Until versioning exists every object is its only version, with
     // version id "null", as AWS answers for an unversioned bucket.
     let input = req.input;
-    gw.require_bucket(&input.bucket)?;
+    gw.require_bucket(&input.bucket).await?;
     let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
     let prefix = input.prefix.clone().unwrap_or_default();
-    let page = gw.meta.list_objects(
-        &input.bucket,
-        &ListQuery {
-            prefix: prefix.clone(),
-            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
-            max_keys,
-        },
-    )?;
+    let page = gw
+        .meta
+        .list_objects(
+            &input.bucket,
+            &ListQuery {
+                prefix: prefix.clone(),
+                delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+                start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+                max_keys,
+            },
+        )
+        .await?;
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
         prefix: Some(prefix),
@@ -122,19 +128,22 @@ pub(super) async fn list_objects(
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket)?;
+    gw.require_bucket(&input.bucket).await?;
     let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
     let prefix = input.prefix.clone().unwrap_or_default();
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
-    let page = gw.meta.list_objects(
-        &input.bucket,
-        &ListQuery {
-            prefix: prefix.clone(),
-            delimiter: delimiter.clone(),
-            start_after: input.marker.clone().filter(|m| !m.is_empty()),
-            max_keys,
-        },
-    )?;
+    let page = gw
+        .meta
+        .list_objects(
+            &input.bucket,
+            &ListQuery {
+                prefix: prefix.clone(),
+                delimiter: delimiter.clone(),
+                start_after: input.marker.clone().filter(|m| !m.is_empty()),
+                max_keys,
+            },
+        )
+        .await?;
     let url = input
         .encoding_type
         .as_ref()

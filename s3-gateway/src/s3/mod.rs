@@ -27,15 +27,12 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::data::DataPath;
 use crate::data::keywrap::MasterKey;
-use crate::meta::{MetaStore, ObjectCommitter, ObjectMeta};
-use crate::s3::conditional::WriteRefusal;
+use crate::meta::{MetaStore, ObjectMeta};
 use error::internal;
 
 /// The gateway's S3 implementation.
 pub struct Gateway {
     meta: MetaStore,
-    /// Commits object manifests in batches (group commit).
-    committer: ObjectCommitter<WriteRefusal>,
     data: DataPath,
     region: String,
     master: Arc<MasterKey>,
@@ -46,7 +43,6 @@ impl Gateway {
     /// object keys are wrapped under `master` in the manifests.
     pub fn new(meta: MetaStore, data: DataPath, region: String, master: Arc<MasterKey>) -> Self {
         Self {
-            committer: ObjectCommitter::spawn(meta.clone()),
             meta,
             data,
             region,
@@ -69,16 +65,16 @@ impl Gateway {
         })
     }
 
-    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
-        match self.meta.bucket(bucket).map_err(internal)? {
+    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.meta.bucket(bucket).await.map_err(internal)? {
             Some(_) => Ok(()),
             None => Err(s3_error!(NoSuchBucket)),
         }
     }
 
-    fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
-        self.require_bucket(bucket)?;
-        match self.meta.object(bucket, key).map_err(internal)? {
+    async fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
+        self.require_bucket(bucket).await?;
+        match self.meta.object(bucket, key).await.map_err(internal)? {
             Some(meta) => Ok(meta),
             None => Err(s3_error!(NoSuchKey)),
         }

@@ -18,7 +18,7 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket)?;
+    gw.require_bucket(&input.bucket).await?;
     let scheme = gw.data.params().scheme;
     let algorithm = match &input.checksum_algorithm {
         Some(a) => Some(
@@ -77,7 +77,8 @@ pub(super) async fn create_multipart_upload(
     };
     let upload_id = gw
         .meta
-        .create_upload(&input.bucket, &input.key, &template)?;
+        .create_upload(&input.bucket, &input.key, &template)
+        .await?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
@@ -102,7 +103,9 @@ pub(super) async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let input = req.input;
     check_part_number(input.part_number)?;
-    let (_, _, template, _) = gw.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+    let (_, _, template, _) = gw
+        .upload_state(&input.upload_id, &input.bucket, &input.key)
+        .await?;
     let key = gw.object_key(&template)?;
     let IncomingBody {
         body,
@@ -156,7 +159,7 @@ pub(super) async fn upload_part(
         .as_ref()
         .filter(|(a, _)| Some(*a) == composite)
         .map(|(_, v)| v.as_str());
-    gw.record_part(&input.upload_id, written.part, kept)?;
+    gw.record_part(&input.upload_id, written.part, kept).await?;
     let mut sums = checksum::response_fields(stored_checksum(computed).as_ref());
     sums.checksum_type = None;
     Ok(S3Response::new(UploadPartOutput {
@@ -180,8 +183,9 @@ pub(super) async fn complete_multipart_upload(
         if_none_match: input.if_none_match.as_ref(),
     };
     conditions.validate()?;
-    let (bucket, key, template, stored) =
-        gw.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+    let (bucket, key, template, stored) = gw
+        .upload_state(&input.upload_id, &input.bucket, &input.key)
+        .await?;
     let requested = input
         .multipart_upload
         .and_then(|m| m.parts)
@@ -193,7 +197,7 @@ pub(super) async fn complete_multipart_upload(
         ));
     }
     let composite = composite_algorithm(&template);
-    let sums = gw.part_sums(&input.upload_id, composite)?;
+    let sums = gw.part_sums(&input.upload_id, composite).await?;
     let mut chosen = Vec::new();
     let mut last_number = 0;
     for part in &requested {
@@ -269,8 +273,8 @@ pub(super) async fn complete_multipart_upload(
     // A refused condition leaves the upload as it was; once committed,
     // the upload is forgotten and its unused parts deleted.
     let (store, data, upload_id) = (gw.meta.clone(), gw.data.clone(), input.upload_id);
-    let cleanup = Box::new(move || {
-        if let Err(e) = store.remove_upload(&upload_id) {
+    let cleanup: Cleanup = Box::pin(async move {
+        if let Err(e) = store.remove_upload(&upload_id).await {
             tracing::error!(upload_id, error = %e, "cannot remove a completed upload");
         }
         data.delete_shards(unused);
@@ -298,8 +302,14 @@ pub(super) async fn abort_multipart_upload(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = req.input;
-    gw.upload_state(&input.upload_id, &input.bucket, &input.key)?;
-    if let Some(parts) = gw.meta.remove_upload(&input.upload_id).map_err(internal)? {
+    gw.upload_state(&input.upload_id, &input.bucket, &input.key)
+        .await?;
+    if let Some(parts) = gw
+        .meta
+        .remove_upload(&input.upload_id)
+        .await
+        .map_err(internal)?
+    {
         gw.data.delete_shards(parts);
     }
     Ok(S3Response::with_status(
@@ -313,10 +323,12 @@ pub(super) async fn list_parts(
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let input = req.input;
-    let (_, _, template, parts) = gw.upload_state(&input.upload_id, &input.bucket, &input.key)?;
+    let (_, _, template, parts) = gw
+        .upload_state(&input.upload_id, &input.bucket, &input.key)
+        .await?;
     // The recorded part checksums of an upload that keeps them.
     let composite = composite_algorithm(&template);
-    let sums = gw.part_sums(&input.upload_id, composite)?;
+    let sums = gw.part_sums(&input.upload_id, composite).await?;
     let after = input.part_number_marker.unwrap_or(0);
     let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
     let remaining: Vec<_> = parts
@@ -364,7 +376,7 @@ pub(super) async fn list_multipart_uploads(
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
     let prefix = input.prefix.clone().unwrap_or_default();
-    let uploads = gw.meta.list_uploads(&input.bucket, &prefix)?;
+    let uploads = gw.meta.list_uploads(&input.bucket, &prefix).await?;
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(input.bucket),
         prefix: input.prefix,
@@ -390,13 +402,13 @@ pub(super) const MIN_PART_SIZE: u64 = 5 << 20;
 impl Gateway {
     /// Records `part` of upload `upload_id`, deleting the shards of the part
     /// it replaces (or its own if the upload is gone).
-    pub(super) fn record_part(
+    pub(super) async fn record_part(
         &self,
         upload_id: &str,
         part: crate::meta::PartLayout,
         checksum: Option<&str>,
     ) -> S3Result<()> {
-        match self.meta.put_part_with_checksum(upload_id, &part, checksum) {
+        match self.meta.put_part(upload_id, &part, checksum).await {
             Ok(Some(old)) => {
                 self.data.delete_shards(vec![old]);
                 Ok(())
@@ -416,7 +428,7 @@ impl Gateway {
 impl Gateway {
     /// The recorded part checksums of an upload that keeps a composite
     /// checksum, by part number (none for other uploads).
-    pub(super) fn part_sums(
+    pub(super) async fn part_sums(
         &self,
         upload_id: &str,
         composite: Option<Algorithm>,
@@ -427,6 +439,7 @@ impl Gateway {
         Ok(self
             .meta
             .part_checksums(upload_id)
+            .await
             .map_err(internal)?
             .into_iter()
             .collect())
@@ -434,13 +447,13 @@ impl Gateway {
 }
 
 impl Gateway {
-    pub(super) fn upload_state(
+    pub(super) async fn upload_state(
         &self,
         upload_id: &str,
         bucket: &str,
         key: &str,
     ) -> S3Result<crate::meta::UploadState> {
-        match self.meta.upload(upload_id).map_err(internal)? {
+        match self.meta.upload(upload_id).await.map_err(internal)? {
             Some(state) if state.0 == bucket && state.1 == key => Ok(state),
             _ => Err(s3_error!(NoSuchUpload)),
         }

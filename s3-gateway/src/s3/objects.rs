@@ -5,13 +5,17 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::data::{ObjectRef, Written};
-use crate::meta::{ObjectMeta, PutCheck};
+use crate::meta::ObjectMeta;
 use crate::s3::checksum::{self, Algorithm, BodyCheck};
-use crate::s3::conditional::{WriteConditions, WriteRefusal};
+use crate::s3::conditional::WriteConditions;
 
 use super::Gateway;
 use super::error::*;
 use super::response::*;
+
+/// Work to do once a manifest is committed (forgetting a completed
+/// upload, deleting its unused parts).
+pub(super) type Cleanup = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Largest object a single PUT may carry, and largest part, as on AWS.
 pub(super) const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -73,7 +77,7 @@ pub(super) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket)?;
+    gw.require_bucket(&input.bucket).await?;
     let conditions = WriteConditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -85,6 +89,7 @@ pub(super) async fn put_object(
         let current = gw
             .meta
             .object(&input.bucket, &input.key)
+            .await
             .map_err(internal)?;
         conditions.check(current.as_ref().map(|m| m.etag.as_str()))?;
     }
@@ -164,7 +169,7 @@ pub(super) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let meta = gw.object(&input.bucket, &input.key)?;
+    let meta = gw.object(&input.bucket, &input.key).await?;
     check_read(
         preconditions(
             input.if_match.as_ref(),
@@ -221,7 +226,7 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let meta = gw.object(&input.bucket, &input.key)?;
+    let meta = gw.object(&input.bucket, &input.key).await?;
     check_read(
         preconditions(
             input.if_match.as_ref(),
@@ -274,9 +279,13 @@ pub(super) async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    gw.require_bucket(&req.input.bucket)?;
+    gw.require_bucket(&req.input.bucket).await?;
     // Deleting a missing key succeeds, as on AWS.
-    if let Some(old) = gw.meta.delete_object(&req.input.bucket, &req.input.key)? {
+    if let Some(old) = gw
+        .meta
+        .delete_object(&req.input.bucket, &req.input.key)
+        .await?
+    {
         gw.data.delete_shards(old.parts);
     }
     Ok(S3Response::with_status(
@@ -290,7 +299,7 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket)?;
+    gw.require_bucket(&input.bucket).await?;
     if input.delete.objects.len() > 1000 {
         return Err(S3Error::with_message(
             S3ErrorCode::MalformedXML,
@@ -301,7 +310,7 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     for object in input.delete.objects {
         // A missing key counts as deleted, as on AWS.
-        if let Some(old) = gw.meta.delete_object(&input.bucket, &object.key)? {
+        if let Some(old) = gw.meta.delete_object(&input.bucket, &object.key).await? {
             gw.data.delete_shards(old.parts);
         }
         if !quiet {
@@ -386,30 +395,18 @@ impl Gateway {
         key: &str,
         meta: &ObjectMeta,
         conditions: WriteConditions<'_>,
-        cleanup: Option<Box<dyn FnOnce() + Send>>,
+        cleanup: Option<Cleanup>,
     ) -> S3Result<()> {
-        let check: Option<PutCheck<WriteRefusal>> = if conditions.is_empty() {
-            None
-        } else {
-            let (if_match, if_none_match) = (
-                conditions.if_match.cloned(),
-                conditions.if_none_match.cloned(),
-            );
-            Some(Box::new(move |current: Option<&ObjectMeta>| {
-                WriteConditions {
-                    if_match: if_match.as_ref(),
-                    if_none_match: if_none_match.as_ref(),
-                }
-                .check(current.map(|m| m.etag.as_str()))
-            }))
-        };
-        let (committer, data) = (self.committer.clone(), self.data.clone());
+        let condition = conditions.condition();
+        let (store, data) = (self.meta.clone(), self.data.clone());
         let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
         let with_cleanup = cleanup.is_some();
         let work = async move {
-            let replaced = committer.put(&bucket, &key, meta.clone(), check).await??;
+            let replaced = store
+                .put_object(&bucket, &key, meta.clone(), condition)
+                .await??;
             if let Some(cleanup) = cleanup {
-                cleanup();
+                cleanup.await;
             }
             if let Some(old) = replaced {
                 // Never a copy the new manifest still names (a retried or

@@ -66,7 +66,7 @@ pub enum Repaired {
 /// Queues segment `at` for repair now, if its healthy shards (of `layout`,
 /// `k` needed) are at or below the repair threshold, and wakes the repair
 /// loop. Called by a read that found one of its shards bad; the metadata
-/// write runs on the blocking pool, so this returns at once.
+/// write runs in the background, so this returns at once.
 pub fn queue_now(health: &Health, at: SegmentKey, layout: &SegmentLayout, k: usize) {
     let total = layout.shards.len();
     let healthy = layout
@@ -82,10 +82,11 @@ pub fn queue_now(health: &Health, at: SegmentKey, layout: &SegmentLayout, k: usi
         healthy, "a read found a bad shard; segment queued for repair"
     );
     let health = health.clone();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         match health
             .meta()
             .update_repair_queue(&[(at, healthy as u8)], &[], now_ms())
+            .await
         {
             Ok(()) => health.wake_repair(),
             Err(e) => tracing::warn!(error = %e, "cannot queue a segment for repair"),
@@ -124,9 +125,10 @@ mod tests {
     #[tokio::test]
     async fn a_read_that_finds_a_bad_shard_queues_its_segment_and_wakes_repair() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
-        let health =
-            Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new()).unwrap();
+        let meta = MetaStore::open_redb(&dir.path().join("meta.redb")).unwrap();
+        let health = Health::load(HealthConfig::devnet(), meta.clone(), GatewayMetrics::new())
+            .await
+            .unwrap();
         let layout = layout();
         // Nothing bad: nothing queued.
         queue_now(&health, at(), &layout, 4);
@@ -138,14 +140,14 @@ mod tests {
             .await
             .is_err()
         );
-        assert!(meta.repair_queue().unwrap().is_empty());
+        assert!(meta.repair_queue().await.unwrap().is_empty());
         // One bad copy: queued with five healthy shards, and the loop woken.
         health.mark_bad(&layout.shards[2].node, &layout.shards[2].id);
         queue_now(&health, at(), &layout, 4);
         tokio::time::timeout(std::time::Duration::from_secs(5), health.repair_wanted())
             .await
             .expect("the repair loop is woken");
-        let queue = meta.repair_queue().unwrap();
+        let queue = meta.repair_queue().await.unwrap();
         assert_eq!(queue.len(), 1);
         assert_eq!(queue[0].0, at());
         assert_eq!(queue[0].1.healthy, 5);
@@ -154,16 +156,18 @@ mod tests {
     #[tokio::test]
     async fn above_the_threshold_nothing_is_queued() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
+        let meta = MetaStore::open_redb(&dir.path().join("meta.redb")).unwrap();
         let config = HealthConfig {
             repair_threshold: Some(4),
             ..HealthConfig::devnet()
         };
-        let health = Health::load(config, meta.clone(), GatewayMetrics::new()).unwrap();
+        let health = Health::load(config, meta.clone(), GatewayMetrics::new())
+            .await
+            .unwrap();
         let layout = layout();
         health.mark_bad(&layout.shards[0].node, &layout.shards[0].id);
         queue_now(&health, at(), &layout, 4);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert!(meta.repair_queue().unwrap().is_empty());
+        assert!(meta.repair_queue().await.unwrap().is_empty());
     }
 }

@@ -39,7 +39,11 @@ pub async fn run(data: DataPath) {
     let pace = Pace::new(health.config().repair_rate);
     let mut spreading = Spreading::default();
     loop {
-        let queue = match blocking(&health, |m| m.repair_queue()).await {
+        if !health.leads() {
+            wait(&health, IDLE).await;
+            continue;
+        }
+        let queue = match health.meta().repair_queue().await {
             Ok(queue) => queue,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the repair queue; retrying");
@@ -81,30 +85,17 @@ async fn wait(health: &Health, period: Duration) {
     }
 }
 
-/// Runs a metadata read on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    health: &Health,
-    read: impl FnOnce(&crate::meta::MetaStore) -> Result<T, MetaError> + Send + 'static,
-) -> Result<T, MetaError> {
-    let meta = health.meta().clone();
-    tokio::task::spawn_blocking(move || read(&meta))
-        .await
-        .expect("metadata reads do not panic")
-}
-
 /// Removes finished segments from a queue.
 async fn dequeue(health: &Health, done: Vec<SegmentKey>, rebalance: bool) {
     if done.is_empty() {
         return;
     }
-    let result = blocking(health, move |meta| {
-        if rebalance {
-            meta.update_rebalance_queue(&[], &done, now_ms())
-        } else {
-            meta.update_repair_queue(&[], &done, now_ms())
-        }
-    })
-    .await;
+    let meta = health.meta();
+    let result = if rebalance {
+        meta.update_rebalance_queue(&[], &done, now_ms()).await
+    } else {
+        meta.update_repair_queue(&[], &done, now_ms()).await
+    };
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot update a repair queue");
     }
@@ -166,7 +157,7 @@ impl Spreading {
     /// Returns whether any shard moved.
     async fn pass(&mut self, data: &DataPath, pace: &Pace) -> Result<bool, MetaError> {
         let health = data.health();
-        let queue = blocking(health, |m| m.rebalance_queue()).await?;
+        let queue = health.meta().rebalance_queue().await?;
         health.metrics().rebalance_queue.set(queue.len() as i64);
         let nodes = fingerprint(&data.nodes().cluster());
         if nodes != self.nodes || self.since.is_none_or(|t| t.elapsed() >= REBALANCE_RETRY) {

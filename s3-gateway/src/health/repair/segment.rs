@@ -18,11 +18,11 @@ use crate::health::peer_name;
 use crate::meta::{ObjectMeta, SegmentKey, SegmentLayout, ShardLocation};
 
 /// The segment at `at` in its current manifest, with the object.
-fn load(
+async fn load(
     data: &DataPath,
     at: &SegmentKey,
 ) -> Result<Option<(ObjectMeta, SegmentLayout)>, RepairError> {
-    let Some(object) = data.health().meta().object(&at.bucket, &at.key)? else {
+    let Some(object) = data.health().meta().object(&at.bucket, &at.key).await? else {
         return Ok(None);
     };
     let layout = object
@@ -68,7 +68,7 @@ fn distinct_ids(layout: &SegmentLayout) -> bool {
 /// on fresh nodes if any are left, else back where a copy went bad, else
 /// doubled up (see the module docs).
 pub async fn repair_one(data: &DataPath, at: &SegmentKey) -> Result<Repaired, RepairError> {
-    let Some((object, layout)) = load(data, at)? else {
+    let Some((object, layout)) = load(data, at).await? else {
         return Ok(Repaired::Nothing);
     };
     let scheme = Scheme {
@@ -138,7 +138,7 @@ pub async fn repair_one(data: &DataPath, at: &SegmentKey) -> Result<Repaired, Re
 /// Spreads out one segment whose shards doubled up on some node: moves the
 /// extra shards to nodes that hold none of it, when there are such nodes.
 pub async fn rebalance_one(data: &DataPath, at: &SegmentKey) -> Result<Repaired, RepairError> {
-    let Some((object, layout)) = load(data, at)? else {
+    let Some((object, layout)) = load(data, at).await? else {
         return Ok(Repaired::Nothing);
     };
     let total = layout.shards.len();
@@ -380,18 +380,10 @@ async fn finish(
             DataError::Store(ClientError::Unexpected("no rebuilt shard could be stored")).into(),
         );
     }
-    let moved = {
-        let (meta, at, etag, modified, moves) = (
-            health.meta().clone(),
-            at.clone(),
-            object.etag.clone(),
-            object.last_modified,
-            moves.clone(),
-        );
-        tokio::task::spawn_blocking(move || meta.move_shards(&at, (&etag, modified), &moves))
-            .await
-            .expect("the metadata update does not panic")?
-    };
+    let moved = health
+        .meta()
+        .move_shards(at, (&object.etag, object.last_modified), &moves)
+        .await?;
     let mesh = data.mesh().clone();
     if !moved {
         // The object changed: the copies just made belong to nothing.

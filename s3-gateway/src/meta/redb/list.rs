@@ -13,23 +13,8 @@ use std::ops::Bound;
 
 use redb::ReadableTable;
 
-use super::error::MetaError;
-use super::types::{ListPage, ListQuery, ObjectMeta, decode};
-
-/// `bucket 0x00`: the start of a bucket's key range.
-pub(super) fn bucket_base(bucket: &str) -> Vec<u8> {
-    let mut base = Vec::with_capacity(bucket.len() + 1);
-    base.extend_from_slice(bucket.as_bytes());
-    base.push(0);
-    base
-}
-
-/// The object table key of `key` in `bucket`.
-pub(super) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
-    let mut k = bucket_base(bucket);
-    k.extend_from_slice(key.as_bytes());
-    k
-}
+use crate::meta::types::{decode, object_key};
+use crate::meta::{ListPage, ListQuery, MetaError, ObjectMeta};
 
 /// The smallest byte string greater than every string starting with `p`, or
 /// `None` if there is none (`p` empty or all `0xff`).

@@ -13,92 +13,19 @@
 //!   nodes), to spread out again when nodes join.
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
-use super::error::MetaError;
-use super::list::object_key;
-use super::types::{ObjectMeta, PartLayout, ShardLocation, decode, encode};
-use super::{MetaStore, OBJECTS, PARTS};
+use super::{OBJECTS, PARTS, RedbStore};
+use crate::meta::types::{decode, encode, object_key};
+use crate::meta::{
+    MetaError, NodeHealthRecord, ObjectMeta, PartLayout, RepairEntry, SegmentKey, ShardCopy,
+    ShardMove,
+};
 
 pub(super) const NODE_HEALTH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_health");
 pub(super) const BAD_SHARDS: TableDefinition<&[u8], u64> = TableDefinition::new("bad_shards");
 pub(super) const REPAIR_QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repair_queue");
 pub(super) const REBALANCE_QUEUE: TableDefinition<&[u8], u64> =
     TableDefinition::new("rebalance_queue");
-
-/// A node's copy of a shard: (node id, shard id).
-pub type ShardCopy = (Vec<u8>, [u8; 32]);
-
-/// A node's audit history, as persisted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct NodeHealthRecord {
-    /// Decaying weight of passed audits.
-    pub alpha: f64,
-    /// Decaying weight of failed audits.
-    pub beta: f64,
-    /// Audits answered with a valid proof.
-    pub passed: u64,
-    /// Audits answered wrongly (bad proof, shard missing or corrupt).
-    pub failed: u64,
-    /// Audits not answered within the deadline.
-    pub timed_out: u64,
-    /// Unix ms of the last audit, 0 if never.
-    pub last_audit: u64,
-    /// Unix ms the node was last heard from, 0 if never.
-    pub last_seen: u64,
-    /// Unix ms the node was disqualified, if it was.
-    pub disqualified: Option<u64>,
-}
-
-/// One segment of one object: what the repair queue holds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SegmentKey {
-    /// The bucket.
-    pub bucket: String,
-    /// The object key.
-    pub key: String,
-    /// Index into the object's `parts`.
-    pub part: u32,
-    /// Index into that part's `segments`.
-    pub segment: u32,
-}
-
-impl SegmentKey {
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut out = object_key(&self.bucket, &self.key);
-        out.extend_from_slice(&self.part.to_be_bytes());
-        out.extend_from_slice(&self.segment.to_be_bytes());
-        out
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<Self, MetaError> {
-        let bad = || MetaError::Corrupt("repair queue key".into());
-        if bytes.len() < 9 {
-            return Err(bad());
-        }
-        let (name, tail) = bytes.split_at(bytes.len() - 8);
-        let part = u32::from_be_bytes(tail[..4].try_into().expect("4 bytes"));
-        let segment = u32::from_be_bytes(tail[4..].try_into().expect("4 bytes"));
-        let nul = name.iter().position(|&b| b == 0).ok_or_else(bad)?;
-        let bucket = std::str::from_utf8(&name[..nul]).map_err(|_| bad())?;
-        let key = std::str::from_utf8(&name[nul + 1..]).map_err(|_| bad())?;
-        Ok(Self {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            part,
-            segment,
-        })
-    }
-}
-
-/// A segment waiting for repair.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepairEntry {
-    /// Healthy shards when last checked (fewest are repaired first).
-    pub healthy: u8,
-    /// Unix ms when first queued.
-    pub queued: u64,
-}
 
 fn bad_key(node: &[u8], shard: &[u8; 32]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + node.len() + 32);
@@ -117,7 +44,7 @@ fn split_bad_key(k: &[u8]) -> Option<ShardCopy> {
     Some((rest[..len].to_vec(), rest[len..].try_into().ok()?))
 }
 
-impl MetaStore {
+impl RedbStore {
     pub(super) fn open_health_tables(txn: &redb::WriteTransaction) -> Result<(), MetaError> {
         txn.open_table(NODE_HEALTH)?;
         txn.open_table(BAD_SHARDS)?;
@@ -127,7 +54,7 @@ impl MetaStore {
     }
 
     /// Every node's persisted health.
-    pub fn node_health(&self) -> Result<Vec<(Vec<u8>, NodeHealthRecord)>, MetaError> {
+    pub(super) fn node_health(&self) -> Result<Vec<(Vec<u8>, NodeHealthRecord)>, MetaError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(NODE_HEALTH)?;
         let mut out = Vec::new();
@@ -139,7 +66,7 @@ impl MetaStore {
     }
 
     /// Stores the health of several nodes in one commit.
-    pub fn put_node_health(
+    pub(super) fn put_node_health(
         &self,
         records: &[(Vec<u8>, NodeHealthRecord)],
     ) -> Result<(), MetaError> {
@@ -155,7 +82,12 @@ impl MetaStore {
     }
 
     /// Records that `node`'s copy of `shard` is bad.
-    pub fn mark_bad_shard(&self, node: &[u8], shard: &[u8; 32], at: u64) -> Result<(), MetaError> {
+    pub(super) fn mark_bad_shard(
+        &self,
+        node: &[u8],
+        shard: &[u8; 32],
+        at: u64,
+    ) -> Result<(), MetaError> {
         let txn = self.db.begin_write()?;
         txn.open_table(BAD_SHARDS)?
             .insert(bad_key(node, shard).as_slice(), at)?;
@@ -164,7 +96,7 @@ impl MetaStore {
     }
 
     /// Every (node, shard) known to be bad.
-    pub fn bad_shards(&self) -> Result<Vec<ShardCopy>, MetaError> {
+    pub(super) fn bad_shards(&self) -> Result<Vec<ShardCopy>, MetaError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(BAD_SHARDS)?;
         let mut out = Vec::new();
@@ -178,7 +110,7 @@ impl MetaStore {
     }
 
     /// Forgets bad-shard marks (once the shard has been moved elsewhere).
-    pub fn clear_bad_shards(&self, pairs: &[ShardCopy]) -> Result<(), MetaError> {
+    pub(super) fn clear_bad_shards(&self, pairs: &[ShardCopy]) -> Result<(), MetaError> {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(BAD_SHARDS)?;
@@ -192,7 +124,7 @@ impl MetaStore {
 
     /// Queues (or re-ranks) segments for repair, and removes `healed` ones,
     /// in one commit. A segment already queued keeps its queue time.
-    pub fn update_repair_queue(
+    pub(super) fn update_repair_queue(
         &self,
         degraded: &[(SegmentKey, u8)],
         healed: &[SegmentKey],
@@ -223,7 +155,7 @@ impl MetaStore {
 
     /// The repair queue, riskiest first (fewest healthy shards, then
     /// longest waiting).
-    pub fn repair_queue(&self) -> Result<Vec<(SegmentKey, RepairEntry)>, MetaError> {
+    pub(super) fn repair_queue(&self) -> Result<Vec<(SegmentKey, RepairEntry)>, MetaError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(REPAIR_QUEUE)?;
         let mut out = Vec::new();
@@ -240,7 +172,7 @@ impl MetaStore {
 
     /// Queues segments for rebalancing (those already queued keep their
     /// time) and removes `done` ones, in one commit.
-    pub fn update_rebalance_queue(
+    pub(super) fn update_rebalance_queue(
         &self,
         crowded: &[SegmentKey],
         done: &[SegmentKey],
@@ -267,7 +199,7 @@ impl MetaStore {
     }
 
     /// The segments waiting to be spread out, longest waiting first.
-    pub fn rebalance_queue(&self) -> Result<Vec<SegmentKey>, MetaError> {
+    pub(super) fn rebalance_queue(&self) -> Result<Vec<SegmentKey>, MetaError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(REBALANCE_QUEUE)?;
         let mut out = Vec::new();
@@ -279,15 +211,27 @@ impl MetaStore {
         Ok(out.into_iter().map(|(_, k)| k).collect())
     }
 
-    /// Calls `visit` with every object (bucket, key, manifest), in key
-    /// order, from one consistent snapshot.
-    pub fn for_each_object(
+    /// Up to `limit` objects after `after`, in (bucket, key) order.
+    pub(super) fn objects_after(
         &self,
-        mut visit: impl FnMut(&str, &str, &ObjectMeta),
-    ) -> Result<(), MetaError> {
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, ObjectMeta)>, MetaError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(OBJECTS)?;
-        for entry in table.iter()? {
+        let start = after.map(|(b, k)| object_key(&b, &k));
+        let bounds = match &start {
+            Some(s) => (
+                std::ops::Bound::Excluded(s.as_slice()),
+                std::ops::Bound::Unbounded,
+            ),
+            None => (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+        };
+        let mut out = Vec::new();
+        for entry in table.range::<&[u8]>(bounds)? {
+            if out.len() == limit {
+                break;
+            }
             let (k, v) = entry?;
             let k = k.value();
             let nul = k
@@ -301,13 +245,13 @@ impl MetaStore {
                 continue;
             };
             match decode::<ObjectMeta>(v.value(), "object") {
-                Ok(meta) => visit(bucket, key, &meta),
+                Ok(meta) => out.push((bucket.to_owned(), key.to_owned(), meta)),
                 Err(e) => {
                     tracing::warn!(bucket, key, error = %e, "skipping an unreadable manifest")
                 }
             }
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Every (node, shard) that a manifest or an uploaded part names, read
@@ -315,7 +259,9 @@ impl MetaStore {
     /// as parts or as an object). Fails on any record it cannot read:
     /// garbage collection must never take an unreadable manifest's shards
     /// for garbage.
-    pub fn shard_references(&self) -> Result<std::collections::HashSet<ShardCopy>, MetaError> {
+    pub(super) fn shard_references(
+        &self,
+    ) -> Result<std::collections::HashSet<ShardCopy>, MetaError> {
         let txn = self.db.begin_read()?;
         let mut refs = std::collections::HashSet::new();
         let mut add = |layouts: &[PartLayout]| {
@@ -336,32 +282,16 @@ impl MetaStore {
         Ok(refs)
     }
 
-    /// Calls `visit` with every part of every multipart upload in progress.
-    pub fn for_each_pending_part(
-        &self,
-        mut visit: impl FnMut(&PartLayout),
-    ) -> Result<(), MetaError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(PARTS)?;
-        for entry in table.iter()? {
-            let (_, v) = entry?;
-            if let Ok(part) = decode::<PartLayout>(v.value(), "part") {
-                visit(&part);
-            }
-        }
-        Ok(())
-    }
-
     /// Moves shards of one segment to new nodes, if the object is still the
     /// version that was repaired (same ETag and modification time) and each
     /// replaced shard is still where the repair found it. Returns whether
     /// the manifest was updated; `false` means the object changed meanwhile
     /// and the new copies are garbage.
-    pub fn move_shards(
+    pub(super) fn move_shards(
         &self,
         segment: &SegmentKey,
         version: (&str, u64),
-        moves: &[(usize, ShardLocation, ShardLocation)],
+        moves: &[ShardMove],
     ) -> Result<bool, MetaError> {
         let txn = self.db.begin_write()?;
         let moved = {
@@ -395,64 +325,5 @@ impl MetaStore {
         };
         txn.commit()?;
         Ok(moved)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segment_keys_round_trip_even_with_odd_object_keys() {
-        for key in ["a", "", "with\0nul", "ünïcode/%20 x"] {
-            let s = SegmentKey {
-                bucket: "b".into(),
-                key: key.into(),
-                part: 3,
-                segment: 70_000,
-            };
-            assert_eq!(SegmentKey::from_bytes(&s.to_bytes()).unwrap(), s);
-        }
-    }
-
-    fn segment(key: &str) -> SegmentKey {
-        SegmentKey {
-            bucket: "b".into(),
-            key: key.into(),
-            part: 0,
-            segment: 0,
-        }
-    }
-
-    #[test]
-    fn the_rebalance_queue_keeps_first_queue_times() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
-        meta.update_rebalance_queue(&[segment("late")], &[], 20)
-            .unwrap();
-        meta.update_rebalance_queue(&[segment("early")], &[], 10)
-            .unwrap();
-        // Queued again later: keeps its place.
-        meta.update_rebalance_queue(&[segment("late"), segment("early")], &[], 30)
-            .unwrap();
-        assert_eq!(
-            meta.rebalance_queue().unwrap(),
-            [segment("early"), segment("late")]
-        );
-        meta.update_rebalance_queue(&[], &[segment("early")], 40)
-            .unwrap();
-        assert_eq!(meta.rebalance_queue().unwrap(), [segment("late")]);
-        // Survives reopening (the gateway restarting).
-        drop(meta);
-        let meta = MetaStore::open(&dir.path().join("meta.redb")).unwrap();
-        assert_eq!(meta.rebalance_queue().unwrap(), [segment("late")]);
-    }
-
-    #[test]
-    fn bad_shard_keys_round_trip() {
-        let node = vec![7u8; 38];
-        let k = bad_key(&node, &[9; 32]);
-        assert_eq!(split_bad_key(&k), Some((node, [9; 32])));
-        assert_eq!(split_bad_key(&k[1..]), None);
     }
 }

@@ -1,0 +1,1248 @@
+//! The PostgreSQL backend: the metadata store in a SQL database that any
+//! number of gateways share (`cairn gateway --meta postgres://...`). Also
+//! meant for CockroachDB: the SQL stays within what both accept (see
+//! `schema`), every transaction that writes is SERIALIZABLE and is run again
+//! when it loses a conflict (SQLSTATE 40001), and nothing relies on
+//! advisory locks.
+//!
+//! * Connections come from a pool (deadpool-postgres); statements are
+//!   prepared and cached per connection.
+//! * A bucket's objects are one range of the `objects` primary key
+//!   `(bucket, key BYTEA)`, so listing with a prefix, a delimiter and a
+//!   start is an index scan that skips past each common prefix (as the redb
+//!   backend does), never a scan of the bucket.
+//! * Manifests are two binary columns: the S3 attributes, and the shard
+//!   layout with node ids replaced by small integer aliases
+//!   (`node_aliases`, cached in memory; aliases are never changed or
+//!   reused, so a cache miss is only ever a new node).
+//! * A database that cannot be reached makes every call fail with
+//!   [`MetaError::Unavailable`] (the S3 layer answers 503) until it is back;
+//!   the pool reconnects by itself.
+
+mod compact;
+mod list;
+pub mod local;
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+
+use super::names::{self, UPLOAD_ID_LEN};
+use super::types::{decode, encode};
+use super::{
+    BucketAcl, BucketInfo, ListPage, ListQuery, MetaBackend, MetaError, NodeHealthRecord,
+    ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy, ShardMove, UploadState,
+    WriteCondition,
+};
+use compact::Aliases;
+
+/// Times a transaction that lost a serialization conflict is run again
+/// (with backoff doubling from 1 ms to 64 ms, jittered: a few seconds in
+/// all, enough for dozens of writers on one key).
+const RETRIES: usize = 60;
+/// Most connections a gateway holds.
+const POOL_SIZE: usize = 16;
+/// How long a statement may wait for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL backend. Cheap to clone (a pool handle and a shared
+/// alias cache).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    aliases: Arc<RwLock<Aliases>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    // postgres://user:password@host/db
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+/// A database error as a [`MetaError`]: a lost serialization conflict is
+/// [`MetaError::Retry`], a connection problem [`MetaError::Unavailable`].
+fn sql(e: tokio_postgres::Error) -> MetaError {
+    match e.code() {
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => MetaError::Retry,
+        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => MetaError::Retry,
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => MetaError::Retry,
+        Some(_) => MetaError::Sql(e.to_string()),
+        None if e.is_closed() => MetaError::Unavailable(e.to_string()),
+        None => MetaError::Unavailable(e.to_string()),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> MetaError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => sql(e),
+        other => MetaError::Unavailable(other.to_string()),
+    }
+}
+
+/// Runs `$body` in a SERIALIZABLE transaction `$tx` on a pooled client,
+/// committing if it returns `Ok`, and runs it all again (a few times, with
+/// a short random backoff) when a statement or the commit loses a
+/// serialization conflict. `$body` must only read its captured inputs, as
+/// it may run more than once.
+macro_rules! serializable {
+    ($self:expr, |$tx:ident| $body:block) => {{
+        let mut attempt = 0usize;
+        loop {
+            let mut client = $self.pool.get().await.map_err(pool_error)?;
+            let $tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::Serializable)
+                .start()
+                .await
+                .map_err(sql)?;
+            let result: Result<_, MetaError> = async { $body }.await;
+            let outcome = match result {
+                Ok(value) => $tx.commit().await.map_err(sql).map(|()| value),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(MetaError::Retry) if attempt < RETRIES => {
+                    attempt += 1;
+                    let cap = 1u64 << attempt.min(6);
+                    let micros = rand::random::<u64>() % (cap * 1000) + 500;
+                    tokio::time::sleep(Duration::from_micros(micros)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn acl_code(acl: BucketAcl) -> i16 {
+    match acl {
+        BucketAcl::Private => 0,
+        BucketAcl::PublicRead => 1,
+    }
+}
+
+fn acl_of(code: i16) -> Result<BucketAcl, MetaError> {
+    match code {
+        0 => Ok(BucketAcl::Private),
+        1 => Ok(BucketAcl::PublicRead),
+        other => Err(MetaError::Corrupt(format!("bucket ACL code {other}"))),
+    }
+}
+
+fn bucket_of(row: &Row) -> Result<BucketInfo, MetaError> {
+    Ok(BucketInfo {
+        name: row.get(0),
+        region: row.get(1),
+        owner: row.get(2),
+        created: u64_of(row.get(3)),
+        acl: acl_of(row.get(4))?,
+    })
+}
+
+fn key_string(bytes: Vec<u8>, what: &str) -> Result<String, MetaError> {
+    String::from_utf8(bytes).map_err(|_| MetaError::Corrupt(format!("{what} is not UTF-8")))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), checks
+    /// the database answers, and applies the schema's migrations. Errors
+    /// name the URL without its password.
+    pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            MetaError::Unavailable(format!("{}: not a PostgreSQL URL: {e}", redact(url)))
+        })?;
+        let mut config = config;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| MetaError::Unavailable(format!("{}: {e}", redact(url))))?;
+        let store = Self {
+            pool,
+            aliases: Arc::default(),
+        };
+        store.migrate().await.map_err(|e| match e {
+            MetaError::Unavailable(m) => MetaError::Unavailable(format!("{}: {m}", redact(url))),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    /// Applies the migrations not yet recorded, each in one transaction.
+    async fn migrate(&self) -> Result<(), MetaError> {
+        {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version INT8 PRIMARY KEY,
+                        applied INT8 NOT NULL
+                    )",
+                )
+                .await
+                .map_err(sql)?;
+        }
+        for (i, statements) in schema::MIGRATIONS.iter().enumerate() {
+            let version = i as i64 + 1;
+            serializable!(self, |tx| {
+                let done = tx
+                    .query_opt(
+                        "SELECT 1 FROM schema_migrations WHERE version = $1",
+                        &[&version],
+                    )
+                    .await
+                    .map_err(sql)?;
+                if done.is_none() {
+                    for statement in *statements {
+                        tx.batch_execute(statement).await.map_err(sql)?;
+                    }
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)",
+                        &[&version, &i64_of(now_ms())],
+                    )
+                    .await
+                    .map_err(sql)?;
+                    tracing::info!(version, "metadata schema migrated");
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The aliases of `nodes`, making any that are missing (in their own
+    /// transaction: an alias made for a write that then fails is harmless).
+    async fn alias_nodes(
+        &self,
+        nodes: &HashSet<Vec<u8>>,
+    ) -> Result<HashMap<Vec<u8>, i64>, MetaError> {
+        let missing: Vec<Vec<u8>> = {
+            let cache = self.aliases.read().expect("not poisoned");
+            nodes
+                .iter()
+                .filter(|n| cache.alias(n).is_none())
+                .cloned()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let made: Vec<(Vec<u8>, i64)> = serializable!(self, |tx| {
+                let mut made = Vec::new();
+                for node in &missing {
+                    let row = match tx
+                        .query_opt("SELECT alias FROM node_aliases WHERE node = $1", &[node])
+                        .await
+                        .map_err(sql)?
+                    {
+                        Some(row) => row,
+                        None => tx
+                            .query_one(
+                                "INSERT INTO node_aliases (node, alias)
+                                 SELECT $1, COALESCE(MAX(alias), 0) + 1 FROM node_aliases
+                                 RETURNING alias",
+                                &[node],
+                            )
+                            .await
+                            .map_err(sql)?,
+                    };
+                    made.push((node.clone(), row.get::<_, i64>(0)));
+                }
+                Ok(made)
+            })?;
+            let mut cache = self.aliases.write().expect("not poisoned");
+            for (node, alias) in made {
+                cache.learn(node, alias);
+            }
+        }
+        let cache = self.aliases.read().expect("not poisoned");
+        Ok(nodes
+            .iter()
+            .filter_map(|n| Some((n.clone(), cache.alias(n)?)))
+            .collect())
+    }
+
+    /// Makes sure every alias in `aliases` is in the cache.
+    async fn learn_aliases(&self, aliases: &HashSet<i64>) -> Result<(), MetaError> {
+        let unknown: Vec<i64> = {
+            let cache = self.aliases.read().expect("not poisoned");
+            aliases
+                .iter()
+                .filter(|a| cache.node(**a).is_none())
+                .copied()
+                .collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT node, alias FROM node_aliases WHERE alias = ANY($1)",
+                &[&unknown],
+            )
+            .await
+            .map_err(sql)?;
+        let mut cache = self.aliases.write().expect("not poisoned");
+        for row in rows {
+            cache.learn(row.get(0), row.get(1));
+        }
+        Ok(())
+    }
+
+    /// A manifest's two columns.
+    async fn encode_object(&self, meta: &ObjectMeta) -> Result<(Vec<u8>, Vec<u8>), MetaError> {
+        let aliases = self.alias_nodes(&compact::nodes_of(&meta.parts)).await?;
+        let attrs = encode(&ObjectMeta {
+            parts: Vec::new(),
+            ..meta.clone()
+        });
+        Ok((attrs, compact::encode_parts(&meta.parts, &aliases)))
+    }
+
+    /// A manifest from its two columns.
+    async fn decode_object(&self, attrs: &[u8], layout: &[u8]) -> Result<ObjectMeta, MetaError> {
+        let parts = self.decode_parts(layout).await?;
+        let mut meta: ObjectMeta = decode(attrs, "object")?;
+        meta.parts = parts;
+        Ok(meta)
+    }
+
+    async fn decode_parts(&self, layout: &[u8]) -> Result<Vec<PartLayout>, MetaError> {
+        let compact = compact::decode_layout(layout)?;
+        self.learn_aliases(&compact::aliases_of(&compact)).await?;
+        let cache = self.aliases.read().expect("not poisoned");
+        compact::expand(compact, &cache)
+    }
+
+    async fn encode_part(&self, part: &PartLayout) -> Result<Vec<u8>, MetaError> {
+        let parts = std::slice::from_ref(part);
+        let aliases = self.alias_nodes(&compact::nodes_of(parts)).await?;
+        Ok(compact::encode_parts(parts, &aliases))
+    }
+
+    async fn decode_part(&self, layout: &[u8]) -> Result<PartLayout, MetaError> {
+        self.decode_parts(layout)
+            .await?
+            .pop()
+            .ok_or_else(|| MetaError::Corrupt("empty part layout".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl MetaBackend for PgStore {
+    async fn put_key(&self, id: &str, sealed: &[u8], create_only: bool) -> Result<bool, MetaError> {
+        serializable!(self, |tx| {
+            let exists = tx
+                .query_opt("SELECT 1 FROM access_keys WHERE id = $1", &[&id])
+                .await
+                .map_err(sql)?
+                .is_some();
+            if exists && create_only {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO access_keys (id, sealed) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+                &[&id, &sealed],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(true)
+        })
+    }
+
+    async fn key_secret(&self, id: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached("SELECT sealed FROM access_keys WHERE id = $1")
+            .await
+            .map_err(sql)?;
+        let row = client.query_opt(&statement, &[&id]).await.map_err(sql)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn key_ids(&self) -> Result<Vec<String>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query("SELECT id FROM access_keys", &[])
+            .await
+            .map_err(sql)?;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn create_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        acl: BucketAcl,
+    ) -> Result<(), MetaError> {
+        let created = i64_of(now_ms());
+        serializable!(self, |tx| {
+            if let Some(row) = tx
+                .query_opt("SELECT owner FROM buckets WHERE name = $1", &[&name])
+                .await
+                .map_err(sql)?
+            {
+                let existing: String = row.get(0);
+                return Err(if existing == owner {
+                    MetaError::BucketAlreadyOwnedByYou
+                } else {
+                    MetaError::BucketAlreadyExists
+                });
+            }
+            tx.execute(
+                "INSERT INTO buckets (name, region, owner, created, acl) VALUES ($1, $2, $3, $4, $5)",
+                &[&name, &region, &owner, &created, &acl_code(acl)],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    async fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached("SELECT name, region, owner, created, acl FROM buckets WHERE name = $1")
+            .await
+            .map_err(sql)?;
+        let row = client.query_opt(&statement, &[&name]).await.map_err(sql)?;
+        row.as_ref().map(bucket_of).transpose()
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query("SELECT name, region, owner, created, acl FROM buckets", &[])
+            .await
+            .map_err(sql)?;
+        let mut buckets = rows.iter().map(bucket_of).collect::<Result<Vec<_>, _>>()?;
+        // Byte order, whatever the database's collation.
+        buckets.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        Ok(buckets)
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
+        serializable!(self, |tx| {
+            if tx
+                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&name])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let busy = tx
+                .query_opt("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", &[&name])
+                .await
+                .map_err(sql)?
+                .is_some()
+                || tx
+                    .query_opt("SELECT 1 FROM uploads WHERE bucket = $1 LIMIT 1", &[&name])
+                    .await
+                    .map_err(sql)?
+                    .is_some();
+            if busy {
+                return Err(MetaError::BucketNotEmpty);
+            }
+            tx.execute("DELETE FROM buckets WHERE name = $1", &[&name])
+                .await
+                .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError> {
+        serializable!(self, |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE buckets SET acl = $2 WHERE name = $1",
+                    &[&name, &acl_code(acl)],
+                )
+                .await
+                .map_err(sql)?;
+            if changed == 0 {
+                return Err(MetaError::NoSuchBucket);
+            }
+            Ok(())
+        })
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<PutOutcome, MetaError> {
+        let (attrs, layout) = self.encode_object(&meta).await?;
+        let key = key.as_bytes();
+        let current: Result<Option<(Vec<u8>, Vec<u8>)>, _> = serializable!(self, |tx| {
+            if tx
+                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let row = tx
+                .query_opt(
+                    "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2",
+                    &[&bucket, &key],
+                )
+                .await
+                .map_err(sql)?;
+            let current: Option<(Vec<u8>, Vec<u8>)> = row.map(|r| (r.get(0), r.get(1)));
+            let etag = match &current {
+                Some((attrs, _)) => Some(decode::<ObjectMeta>(attrs, "object")?.etag),
+                None => None,
+            };
+            if let Err(refused) = condition.check(etag.as_deref()) {
+                return Ok(Err(refused));
+            }
+            tx.execute(
+                "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, layout = excluded.layout",
+                &[&bucket, &key, &attrs, &layout],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(Ok(current))
+        })?;
+        match current {
+            Err(refused) => Ok(Err(refused)),
+            Ok(None) => Ok(Ok(None)),
+            Ok(Some((attrs, layout))) => match self.decode_object(&attrs, &layout).await {
+                Ok(old) => Ok(Ok(Some(old))),
+                Err(e) => {
+                    tracing::warn!(bucket, error = %e, "replaced an unreadable manifest");
+                    Ok(Ok(None))
+                }
+            },
+        }
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached("SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2")
+            .await
+            .map_err(sql)?;
+        let row = client
+            .query_opt(&statement, &[&bucket, &key.as_bytes()])
+            .await
+            .map_err(sql)?;
+        drop(client);
+        match row {
+            Some(row) => Ok(Some(self.decode_object(row.get(0), row.get(1)).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectMeta>, MetaError> {
+        let key = key.as_bytes();
+        let removed: Option<(Vec<u8>, Vec<u8>)> = serializable!(self, |tx| {
+            if tx
+                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let row = tx
+                .query_opt(
+                    "DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING attrs, layout",
+                    &[&bucket, &key],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(row.map(|r| (r.get(0), r.get(1))))
+        })?;
+        match removed {
+            Some((attrs, layout)) => match self.decode_object(&attrs, &layout).await {
+                Ok(meta) => Ok(Some(meta)),
+                Err(e) => {
+                    tracing::warn!(bucket, error = %e, "deleted an unreadable manifest");
+                    Ok(None)
+                }
+            },
+            None => Ok(None),
+        }
+    }
+
+    async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
+        if self.bucket(bucket).await?.is_none() {
+            return Err(MetaError::NoSuchBucket);
+        }
+        list::list(self, bucket, q).await
+    }
+
+    async fn objects_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, ObjectMeta)>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match &after {
+            Some((bucket, key)) => client
+                .query(
+                    "SELECT bucket, key, attrs, layout FROM objects
+                     WHERE (bucket, key) > ($1, $2) ORDER BY bucket, key LIMIT $3",
+                    &[bucket, &key.as_bytes(), &limit],
+                )
+                .await
+                .map_err(sql)?,
+            None => client
+                .query(
+                    "SELECT bucket, key, attrs, layout FROM objects ORDER BY bucket, key LIMIT $1",
+                    &[&limit],
+                )
+                .await
+                .map_err(sql)?,
+        };
+        drop(client);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let bucket: String = row.get(0);
+            let key = key_string(row.get(1), "object key")?;
+            match self.decode_object(row.get(2), row.get(3)).await {
+                Ok(meta) => out.push((bucket, key, meta)),
+                Err(e) => {
+                    tracing::warn!(bucket, key, error = %e, "skipping an unreadable manifest")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn move_shards(
+        &self,
+        segment: &SegmentKey,
+        version: (&str, u64),
+        moves: &[ShardMove],
+    ) -> Result<bool, MetaError> {
+        let key = segment.key.as_bytes();
+        let bucket = segment.bucket.as_str();
+        // The new layout is computed from the current one inside the
+        // transaction; aliases for the new nodes are made first.
+        let new_nodes: HashSet<Vec<u8>> = moves.iter().map(|(_, _, to)| to.node.clone()).collect();
+        let aliases = self.alias_nodes(&new_nodes).await?;
+        let current = {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            client
+                .query_opt(
+                    "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2",
+                    &[&bucket, &key],
+                )
+                .await
+                .map_err(sql)?
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+        };
+        let Some((attrs, layout)) = current else {
+            return Ok(false);
+        };
+        let mut meta = self.decode_object(&attrs, &layout).await?;
+        if meta.etag != version.0 || meta.last_modified != version.1 {
+            return Ok(false);
+        }
+        let Some(target) = meta
+            .parts
+            .get_mut(segment.part as usize)
+            .and_then(|p| p.segments.get_mut(segment.segment as usize))
+        else {
+            return Ok(false);
+        };
+        for (index, from, _) in moves {
+            if target.shards.get(*index) != Some(from) {
+                return Ok(false);
+            }
+        }
+        for (index, _, to) in moves {
+            target.shards[*index] = to.clone();
+        }
+        let mut all = self.alias_nodes(&compact::nodes_of(&meta.parts)).await?;
+        all.extend(aliases);
+        let new_layout = compact::encode_parts(&meta.parts, &all);
+        // Swap only if the row is still exactly what was read.
+        serializable!(self, |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE objects SET layout = $4
+                     WHERE bucket = $1 AND key = $2 AND attrs = $3 AND layout = $5",
+                    &[&bucket, &key, &attrs, &new_layout, &layout],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(changed == 1)
+        })
+    }
+
+    async fn shard_references(&self) -> Result<HashSet<ShardCopy>, MetaError> {
+        // One snapshot of objects and parts.
+        let (objects, parts): (Vec<Vec<u8>>, Vec<Vec<u8>>) = {
+            let mut client = self.pool.get().await.map_err(pool_error)?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(sql)?;
+            let objects = tx
+                .query("SELECT layout FROM objects", &[])
+                .await
+                .map_err(sql)?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            let parts = tx
+                .query("SELECT layout FROM parts", &[])
+                .await
+                .map_err(sql)?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            tx.commit().await.map_err(sql)?;
+            (objects, parts)
+        };
+        let mut refs = HashSet::new();
+        for layout in objects.iter().chain(&parts) {
+            for part in self.decode_parts(layout).await? {
+                for shard in part.segments.iter().flat_map(|s| &s.shards) {
+                    refs.insert((shard.node.clone(), shard.id));
+                }
+            }
+        }
+        Ok(refs)
+    }
+
+    async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        template: &ObjectMeta,
+    ) -> Result<String, MetaError> {
+        let template = encode(template);
+        let initiated = i64_of(now_ms());
+        serializable!(self, |tx| {
+            if tx
+                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let seq: i64 = tx
+                .query_one(
+                    "INSERT INTO counters (name, value) VALUES ('upload_seq', 1)
+                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
+                     RETURNING value",
+                    &[],
+                )
+                .await
+                .map_err(sql)?
+                .get(0);
+            let id = names::new_upload_id();
+            tx.execute(
+                "INSERT INTO uploads (id, bucket, key, initiated, seq, template)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&id, &bucket, &key.as_bytes(), &initiated, &seq, &template],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(id)
+        })
+    }
+
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartLayout,
+        checksum: Option<&str>,
+    ) -> Result<Option<PartLayout>, MetaError> {
+        if upload_id.len() != UPLOAD_ID_LEN {
+            return Err(MetaError::NoSuchUpload);
+        }
+        let layout = self.encode_part(part).await?;
+        let number = i64::from(part.part_number);
+        let old: Option<Vec<u8>> = serializable!(self, |tx| {
+            if tx
+                .query_opt("SELECT 1 FROM uploads WHERE id = $1", &[&upload_id])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchUpload);
+            }
+            let old = tx
+                .query_opt(
+                    "SELECT layout FROM parts WHERE upload_id = $1 AND number = $2",
+                    &[&upload_id, &number],
+                )
+                .await
+                .map_err(sql)?
+                .map(|r| r.get(0));
+            tx.execute(
+                "INSERT INTO parts (upload_id, number, layout, checksum) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (upload_id, number)
+                 DO UPDATE SET layout = excluded.layout, checksum = excluded.checksum",
+                &[&upload_id, &number, &layout, &checksum],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(old)
+        })?;
+        match old {
+            Some(layout) => Ok(Some(self.decode_part(&layout).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn upload(&self, upload_id: &str) -> Result<Option<UploadState>, MetaError> {
+        if upload_id.len() != UPLOAD_ID_LEN {
+            return Ok(None);
+        }
+        let (head, parts) = {
+            let mut client = self.pool.get().await.map_err(pool_error)?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(sql)?;
+            let head = tx
+                .query_opt(
+                    "SELECT bucket, key, template FROM uploads WHERE id = $1",
+                    &[&upload_id],
+                )
+                .await
+                .map_err(sql)?;
+            let parts = tx
+                .query(
+                    "SELECT layout FROM parts WHERE upload_id = $1 ORDER BY number",
+                    &[&upload_id],
+                )
+                .await
+                .map_err(sql)?;
+            tx.commit().await.map_err(sql)?;
+            (head, parts)
+        };
+        let Some(head) = head else {
+            return Ok(None);
+        };
+        let mut layouts = Vec::with_capacity(parts.len());
+        for row in parts {
+            layouts.push(self.decode_part(row.get(0)).await?);
+        }
+        let template: ObjectMeta = decode(head.get(2), "upload template")?;
+        Ok(Some((
+            head.get(0),
+            key_string(head.get(1), "upload key")?,
+            template,
+            layouts,
+        )))
+    }
+
+    async fn part_checksums(&self, upload_id: &str) -> Result<Vec<(u32, String)>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT number, checksum FROM parts
+                 WHERE upload_id = $1 AND checksum IS NOT NULL ORDER BY number",
+                &[&upload_id],
+            )
+            .await
+            .map_err(sql)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u32, r.get(1)))
+            .collect())
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, u64)>, MetaError> {
+        if self.bucket(bucket).await?.is_none() {
+            return Err(MetaError::NoSuchBucket);
+        }
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT key, id, initiated, seq FROM uploads WHERE bucket = $1",
+                &[&bucket],
+            )
+            .await
+            .map_err(sql)?;
+        let mut found = Vec::new();
+        for row in rows {
+            let key = key_string(row.get(0), "upload key")?;
+            if key.starts_with(prefix) {
+                let (id, initiated, seq): (String, i64, i64) = (row.get(1), row.get(2), row.get(3));
+                found.push((key, initiated, seq, id));
+            }
+        }
+        found.sort_by(|a, b| (a.0.as_bytes(), a.1, a.2).cmp(&(b.0.as_bytes(), b.1, b.2)));
+        Ok(found
+            .into_iter()
+            .map(|(key, initiated, _, id)| (key, id, u64_of(initiated)))
+            .collect())
+    }
+
+    async fn remove_upload(&self, upload_id: &str) -> Result<Option<Vec<PartLayout>>, MetaError> {
+        if upload_id.len() != UPLOAD_ID_LEN {
+            return Ok(None);
+        }
+        let removed: Option<Vec<Vec<u8>>> = serializable!(self, |tx| {
+            let gone = tx
+                .execute("DELETE FROM uploads WHERE id = $1", &[&upload_id])
+                .await
+                .map_err(sql)?;
+            if gone == 0 {
+                return Ok(None);
+            }
+            let rows = tx
+                .query(
+                    "DELETE FROM parts WHERE upload_id = $1 RETURNING number, layout",
+                    &[&upload_id],
+                )
+                .await
+                .map_err(sql)?;
+            let mut rows: Vec<(i64, Vec<u8>)> =
+                rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+            rows.sort_by_key(|(n, _)| *n);
+            Ok(Some(rows.into_iter().map(|(_, l)| l).collect()))
+        })?;
+        match removed {
+            Some(layouts) => {
+                let mut parts = Vec::with_capacity(layouts.len());
+                for layout in layouts {
+                    parts.push(self.decode_part(&layout).await?);
+                }
+                Ok(Some(parts))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn node_health(&self) -> Result<Vec<(Vec<u8>, NodeHealthRecord)>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query("SELECT node, record FROM node_health", &[])
+            .await
+            .map_err(sql)?;
+        rows.iter()
+            .map(|r| Ok((r.get(0), decode(r.get::<_, &[u8]>(1), "node health")?)))
+            .collect()
+    }
+
+    async fn put_node_health(
+        &self,
+        records: &[(Vec<u8>, NodeHealthRecord)],
+    ) -> Result<(), MetaError> {
+        let encoded: Vec<(&Vec<u8>, Vec<u8>)> =
+            records.iter().map(|(n, r)| (n, encode(r))).collect();
+        serializable!(self, |tx| {
+            for (node, record) in &encoded {
+                tx.execute(
+                    "INSERT INTO node_health (node, record) VALUES ($1, $2)
+                     ON CONFLICT (node) DO UPDATE SET record = excluded.record",
+                    &[node, record],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn mark_bad_shard(
+        &self,
+        node: &[u8],
+        shard: &[u8; 32],
+        at: u64,
+    ) -> Result<(), MetaError> {
+        let (shard, at) = (shard.as_slice(), i64_of(at));
+        serializable!(self, |tx| {
+            tx.execute(
+                "INSERT INTO bad_shards (node, shard, at) VALUES ($1, $2, $3)
+                 ON CONFLICT (node, shard) DO UPDATE SET at = excluded.at",
+                &[&node, &shard, &at],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    async fn bad_shards(&self) -> Result<Vec<ShardCopy>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query("SELECT node, shard FROM bad_shards", &[])
+            .await
+            .map_err(sql)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let shard: &[u8] = r.get(1);
+                Some((r.get(0), shard.try_into().ok()?))
+            })
+            .collect())
+    }
+
+    async fn clear_bad_shards(&self, pairs: &[ShardCopy]) -> Result<(), MetaError> {
+        serializable!(self, |tx| {
+            for (node, shard) in pairs {
+                tx.execute(
+                    "DELETE FROM bad_shards WHERE node = $1 AND shard = $2",
+                    &[node, &shard.as_slice()],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn update_repair_queue(
+        &self,
+        degraded: &[(SegmentKey, u8)],
+        healed: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError> {
+        if degraded.is_empty() && healed.is_empty() {
+            return Ok(());
+        }
+        let now = i64_of(now);
+        let degraded: Vec<(Vec<u8>, i16)> = degraded
+            .iter()
+            .map(|(s, h)| (s.to_bytes(), i16::from(*h)))
+            .collect();
+        let healed: Vec<Vec<u8>> = healed.iter().map(SegmentKey::to_bytes).collect();
+        serializable!(self, |tx| {
+            for (segment, healthy) in &degraded {
+                tx.execute(
+                    "INSERT INTO repair_queue (segment, healthy, queued) VALUES ($1, $2, $3)
+                     ON CONFLICT (segment) DO UPDATE SET healthy = excluded.healthy",
+                    &[segment, healthy, &now],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            for segment in &healed {
+                tx.execute("DELETE FROM repair_queue WHERE segment = $1", &[segment])
+                    .await
+                    .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn repair_queue(&self) -> Result<Vec<(SegmentKey, RepairEntry)>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query("SELECT segment, healthy, queued FROM repair_queue", &[])
+            .await
+            .map_err(sql)?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    SegmentKey::from_bytes(r.get(0))?,
+                    RepairEntry {
+                        healthy: u8::try_from(r.get::<_, i16>(1)).unwrap_or(0),
+                        queued: u64_of(r.get(2)),
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, MetaError>>()?;
+        out.sort_by(|(ka, a), (kb, b)| {
+            (a.healthy, a.queued, ka.to_bytes()).cmp(&(b.healthy, b.queued, kb.to_bytes()))
+        });
+        Ok(out)
+    }
+
+    async fn update_rebalance_queue(
+        &self,
+        crowded: &[SegmentKey],
+        done: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError> {
+        if crowded.is_empty() && done.is_empty() {
+            return Ok(());
+        }
+        let now = i64_of(now);
+        let crowded: Vec<Vec<u8>> = crowded.iter().map(SegmentKey::to_bytes).collect();
+        let done: Vec<Vec<u8>> = done.iter().map(SegmentKey::to_bytes).collect();
+        serializable!(self, |tx| {
+            for segment in &crowded {
+                tx.execute(
+                    "INSERT INTO rebalance_queue (segment, queued) VALUES ($1, $2)
+                     ON CONFLICT (segment) DO NOTHING",
+                    &[segment, &now],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            for segment in &done {
+                tx.execute("DELETE FROM rebalance_queue WHERE segment = $1", &[segment])
+                    .await
+                    .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn rebalance_queue(&self) -> Result<Vec<SegmentKey>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query("SELECT segment, queued FROM rebalance_queue", &[])
+            .await
+            .map_err(sql)?;
+        let mut out: Vec<(i64, Vec<u8>)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+        out.sort();
+        out.into_iter()
+            .map(|(_, k)| SegmentKey::from_bytes(&k))
+            .collect()
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .map_err(sql)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_setting(&self, name: &str, value: &[u8]) -> Result<(), MetaError> {
+        serializable!(self, |tx| {
+            tx.execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[&name, &value],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError> {
+        let ttl = i64_of(ttl.as_millis() as u64);
+        serializable!(self, |tx| {
+            // The database's clock, not the gateways': theirs may disagree.
+            let now: i64 = tx
+                .query_one(
+                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT",
+                    &[],
+                )
+                .await
+                .map_err(sql)?
+                .get(0);
+            let expires = now + ttl;
+            let row = tx
+                .query_opt(
+                    "SELECT holder, expires FROM leases WHERE name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(sql)?;
+            if let Some(row) = row {
+                let (current, until): (String, i64) = (row.get(0), row.get(1));
+                if current != holder && until > now {
+                    return Ok(false);
+                }
+            }
+            tx.execute(
+                "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires",
+                &[&name, &holder, &expires],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(true)
+        })
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError> {
+        serializable!(self, |tx| {
+            tx.execute(
+                "DELETE FROM leases WHERE name = $1 AND holder = $2",
+                &[&name, &holder],
+            )
+            .await
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_messages() {
+        assert_eq!(
+            redact("postgres://cairn:s3cret@db.example:5432/cairn"),
+            "postgres://cairn:***@db.example:5432/cairn"
+        );
+        assert_eq!(
+            redact("postgres://cairn@127.0.0.1/cairn"),
+            "postgres://cairn@127.0.0.1/cairn"
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! [`MetaBackend`] over redb: each method runs its (quick, synchronous)
+//! transaction in place; object puts go through the group committer.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::RedbStore;
+use crate::meta::{
+    BucketAcl, BucketInfo, ListPage, ListQuery, MetaBackend, MetaError, NodeHealthRecord,
+    ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy, ShardMove, UploadState,
+    WriteCondition,
+};
+
+#[async_trait::async_trait]
+impl MetaBackend for RedbStore {
+    async fn put_key(&self, id: &str, sealed: &[u8], create_only: bool) -> Result<bool, MetaError> {
+        RedbStore::put_key(self, id, sealed, create_only)
+    }
+
+    async fn key_secret(&self, id: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        RedbStore::key_secret(self, id)
+    }
+
+    async fn key_ids(&self) -> Result<Vec<String>, MetaError> {
+        RedbStore::key_ids(self)
+    }
+
+    async fn create_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        acl: BucketAcl,
+    ) -> Result<(), MetaError> {
+        RedbStore::create_bucket(self, name, region, owner, acl)
+    }
+
+    async fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError> {
+        RedbStore::bucket(self, name)
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError> {
+        RedbStore::list_buckets(self)
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
+        RedbStore::delete_bucket(self, name)
+    }
+
+    async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError> {
+        RedbStore::set_bucket_acl(self, name, acl)
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<PutOutcome, MetaError> {
+        self.committer.put(bucket, key, meta, condition).await
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
+        RedbStore::object(self, bucket, key)
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectMeta>, MetaError> {
+        RedbStore::delete_object(self, bucket, key)
+    }
+
+    async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
+        RedbStore::list_objects(self, bucket, q)
+    }
+
+    async fn objects_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, ObjectMeta)>, MetaError> {
+        RedbStore::objects_after(self, after, limit)
+    }
+
+    async fn move_shards(
+        &self,
+        segment: &SegmentKey,
+        version: (&str, u64),
+        moves: &[ShardMove],
+    ) -> Result<bool, MetaError> {
+        RedbStore::move_shards(self, segment, version, moves)
+    }
+
+    async fn shard_references(&self) -> Result<HashSet<ShardCopy>, MetaError> {
+        RedbStore::shard_references(self)
+    }
+
+    async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        template: &ObjectMeta,
+    ) -> Result<String, MetaError> {
+        RedbStore::create_upload(self, bucket, key, template)
+    }
+
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartLayout,
+        checksum: Option<&str>,
+    ) -> Result<Option<PartLayout>, MetaError> {
+        RedbStore::put_part_with_checksum(self, upload_id, part, checksum)
+    }
+
+    async fn upload(&self, upload_id: &str) -> Result<Option<UploadState>, MetaError> {
+        RedbStore::upload(self, upload_id)
+    }
+
+    async fn part_checksums(&self, upload_id: &str) -> Result<Vec<(u32, String)>, MetaError> {
+        RedbStore::part_checksums(self, upload_id)
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, u64)>, MetaError> {
+        RedbStore::list_uploads(self, bucket, prefix)
+    }
+
+    async fn remove_upload(&self, upload_id: &str) -> Result<Option<Vec<PartLayout>>, MetaError> {
+        RedbStore::remove_upload(self, upload_id)
+    }
+
+    async fn node_health(&self) -> Result<Vec<(Vec<u8>, NodeHealthRecord)>, MetaError> {
+        RedbStore::node_health(self)
+    }
+
+    async fn put_node_health(
+        &self,
+        records: &[(Vec<u8>, NodeHealthRecord)],
+    ) -> Result<(), MetaError> {
+        RedbStore::put_node_health(self, records)
+    }
+
+    async fn mark_bad_shard(
+        &self,
+        node: &[u8],
+        shard: &[u8; 32],
+        at: u64,
+    ) -> Result<(), MetaError> {
+        RedbStore::mark_bad_shard(self, node, shard, at)
+    }
+
+    async fn bad_shards(&self) -> Result<Vec<ShardCopy>, MetaError> {
+        RedbStore::bad_shards(self)
+    }
+
+    async fn clear_bad_shards(&self, pairs: &[ShardCopy]) -> Result<(), MetaError> {
+        RedbStore::clear_bad_shards(self, pairs)
+    }
+
+    async fn update_repair_queue(
+        &self,
+        degraded: &[(SegmentKey, u8)],
+        healed: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError> {
+        RedbStore::update_repair_queue(self, degraded, healed, now)
+    }
+
+    async fn repair_queue(&self) -> Result<Vec<(SegmentKey, RepairEntry)>, MetaError> {
+        RedbStore::repair_queue(self)
+    }
+
+    async fn update_rebalance_queue(
+        &self,
+        crowded: &[SegmentKey],
+        done: &[SegmentKey],
+        now: u64,
+    ) -> Result<(), MetaError> {
+        RedbStore::update_rebalance_queue(self, crowded, done, now)
+    }
+
+    async fn rebalance_queue(&self) -> Result<Vec<SegmentKey>, MetaError> {
+        RedbStore::rebalance_queue(self)
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        RedbStore::setting(self, name)
+    }
+
+    async fn set_setting(&self, name: &str, value: &[u8]) -> Result<(), MetaError> {
+        RedbStore::set_setting(self, name, value)
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError> {
+        RedbStore::try_lease(self, name, holder, ttl)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError> {
+        RedbStore::release_lease(self, name, holder)
+    }
+}

@@ -1,0 +1,142 @@
+//! Group commit of object manifests: puts that arrive while a commit runs
+//! are committed together in the next transaction, by one thread, so the
+//! fsync of a redb commit is shared instead of paid per object (and never
+//! blocks an async worker).
+
+use std::sync::{Arc, Mutex, mpsc};
+
+use redb::Database;
+
+use super::{BUCKETS, OBJECTS, put_in};
+use crate::meta::{MetaError, ObjectMeta, PutOutcome, WriteCondition};
+
+/// Most puts committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+struct Job {
+    bucket: String,
+    key: String,
+    meta: ObjectMeta,
+    condition: WriteCondition,
+    reply: tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
+}
+
+/// Commits object manifests in batches on a thread of its own. When
+/// dropped it stops the thread and waits for it, so the database is closed
+/// once the store that owns this is gone.
+pub(super) struct Committer {
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Committer {
+    /// Starts the commit thread over `db`.
+    pub(super) fn spawn(db: Arc<Database>) -> Self {
+        let (queue, incoming) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("meta-commit".into())
+            .spawn(move || {
+                while let Ok(first) = incoming.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match incoming.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_puts(&db, batch);
+                }
+            })
+            .expect("spawning the metadata commit thread");
+        Self {
+            queue: Mutex::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Puts `meta` as object `key` of `bucket` if `condition` holds, with
+    /// whatever other puts arrive meanwhile.
+    pub(super) async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<PutOutcome, MetaError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || MetaError::Batch("the metadata commit thread has stopped".into());
+        let job = Job {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta,
+            condition,
+            reply,
+        };
+        self.queue
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread; waiting for it releases its
+        // handle on the database.
+        self.queue.lock().expect("not poisoned").take();
+        if let Some(thread) = self.thread.lock().expect("not poisoned").take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Applies `jobs` in order in one write transaction and answers each. A
+/// job refused (no such bucket, a failed condition) writes nothing; if the
+/// commit itself fails, every job is told so and nothing is kept.
+fn commit_puts(db: &Database, jobs: Vec<Job>) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut pending = jobs.into_iter();
+    let result = (|| -> Result<(), MetaError> {
+        let txn = db.begin_write()?;
+        {
+            let buckets = txn.open_table(BUCKETS)?;
+            let mut objects = txn.open_table(OBJECTS)?;
+            for job in pending.by_ref() {
+                let outcome = put_in(
+                    &buckets,
+                    &mut objects,
+                    &job.bucket,
+                    &job.key,
+                    &job.meta,
+                    &job.condition,
+                );
+                replies.push((job.reply, outcome));
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            for (reply, outcome) in replies {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            tracing::error!(error = %message, "a batched manifest commit failed");
+            // Those already applied and those never reached alike.
+            let waiting = replies
+                .into_iter()
+                .map(|(reply, _)| reply)
+                .chain(pending.map(|job| job.reply));
+            for reply in waiting {
+                let _ = reply.send(Err(MetaError::Batch(message.clone())));
+            }
+        }
+    }
+}
