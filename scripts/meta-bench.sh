@@ -37,7 +37,7 @@ for backend in "${backends[@]}"; do
 import json, sys
 backend, op, path, c0, c1, tck = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:])
 r = json.load(open(path))
-r = r[op] if op in r else r
+r = next(x for x in r["results"] if x["op"] == op)
 n = r["requests"]
 cpu_ms = (c1 - c0) / tck * 1000
 print(f"{backend:8} 4 KiB {op}: {r['objects_per_s']:.0f} obj/s, p50 {r['latency_ms']['p50']:.1f} ms, "

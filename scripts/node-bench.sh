@@ -10,7 +10,10 @@ cargo build --release --quiet --bin cairn
 bin="$CARGO_TARGET_DIR/release/cairn"
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
-"$bin" node --data "$dir/node" --capacity 8GiB --region bench --listen /ip4/127.0.0.1/tcp/0 \
+# The bench client is a stranger to the node: its quotas are raised to the
+# capacity (the admission and quota checks still run on every put).
+"$bin" node --data "$dir/node" --capacity 8GiB --owner-quota 8GiB --strangers-quota 8GiB \
+    --region bench --listen /ip4/127.0.0.1/tcp/0 \
     --metrics 127.0.0.1:0 2>"$dir/node.log" >/dev/null &
 pid=$!
 for _ in $(seq 100); do [ -s "$dir/node/node.json" ] && break; sleep 0.1; done

@@ -39,5 +39,8 @@ cargo test --workspace --locked
 step "S3 client smoke suite (aws-cli, boto3, rclone, s3cmd against a devnet)"
 CAIRN="$CARGO_TARGET_DIR/debug/cairn" bash tests/smoke/run.sh
 
+step "S3 client smoke suite again, round-robin over two gateways sharing PostgreSQL"
+SMOKE_GATEWAYS=2 CAIRN="$CARGO_TARGET_DIR/debug/cairn" bash tests/smoke/run.sh
+
 # Benchmarks are type-checked by clippy above; running them is
 # `cargo bench` (figures in docs/PERFORMANCE.md), not part of the test run.

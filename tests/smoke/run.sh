@@ -51,10 +51,16 @@ install_tools() {
 # --------------------------------------------------------------- devnet ----
 T=""
 DEVNET_PID=""
+PROXY_PID=""
+# SMOKE_GATEWAYS=N (N > 1): N gateways over the devnet's own PostgreSQL,
+# reached through a round-robin TCP proxy (each new connection goes to the
+# next gateway), so consecutive requests land on different gateways.
+GATEWAYS=${SMOKE_GATEWAYS:-1}
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null
     if [[ -n $DEVNET_PID ]] && kill -0 "$DEVNET_PID" 2>/dev/null; then
         kill -TERM "$DEVNET_PID" 2>/dev/null
         local i
@@ -70,7 +76,7 @@ cleanup() {
         local p
         for p in $(python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
-print(d.get("gateway",{}).get("pid") or "")
+for g in d.get("gateways") or [d.get("gateway") or {}]: print(g.get("pid") or "")
 for n in d.get("nodes",[]): print(n.get("pid") or "")' "$T/devnet/devnet.json" 2>/dev/null); do
             [[ $p =~ ^[0-9]+$ ]] && kill -9 "$p" 2>/dev/null
         done
@@ -93,7 +99,9 @@ start_devnet() {
     PORT=$(python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
     mkdir -p "$T/devnet"
-    "$CAIRN" devnet --dir "$T/devnet" --s3 "127.0.0.1:$PORT" \
+    local shared=()
+    ((GATEWAYS > 1)) && shared=(--meta postgres --gateways "$GATEWAYS")
+    "$CAIRN" devnet --dir "$T/devnet" --s3 "127.0.0.1:$PORT" "${shared[@]}" \
         --gateway-arg="--domain=$VHOST_DOMAIN" >"$T/devnet.out" 2>&1 &
     DEVNET_PID=$!
     local i
@@ -113,6 +121,56 @@ d=json.load(open(sys.argv[1]))
 print("EP=%s AK=%s SK=%s REGION=%s" % tuple(shlex.quote(d[k] or "") for k in ("s3_endpoint","access_key","secret_key","region")))' "$T/devnet/devnet.json")"
     REGION=${REGION:-us-east-1}
     GWLOG=$T/devnet/gateway.log
+    ((GATEWAYS > 1)) && start_round_robin
+    return 0
+}
+
+# A round-robin TCP proxy in front of every gateway; EP becomes its address.
+start_round_robin() {
+    local backends
+    backends=$(python3 -c 'import json,sys
+print(" ".join(g["s3_endpoint"].split("//")[1] for g in json.load(open(sys.argv[1]))["gateways"]))' "$T/devnet/devnet.json")
+    local rr_port
+    rr_port=$(python3 -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+    cat >"$T/rr.py" <<'PY'
+import asyncio, itertools, sys
+port, backends = int(sys.argv[1]), [b.rsplit(":", 1) for b in sys.argv[2:]]
+turn = itertools.cycle(backends)
+async def pipe(r, w):
+    try:
+        while data := await r.read(1 << 16):
+            w.write(data)
+            await w.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        w.close()
+async def serve(cr, cw):
+    host, bport = next(turn)
+    try:
+        br, bw = await asyncio.open_connection(host, int(bport))
+    except OSError:
+        cw.close()
+        return
+    await asyncio.gather(pipe(cr, bw), pipe(br, cw))
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+PY
+    # shellcheck disable=SC2086
+    python3 "$T/rr.py" "$rr_port" $backends >"$T/rr.log" 2>&1 &
+    PROXY_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -s -o /dev/null -m 2 "http://127.0.0.1:$rr_port/" && break
+        sleep 0.1
+    done
+    log "round-robin proxy on 127.0.0.1:$rr_port over gateways $backends"
+    EP=http://127.0.0.1:$rr_port
+    PORT=$rr_port
 }
 
 # ---------------------------------------------------------------- steps ----

@@ -104,6 +104,23 @@ fn run_as() -> Result<Option<(u32, u32)>, LocalError> {
     Ok(Some((uid, gid)))
 }
 
+/// Lets the `postgres` user (`uid`) pass through directory `dir` to the
+/// server's own directory below it: a private parent (say a 0700 temporary
+/// directory of root's) gets the others' search bit only, which lets no
+/// one list it or read its other files.
+fn let_postgres_through(dir: &Path, uid: u32) -> Result<(), LocalError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(dir).map_err(io(format!("reading {}", dir.display())))?;
+    if meta.mode() & 0o001 != 0 || meta.uid() == uid {
+        return Ok(());
+    }
+    let mode = (meta.mode() & 0o7777) | 0o001;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(io(format!(
+        "letting the postgres user through {}",
+        dir.display()
+    )))
+}
+
 /// `command`, run as `user` if given.
 fn as_user(command: &mut Command, user: Option<(u32, u32)>) {
     use std::os::unix::process::CommandExt;
@@ -125,6 +142,14 @@ impl LocalPostgres {
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(dir, Some(uid), Some(gid))
                 .map_err(io(format!("handing {} to postgres", dir.display())))?;
+            let dir = dir
+                .canonicalize()
+                .map_err(io(format!("resolving {}", dir.display())))?;
+            let mut parent = dir.parent();
+            while let Some(p) = parent {
+                let_postgres_through(p, uid)?;
+                parent = p.parent();
+            }
         }
         if !data.join("PG_VERSION").exists() {
             let mut initdb = Command::new(bin.join("initdb"));
