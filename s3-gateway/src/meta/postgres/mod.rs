@@ -83,6 +83,9 @@ fn sql(e: tokio_postgres::Error) -> MetaError {
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => MetaError::Retry,
         Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => MetaError::Retry,
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => MetaError::Retry,
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => {
+            MetaError::Unavailable(e.to_string())
+        }
         Some(_) => MetaError::Sql(e.to_string()),
         None if e.is_closed() => MetaError::Unavailable(e.to_string()),
         None => MetaError::Unavailable(e.to_string()),
@@ -102,13 +105,20 @@ fn pool_error(e: deadpool_postgres::PoolError) -> MetaError {
 /// serialization conflict. `$body` must only read its captured inputs, as
 /// it may run more than once.
 macro_rules! serializable {
-    ($self:expr, |$tx:ident| $body:block) => {{
+    ($self:expr, |$tx:ident| $body:block) => {
+        transaction!($self, IsolationLevel::Serializable, |$tx| $body)
+    };
+}
+
+/// [`serializable!`] at another isolation level.
+macro_rules! transaction {
+    ($self:expr, $level:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0usize;
         loop {
             let mut client = $self.pool.get().await.map_err(pool_error)?;
             let $tx = client
                 .build_transaction()
-                .isolation_level(IsolationLevel::Serializable)
+                .isolation_level($level)
                 .start()
                 .await
                 .map_err(sql)?;
@@ -183,6 +193,9 @@ impl PgStore {
         })?;
         let mut config = config;
         config.connect_timeout(CONNECT_TIMEOUT);
+        // No statement waits for a lock forever: past this it fails (503)
+        // rather than holding the request and a pooled connection.
+        config.options("-c lock_timeout=10s");
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -265,29 +278,50 @@ impl PgStore {
                 .collect()
         };
         if !missing.is_empty() {
-            let made: Vec<(Vec<u8>, i64)> = serializable!(self, |tx| {
-                let mut made = Vec::new();
-                for node in &missing {
-                    let row = match tx
-                        .query_opt("SELECT alias FROM node_aliases WHERE node = $1", &[node])
-                        .await
-                        .map_err(sql)?
-                    {
-                        Some(row) => row,
-                        None => tx
-                            .query_one(
-                                "INSERT INTO node_aliases (node, alias)
-                                 SELECT $1, COALESCE(MAX(alias), 0) + 1 FROM node_aliases
-                                 RETURNING alias",
-                                &[node],
-                            )
+            // Allocations are serialized on one lock row (`counters`
+            // 'node_alias', locked first, held to commit), at READ
+            // COMMITTED so each statement sees what the previous holder
+            // committed. Racing writers that each inserted some of the
+            // same new nodes used to wait on one another's uncommitted
+            // rows in cycles (sixteen concurrent first puts deadlocked
+            // again and again).
+            let made: Vec<(Vec<u8>, i64)> =
+                transaction!(self, IsolationLevel::ReadCommitted, |tx| {
+                    tx.execute(
+                        "INSERT INTO counters (name, value) VALUES ('node_alias', 0)
+                         ON CONFLICT (name) DO NOTHING",
+                        &[],
+                    )
+                    .await
+                    .map_err(sql)?;
+                    tx.query_one(
+                        "SELECT value FROM counters WHERE name = 'node_alias' FOR UPDATE",
+                        &[],
+                    )
+                    .await
+                    .map_err(sql)?;
+                    let mut made = Vec::new();
+                    for node in &missing {
+                        let row = match tx
+                            .query_opt("SELECT alias FROM node_aliases WHERE node = $1", &[node])
                             .await
-                            .map_err(sql)?,
-                    };
-                    made.push((node.clone(), row.get::<_, i64>(0)));
-                }
-                Ok(made)
-            })?;
+                            .map_err(sql)?
+                        {
+                            Some(row) => row,
+                            None => tx
+                                .query_one(
+                                    "INSERT INTO node_aliases (node, alias)
+                                     SELECT $1, COALESCE(MAX(alias), 0) + 1 FROM node_aliases
+                                     RETURNING alias",
+                                    &[node],
+                                )
+                                .await
+                                .map_err(sql)?,
+                        };
+                        made.push((node.clone(), row.get::<_, i64>(0)));
+                    }
+                    Ok(made)
+                })?;
             let mut cache = self.aliases.write().expect("not poisoned");
             for (node, alias) in made {
                 cache.learn(node, alias);
