@@ -140,6 +140,18 @@ macro_rules! transaction {
     }};
 }
 
+/// `NoSuchBucket` unless bucket `name` exists (read inside `tx`).
+async fn require_bucket(tx: &tokio_postgres::Transaction<'_>, name: &str) -> Result<(), MetaError> {
+    match tx
+        .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&name])
+        .await
+        .map_err(sql)?
+    {
+        Some(_) => Ok(()),
+        None => Err(MetaError::NoSuchBucket),
+    }
+}
+
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -500,14 +512,7 @@ impl MetaBackend for PgStore {
 
     async fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
         serializable!(self, |tx| {
-            if tx
-                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&name])
-                .await
-                .map_err(sql)?
-                .is_none()
-            {
-                return Err(MetaError::NoSuchBucket);
-            }
+            require_bucket(&tx, name).await?;
             let busy = tx
                 .query_opt("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", &[&name])
                 .await
@@ -554,14 +559,7 @@ impl MetaBackend for PgStore {
         let (attrs, layout) = self.encode_object(&meta).await?;
         let key = key.as_bytes();
         let current: Result<Option<(Vec<u8>, Vec<u8>)>, _> = serializable!(self, |tx| {
-            if tx
-                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket])
-                .await
-                .map_err(sql)?
-                .is_none()
-            {
-                return Err(MetaError::NoSuchBucket);
-            }
+            require_bucket(&tx, bucket).await?;
             let row = tx
                 .query_opt(
                     "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2",
@@ -623,14 +621,7 @@ impl MetaBackend for PgStore {
     ) -> Result<Option<ObjectMeta>, MetaError> {
         let key = key.as_bytes();
         let removed: Option<(Vec<u8>, Vec<u8>)> = serializable!(self, |tx| {
-            if tx
-                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket])
-                .await
-                .map_err(sql)?
-                .is_none()
-            {
-                return Err(MetaError::NoSuchBucket);
-            }
+            require_bucket(&tx, bucket).await?;
             let row = tx
                 .query_opt(
                     "DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING attrs, layout",
@@ -808,14 +799,7 @@ impl MetaBackend for PgStore {
         let template = encode(template);
         let initiated = i64_of(now_ms());
         serializable!(self, |tx| {
-            if tx
-                .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&bucket])
-                .await
-                .map_err(sql)?
-                .is_none()
-            {
-                return Err(MetaError::NoSuchBucket);
-            }
+            require_bucket(&tx, bucket).await?;
             let seq: i64 = tx
                 .query_one(
                     "INSERT INTO counters (name, value) VALUES ('upload_seq', 1)
