@@ -46,9 +46,15 @@ enum KeyAction {
     },
 }
 
-/// Where the metadata lives.
+/// Where the metadata and the master key live.
 #[derive(clap::Args)]
 struct MetaArg {
+    /// The master key file (default: master.key in the data directory,
+    /// made on first start). Every gateway sharing a --meta database must
+    /// use the same key; a key that does not match the one the store was
+    /// written with is refused at start.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
     /// Keep the metadata (buckets, keys, manifests, health) in this
     /// PostgreSQL database, shared by every gateway given the same URL:
     /// `postgres://user:password@host:port/db`. They must also share
@@ -232,7 +238,9 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         Some(GatewayAction::Key(KeyAction::Create { data, meta })) => {
             // The secret is stored sealed under the master key (made now if
             // this is a new data directory).
-            let (meta, master) = s3_gateway::open_keys(&data, meta.url.as_deref()).await?;
+            let (meta, master) =
+                s3_gateway::open_keys(&data, meta.url.as_deref(), meta.master_key_file.as_deref())
+                    .await?;
             let key = meta.create_key(&master).await?;
             println!(
                 "{}",
@@ -240,7 +248,9 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Some(GatewayAction::Key(KeyAction::List { data, meta })) => {
-            let (meta, _) = s3_gateway::open_keys(&data, meta.url.as_deref()).await?;
+            let (meta, _) =
+                s3_gateway::open_keys(&data, meta.url.as_deref(), meta.master_key_file.as_deref())
+                    .await?;
             for id in meta.list_key_ids().await? {
                 println!("{id}");
             }
@@ -254,6 +264,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             let config = GatewayConfig {
                 data_dir,
                 meta_url: run.meta.url,
+                master_key_file: run.meta.master_key_file,
                 s3: run.s3,
                 bootstrap: run.bootstrap,
                 scheme,

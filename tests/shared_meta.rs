@@ -365,8 +365,71 @@ fn a_gateway_without_the_shared_secrets_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn when_the_leader_dies_the_other_gateway_repairs() {
-    let shared = std::sync::Arc::new(tokio::task::spawn_blocking(|| start(&[])).await.unwrap());
+async fn a_key_made_with_the_master_key_file_works_on_every_gateway() {
+    let shared = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let key_create = |key_file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["gateway", "key", "create", "--data"])
+            .arg(dir.path().join("cli"))
+            .args(["--meta", &shared.url, "--master-key-file"])
+            .arg(key_file)
+            .output()
+            .unwrap()
+    };
+    // An operator's machine with the shared key file somewhere else than
+    // a gateway data directory.
+    let shared_key = Path::new(&shared.gateway_field(0, "data_dir")).join("master.key");
+    let out = key_create(&shared_key);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("cli/master.key").exists());
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Its secret was sealed under the shared key: both gateways take it.
+    for i in 0..2 {
+        let endpoint = shared.gateway_field(i, "s3_endpoint");
+        let creds = aws_sdk_s3::config::Credentials::new(
+            made["access_key"].as_str().unwrap(),
+            made["secret_key"].as_str().unwrap(),
+            None,
+            None,
+            "made",
+        );
+        let config = shared
+            .devnet
+            .config_for(&endpoint)
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+            .list_buckets()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("gateway {i}: {e:?}"));
+    }
+    // Another key file is refused, by its path.
+    let wrong = dir.path().join("wrong.key");
+    std::fs::write(&wrong, [7u8; 32]).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = key_create(&wrong);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrong.key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_leader_dies_mid_repair_the_other_finishes_it() {
+    // Repair slowed to about one segment a second, so that it is still
+    // under way when the leader is killed.
+    let shared = std::sync::Arc::new(
+        tokio::task::spawn_blocking(|| start(&["--gateway-arg=--repair-rate=256KiB"]))
+            .await
+            .unwrap(),
+    );
     // One of the two leads; the other follows.
     let leader = tokio::task::spawn_blocking({
         let shared = shared.clone();
@@ -390,28 +453,75 @@ async fn when_the_leader_dies_the_other_gateway_repairs() {
     let follower = 1 - leader;
     let s3 = shared.client(follower);
     s3.create_bucket().bucket("heal").send().await.unwrap();
-    let body = common::bytes(2 << 20, 11);
-    s3.put_object()
-        .bucket("heal")
-        .key("obj")
-        .body(ByteStream::from(body.clone()))
-        .send()
-        .await
-        .unwrap();
-    shared.kill_gateway(leader);
+    // Twelve one-segment objects, each with a shard on every node.
+    const OBJECTS: u64 = 12;
+    let mut bodies = Vec::new();
+    for i in 0..OBJECTS {
+        let body = common::bytes(1 << 20, 11 + i);
+        s3.put_object()
+            .bucket("heal")
+            .key(format!("obj-{i}"))
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        bodies.push(body);
+    }
     shared.devnet.kill_node(0);
-    // The follower takes the lease over (6 s on a devnet) and repairs the
-    // dead node's shard (dead after 10 s, repaired 10 s later).
-    shared.wait_metric(follower, "health_leader", Duration::from_secs(30), |v| {
-        v == 1.0
-    });
-    shared.wait_metric(
-        follower,
-        "repaired_shards_total",
-        Duration::from_secs(90),
-        |v| v >= 1.0,
+    // The leader starts repairing (node dead after 10 s, queued 10 s
+    // later) and is killed with most of the queue still to do.
+    let started = tokio::task::spawn_blocking({
+        let shared = shared.clone();
+        move || {
+            shared.wait_metric(
+                leader,
+                "repaired_shards_total",
+                Duration::from_secs(90),
+                |v| v >= 1.0,
+            );
+            let done = shared.metric(leader, "repaired_shards_total").unwrap();
+            shared.kill_gateway(leader);
+            done
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        started < OBJECTS as f64,
+        "the leader finished before it was killed"
     );
-    assert_eq!(read_object(&s3, "heal", "obj", "after repair").await, body);
+    // The follower takes the lease over (6 s on a devnet) and works the
+    // rest of the shared queue down, without redoing what the leader
+    // finished.
+    let shared2 = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        shared2.wait_metric(follower, "health_leader", Duration::from_secs(30), |v| {
+            v == 1.0
+        });
+        shared2.wait_metric(
+            follower,
+            "repaired_shards_total",
+            Duration::from_secs(90),
+            |v| v >= 1.0,
+        );
+        shared2.wait_metric(
+            follower,
+            "repair_queue_segments",
+            Duration::from_secs(90),
+            |v| v == 0.0,
+        );
+    })
+    .await
+    .unwrap();
+    let by_follower = shared.metric(follower, "repaired_shards_total").unwrap();
+    assert!(
+        by_follower <= OBJECTS as f64 - started,
+        "the follower rebuilt {by_follower} shards; the leader had already rebuilt {started}"
+    );
+    for (i, body) in bodies.iter().enumerate() {
+        let key = format!("obj-{i}");
+        assert_eq!(&read_object(&s3, "heal", &key, "after repair").await, body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,6 +41,9 @@ pub struct GatewayConfig {
     /// A PostgreSQL URL: the metadata lives there, shared with every other
     /// gateway given the same URL (none: `meta.redb` in `data_dir`).
     pub meta_url: Option<String>,
+    /// The master key file (none: `master.key` in `data_dir`). Gateways
+    /// sharing a store must all use the same key.
+    pub master_key_file: Option<PathBuf>,
     /// The S3 listen address.
     pub s3: SocketAddr,
     /// Nodes to enter the mesh through.
@@ -195,12 +198,25 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// The metadata store and master key of a gateway data directory, with
 /// any access-key secrets still stored in clear (an older database) sealed
 /// under the master key. With `meta_url` the store is that PostgreSQL
-/// database (the master key still comes from `data_dir`).
+/// database. The master key is `master_key_file`, or `master.key` in
+/// `data_dir`.
 pub async fn open_keys(
     data_dir: &std::path::Path,
     meta_url: Option<&str>,
+    master_key_file: Option<&std::path::Path>,
 ) -> Result<(MetaStore, MasterKey), GatewayError> {
-    open_store(data_dir, meta_url, false).await
+    open_store(data_dir, meta_url, master_key_file, false).await
+}
+
+/// Where the master key is: the file given, or `master.key` in `data_dir`.
+fn master_key_path(
+    data_dir: &std::path::Path,
+    master_key_file: Option<&std::path::Path>,
+) -> PathBuf {
+    master_key_file.map_or_else(
+        || data_dir.join(crate::data::keywrap::MASTER_KEY_FILE),
+        std::path::Path::to_owned,
+    )
 }
 
 /// The metadata store (redb in `data_dir`, waiting for a lock a previous
@@ -209,13 +225,15 @@ pub async fn open_keys(
 async fn open_store(
     data_dir: &std::path::Path,
     meta_url: Option<&str>,
+    master_key_file: Option<&std::path::Path>,
     wait: bool,
 ) -> Result<(MetaStore, MasterKey), GatewayError> {
+    let key_path = master_key_path(data_dir, master_key_file);
     match meta_url {
         Some(url) => {
             private_dir(data_dir)?;
             let meta = MetaStore::new(PgStore::connect(url).await?);
-            let master = match open_master_key(data_dir, &meta).await {
+            let master = match open_master_key(&key_path, &meta).await {
                 Err(GatewayError::MasterKey(
                     KeyWrapError::Missing(path) | KeyWrapError::Mismatch(path),
                 )) => return Err(GatewayError::SharedMasterKey(path)),
@@ -230,7 +248,7 @@ async fn open_store(
                 open_redb(data_dir)?
             };
             let meta = MetaStore::new(redb.clone());
-            let master = open_master_key(data_dir, &meta).await?;
+            let master = open_master_key(&key_path, &meta).await?;
             redb.seal_plain_keys(&master)?;
             Ok((meta, master))
         }
@@ -287,24 +305,24 @@ async fn open_meta_waiting(data_dir: &std::path::Path) -> Result<RedbStore, Gate
 /// How long a starting gateway waits for the metadata store's lock.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// The master key of a gateway data directory: created on first start,
-/// then loaded. Its check value is recorded in the metadata, so a missing
-/// or different key file is refused here rather than failing every read.
+/// The master key at `path`: created on first start, then loaded. Its
+/// check value is recorded in the metadata, so a missing or different key
+/// file is refused here rather than failing every read.
 pub async fn open_master_key(
-    data_dir: &std::path::Path,
+    path: &std::path::Path,
     meta: &MetaStore,
 ) -> Result<MasterKey, GatewayError> {
-    let path = data_dir.join(crate::data::keywrap::MASTER_KEY_FILE);
+    let path = path.to_owned();
     match meta.master_key_check().await? {
         Some(recorded) => {
-            let key = MasterKey::load(data_dir)?;
+            let key = MasterKey::load_file(&path)?;
             if recorded != key.check_value() {
                 return Err(KeyWrapError::Mismatch(path).into());
             }
             Ok(key)
         }
         None => {
-            let (key, _) = MasterKey::load_or_create(data_dir)?;
+            let (key, _) = MasterKey::load_or_create_file(&path)?;
             meta.set_master_key_check(&key.check_value()).await?;
             Ok(key)
         }
@@ -316,7 +334,13 @@ pub async fn run(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let (meta, master) = open_store(&config.data_dir, config.meta_url.as_deref(), true).await?;
+    let (meta, master) = open_store(
+        &config.data_dir,
+        config.meta_url.as_deref(),
+        config.master_key_file.as_deref(),
+        true,
+    )
+    .await?;
     let master = Arc::new(master);
     let shared = config.meta_url.is_some();
     // Refuse bad TLS files or domains before joining the mesh.
@@ -515,7 +539,7 @@ mod tests {
         )
         .unwrap();
 
-        let (meta, master) = open_keys(&dir, None).await.unwrap();
+        let (meta, master) = open_keys(&dir, None, None).await.unwrap();
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("meta.redb")), 0o600);
@@ -526,7 +550,7 @@ mod tests {
         );
         let fresh = meta.create_key(&master).await.unwrap();
         drop(meta);
-        let (meta, master) = open_keys(&dir, None).await.unwrap();
+        let (meta, master) = open_keys(&dir, None, None).await.unwrap();
         let mut ids = vec![old.access_key_id.clone(), fresh.access_key_id.clone()];
         ids.sort();
         assert_eq!(meta.list_key_ids().await.unwrap(), ids);
@@ -539,7 +563,7 @@ mod tests {
 
         // A new data directory is private from the start.
         let new = parent.path().join("new/gw");
-        open_keys(&new, None).await.unwrap();
+        open_keys(&new, None, None).await.unwrap();
         assert_eq!(mode(&new), 0o700);
         assert_eq!(mode(&new.join("meta.redb")), 0o600);
     }
@@ -548,23 +572,24 @@ mod tests {
     async fn the_master_key_is_made_once_and_a_wrong_or_missing_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let meta = open_meta(dir.path()).unwrap();
-        let first = open_master_key(dir.path(), &meta).await.unwrap();
+        let key_file = dir.path().join(MASTER_KEY_FILE);
+        let first = open_master_key(&key_file, &meta).await.unwrap();
         let wrapped = first.wrap(&mesh::codec::ObjectKey::generate());
-        let again = open_master_key(dir.path(), &meta).await.unwrap();
+        let again = open_master_key(&key_file, &meta).await.unwrap();
         assert!(again.unwrap(&wrapped).is_ok());
 
         let path = dir.path().join(MASTER_KEY_FILE);
         let saved = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(
-            open_master_key(dir.path(), &meta).await,
+            open_master_key(&key_file, &meta).await,
             Err(GatewayError::MasterKey(KeyWrapError::Missing(_)))
         ));
         assert!(!path.exists(), "no new key is made in its place");
 
         MasterKey::load_or_create(dir.path()).unwrap();
         assert!(matches!(
-            open_master_key(dir.path(), &meta).await,
+            open_master_key(&key_file, &meta).await,
             Err(GatewayError::MasterKey(KeyWrapError::Mismatch(_)))
         ));
         std::fs::remove_file(&path).unwrap();
@@ -572,7 +597,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(
-            open_master_key(dir.path(), &meta)
+            open_master_key(&key_file, &meta)
                 .await
                 .unwrap()
                 .unwrap(&wrapped)

@@ -153,18 +153,30 @@ impl MasterKey {
     /// created the file first (its key is then loaded instead). A crash never
     /// leaves a partial key file.
     pub fn load_or_create(dir: &Path) -> Result<(Self, bool), KeyWrapError> {
-        let path = dir.join(MASTER_KEY_FILE);
-        match Self::load(dir) {
+        Self::load_or_create_file(&dir.join(MASTER_KEY_FILE))
+    }
+
+    /// [`load_or_create`](Self::load_or_create) with the key file at
+    /// `path` (`--master-key-file`).
+    pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), KeyWrapError> {
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .map_or_else(|| MASTER_KEY_FILE.into(), |n| n.to_string_lossy());
+        match Self::load_file(path) {
             Err(KeyWrapError::Missing(_)) => {}
             other => return other.map(|key| (key, false)),
         }
         let io = |op, source| KeyWrapError::Io {
             op,
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         };
         let tmp = dir.join(format!(
-            "{MASTER_KEY_FILE}.{}.{:016x}.tmp",
+            "{name}.{}.{:016x}.tmp",
             std::process::id(),
             rand::random::<u64>()
         ));
@@ -184,7 +196,7 @@ impl MasterKey {
             let _ = std::fs::remove_file(&tmp);
             return Err(io("writing", e));
         }
-        let linked = std::fs::hard_link(&tmp, &path);
+        let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
             Ok(()) => {
@@ -196,7 +208,7 @@ impl MasterKey {
             }
             // Someone else created it first: theirs is the key.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load(dir).map(|key| (key, false))
+                Self::load_file(path).map(|key| (key, false))
             }
             Err(e) => Err(io("creating", e)),
         }
@@ -204,7 +216,13 @@ impl MasterKey {
 
     /// Loads `<dir>/master.key`; [`KeyWrapError::Missing`] if there is none.
     pub fn load(dir: &Path) -> Result<Self, KeyWrapError> {
-        let path = dir.join(MASTER_KEY_FILE);
+        Self::load_file(&dir.join(MASTER_KEY_FILE))
+    }
+
+    /// Loads the key file at `path`; [`KeyWrapError::Missing`] if there is
+    /// none.
+    pub fn load_file(path: &Path) -> Result<Self, KeyWrapError> {
+        let path = path.to_owned();
         let io = |op, source| KeyWrapError::Io {
             op,
             path: path.clone(),

@@ -45,6 +45,17 @@ use crate::data::keywrap::MasterKey;
 /// caller's to delete), or why its condition refused it.
 pub type PutOutcome = Result<Option<ObjectMeta>, ConditionFailed>;
 
+/// What looking an object up in a bucket finds.
+#[derive(Debug)]
+pub enum Lookup {
+    /// There is no such bucket.
+    NoSuchBucket,
+    /// The bucket exists; the key holds no object.
+    NoSuchKey,
+    /// The object's manifest.
+    Found(Box<ObjectMeta>),
+}
+
 /// A shard moved by repair or rebalancing: its index in the segment, where
 /// it was, where it is now.
 pub type ShardMove = (usize, ShardLocation, ShardLocation);
@@ -97,6 +108,17 @@ pub trait MetaBackend: Send + Sync + 'static {
     ) -> Result<PutOutcome, MetaError>;
     /// Object `key` of `bucket` (`None` also when the bucket is missing).
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError>;
+    /// Object `key` of `bucket`, telling a missing bucket from a missing
+    /// key (engines that can answer both in one read override this).
+    async fn object_in_bucket(&self, bucket: &str, key: &str) -> Result<Lookup, MetaError> {
+        if self.bucket(bucket).await?.is_none() {
+            return Ok(Lookup::NoSuchBucket);
+        }
+        Ok(match self.object(bucket, key).await? {
+            Some(meta) => Lookup::Found(Box::new(meta)),
+            None => Lookup::NoSuchKey,
+        })
+    }
     /// Deletes object `key` of `bucket`; returns what was deleted.
     async fn delete_object(&self, bucket: &str, key: &str)
     -> Result<Option<ObjectMeta>, MetaError>;

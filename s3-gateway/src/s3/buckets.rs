@@ -6,7 +6,6 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 use crate::s3::acl::{self, AclError, AclRequest};
 
 use super::Gateway;
-use super::error::*;
 use super::response::*;
 
 /// Whether any `x-amz-grant-*` header was sent.
@@ -26,8 +25,7 @@ pub(super) async fn list_buckets(
     let buckets = gw
         .meta
         .list_buckets()
-        .await
-        .map_err(internal)?
+        .await?
         .into_iter()
         .map(|b| Bucket {
             name: Some(b.name),
@@ -83,7 +81,7 @@ pub(super) async fn head_bucket(
     gw: &Gateway,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    match gw.meta.bucket(&req.input.bucket).await.map_err(internal)? {
+    match gw.meta.bucket(&req.input.bucket).await? {
         Some(info) => Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(info.region),
             ..Default::default()
@@ -96,7 +94,7 @@ pub(super) async fn get_bucket_location(
     gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    match gw.meta.bucket(&req.input.bucket).await.map_err(internal)? {
+    match gw.meta.bucket(&req.input.bucket).await? {
         // AWS answers an empty constraint for us-east-1.
         Some(info) => Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: (info.region != "us-east-1")
@@ -110,7 +108,7 @@ pub(super) async fn get_bucket_acl(
     gw: &Gateway,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let Some(info) = gw.meta.bucket(&req.input.bucket).await.map_err(internal)? else {
+    let Some(info) = gw.meta.bucket(&req.input.bucket).await? else {
         return Err(s3_error!(NoSuchBucket));
     };
     let (owner, grants) = acl::policy(&info.owner, info.acl);
@@ -125,7 +123,7 @@ pub(super) async fn put_bucket_acl(
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let input = req.input;
-    let Some(info) = gw.meta.bucket(&input.bucket).await.map_err(internal)? else {
+    let Some(info) = gw.meta.bucket(&input.bucket).await? else {
         return Err(s3_error!(NoSuchBucket));
     };
     let acl = acl::requested(

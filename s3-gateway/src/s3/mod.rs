@@ -27,7 +27,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::data::DataPath;
 use crate::data::keywrap::MasterKey;
-use crate::meta::{MetaStore, ObjectMeta};
+use crate::meta::{Lookup, MetaStore, ObjectMeta};
 use error::internal;
 
 /// The gateway's S3 implementation.
@@ -66,17 +66,17 @@ impl Gateway {
     }
 
     async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
-        match self.meta.bucket(bucket).await.map_err(internal)? {
+        match self.meta.bucket(bucket).await? {
             Some(_) => Ok(()),
             None => Err(s3_error!(NoSuchBucket)),
         }
     }
 
     async fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
-        self.require_bucket(bucket).await?;
-        match self.meta.object(bucket, key).await.map_err(internal)? {
-            Some(meta) => Ok(meta),
-            None => Err(s3_error!(NoSuchKey)),
+        match self.meta.object_in_bucket(bucket, key).await? {
+            Lookup::Found(meta) => Ok(*meta),
+            Lookup::NoSuchKey => Err(s3_error!(NoSuchKey)),
+            Lookup::NoSuchBucket => Err(s3_error!(NoSuchBucket)),
         }
     }
 }

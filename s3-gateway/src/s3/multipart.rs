@@ -304,12 +304,7 @@ pub(super) async fn abort_multipart_upload(
     let input = req.input;
     gw.upload_state(&input.upload_id, &input.bucket, &input.key)
         .await?;
-    if let Some(parts) = gw
-        .meta
-        .remove_upload(&input.upload_id)
-        .await
-        .map_err(internal)?
-    {
+    if let Some(parts) = gw.meta.remove_upload(&input.upload_id).await? {
         gw.data.delete_shards(parts);
     }
     Ok(S3Response::with_status(
@@ -439,8 +434,7 @@ impl Gateway {
         Ok(self
             .meta
             .part_checksums(upload_id)
-            .await
-            .map_err(internal)?
+            .await?
             .into_iter()
             .collect())
     }
@@ -453,7 +447,7 @@ impl Gateway {
         bucket: &str,
         key: &str,
     ) -> S3Result<crate::meta::UploadState> {
-        match self.meta.upload(upload_id).await.map_err(internal)? {
+        match self.meta.upload(upload_id).await? {
             Some(state) if state.0 == bucket && state.1 == key => Ok(state),
             _ => Err(s3_error!(NoSuchUpload)),
         }

@@ -86,11 +86,7 @@ pub(super) async fn put_object(
     // check is repeated atomically when the object is committed.
     conditions.validate()?;
     if !conditions.is_empty() {
-        let current = gw
-            .meta
-            .object(&input.bucket, &input.key)
-            .await
-            .map_err(internal)?;
+        let current = gw.meta.object(&input.bucket, &input.key).await?;
         conditions.check(current.as_ref().map(|m| m.etag.as_str()))?;
     }
     let IncomingBody {

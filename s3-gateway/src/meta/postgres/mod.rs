@@ -25,8 +25,8 @@ pub mod local;
 mod schema;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
@@ -35,7 +35,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{decode, encode};
 use super::{
-    BucketAcl, BucketInfo, ListPage, ListQuery, MetaBackend, MetaError, NodeHealthRecord,
+    BucketAcl, BucketInfo, ListPage, ListQuery, Lookup, MetaBackend, MetaError, NodeHealthRecord,
     ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy, ShardMove, UploadState,
     WriteCondition,
 };
@@ -50,13 +50,27 @@ const POOL_SIZE: usize = 16;
 /// How long a statement may wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The PostgreSQL backend. Cheap to clone (a pool handle and a shared
-/// alias cache).
+/// How long a sealed access-key secret read from the database is used
+/// without reading it again: a key replaced or removed through another
+/// gateway takes effect here within this time (AWS's IAM is eventually
+/// consistent the same way).
+const SECRET_TTL: Duration = Duration::from_secs(10);
+/// Most secrets cached; past it the cache starts over.
+const SECRET_CACHE_MAX: usize = 10_000;
+
+/// The PostgreSQL backend. Cheap to clone (a pool handle, the shared alias
+/// cache and the shared secret cache).
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
     aliases: Arc<RwLock<Aliases>>,
+    /// Sealed secrets by key id, with when they were read: every signed
+    /// request needs its key's secret, and keys change rarely.
+    secrets: Arc<Mutex<SecretCache>>,
 }
+
+/// Sealed secrets by key id, with when each was read.
+type SecretCache = HashMap<String, (Instant, Vec<u8>)>;
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,13 +154,19 @@ macro_rules! transaction {
     }};
 }
 
-/// `NoSuchBucket` unless bucket `name` exists (read inside `tx`).
-async fn require_bucket(tx: &tokio_postgres::Transaction<'_>, name: &str) -> Result<(), MetaError> {
-    match tx
-        .query_opt("SELECT 1 FROM buckets WHERE name = $1", &[&name])
-        .await
-        .map_err(sql)?
-    {
+/// Locks bucket `name`'s row against deletion until the transaction ends
+/// (writers of objects and uploads hold it; DeleteBucket locks it for
+/// update, so it waits for them and then sees what they wrote).
+const LOCK_BUCKET: &str = "SELECT 1 FROM buckets WHERE name = $1 FOR KEY SHARE";
+
+/// `NoSuchBucket` unless bucket `name` exists; locks it (`LOCK_BUCKET`)
+/// inside `tx`.
+async fn require_bucket(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+) -> Result<(), MetaError> {
+    let statement = tx.prepare_cached(LOCK_BUCKET).await.map_err(sql)?;
+    match tx.query_opt(&statement, &[&name]).await.map_err(sql)? {
         Some(_) => Ok(()),
         None => Err(MetaError::NoSuchBucket),
     }
@@ -225,6 +245,7 @@ impl PgStore {
         let store = Self {
             pool,
             aliases: Arc::default(),
+            secrets: Arc::default(),
         };
         store.migrate().await.map_err(|e| match e {
             MetaError::Unavailable(m) => MetaError::Unavailable(format!("{}: {m}", redact(url))),
@@ -416,6 +437,7 @@ impl PgStore {
 #[async_trait::async_trait]
 impl MetaBackend for PgStore {
     async fn put_key(&self, id: &str, sealed: &[u8], create_only: bool) -> Result<bool, MetaError> {
+        self.secrets.lock().expect("not poisoned").remove(id);
         serializable!(self, |tx| {
             let exists = tx
                 .query_opt("SELECT 1 FROM access_keys WHERE id = $1", &[&id])
@@ -437,13 +459,28 @@ impl MetaBackend for PgStore {
     }
 
     async fn key_secret(&self, id: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        if let Some((read, sealed)) = self.secrets.lock().expect("not poisoned").get(id)
+            && read.elapsed() < SECRET_TTL
+        {
+            return Ok(Some(sealed.clone()));
+        }
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = client
             .prepare_cached("SELECT sealed FROM access_keys WHERE id = $1")
             .await
             .map_err(sql)?;
         let row = client.query_opt(&statement, &[&id]).await.map_err(sql)?;
-        Ok(row.map(|r| r.get(0)))
+        let sealed: Option<Vec<u8>> = row.map(|r| r.get(0));
+        // Only keys that exist are kept: unknown ids (anyone can send
+        // them) must not fill the cache.
+        if let Some(sealed) = &sealed {
+            let mut cache = self.secrets.lock().expect("not poisoned");
+            if cache.len() >= SECRET_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(id.to_owned(), (Instant::now(), sealed.clone()));
+        }
+        Ok(sealed)
     }
 
     async fn key_ids(&self) -> Result<Vec<String>, MetaError> {
@@ -511,8 +548,19 @@ impl MetaBackend for PgStore {
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
-        serializable!(self, |tx| {
-            require_bucket(&tx, name).await?;
+        // READ COMMITTED: once the bucket row is locked for update, every
+        // writer that share-locked it has committed or given up, and the
+        // emptiness checks (each its own snapshot) see what they wrote;
+        // writers that come later wait and then find no bucket.
+        transaction!(self, IsolationLevel::ReadCommitted, |tx| {
+            if tx
+                .query_opt("SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE", &[&name])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
             let busy = tx
                 .query_opt("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", &[&name])
                 .await
@@ -558,32 +606,76 @@ impl MetaBackend for PgStore {
     ) -> Result<PutOutcome, MetaError> {
         let (attrs, layout) = self.encode_object(&meta).await?;
         let key = key.as_bytes();
-        let current: Result<Option<(Vec<u8>, Vec<u8>)>, _> = serializable!(self, |tx| {
-            require_bucket(&tx, bucket).await?;
-            let row = tx
-                .query_opt(
-                    "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2",
-                    &[&bucket, &key],
+        // READ COMMITTED with explicit row locks, not SERIALIZABLE: racing
+        // puts of different new keys would otherwise conflict on the
+        // index pages their absent-key reads lock, and lose and retry
+        // (p99 of seconds at 32 writers). The bucket row is share-locked
+        // (so DeleteBucket, which locks it for update, waits for this put
+        // and then sees its object); an existing row is locked for update
+        // (so racing writers of one key queue and each sees what the
+        // previous one wrote); a new row goes in with ON CONFLICT DO
+        // NOTHING, and losing that race means reading the winner's row
+        // and checking the condition against it.
+        let current: Result<Option<(Vec<u8>, Vec<u8>)>, _> =
+            transaction!(self, IsolationLevel::ReadCommitted, |tx| {
+                let lock_bucket = tx.prepare_cached(LOCK_BUCKET).await.map_err(sql)?;
+                let lock_row = tx
+                    .prepare_cached(
+                        "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2
+                         FOR UPDATE",
+                    )
+                    .await
+                    .map_err(sql)?;
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (bucket, key) DO NOTHING",
+                    )
+                    .await
+                    .map_err(sql)?;
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE objects SET attrs = $3, layout = $4 WHERE bucket = $1 AND key = $2",
+                    )
+                    .await
+                    .map_err(sql)?;
+                // Both reads go out in one round trip.
+                let bucket_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&bucket];
+                let row_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&bucket, &key];
+                let (bucket_row, mut row) = tokio::try_join!(
+                    tx.query_opt(&lock_bucket, &bucket_params),
+                    tx.query_opt(&lock_row, &row_params),
                 )
-                .await
                 .map_err(sql)?;
-            let current: Option<(Vec<u8>, Vec<u8>)> = row.map(|r| (r.get(0), r.get(1)));
-            let etag = match &current {
-                Some((attrs, _)) => Some(decode::<ObjectMeta>(attrs, "object")?.etag),
-                None => None,
-            };
-            if let Err(refused) = condition.check(etag.as_deref()) {
-                return Ok(Err(refused));
-            }
-            tx.execute(
-                "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, layout = excluded.layout",
-                &[&bucket, &key, &attrs, &layout],
-            )
-            .await
-            .map_err(sql)?;
-            Ok(Ok(current))
-        })?;
+                if bucket_row.is_none() {
+                    return Err(MetaError::NoSuchBucket);
+                }
+                // Each pass either writes or finds a row another writer
+                // committed meanwhile; rows are never deleted under a
+                // put's bucket lock by anything but DeleteObject, so a few
+                // passes settle it.
+                for _ in 0..8 {
+                    let current: Option<(Vec<u8>, Vec<u8>)> = row.map(|r| (r.get(0), r.get(1)));
+                    let etag = match &current {
+                        Some((attrs, _)) => Some(decode::<ObjectMeta>(attrs, "object")?.etag),
+                        None => None,
+                    };
+                    if let Err(refused) = condition.check(etag.as_deref()) {
+                        return Ok(Err(refused));
+                    }
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                        [&bucket, &key, &attrs, &layout];
+                    if current.is_some() {
+                        tx.execute(&update, &params).await.map_err(sql)?;
+                        return Ok(Ok(current));
+                    }
+                    if tx.execute(&insert, &params).await.map_err(sql)? == 1 {
+                        return Ok(Ok(None));
+                    }
+                    row = tx.query_opt(&lock_row, &row_params).await.map_err(sql)?;
+                }
+                Err(MetaError::Retry)
+            })?;
         match current {
             Err(refused) => Ok(Err(refused)),
             Ok(None) => Ok(Ok(None)),
@@ -594,6 +686,35 @@ impl MetaBackend for PgStore {
                     Ok(Ok(None))
                 }
             },
+        }
+    }
+
+    async fn object_in_bucket(&self, bucket: &str, key: &str) -> Result<Lookup, MetaError> {
+        // One statement answers both "is there such a bucket" and "is
+        // there such an object".
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT o.attrs, o.layout FROM buckets b
+                 LEFT JOIN objects o ON o.bucket = b.name AND o.key = $2
+                 WHERE b.name = $1",
+            )
+            .await
+            .map_err(sql)?;
+        let row = client
+            .query_opt(&statement, &[&bucket, &key.as_bytes()])
+            .await
+            .map_err(sql)?;
+        drop(client);
+        let Some(row) = row else {
+            return Ok(Lookup::NoSuchBucket);
+        };
+        let (attrs, layout): (Option<&[u8]>, Option<&[u8]>) = (row.get(0), row.get(1));
+        match (attrs, layout) {
+            (Some(attrs), Some(layout)) => Ok(Lookup::Found(Box::new(
+                self.decode_object(attrs, layout).await?,
+            ))),
+            _ => Ok(Lookup::NoSuchKey),
         }
     }
 
