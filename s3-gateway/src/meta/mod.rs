@@ -21,6 +21,7 @@
 //! (`s3-gateway/tests/meta.rs`) runs against every backend.
 
 mod error;
+mod listing;
 mod names;
 
 pub mod postgres;

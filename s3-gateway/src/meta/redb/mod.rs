@@ -41,7 +41,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use list::prefix_successor;
+use crate::meta::listing::prefix_successor;
 
 use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{BucketRecord, UploadRecord, bucket_base, decode, encode, object_key};
