@@ -172,6 +172,15 @@ async fn require_bucket(
     }
 }
 
+/// Whether `query` (a `SELECT 1 ...`) finds a row, inside `tx`.
+async fn exists(
+    tx: &deadpool_postgres::Transaction<'_>,
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<bool, MetaError> {
+    Ok(tx.query_opt(query, params).await.map_err(sql)?.is_some())
+}
+
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -439,12 +448,8 @@ impl MetaBackend for PgStore {
     async fn put_key(&self, id: &str, sealed: &[u8], create_only: bool) -> Result<bool, MetaError> {
         self.secrets.lock().expect("not poisoned").remove(id);
         serializable!(self, |tx| {
-            let exists = tx
-                .query_opt("SELECT 1 FROM access_keys WHERE id = $1", &[&id])
-                .await
-                .map_err(sql)?
-                .is_some();
-            if exists && create_only {
+            let taken = exists(&tx, "SELECT 1 FROM access_keys WHERE id = $1", &[&id]).await?;
+            if taken && create_only {
                 return Ok(false);
             }
             tx.execute(
@@ -553,25 +558,13 @@ impl MetaBackend for PgStore {
         // emptiness checks (each its own snapshot) see what they wrote;
         // writers that come later wait and then find no bucket.
         transaction!(self, IsolationLevel::ReadCommitted, |tx| {
-            if tx
-                .query_opt("SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE", &[&name])
-                .await
-                .map_err(sql)?
-                .is_none()
-            {
+            let lock = "SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE";
+            if !exists(&tx, lock, &[&name]).await? {
                 return Err(MetaError::NoSuchBucket);
             }
-            let busy = tx
-                .query_opt("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", &[&name])
-                .await
-                .map_err(sql)?
-                .is_some()
-                || tx
-                    .query_opt("SELECT 1 FROM uploads WHERE bucket = $1 LIMIT 1", &[&name])
-                    .await
-                    .map_err(sql)?
-                    .is_some();
-            if busy {
+            let objects = "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1";
+            let uploads = "SELECT 1 FROM uploads WHERE bucket = $1 LIMIT 1";
+            if exists(&tx, objects, &[&name]).await? || exists(&tx, uploads, &[&name]).await? {
                 return Err(MetaError::BucketNotEmpty);
             }
             tx.execute("DELETE FROM buckets WHERE name = $1", &[&name])
@@ -955,12 +948,7 @@ impl MetaBackend for PgStore {
         let layout = self.encode_part(part).await?;
         let number = i64::from(part.part_number);
         let old: Option<Vec<u8>> = serializable!(self, |tx| {
-            if tx
-                .query_opt("SELECT 1 FROM uploads WHERE id = $1", &[&upload_id])
-                .await
-                .map_err(sql)?
-                .is_none()
-            {
+            if !exists(&tx, "SELECT 1 FROM uploads WHERE id = $1", &[&upload_id]).await? {
                 return Err(MetaError::NoSuchUpload);
             }
             let old = tx
