@@ -89,6 +89,11 @@ struct RunArgs {
     /// Parity shards per segment.
     #[arg(long, default_value_t = 2)]
     m: usize,
+    /// How strongly placement prefers nodes with a low round trip: the
+    /// exponent on 1/RTT in each node's weight (0 ignores distance; shards
+    /// stay at most m per region either way).
+    #[arg(long, default_value_t = 0.5, value_name = "EXPONENT")]
+    latency_weight: f64,
     /// Region reported to clients.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -271,6 +276,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 region: run.region,
                 devnet: run.devnet,
                 min_nodes: scheme.total(),
+                latency_weight: run.latency_weight,
                 health: run.health.config(run.devnet),
                 admin: run.admin,
                 tls: run

@@ -54,6 +54,9 @@ pub struct GatewayConfig {
     pub region: String,
     /// One machine: drop the distinct-subnet placement rule.
     pub devnet: bool,
+    /// How strongly placement prefers nodes with a low round trip (the
+    /// exponent on `1 / rtt`; 0 ignores distance, within the region cap).
+    pub latency_weight: f64,
     /// Wait for this many nodes before serving (default k + m).
     pub min_nodes: usize,
     /// Liveness, audit and repair settings.
@@ -99,6 +102,9 @@ pub enum GatewayError {
     /// A `--domain`.
     #[error("domain: {0}")]
     Domain(#[from] InvalidDomain),
+    /// Placement settings that make no sense.
+    #[error("placement: {0}")]
+    Placement(#[from] placement::PlacementError),
     /// The shared metadata store was written with another master key than
     /// this data directory's (or it has none).
     #[error(
@@ -363,8 +369,10 @@ pub async fn run(
     }
     let policy = Policy {
         distinct_subnets: !config.devnet,
+        latency_weight: config.latency_weight,
         ..Policy::default()
     };
+    policy.validate()?;
     let metrics = GatewayMetrics::new();
     let health_config = HealthConfig {
         shared_store: shared,

@@ -19,6 +19,7 @@ pub mod router;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,6 +126,7 @@ impl Wan {
     /// Sets up a namespace per region of `spec` and starts the router.
     pub fn start(spec: &WanSpec) -> anyhow::Result<Self> {
         let pid = std::process::id();
+        remove_stale_namespaces();
         let net = free_net()?;
         let mut wan = Self {
             net,
@@ -249,6 +251,29 @@ fn region_octet(i: usize) -> u8 {
 }
 
 /// A second octet whose 10.N.0.0/16 no route uses yet.
+/// Deletes the namespaces of WAN devnets whose process is gone (one that
+/// was SIGKILLed cannot clean up after itself).
+fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix("cairn-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            tracing::info!(namespace = name, "removing a dead WAN devnet's namespace");
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
 fn free_net() -> anyhow::Result<u8> {
     let start = 64 + (std::process::id() % 64) as u8;
     for k in 0..64u8 {

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, NODES_KEY, build_swarm};
 use super::client::ShardClient;
 use super::record::{NodeRecord, SignedNodeRecord, record_key};
+use super::rtt::PeerRtts;
 
 /// Why a mesh operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +57,9 @@ pub struct MeshClient {
     rtts: Rtts,
 }
 
-/// Latest ping round-trip time per connected peer.
-type Rtts = Arc<Mutex<HashMap<PeerId, Duration>>>;
+/// Recent ping round trips per connected peer, shared between the driver
+/// (which records them) and every client handle (which reads them).
+type Rtts = Arc<Mutex<PeerRtts>>;
 
 impl MeshClient {
     /// Starts a client swarm with `keypair` (its peer id is the owner of the
@@ -94,10 +96,10 @@ impl MeshClient {
         self.shards.clone()
     }
 
-    /// The latest ping round-trip time to `peer`, while connected: what
-    /// placement weighs nodes by.
+    /// The round-trip time to `peer` (the smallest of its last few pings),
+    /// while connected: what placement and reads weigh nodes by.
     pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
-        self.rtts.lock().expect("not poisoned").get(peer).copied()
+        self.rtts.lock().expect("not poisoned").rtt(peer)
     }
 
     /// The raw stream control, for protocols beyond the shard client.
@@ -231,14 +233,14 @@ impl Driver {
                 result: Ok(rtt),
                 ..
             })) => {
-                self.rtts.lock().expect("not poisoned").insert(peer, rtt);
+                self.rtts.lock().expect("not poisoned").record(peer, rtt);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
             } => {
-                self.rtts.lock().expect("not poisoned").remove(&peer_id);
+                self.rtts.lock().expect("not poisoned").forget(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),

@@ -7,6 +7,7 @@ mod client;
 mod driver;
 mod limits;
 mod record;
+mod rtt;
 mod usage;
 
 pub use behaviour::{

@@ -77,8 +77,23 @@ pub enum DataError {
 const READ_AHEAD: usize = 2;
 
 /// While shard fetches of a segment are outstanding, one more holder is
-/// asked per this period (a hedged read).
+/// asked per period (a hedged read); the period is this plus the round
+/// trip to the farthest holder asked first ([`hedge_period`]): this part
+/// is the node's work and the transfer.
 pub const HEDGE_AFTER: Duration = Duration::from_millis(300);
+
+/// How long a read waits on its first fetches before asking one more
+/// holder: [`HEDGE_AFTER`] plus the slowest measured round trip among them
+/// (a holder with none measured counts as [`HEDGE_AFTER`] away). A far but
+/// healthy region is thus not hedged against merely for being far.
+pub fn hedge_period(rtts: impl IntoIterator<Item = Option<Duration>>) -> Duration {
+    let farthest = rtts
+        .into_iter()
+        .map(|rtt| rtt.unwrap_or(HEDGE_AFTER))
+        .max()
+        .unwrap_or_default();
+    HEDGE_AFTER + farthest
+}
 
 /// The slowest uploads of a segment get at least this long after half are
 /// done before they are cut and their shards placed elsewhere.
@@ -665,7 +680,7 @@ impl DataPath {
 
     /// Fetches `need` of the shards at `candidates` of `layout`, nearest
     /// first. A fetch that fails starts the next candidate at once; while
-    /// fetches are slower than [`HEDGE_AFTER`], one more candidate is
+    /// fetches are slower than [`hedge_period`], one more candidate is
     /// started per period (a hedge), and the first `need` to arrive win.
     /// Every shard is checked against its id; a bad one is a strike against
     /// its node, and, when the segment is named (`origin`: the part and the
@@ -719,8 +734,13 @@ impl DataPath {
             fetches.push(start(order[next])?);
             next += 1;
         }
-        let mut hedge =
-            tokio::time::interval_at(tokio::time::Instant::now() + HEDGE_AFTER, HEDGE_AFTER);
+        let cluster = self.nodes.cluster();
+        let period = hedge_period(order[..next].iter().map(|&i| {
+            cluster
+                .node(&NodeId::new(layout.shards[i].node.clone()))
+                .and_then(|n| n.rtt)
+        }));
+        let mut hedge = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let mut found_bad = false;
         while got < need {
             tokio::select! {
@@ -889,5 +909,17 @@ mod tests {
         );
         let read = DataError::Unavailable { got: 1, need: 4 }.to_string();
         assert!(read.ends_with("could be read"), "{read}");
+    }
+
+    #[test]
+    fn reads_hedge_later_the_farther_their_holders() {
+        let ms = Duration::from_millis;
+        // Loopback: the node's work dominates.
+        assert_eq!(hedge_period([Some(ms(1)), Some(ms(2))]), ms(302));
+        // A holder 120 ms away each way is given its round trip.
+        assert_eq!(hedge_period([Some(ms(4)), Some(ms(240))]), ms(540));
+        // Unmeasured counts as far; nothing asked yet, just the base.
+        assert_eq!(hedge_period([Some(ms(4)), None]), ms(600));
+        assert_eq!(hedge_period([]), HEDGE_AFTER);
     }
 }

@@ -1,6 +1,7 @@
 //! Audits: every `audit_every`, each live node is challenged to prove it
 //! holds shards picked at random by the checker, with a fresh random seed
-//! and random chunks. The proof must arrive within `audit_deadline` and
+//! and random chunks. The proof must arrive within `audit_deadline` (plus
+//! twice the node's measured round trip: distance is not a lie) and
 //! verify against the shard id (which the gateway knows; the node cannot
 //! forge it). A wrong proof, or a node saying the shard is gone or corrupt,
 //! is a failure and marks that shard bad; no answer in time from a node
@@ -50,7 +51,7 @@ pub async fn audit_one(
     let config = health.config();
     let challenge = proofs::Challenge::random(shard, len, config.audit_chunks);
     let answer = tokio::time::timeout(
-        config.audit_deadline,
+        super::allow_for_rtt(config.audit_deadline, mesh.rtt(&peer)),
         mesh.shards().challenge(peer, &challenge),
     )
     .await;

@@ -1,5 +1,7 @@
 //! Liveness: every `heartbeat`, each known node is sent a `Stat` request
-//! over the mesh; an answer within `heartbeat_timeout` marks it seen. A
+//! over the mesh; an answer within `heartbeat_timeout` plus twice the
+//! node's measured round trip marks it seen (a far but healthy node is
+//! never late for being far). A
 //! frozen node (its port open, nothing answering) times out just like a
 //! dead one. Nodes that come back are heard by the next heartbeat and are
 //! alive again at once.
@@ -27,6 +29,7 @@ pub async fn beat(health: &Health, nodes: &NodeView, mesh: &MeshClient) {
         let Ok(peer) = PeerId::from_bytes(&id) else {
             continue;
         };
+        let timeout = super::allow_for_rtt(timeout, mesh.rtt(&peer));
         let mut client = mesh.shards();
         tasks.push(tokio::spawn(async move {
             let ok = matches!(
@@ -70,3 +73,4 @@ pub async fn run(health: Health, nodes: NodeView, mesh: MeshClient) {
         health.persist().await;
     }
 }
+

@@ -27,6 +27,25 @@ use std::time::Duration;
 pub use registry::{AuditOutcome, Health, InflightGuard, NodeReport, NodeState, peer_name};
 pub use reputation::ReputationPolicy;
 
+/// A time limit for an answer from a node whose measured round trip is
+/// `rtt`: `base` (the node's own work) plus two round trips, so a far but
+/// healthy node is never late merely for being far.
+pub(crate) fn allow_for_rtt(base: Duration, rtt: Option<Duration>) -> Duration {
+    base + 2 * rtt.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod rtt_tests {
+    use super::*;
+
+    #[test]
+    fn far_nodes_get_two_round_trips_on_top() {
+        let ms = Duration::from_millis;
+        assert_eq!(allow_for_rtt(ms(1500), None), ms(1500));
+        assert_eq!(allow_for_rtt(ms(1500), Some(ms(240))), ms(1980));
+    }
+}
+
 /// Timings and thresholds of the health loops.
 #[derive(Clone, Debug)]
 pub struct HealthConfig {
