@@ -2,7 +2,7 @@
 # Measures a release WAN devnet (needs root): three regions, two nodes each,
 # the gateway in us-east, eu-west 20 ms and ap-south 60 ms away each way.
 # For each latency weight given: 4 KiB and 8 MiB GET and PUT latency
-# (`cairn bench`), aws-cli `cp` of a 256 MiB file up and down, and which
+# (`cairn bench`, one request at a time and loaded), aws-cli `cp` of a 256 MiB file up and down, and which
 # regions the read bytes came from (the nodes' own counters).
 # Usage: scripts/wan-bench.sh [latency-weight...]   (default: 0.5 0)
 set -euo pipefail
@@ -46,7 +46,7 @@ for weight in "${weights[@]}"; do
         --delay us-east:eu-west=20ms --delay us-east:ap-south=60ms --delay eu-west:ap-south=70ms \
         "--gateway-arg=--latency-weight=$weight" >"$dir/devnet.out" 2>&1 &
     devnet=$!
-    trap 'kill -TERM $devnet 2>/dev/null; wait $devnet 2>/dev/null; rm -rf "$dir"' EXIT
+    trap 'kill -TERM $devnet 2>/dev/null || true; wait $devnet 2>/dev/null || true; rm -rf "$dir"' EXIT
     until [ -s "$dir/dn/devnet.json" ]; do sleep 0.2; done
     export AWS_ACCESS_KEY_ID=$(field "$dir/dn/devnet.json" '["access_key"]')
     export AWS_SECRET_ACCESS_KEY=$(field "$dir/dn/devnet.json" '["secret_key"]')
@@ -55,18 +55,20 @@ for weight in "${weights[@]}"; do
     echo "== latency weight $weight (endpoint $ep)"
     "$bin" status --dir "$dir/dn" | grep -E "^ *[0-9a-zA-Z]" | head -8 || true
     for size in 4KiB 8MiB; do
-        conc=16; [ "$size" = 8MiB ] && conc=4
-        for op in put get; do
-            before=$(sent_by_region "$dir/dn/devnet.json")
-            "$bin" bench --endpoint "$ep" --op $op --size $size --concurrency $conc --duration 15s --json >"$dir/b.json"
-            after=$(sent_by_region "$dir/dn/devnet.json")
-            python3 - "$dir/b.json" "$op" "$size" "$conc" <<'PY'
+        loaded=16; [ "$size" = 8MiB ] && loaded=4
+        for conc in 1 $loaded; do
+            for op in put get; do
+                before=$(sent_by_region "$dir/dn/devnet.json")
+                "$bin" bench --endpoint "$ep" --op $op --size $size --concurrency $conc --duration "${WAN_BENCH_SECS:-12}s" --json >"$dir/b.json"
+                after=$(sent_by_region "$dir/dn/devnet.json")
+                python3 - "$dir/b.json" "$op" "$size" "$conc" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 r = next(x for x in r["results"] if x["op"] == sys.argv[2])
 print(f"{sys.argv[3]:>5} {sys.argv[2]} x{sys.argv[4]}: {r['objects_per_s']:.1f} obj/s, p50 {r['latency_ms']['p50']:.1f} ms, p99 {r['latency_ms']['p99']:.1f} ms, errors {r['errors']}", end="")
 PY
-            if [ $op = get ]; then echo "; read from: $(share "$before" "$after")"; else echo; fi
+                if [ $op = get ]; then echo "; read from: $(share "$before" "$after")"; else echo; fi
+            done
         done
     done
     head -c $((256 << 20)) /dev/urandom > "$dir/file"

@@ -50,7 +50,9 @@ fn start(dir: &std::path::Path) -> Devnet {
 async fn start_devnet() -> (tempfile::TempDir, Devnet) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("devnet");
-    let devnet = tokio::task::spawn_blocking(move || start(&path)).await.unwrap();
+    let devnet = tokio::task::spawn_blocking(move || start(&path))
+        .await
+        .unwrap();
     (dir, devnet)
 }
 
@@ -63,7 +65,9 @@ fn sent_by_region(devnet: &Devnet, stopped: &[usize]) -> BTreeMap<String, u64> {
             continue;
         }
         let addr = node["metrics"].as_str().unwrap();
-        let addr = addr.trim_start_matches("http://").trim_end_matches("/metrics");
+        let addr = addr
+            .trim_start_matches("http://")
+            .trim_end_matches("/metrics");
         let text = common::metrics_text(addr);
         let bytes: u64 = text
             .lines()
@@ -96,7 +100,10 @@ async fn read_from(
 /// The share of `sent` from the two regions nearer than `ap-south`.
 fn near_share(sent: &BTreeMap<String, u64>) -> f64 {
     let total: u64 = sent.values().sum();
-    let near: u64 = REGIONS[..2].iter().map(|r| sent.get(*r).copied().unwrap_or(0)).sum();
+    let near: u64 = REGIONS[..2]
+        .iter()
+        .map(|r| sent.get(*r).copied().unwrap_or(0))
+        .sum();
     near as f64 / total.max(1) as f64
 }
 
@@ -131,7 +138,10 @@ impl StateWatch {
                     if let Ok(status) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
                         for node in status["nodes"].as_array().into_iter().flatten() {
                             if node["state"] != "alive" {
-                                seen.push(format!("{} ({}) {}", node["peer_id"], node["region"], node["state"]));
+                                seen.push(format!(
+                                    "{} ({}) {}",
+                                    node["peer_id"], node["region"], node["state"]
+                                ));
                             }
                         }
                     }
@@ -157,9 +167,9 @@ impl StateWatch {
 /// checks each against the WAN's table; returns the status.
 fn measured_rtts(devnet: &Devnet) -> serde_json::Value {
     let status = devnet.wait_status("RTTs to every node", Duration::from_secs(60), |s| {
-        s["nodes"].as_array().is_some_and(|nodes| {
-            nodes.len() == 6 && nodes.iter().all(|n| n["rtt_ms"].is_number())
-        })
+        s["nodes"]
+            .as_array()
+            .is_some_and(|nodes| nodes.len() == 6 && nodes.iter().all(|n| n["rtt_ms"].is_number()))
     });
     for node in status["nodes"].as_array().unwrap() {
         let region = node["region"].as_str().unwrap();
@@ -203,7 +213,12 @@ async fn small_reads_wait_only_for_the_nearest_holders_and_distance_is_not_ill_h
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["peer_id"].as_str().unwrap().to_owned(), n["rtt_ms"].as_f64().unwrap()))
+        .map(|n| {
+            (
+                n["peer_id"].as_str().unwrap().to_owned(),
+                n["rtt_ms"].as_f64().unwrap(),
+            )
+        })
         .collect();
     let mut gets = Vec::new();
     let mut kth = Vec::new();
@@ -300,7 +315,10 @@ async fn reads_follow_latency_and_fall_back_to_the_far_region() {
         devnet.signal_node(i, "-STOP");
     }
     let sent = read_from(&devnet, &[0, 3], async {
-        assert_eq!(read_object(&s3, "wan", "big", "near nodes stopped").await, body);
+        assert_eq!(
+            read_object(&s3, "wan", "big", "near nodes stopped").await,
+            body
+        );
     })
     .await;
     assert!(sent["ap-south"] > 0, "read from {sent:?}");
@@ -311,7 +329,10 @@ async fn reads_follow_latency_and_fall_back_to_the_far_region() {
     }
     devnet.wait_status("every node alive again", Duration::from_secs(60), all_alive);
     let sent = read_from(&devnet, &[], async {
-        assert_eq!(read_object(&s3, "wan", "big", "near nodes back").await, body);
+        assert_eq!(
+            read_object(&s3, "wan", "big", "near nodes back").await,
+            body
+        );
     })
     .await;
     assert!(near_share(&sent) >= 0.9, "read from {sent:?}");

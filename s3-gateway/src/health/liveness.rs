@@ -73,4 +73,3 @@ pub async fn run(health: Health, nodes: NodeView, mesh: MeshClient) {
         health.persist().await;
     }
 }
-
