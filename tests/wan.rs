@@ -3,7 +3,9 @@
 //! packet between regions. Three regions, two nodes each: the gateway's
 //! (`us-east`, loopback), `eu-west` 20 ms away each way (40 ms round trip)
 //! and `ap-south` 60 ms away (120 ms). Needs root, as the WAN does; the
-//! devnet is started by the test and stopped with it.
+//! devnet is started by the test and stopped with it (scripts/test.sh runs
+//! this binary with sudo when it is not root; every test name starts with
+//! `wan_` so that the rest can skip them).
 //!
 //! Each scenario has a devnet of its own (stopping nodes would disturb
 //! any other on the same devnet); they run one at a time, so that one's
@@ -185,7 +187,7 @@ fn measured_rtts(devnet: &Devnet) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn small_reads_wait_only_for_the_nearest_holders_and_distance_is_not_ill_health() {
+async fn wan_small_reads_wait_only_for_the_nearest_holders_and_distance_is_not_ill_health() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (_dir, devnet) = start_devnet().await;
     let s3 = devnet.client();
@@ -260,7 +262,7 @@ async fn small_reads_wait_only_for_the_nearest_holders_and_distance_is_not_ill_h
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn reads_follow_latency_and_fall_back_to_the_far_region() {
+async fn wan_reads_follow_latency_and_fall_back_to_the_far_region() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (_dir, devnet) = start_devnet().await;
     let s3 = devnet.client();
