@@ -93,16 +93,7 @@ pub fn build_swarm(
                 limits: ConnectionLimits::new(caps),
             })
         })?
-        .with_swarm_config(|c| {
-            c.with_idle_connection_timeout(Duration::from_secs(120))
-                // A stream's protocol is proposed together with its first
-                // bytes rather than agreed first: one round trip less per
-                // shard request, which is most of a small request's time
-                // between regions. Every stream opens with exactly one
-                // protocol, so there is nothing to negotiate; a peer that
-                // lacks it resets the stream, which fails the request.
-                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
-        })
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     Ok(swarm)
 }
