@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures a release WAN devnet (needs root): three regions, two nodes each,
-# the gateway in us-east, eu-west 20 ms and ap-south 60 ms away each way.
+# the gateway in us-east (1 ms each way from that region's nodes, another
+# building; WAN_GATEWAY_DELAY), eu-west 20 ms and ap-south 60 ms away each way.
 # For each latency weight given: 4 KiB and 8 MiB GET and PUT latency
 # (`cairn bench`, one request at a time and loaded), aws-cli `cp` of a 256 MiB file up and down, and which
 # regions the read bytes came from (the nodes' own counters).
@@ -12,6 +13,7 @@ weights=("${@:-0.5}")
 [ $# -gt 0 ] || weights=(0.5 0)
 cargo build --release --quiet --bin cairn
 bin="$CARGO_TARGET_DIR/release/cairn"
+gateway_delay="${WAN_GATEWAY_DELAY:-1ms}"
 field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$1" "$2"; }
 
 # Read bytes sent so far by each region's nodes, as JSON {region: bytes}.
@@ -44,6 +46,7 @@ for weight in "${weights[@]}"; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" --wan --regions 3 \
         --delay us-east:eu-west=20ms --delay us-east:ap-south=60ms --delay eu-west:ap-south=70ms \
+        --gateway-delay "$gateway_delay" \
         "--gateway-arg=--latency-weight=$weight" >"$dir/devnet.out" 2>&1 &
     devnet=$!
     trap 'kill -TERM $devnet 2>/dev/null || true; wait $devnet 2>/dev/null || true; rm -rf "$dir"' EXIT

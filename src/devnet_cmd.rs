@@ -90,6 +90,11 @@ pub struct DevnetArgs {
     /// second, e.g. 12MiB.
     #[arg(long, requires = "wan")]
     wan_rate: Option<String>,
+    /// One-way delay between the gateway (with its clients) and the nodes
+    /// of its own region on the WAN, e.g. `1ms` for another building of
+    /// the same region; 0 puts the gateway in that region's namespace.
+    #[arg(long, requires = "wan", default_value = "0ms", value_name = "DELAY")]
+    gateway_delay: String,
     /// Where the gateways keep metadata: `redb` (a file in the gateway's
     /// data directory), `postgres` (a PostgreSQL server the devnet starts
     /// under `<dir>/postgres`, from the installed `postgresql` package), or
@@ -283,6 +288,13 @@ async fn start(args: &DevnetArgs, cluster: &mut Cluster) -> anyhow::Result<Summa
                 );
             }
         }
+        if !spec.gateway_delay.is_zero() {
+            eprintln!(
+                "devnet: WAN gateway <-> {} nodes: {:.1} ms one way",
+                spec.regions[0],
+                spec.gateway_delay.as_secs_f64() * 1000.0
+            );
+        }
         cluster.wan = Some(wan);
     }
     let exe = std::env::current_exe().context("finding the cairn binary")?;
@@ -435,10 +447,13 @@ fn wan_spec(args: &DevnetArgs) -> anyhow::Result<crate::wan::WanSpec> {
                 .map_err(|e| anyhow::anyhow!("--wan-rate {r}: {e}"))
         })
         .transpose()?;
+    let gateway_delay = humantime::parse_duration(&args.gateway_delay)
+        .with_context(|| format!("--gateway-delay {}", args.gateway_delay))?;
     Ok(crate::wan::WanSpec {
         regions,
         delays,
         rate,
+        gateway_delay,
     })
 }
 
@@ -622,10 +637,10 @@ async fn start_gateway(
     };
     remove_stale(&data_dir.join("gateway.json"))?;
     // On a WAN the gateway sits in the first region, on that region's
-    // address (the port as asked).
+    // address or its own site's (the port as asked).
     let (s3, admin) = match &cluster.wan {
         Some(wan) => {
-            let ip = std::net::IpAddr::from(wan.address(0));
+            let ip = std::net::IpAddr::from(wan.gateway_address());
             (std::net::SocketAddr::new(ip, port), format!("{ip}:0"))
         }
         None => (
@@ -633,7 +648,10 @@ async fn start_gateway(
             "127.0.0.1:0".to_owned(),
         ),
     };
-    let mut command = cluster.command_in(0, exe);
+    let mut command = match &cluster.wan {
+        Some(wan) => wan.gateway_command(exe),
+        None => Command::new(exe),
+    };
     command
         .arg("gateway")
         .arg("--data")
@@ -716,6 +734,7 @@ fn devnet_state(
     let wan = cluster.wan.as_ref().map(|wan| {
         json!({
             "outside": wan.outside().to_string(),
+            "gateway_namespace": wan.gateway_namespace(),
             "namespaces": (0..nodes.len().min(cluster.nodes.len()))
                 .map(|i| i % wan.regions())
                 .collect::<std::collections::BTreeSet<_>>()

@@ -1,8 +1,9 @@
 //! Regions with real distance: `cairn devnet --wan` puts each region in a
 //! network namespace of its own, joined by a router that delays every
-//! packet between regions. Three regions, two nodes each: the gateway's
-//! (`us-east`, loopback), `eu-west` 20 ms away each way (40 ms round trip)
-//! and `ap-south` 60 ms away (120 ms). Needs root, as the WAN does; the
+//! packet between regions. Three regions, two nodes each, at 2 ms, 40 ms
+//! and 120 ms round trip from the gateway: its own (`us-east`, the gateway
+//! in a namespace of its own 1 ms each way from that region's nodes),
+//! `eu-west` 20 ms away each way and `ap-south` 60 ms away. Needs root, as the WAN does; the
 //! devnet is started by the test and stopped with it (scripts/test.sh runs
 //! this binary with sudo when it is not root; every test name starts with
 //! `wan_` so that the rest can skip them).
@@ -23,7 +24,7 @@ use common::devnet::{Devnet, read_object};
 
 const REGIONS: [&str; 3] = ["us-east", "eu-west", "ap-south"];
 /// The round trip from the gateway's region to each region, ms.
-const RTT_MS: [f64; 3] = [0.0, 40.0, 120.0];
+const RTT_MS: [f64; 3] = [2.0, 40.0, 120.0];
 
 /// One WAN devnet at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -36,6 +37,8 @@ fn start(dir: &std::path::Path) -> Devnet {
             // runs, so that reads can come back to them.
             "--gateway-arg=--repair-grace=10m",
             "--wan",
+            "--gateway-delay",
+            "1ms",
             "--regions",
             "3",
             "--delay",

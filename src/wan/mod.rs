@@ -6,11 +6,15 @@
 //!  namespace r0 (10.N.1.1) ─ TUN ┐
 //!  namespace r1 (10.N.2.1) ─ TUN ┼─ router (this process): delay(a, b), optional rate cap
 //!  namespace r2 (10.N.3.1) ─ TUN ┤
+//!  gateway site (10.N.253.1) ─ TUN ┤  (only with a gateway delay; in region 0)
 //!  this namespace (10.N.254.1) ─ TUN ┘  (clients: tests, aws-cli; sits with region 0)
 //! ```
 //!
 //! Processes of one region share its namespace (and talk over its
 //! loopback at full speed); every byte between regions crosses the router.
+//! With a gateway delay the gateway sits in region 0 but in a namespace of
+//! its own (another building of the same region), that far from region 0's
+//! nodes; its clients are next to it.
 //! Creating namespaces and TUN devices needs root (CAP_NET_ADMIN), which
 //! the devnet has on these machines and in CI. Everything is removed when
 //! the [`Wan`] is dropped.
@@ -29,6 +33,19 @@ use anyhow::{Context, bail};
 
 /// Where the clients of the WAN (this namespace) sit: the third octet.
 pub const OUTSIDE_OCTET: u8 = 254;
+/// The gateway's own site, when it has one: the third octet.
+pub const GATEWAY_OCTET: u8 = 253;
+
+/// A place on the WAN, one TUN device each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// The namespace of region `i` (its nodes).
+    Region(usize),
+    /// The gateway's namespace, in region 0 (with a gateway delay only).
+    Gateway,
+    /// This namespace, where clients run: next to the gateway.
+    Outside,
+}
 
 /// Regions and the one-way delays between them.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +56,9 @@ pub struct WanSpec {
     pub delays: HashMap<(String, String), Duration>,
     /// A cap on each direction between two regions, bytes per second.
     pub rate: Option<u64>,
+    /// One-way delay between the gateway and the nodes of its own region
+    /// (zero: the gateway shares region 0's namespace).
+    pub gateway_delay: Duration,
 }
 
 impl WanSpec {
@@ -53,6 +73,26 @@ impl WanSpec {
             .get(&key)
             .copied()
             .unwrap_or_else(|| default_delay(a, b))
+    }
+
+    /// The one-way delay from site `a` to site `b` and that direction's
+    /// cap: regions apart get the delay between them and the rate cap; the
+    /// gateway and its clients, next to it, are `gateway_delay` from their
+    /// region's nodes, uncapped.
+    pub fn link(&self, a: Site, b: Site) -> (Duration, Option<u64>) {
+        let region = |s: Site| match s {
+            Site::Region(i) => i,
+            Site::Gateway | Site::Outside => 0,
+        };
+        let (ra, rb) = (region(a), region(b));
+        if ra != rb {
+            return (self.delay(&self.regions[ra], &self.regions[rb]), self.rate);
+        }
+        match (a, b) {
+            (Site::Gateway | Site::Outside, Site::Region(_))
+            | (Site::Region(_), Site::Gateway | Site::Outside) => (self.gateway_delay, None),
+            _ => (Duration::ZERO, None),
+        }
     }
 }
 
@@ -118,6 +158,8 @@ pub struct Wan {
     /// The second octet of every WAN address (10.N.x.y).
     net: u8,
     namespaces: Vec<String>,
+    /// The gateway's own namespace, when it has a delay to its region.
+    gateway_namespace: Option<String>,
     stop: Arc<AtomicBool>,
     router: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -131,6 +173,7 @@ impl Wan {
         let mut wan = Self {
             net,
             namespaces: Vec::new(),
+            gateway_namespace: None,
             stop: Arc::default(),
             router: None,
         };
@@ -162,7 +205,33 @@ impl Wan {
             tuns.push(tun);
             octets.push(region_octet(i));
         }
-        // This namespace, where clients run, sits with region 0.
+        let mut sites: Vec<Site> = (0..spec.regions.len()).map(Site::Region).collect();
+        if !spec.gateway_delay.is_zero() {
+            let ns = format!("cairn-{pid}-{net}-g");
+            ip(&["netns", "add", &ns]).with_context(|| format!("creating namespace {ns}"))?;
+            wan.gateway_namespace = Some(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            let name = format!("{tag}g");
+            let tun = router::open_tun(&name)
+                .with_context(|| format!("opening TUN device {name} (needs root)"))?;
+            ip(&["link", "set", &name, "netns", &ns])?;
+            let addr = format!("{}/32", wan.site_address(GATEWAY_OCTET));
+            ip(&["-n", &ns, "addr", "add", &addr, "dev", &name])?;
+            ip(&["-n", &ns, "link", "set", &name, "up"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                "add",
+                &format!("10.{net}.0.0/16"),
+                "dev",
+                &name,
+            ])?;
+            tuns.push(tun);
+            octets.push(GATEWAY_OCTET);
+            sites.push(Site::Gateway);
+        }
+        // This namespace, where clients run, sits with the gateway.
         let name = format!("{tag}o");
         let tun = router::open_tun(&name).with_context(|| format!("opening TUN device {name}"))?;
         ip(&[
@@ -176,23 +245,14 @@ impl Wan {
         ip(&["route", "add", &format!("10.{net}.0.0/16"), "dev", &name])?;
         tuns.push(tun);
         octets.push(OUTSIDE_OCTET);
+        sites.push(Site::Outside);
 
-        let n = spec.regions.len();
-        let names: Vec<String> = spec.regions.clone();
-        let region_of = move |i: usize| {
-            if i == n {
-                names[0].clone()
-            } else {
-                names[i].clone()
-            }
-        };
         let spec2 = spec.clone();
         let router = router::Router::new(
             tuns,
             net,
             octets,
-            move |a, b| spec2.delay(&region_of(a), &region_of(b)),
-            spec.rate,
+            move |a, b| spec2.link(sites[a], sites[b]),
             wan.stop.clone(),
         );
         wan.router = Some(
@@ -210,16 +270,37 @@ impl Wan {
 
     /// The address of this namespace on the WAN (where clients sit).
     pub fn outside(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, self.net, OUTSIDE_OCTET, 1)
+        self.site_address(OUTSIDE_OCTET)
+    }
+
+    fn site_address(&self, octet: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, self.net, octet, 1)
+    }
+
+    /// The address the gateway listens on: its own site's, or region 0's.
+    pub fn gateway_address(&self) -> Ipv4Addr {
+        match self.gateway_namespace {
+            Some(_) => self.site_address(GATEWAY_OCTET),
+            None => self.address(0),
+        }
+    }
+
+    /// A command that runs `program` where the gateway sits.
+    pub fn gateway_command(&self, program: &std::path::Path) -> Command {
+        match &self.gateway_namespace {
+            Some(ns) => netns_exec(ns, program),
+            None => self.command(0, program),
+        }
+    }
+
+    /// The gateway's own namespace, if it has one.
+    pub fn gateway_namespace(&self) -> Option<&str> {
+        self.gateway_namespace.as_deref()
     }
 
     /// A command that runs `program` inside region `i`'s namespace.
     pub fn command(&self, i: usize, program: &std::path::Path) -> Command {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.namespaces[i]])
-            .arg(program);
-        command
+        netns_exec(&self.namespaces[i], program)
     }
 
     /// The namespace of region `i`.
@@ -239,10 +320,17 @@ impl Drop for Wan {
         if let Some(router) = self.router.take() {
             let _ = router.join();
         }
-        for ns in &self.namespaces {
+        for ns in self.namespaces.iter().chain(&self.gateway_namespace) {
             let _ = ip(&["netns", "del", ns]);
         }
     }
+}
+
+/// A command that runs `program` inside namespace `ns`.
+fn netns_exec(ns: &str, program: &std::path::Path) -> Command {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", ns]).arg(program);
+    command
 }
 
 /// Region `i`'s third address octet.
@@ -331,6 +419,7 @@ mod tests {
             regions: vec!["us-east".into(), "eu-west".into()],
             delays: [(pair, delay)].into(),
             rate: None,
+            gateway_delay: Duration::ZERO,
         };
         assert_eq!(spec.delay("eu-west", "us-east"), Duration::from_millis(120));
         assert_eq!(
@@ -339,5 +428,33 @@ mod tests {
         );
         assert!(parse_delay("us-east=4ms").is_err());
         assert!(parse_delay("a:b=soon").is_err());
+    }
+
+    #[test]
+    fn the_gateway_is_its_delay_from_its_region_and_clients_are_next_to_it() {
+        let spec = WanSpec {
+            regions: vec!["us-east".into(), "eu-west".into()],
+            delays: HashMap::new(),
+            rate: Some(1000),
+            gateway_delay: Duration::from_millis(1),
+        };
+        let far = spec.delay("us-east", "eu-west");
+        use Site::*;
+        assert_eq!(
+            spec.link(Gateway, Region(0)),
+            (Duration::from_millis(1), None)
+        );
+        assert_eq!(
+            spec.link(Region(0), Gateway),
+            (Duration::from_millis(1), None)
+        );
+        assert_eq!(spec.link(Gateway, Region(1)), (far, Some(1000)));
+        assert_eq!(spec.link(Outside, Gateway), (Duration::ZERO, None));
+        assert_eq!(
+            spec.link(Outside, Region(0)),
+            (Duration::from_millis(1), None)
+        );
+        assert_eq!(spec.link(Outside, Region(1)), (far, Some(1000)));
+        assert_eq!(spec.link(Region(1), Region(0)), (far, Some(1000)));
     }
 }

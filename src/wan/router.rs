@@ -50,24 +50,27 @@ pub struct Router {
 
 impl Router {
     /// A router over `tuns` (non-blocking TUN files), TUN `i` serving the
-    /// addresses `10.<net>.<octets[i]>.0/24`, with `delay(i, j)` one way
-    /// from TUN `i`'s region to TUN `j`'s and an optional per-link `rate`.
+    /// addresses `10.<net>.<octets[i]>.0/24`; `link(i, j)` gives the one-way
+    /// delay from TUN `i`'s site to TUN `j`'s and that direction's optional
+    /// cap in bytes per second.
     pub fn new(
         tuns: Vec<File>,
         net: u8,
         octets: Vec<u8>,
-        delay: impl Fn(usize, usize) -> Duration,
-        rate: Option<u64>,
+        link: impl Fn(usize, usize) -> (Duration, Option<u64>),
         stop: Arc<AtomicBool>,
     ) -> Self {
         let n = tuns.len();
         let now = Instant::now();
         let links = (0..n * n)
-            .map(|k| Link {
-                delay: delay(k / n, k % n),
-                rate,
-                free_at: now,
-                queue: VecDeque::new(),
+            .map(|k| {
+                let (delay, rate) = link(k / n, k % n);
+                Link {
+                    delay,
+                    rate,
+                    free_at: now,
+                    queue: VecDeque::new(),
+                }
             })
             .collect();
         Self {
@@ -247,8 +250,10 @@ mod tests {
             tuns,
             77,
             (0..n as u8).collect(),
-            |a, b| Duration::from_millis(if a == b { 0 } else { 10 * (a + b) as u64 }),
-            rate,
+            move |a, b| {
+                let ms = if a == b { 0 } else { 10 * (a + b) as u64 };
+                (Duration::from_millis(ms), rate)
+            },
             Arc::default(),
         )
     }
