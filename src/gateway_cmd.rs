@@ -1,4 +1,5 @@
-//! `cairn gateway`: serve S3 over the mesh; `cairn gateway key create`.
+//! `cairn gateway`: serve S3 over the mesh; `cairn gateway key|bucket ...`
+//! (see `manage_cmd`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,38 +24,21 @@ pub struct GatewayArgs {
 enum GatewayAction {
     /// Manage access keys.
     #[command(subcommand)]
-    Key(KeyAction),
-}
-
-#[derive(clap::Subcommand)]
-enum KeyAction {
-    /// Create an access key and secret; prints them as JSON.
-    Create {
-        /// The gateway's data directory.
-        #[arg(long)]
-        data: PathBuf,
-        #[command(flatten)]
-        meta: MetaArg,
-    },
-    /// List access key ids.
-    List {
-        /// The gateway's data directory.
-        #[arg(long)]
-        data: PathBuf,
-        #[command(flatten)]
-        meta: MetaArg,
-    },
+    Key(crate::manage_cmd::KeyAction),
+    /// Manage buckets: owners and what other keys may do in them.
+    #[command(subcommand)]
+    Bucket(crate::manage_cmd::BucketAction),
 }
 
 /// Where the metadata and the master key live.
 #[derive(clap::Args)]
-struct MetaArg {
+pub struct MetaArg {
     /// The master key file (default: master.key in the data directory,
     /// made on first start). Every gateway sharing a --meta database must
     /// use the same key; a key that does not match the one the store was
     /// written with is refused at start.
     #[arg(long, value_name = "FILE")]
-    master_key_file: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
     /// Keep the metadata (buckets, keys, manifests, health) in this
     /// PostgreSQL database, shared by every gateway given the same URL:
     /// `postgres://user:password@host:port/db`. They must also share
@@ -66,7 +50,7 @@ struct MetaArg {
         value_name = "URL",
         hide_env_values = true
     )]
-    url: Option<String>,
+    pub url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -240,26 +224,8 @@ impl HealthArgs {
 /// Runs the gateway subcommand.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     match args.action {
-        Some(GatewayAction::Key(KeyAction::Create { data, meta })) => {
-            // The secret is stored sealed under the master key (made now if
-            // this is a new data directory).
-            let (meta, master) =
-                s3_gateway::open_keys(&data, meta.url.as_deref(), meta.master_key_file.as_deref())
-                    .await?;
-            let key = meta.create_key(&master).await?;
-            println!(
-                "{}",
-                serde_json::json!({"access_key": key.access_key_id, "secret_key": key.secret_key})
-            );
-        }
-        Some(GatewayAction::Key(KeyAction::List { data, meta })) => {
-            let (meta, _) =
-                s3_gateway::open_keys(&data, meta.url.as_deref(), meta.master_key_file.as_deref())
-                    .await?;
-            for id in meta.list_key_ids().await? {
-                println!("{id}");
-            }
-        }
+        Some(GatewayAction::Key(action)) => crate::manage_cmd::key(action).await?,
+        Some(GatewayAction::Bucket(action)) => crate::manage_cmd::bucket(action).await?,
         None => {
             let run = *args.run;
             let data_dir = run

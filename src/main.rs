@@ -4,6 +4,7 @@ mod bench_cmd;
 mod devnet_cmd;
 mod gateway_cmd;
 mod logging;
+mod manage_cmd;
 mod mesh_cmd;
 mod node_cmd;
 mod shard_id_cmd;

@@ -438,10 +438,18 @@ pub async fn run(
         Some(addr) => {
             let listener = TcpListener::bind(addr).await?;
             let local = listener.local_addr()?;
+            let token = crate::admin::manage::admin_token(&config.data_dir)?;
             let admin = Admin {
                 health: health.clone(),
                 nodes: nodes.clone(),
                 survey: survey.clone(),
+                manage: Some((
+                    crate::admin::manage::Manage {
+                        meta: meta.clone(),
+                        master: master.clone(),
+                    },
+                    token,
+                )),
             };
             tokio::spawn(admin.serve(listener));
             Some(local)

@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::{Engine, Fixture};
 use proptest::prelude::*;
 use s3_gateway::meta::{
-    AccessKey, BucketAcl, ConditionFailed, ListPage, ListQuery, Lookup, MetaError, MetaStore,
-    NodeHealthRecord, ObjectMeta, PartLayout, SegmentKey, SegmentLayout, ShardLocation,
+    AccessKey, BucketAcl, BucketPerms, ConditionFailed, ListPage, ListQuery, Lookup, MetaError,
+    MetaStore, NodeHealthRecord, ObjectMeta, PartLayout, SegmentKey, SegmentLayout, ShardLocation,
     WriteCondition,
 };
 
@@ -905,6 +905,97 @@ async fn bucket_acls_are_kept_with_the_bucket(f: &Fixture) {
     assert_eq!(s.bucket_acl("pub").await.unwrap(), Some(BucketAcl::Private));
 }
 
+async fn bucket_grants_are_set_changed_removed_and_go_with_the_bucket(f: &Fixture) {
+    let s = f.store();
+    let read = BucketPerms {
+        read: true,
+        ..Default::default()
+    };
+    let rw = BucketPerms {
+        write: true,
+        ..read
+    };
+    s.create_private_bucket("bk1", "r", "A").await.unwrap();
+    s.create_private_bucket("bk2", "r", "A").await.unwrap();
+    s.set_bucket_grant("bk1", "B", read).await.unwrap();
+    s.set_bucket_grant("bk2", "B", rw).await.unwrap();
+    s.set_bucket_grant("bk1", "C", BucketPerms::ALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.bucket_grants("bk1").await.unwrap(),
+        [("B".to_owned(), read), ("C".to_owned(), BucketPerms::ALL)]
+    );
+    assert_eq!(
+        s.key_grants("B").await.unwrap(),
+        [("bk1".to_owned(), read), ("bk2".to_owned(), rw)]
+    );
+    // Replaced, then removed by granting nothing.
+    s.set_bucket_grant("bk1", "B", rw).await.unwrap();
+    assert_eq!(s.bucket_grants("bk1").await.unwrap()[0].1, rw);
+    s.set_bucket_grant("bk1", "B", BucketPerms::default())
+        .await
+        .unwrap();
+    assert_eq!(s.key_grants("B").await.unwrap(), [("bk2".to_owned(), rw)]);
+    assert!(matches!(
+        s.set_bucket_grant("none", "B", read).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // The cached view the access check reads follows each change.
+    let info = s.bucket_access("bk1").await.unwrap().unwrap();
+    assert_eq!(info.owner, "A");
+    assert_eq!(info.perms_of("C"), BucketPerms::ALL);
+    assert!(info.perms_of("B").is_none());
+    s.set_bucket_grant("bk1", "B", read).await.unwrap();
+    let info = s.bucket_access("bk1").await.unwrap().unwrap();
+    assert_eq!(info.perms_of("B"), read);
+    // A deleted and recreated bucket starts with no grants.
+    s.delete_bucket("bk1").await.unwrap();
+    assert!(s.bucket_access("bk1").await.unwrap().is_none());
+    s.create_private_bucket("bk1", "r", "D").await.unwrap();
+    assert!(s.bucket_grants("bk1").await.unwrap().is_empty());
+    assert!(s.key_grants("C").await.unwrap().is_empty());
+    let info = s.bucket_access("bk1").await.unwrap().unwrap();
+    assert_eq!(
+        (info.owner.as_str(), info.perms_of("C")),
+        ("D", BucketPerms::default())
+    );
+}
+
+async fn keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants(f: &Fixture) {
+    let s = f.store();
+    let master = s3_gateway::keywrap::MasterKey::generate();
+    let a = s.create_key(&master).await.unwrap().access_key_id;
+    let b = s.create_key(&master).await.unwrap().access_key_id;
+    assert!(s.key_may_create_buckets(&a).await.unwrap(), "new keys may");
+    assert!(!s.key_may_create_buckets("CANOKEY").await.unwrap());
+    assert!(s.set_key_may_create_buckets(&a, false).await.unwrap());
+    assert!(!s.key_may_create_buckets(&a).await.unwrap());
+    assert!(s.key_may_create_buckets(&b).await.unwrap(), "only a");
+    assert!(s.set_key_may_create_buckets(&a, true).await.unwrap());
+    assert!(s.key_may_create_buckets(&a).await.unwrap());
+    assert!(
+        !s.set_key_may_create_buckets("CANOKEY", false)
+            .await
+            .unwrap()
+    );
+
+    s.create_private_bucket("kept", "r", &a).await.unwrap();
+    let read = BucketPerms {
+        read: true,
+        ..Default::default()
+    };
+    s.set_bucket_grant("kept", &b, read).await.unwrap();
+    s.set_key_may_create_buckets(&b, false).await.unwrap();
+    assert!(s.delete_key(&b).await.unwrap());
+    assert!(!s.delete_key(&b).await.unwrap(), "already gone");
+    assert_eq!(s.key_secret(&b).await.unwrap(), None);
+    assert!(s.bucket_grants("kept").await.unwrap().is_empty());
+    assert!(s.key_grants(&b).await.unwrap().is_empty());
+    assert_eq!(s.list_key_ids().await.unwrap(), [a]);
+    assert!(s.bucket("kept").await.unwrap().is_some());
+}
+
 async fn part_checksums_are_kept_with_their_parts(f: &Fixture) {
     let s = f.store();
     s.create_private_bucket("bkt", "r", "o").await.unwrap();
@@ -1149,6 +1240,8 @@ conformance!(
     a_bucket_deleted_while_puts_race_keeps_no_object,
     lookups_tell_a_missing_bucket_from_a_missing_key,
     bucket_acls_are_kept_with_the_bucket,
+    bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
+    keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants,
     part_checksums_are_kept_with_their_parts,
     health_state_survives_a_reopen,
     passes_over_objects_and_references_see_everything,

@@ -26,7 +26,10 @@ impl Devnet {
     #[allow(clippy::zombie_processes)]
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
         let json = dir.join("devnet.json");
-        let _ = std::fs::remove_file(&json);
+        // A restart on the same directory keeps the previous run's
+        // devnet.json (the devnet takes its keys from it): wait for the
+        // new run's, which names another process.
+        let previous = std::fs::read_to_string(&json).ok();
         let log = std::fs::File::create(dir.with_extension("devnet.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("devnet")
@@ -41,6 +44,7 @@ impl Devnet {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(text) = std::fs::read_to_string(&json)
+                && Some(&text) != previous.as_ref()
                 && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
             {
                 return Self {
@@ -303,4 +307,44 @@ pub async fn read_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, when:
         .await
         .unwrap_or_else(|e| panic!("{when}: body of {key}: {e:?}"))
         .to_vec()
+}
+
+/// A devnet shared by the scenarios of one test binary that do not
+/// disturb each other: started on first use in a directory of its own, and
+/// stopped (SIGTERM, then SIGKILL) when the test process exits, since a
+/// static is never dropped.
+pub fn shared_devnet(extra: &'static [&'static str]) -> &'static Devnet {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static SHARED: OnceLock<(tempfile::TempDir, Devnet)> = OnceLock::new();
+    static PID: AtomicI32 = AtomicI32::new(0);
+    extern "C" fn stop() {
+        let pid = PID.load(Ordering::SeqCst);
+        if pid <= 0 {
+            return;
+        }
+        // SAFETY: signals and reaps our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            for _ in 0..400 {
+                if libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) != 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+    let (_, devnet) = SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let devnet = Devnet::start(&dir.path().join("devnet"), extra);
+        PID.store(devnet.child.id() as i32, Ordering::SeqCst);
+        // SAFETY: registers a plain function with no arguments.
+        unsafe {
+            libc::atexit(stop);
+        }
+        (dir, devnet)
+    });
+    devnet
 }

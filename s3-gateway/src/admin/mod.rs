@@ -2,8 +2,15 @@
 //! network): `GET /metrics` (Prometheus text), `GET /status` (JSON, what
 //! `cairn status` prints) and `GET /object?bucket=B&key=K` (JSON: where
 //! each shard of one object is and whether it counts, what
-//! `cairn status --object B/K` prints).
+//! `cairn status --object B/K` prints); and, for the holder of the token in
+//! `<data>/admin.token` (`Authorization: Bearer TOKEN`), key and bucket
+//! management (see [`manage`]): `GET /keys[?key=K]`, `POST /keys`,
+//! `POST /keys/delete?key=K`, `POST /keys/allow?key=K` and
+//! `POST /keys/deny?key=K` (the right to create buckets), `GET /buckets`,
+//! `GET /buckets?name=B`, `POST /buckets/allow?bucket=B&key=K&perms=read,write`
+//! and `POST /buckets/deny?...`.
 
+pub mod manage;
 pub mod metrics;
 
 use std::convert::Infallible;
@@ -182,6 +189,8 @@ pub struct Admin {
     pub nodes: NodeView,
     /// The checker's latest report.
     pub survey: Survey,
+    /// Key and bucket management, and the token it needs.
+    pub manage: Option<(manage::Manage, String)>,
 }
 
 impl Admin {
@@ -299,6 +308,90 @@ impl Admin {
         }))
     }
 
+    /// A key or bucket management request: refused without the token.
+    async fn manage_route(&self, req: &Request<Incoming>) -> (StatusCode, &'static str, String) {
+        use manage::ManageError;
+        let text = |status, body: String| (status, "text/plain", body);
+        let Some((manage, token)) = &self.manage else {
+            return text(StatusCode::NOT_FOUND, "management is off\n".into());
+        };
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !manage::authorized(given, token) {
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "the admin token (admin.token in the gateway's data directory) is needed\n".into(),
+            );
+        }
+        let query = req.uri().query().unwrap_or("");
+        let param = |name| query_param(query, name);
+        let result: Result<String, ManageError> = async {
+            Ok(match (req.method().as_str(), req.uri().path()) {
+                ("GET", "/keys") => match param("key") {
+                    Some(key) => pretty(&manage.key(&key).await?),
+                    None => pretty(&manage.keys().await?),
+                },
+                ("POST", "/keys") => pretty(&manage.create_key().await?),
+                ("POST", path @ ("/keys/delete" | "/keys/allow" | "/keys/deny")) => {
+                    let Some(key) = param("key") else {
+                        return Err(ManageError::BadRequest("key= is needed".into()));
+                    };
+                    match path {
+                        "/keys/delete" => {
+                            manage.delete_key(&key).await?;
+                            pretty(&serde_json::json!({ "deleted": key }))
+                        }
+                        _ => {
+                            let may = path.ends_with("allow");
+                            pretty(&manage.set_create_bucket(&key, may).await?)
+                        }
+                    }
+                }
+                ("GET", "/buckets") => match param("name") {
+                    Some(name) => pretty(&manage.bucket(&name).await?),
+                    None => pretty(&manage.buckets().await?),
+                },
+                ("POST", path @ ("/buckets/allow" | "/buckets/deny")) => {
+                    let (Some(bucket), Some(key), Some(perms)) =
+                        (param("bucket"), param("key"), param("perms"))
+                    else {
+                        return Err(ManageError::BadRequest(
+                            "bucket=, key= and perms= are needed".into(),
+                        ));
+                    };
+                    let perms = manage::parse_perms(&perms)?;
+                    let view = if path.ends_with("allow") {
+                        manage.allow(&bucket, &key, perms).await?
+                    } else {
+                        manage.deny(&bucket, &key, perms).await?
+                    };
+                    pretty(&view)
+                }
+                _ => return Ok(String::new()),
+            })
+        }
+        .await;
+        match result {
+            Ok(body) if body.is_empty() => text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".into(),
+            ),
+            Ok(body) => (StatusCode::OK, "application/json", body),
+            Err(e @ (ManageError::NoSuchBucket(_) | ManageError::NoSuchKey(_))) => {
+                text(StatusCode::NOT_FOUND, format!("{e}\n"))
+            }
+            Err(e @ (ManageError::BadPerms(_) | ManageError::BadRequest(_))) => {
+                text(StatusCode::BAD_REQUEST, format!("{e}\n"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "admin: management request failed");
+                text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
+            }
+        }
+    }
+
     /// Serves until the task is dropped.
     pub async fn serve(self, listener: TcpListener) {
         loop {
@@ -332,7 +425,13 @@ impl Admin {
                 format!("cannot read the metadata: {e}\n"),
             )
         };
-        let (status, kind, body) = match (req.method().as_str(), req.uri().path()) {
+        let path = req.uri().path();
+        let (status, kind, body) = match (req.method().as_str(), path) {
+            (
+                _,
+                "/keys" | "/keys/delete" | "/keys/allow" | "/keys/deny" | "/buckets"
+                | "/buckets/allow" | "/buckets/deny",
+            ) => self.manage_route(req).await,
             ("GET", "/metrics") => (
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -374,6 +473,11 @@ impl Admin {
             .body(Full::new(Bytes::from(body)))
             .expect("a valid response")
     }
+}
+
+/// `value` as indented JSON.
+fn pretty(value: &impl Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("serializable")
 }
 
 /// The percent-decoded value of `name` in a query string (`+` is kept as

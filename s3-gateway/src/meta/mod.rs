@@ -20,6 +20,7 @@
 //! in a serializable transaction. One conformance suite
 //! (`s3-gateway/tests/meta.rs`) runs against every backend.
 
+mod access_cache;
 mod error;
 mod listing;
 mod names;
@@ -32,12 +33,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use access_cache::BucketAccessInfo;
 pub use error::MetaError;
 pub use names::validate_bucket_name;
 pub use types::{
-    AccessKey, BucketAcl, BucketInfo, ConditionFailed, ListPage, ListQuery, NodeHealthRecord,
-    ObjectMeta, PartLayout, RepairEntry, SegmentKey, SegmentLayout, ShardCopy, ShardLocation,
-    UploadState, WriteCondition,
+    AccessKey, BucketAcl, BucketInfo, BucketPerms, ConditionFailed, ListPage, ListQuery,
+    NodeHealthRecord, ObjectMeta, PartLayout, RepairEntry, SegmentKey, SegmentLayout, ShardCopy,
+    ShardLocation, UploadState, WriteCondition,
 };
 
 use crate::data::keywrap::MasterKey;
@@ -75,6 +77,15 @@ pub trait MetaBackend: Send + Sync + 'static {
     async fn key_secret(&self, id: &str) -> Result<Option<Vec<u8>>, MetaError>;
     /// Every key id, sorted.
     async fn key_ids(&self) -> Result<Vec<String>, MetaError>;
+    /// Deletes key `id` with its flags and grants (the buckets it created
+    /// stay); `false` if there was no such key.
+    async fn delete_key(&self, id: &str) -> Result<bool, MetaError>;
+    /// Whether key `id` may create buckets (every new key may; a missing
+    /// key may not).
+    async fn key_may_create_buckets(&self, id: &str) -> Result<bool, MetaError>;
+    /// Lets key `id` create buckets or not; `false` if there is no such
+    /// key.
+    async fn set_key_may_create_buckets(&self, id: &str, may: bool) -> Result<bool, MetaError>;
 
     // ---- buckets ----
 
@@ -95,6 +106,19 @@ pub trait MetaBackend: Send + Sync + 'static {
     async fn delete_bucket(&self, name: &str) -> Result<(), MetaError>;
     /// Replaces the ACL of bucket `name`.
     async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError>;
+    /// Sets what key `key` may do in bucket `bucket` (no permission removes
+    /// the grant); `NoSuchBucket` if it does not exist. Deleting the
+    /// bucket removes its grants.
+    async fn set_bucket_grant(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<(), MetaError>;
+    /// The grants on bucket `bucket`, by key id, sorted.
+    async fn bucket_grants(&self, bucket: &str) -> Result<Vec<(String, BucketPerms)>, MetaError>;
+    /// The buckets key `key` has been granted something in, sorted.
+    async fn key_grants(&self, key: &str) -> Result<Vec<(String, BucketPerms)>, MetaError>;
 
     // ---- objects ----
 
@@ -230,6 +254,9 @@ const MASTER_KEY_CHECK: &str = "master_key_check";
 #[derive(Clone)]
 pub struct MetaStore {
     backend: Arc<dyn MetaBackend>,
+    /// Shared by every clone, so a change made through any of them drops
+    /// the bucket's cached access entry.
+    access: Arc<access_cache::AccessCache>,
 }
 
 impl std::fmt::Debug for MetaStore {
@@ -251,7 +278,75 @@ impl MetaStore {
     pub fn new(backend: impl MetaBackend) -> Self {
         Self {
             backend: Arc::new(backend),
+            access: Arc::default(),
         }
+    }
+
+    /// A handle on the same backend with an access cache of its own,
+    /// empty (what a second gateway process would see; for measuring the
+    /// uncached access check).
+    pub fn without_cache(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            access: Arc::default(),
+        }
+    }
+
+    /// Bucket `name` as the access check sees it (owner, ACL, grants), or
+    /// `None` if it does not exist; cached for up to a second (see
+    /// `access_cache`).
+    pub async fn bucket_access(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<BucketAccessInfo>>, MetaError> {
+        if let Some(cached) = self.access.get(name) {
+            return Ok(cached);
+        }
+        let fetched = std::time::Instant::now();
+        let info = match self.backend.bucket(name).await? {
+            Some(bucket) => Some(Arc::new(BucketAccessInfo {
+                owner: bucket.owner,
+                acl: bucket.acl,
+                grants: self
+                    .backend
+                    .bucket_grants(name)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            })),
+            None => None,
+        };
+        self.access.put(name, fetched, info.clone());
+        Ok(info)
+    }
+
+    /// Deletes an empty bucket (and the grants on it).
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
+        let result = self.backend.delete_bucket(name).await;
+        self.access.forget(name);
+        result
+    }
+
+    /// Replaces the ACL of bucket `name`.
+    pub async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError> {
+        let result = self.backend.set_bucket_acl(name, acl).await;
+        self.access.forget(name);
+        result
+    }
+
+    /// Sets what `key` may do in `bucket` (nothing: removes the grant).
+    pub async fn set_bucket_grant(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<(), MetaError> {
+        let result = self.backend.set_bucket_grant(bucket, key, perms).await;
+        self.access.forget(bucket);
+        if result.is_ok() {
+            tracing::info!(bucket, key, perms = %perms.describe(), "bucket grant set");
+        }
+        result
     }
 
     /// Opens (creating if needed) the embedded redb store at `path`.
@@ -315,7 +410,9 @@ impl MetaStore {
         acl: BucketAcl,
     ) -> Result<(), MetaError> {
         validate_bucket_name(name)?;
-        self.backend.create_bucket(name, region, owner, acl).await?;
+        let created = self.backend.create_bucket(name, region, owner, acl).await;
+        self.access.forget(name);
+        created?;
         tracing::info!(
             bucket = name,
             region,

@@ -219,6 +219,82 @@ impl BucketAcl {
     }
 }
 
+/// What a key other than a bucket's creator may do in it (granted by the
+/// operator with `cairn gateway bucket allow`). The creator may do
+/// everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BucketPerms {
+    /// List the bucket, read its objects.
+    pub read: bool,
+    /// Write and delete its objects (multipart uploads included).
+    pub write: bool,
+    /// Manage the bucket: its ACL and settings, deleting it.
+    pub owner: bool,
+}
+
+impl BucketPerms {
+    /// Every permission (a bucket's creator).
+    pub const ALL: Self = Self {
+        read: true,
+        write: true,
+        owner: true,
+    };
+
+    /// No permission (a grant of none is no grant).
+    pub fn is_none(self) -> bool {
+        !(self.read || self.write || self.owner)
+    }
+
+    /// Each permission held by either.
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            owner: self.owner || other.owner,
+        }
+    }
+
+    /// The permissions of `self` that `other` does not hold.
+    pub fn minus(self, other: Self) -> Self {
+        Self {
+            read: self.read && !other.read,
+            write: self.write && !other.write,
+            owner: self.owner && !other.owner,
+        }
+    }
+
+    /// As stored: bit 0 read, bit 1 write, bit 2 owner.
+    pub fn bits(self) -> u8 {
+        u8::from(self.read) | u8::from(self.write) << 1 | u8::from(self.owner) << 2
+    }
+
+    /// From [`BucketPerms::bits`] (unknown bits ignored).
+    pub fn from_bits(bits: u8) -> Self {
+        Self {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+            owner: bits & 4 != 0,
+        }
+    }
+
+    /// `read,write,owner` (those held), or `none`.
+    pub fn describe(self) -> String {
+        let names: Vec<&str> = [
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.owner, "owner"),
+        ]
+        .into_iter()
+        .filter_map(|(held, name)| held.then_some(name))
+        .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(",")
+        }
+    }
+}
+
 /// A node's copy of a shard: (node id, shard id).
 pub type ShardCopy = (Vec<u8>, [u8; 32]);
 

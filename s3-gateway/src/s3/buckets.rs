@@ -22,11 +22,20 @@ pub(super) async fn list_buckets(
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let owner = owner_of(req.credentials.as_ref());
+    // Only the buckets this key created or has been granted something in.
+    let granted: std::collections::HashSet<String> = gw
+        .meta
+        .key_grants(&owner)
+        .await?
+        .into_iter()
+        .map(|(bucket, _)| bucket)
+        .collect();
     let buckets = gw
         .meta
         .list_buckets()
         .await?
         .into_iter()
+        .filter(|b| b.owner == owner || granted.contains(&b.name))
         .map(|b| Bucket {
             name: Some(b.name),
             creation_date: Some(timestamp(b.created)),

@@ -35,9 +35,9 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{decode, encode};
 use super::{
-    BucketAcl, BucketInfo, ListPage, ListQuery, Lookup, MetaBackend, MetaError, NodeHealthRecord,
-    ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy, ShardMove, UploadState,
-    WriteCondition,
+    BucketAcl, BucketInfo, BucketPerms, ListPage, ListQuery, Lookup, MetaBackend, MetaError,
+    NodeHealthRecord, ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy,
+    ShardMove, UploadState, WriteCondition,
 };
 use compact::Aliases;
 
@@ -100,7 +100,12 @@ fn sql(e: tokio_postgres::Error) -> MetaError {
         Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => {
             MetaError::Unavailable(e.to_string())
         }
-        Some(_) => MetaError::Sql(e.to_string()),
+        // The server's own message ("relation … does not exist"), not just
+        // "db error".
+        Some(_) => MetaError::Sql(e.as_db_error().map_or_else(
+            || e.to_string(),
+            |db| format!("{}: {}", db.code().code(), db),
+        )),
         None if e.is_closed() => MetaError::Unavailable(e.to_string()),
         None => MetaError::Unavailable(e.to_string()),
     }
@@ -224,7 +229,31 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The `key_flags` bit of a key that may not create buckets.
+const NO_CREATE_BUCKET: i16 = 1;
+
 impl PgStore {
+    /// Grants selected by `query` over its one parameter: (name, perms)
+    /// rows, sorted by name in byte order.
+    async fn grants(
+        &self,
+        query: &str,
+        param: &str,
+    ) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client.prepare_cached(query).await.map_err(sql)?;
+        let rows = client.query(&statement, &[&param]).await.map_err(sql)?;
+        let mut out: Vec<(String, BucketPerms)> = rows
+            .iter()
+            .map(|row| {
+                let bits: i16 = row.get(1);
+                (row.get(0), BucketPerms::from_bits(bits as u8))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(out)
+    }
+
     /// Connects to `url` (`postgres://user:password@host:port/db`), checks
     /// the database answers, and applies the schema's migrations. Errors
     /// name the URL without its password.
@@ -499,6 +528,64 @@ impl MetaBackend for PgStore {
         Ok(ids)
     }
 
+    async fn delete_key(&self, id: &str) -> Result<bool, MetaError> {
+        let existed = serializable!(self, |tx| {
+            let removed = tx
+                .execute("DELETE FROM access_keys WHERE id = $1", &[&id])
+                .await
+                .map_err(sql)?;
+            for statement in [
+                "DELETE FROM key_flags WHERE key_id = $1",
+                "DELETE FROM bucket_grants WHERE key_id = $1",
+            ] {
+                tx.execute(statement, &[&id]).await.map_err(sql)?;
+            }
+            Ok(removed > 0)
+        })?;
+        // Other gateways sharing the store stop taking it within their
+        // own cache's lifetime (SECRET_TTL).
+        self.secrets.lock().expect("not poisoned").remove(id);
+        Ok(existed)
+    }
+
+    async fn key_may_create_buckets(&self, id: &str) -> Result<bool, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT f.flags FROM access_keys k LEFT JOIN key_flags f ON f.key_id = k.id
+                 WHERE k.id = $1",
+            )
+            .await
+            .map_err(sql)?;
+        let row = client.query_opt(&statement, &[&id]).await.map_err(sql)?;
+        Ok(row.is_some_and(|r| {
+            let flags: Option<i16> = r.get(0);
+            flags.unwrap_or(0) & NO_CREATE_BUCKET == 0
+        }))
+    }
+
+    async fn set_key_may_create_buckets(&self, id: &str, may: bool) -> Result<bool, MetaError> {
+        serializable!(self, |tx| {
+            if !exists(&tx, "SELECT 1 FROM access_keys WHERE id = $1", &[&id]).await? {
+                return Ok(false);
+            }
+            if may {
+                tx.execute("DELETE FROM key_flags WHERE key_id = $1", &[&id])
+                    .await
+                    .map_err(sql)?;
+            } else {
+                tx.execute(
+                    "INSERT INTO key_flags (key_id, flags) VALUES ($1, $2)
+                     ON CONFLICT (key_id) DO UPDATE SET flags = excluded.flags",
+                    &[&id, &NO_CREATE_BUCKET],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            Ok(true)
+        })
+    }
+
     async fn create_bucket(
         &self,
         name: &str,
@@ -570,6 +657,9 @@ impl MetaBackend for PgStore {
             tx.execute("DELETE FROM buckets WHERE name = $1", &[&name])
                 .await
                 .map_err(sql)?;
+            tx.execute("DELETE FROM bucket_grants WHERE bucket = $1", &[&name])
+                .await
+                .map_err(sql)?;
             Ok(())
         })
     }
@@ -588,6 +678,53 @@ impl MetaBackend for PgStore {
             }
             Ok(())
         })
+    }
+
+    async fn set_bucket_grant(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<(), MetaError> {
+        let bits = i16::from(perms.bits());
+        serializable!(self, |tx| {
+            // Locks the bucket row, so a concurrent delete (which removes
+            // the grants) waits for this grant or comes first.
+            require_bucket(&tx, bucket).await?;
+            if perms.is_none() {
+                tx.execute(
+                    "DELETE FROM bucket_grants WHERE bucket = $1 AND key_id = $2",
+                    &[&bucket, &key],
+                )
+                .await
+                .map_err(sql)?;
+            } else {
+                tx.execute(
+                    "INSERT INTO bucket_grants (bucket, key_id, perms) VALUES ($1, $2, $3)
+                     ON CONFLICT (bucket, key_id) DO UPDATE SET perms = excluded.perms",
+                    &[&bucket, &key, &bits],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn bucket_grants(&self, bucket: &str) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        self.grants(
+            "SELECT key_id, perms FROM bucket_grants WHERE bucket = $1",
+            bucket,
+        )
+        .await
+    }
+
+    async fn key_grants(&self, key: &str) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        self.grants(
+            "SELECT bucket, perms FROM bucket_grants WHERE key_id = $1",
+            key,
+        )
+        .await
     }
 
     async fn put_object(

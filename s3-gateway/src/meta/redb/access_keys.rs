@@ -116,6 +116,70 @@ impl RedbStore {
     }
 }
 
+/// Key id → flags (bit 0: may not create buckets); no entry: none set.
+pub(super) const KEY_FLAGS: TableDefinition<&str, u8> = TableDefinition::new("key_flags");
+/// The flag bit of a key that may not create buckets.
+const NO_CREATE_BUCKET: u8 = 1;
+
+impl RedbStore {
+    /// Deletes key `id`, its flags and its grants; `false` if there was no
+    /// such key.
+    pub(super) fn delete_key(&self, id: &str) -> Result<bool, MetaError> {
+        let txn = self.db.begin_write()?;
+        let existed = txn.open_table(ACCESS_KEYS)?.remove(id)?.is_some();
+        txn.open_table(KEY_FLAGS)?.remove(id)?;
+        {
+            let mut grants = txn.open_table(super::acl::BUCKET_GRANTS)?;
+            let mut buckets = Vec::new();
+            for entry in grants.iter()? {
+                let (k, _) = entry?;
+                let (bucket, holder) = k.value();
+                if holder == id {
+                    buckets.push(bucket.to_owned());
+                }
+            }
+            for bucket in buckets {
+                grants.remove((bucket.as_str(), id))?;
+            }
+        }
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// Whether key `id` may create buckets (a missing key may not).
+    pub(super) fn key_may_create_buckets(&self, id: &str) -> Result<bool, MetaError> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(ACCESS_KEYS)?.get(id)?.is_none() {
+            return Ok(false);
+        }
+        let flags = txn.open_table(KEY_FLAGS)?.get(id)?.map_or(0, |v| v.value());
+        Ok(flags & NO_CREATE_BUCKET == 0)
+    }
+
+    /// Lets key `id` create buckets or not; `false` if there is no such
+    /// key.
+    pub(super) fn set_key_may_create_buckets(
+        &self,
+        id: &str,
+        may: bool,
+    ) -> Result<bool, MetaError> {
+        let txn = self.db.begin_write()?;
+        if txn.open_table(ACCESS_KEYS)?.get(id)?.is_none() {
+            return Ok(false);
+        }
+        {
+            let mut flags = txn.open_table(KEY_FLAGS)?;
+            if may {
+                flags.remove(id)?;
+            } else {
+                flags.insert(id, NO_CREATE_BUCKET)?;
+            }
+        }
+        txn.commit()?;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Bucket ACLs: which buckets anonymous clients may read.
+//! Bucket ACLs (which buckets anonymous clients may read) and the grants
+//! of other keys in a bucket.
 //!
 //! Kept in their own table (`bucket_acls`: name → [`BucketAcl`]) rather than
 //! in the bucket record, so bucket records written before ACLs existed read
@@ -6,11 +7,11 @@
 //! the transaction that creates the bucket and removed in the one that
 //! deletes it.
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{BUCKETS, RedbStore};
 use crate::meta::types::{decode, encode};
-use crate::meta::{BucketAcl, MetaError};
+use crate::meta::{BucketAcl, BucketPerms, MetaError};
 
 pub(super) const BUCKET_ACLS: TableDefinition<&str, &[u8]> = TableDefinition::new("bucket_acls");
 
@@ -52,5 +53,87 @@ impl RedbStore {
         txn.commit()?;
         tracing::info!(bucket = name, acl = acl.canned(), "bucket ACL set");
         Ok(())
+    }
+}
+
+/// Grants to keys other than a bucket's creator: (bucket, key id) →
+/// [`BucketPerms::bits`]. Removed with the bucket.
+pub(super) const BUCKET_GRANTS: TableDefinition<(&str, &str), u8> =
+    TableDefinition::new("bucket_grants");
+
+/// Removes every grant on bucket `name` inside `txn`.
+pub(super) fn remove_grants(txn: &WriteTransaction, name: &str) -> Result<(), MetaError> {
+    let mut table = txn.open_table(BUCKET_GRANTS)?;
+    let keys: Vec<String> = grants_in(&table, name)?.into_iter().map(|g| g.0).collect();
+    for key in keys {
+        table.remove((name, key.as_str()))?;
+    }
+    Ok(())
+}
+
+/// The grants on bucket `name` in `table`, sorted by key id.
+fn grants_in<T>(table: &T, name: &str) -> Result<Vec<(String, BucketPerms)>, MetaError>
+where
+    T: ReadableTable<(&'static str, &'static str), u8>,
+{
+    let mut out = Vec::new();
+    for entry in table.range((name, "")..)? {
+        let (k, v) = entry?;
+        let (bucket, key) = k.value();
+        if bucket != name {
+            break;
+        }
+        out.push((key.to_owned(), BucketPerms::from_bits(v.value())));
+    }
+    Ok(out)
+}
+
+impl RedbStore {
+    /// Sets (or, with no permission, removes) what `key` may do in
+    /// `bucket`.
+    pub(super) fn set_bucket_grant(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<(), MetaError> {
+        let txn = self.db.begin_write()?;
+        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+            return Err(MetaError::NoSuchBucket);
+        }
+        {
+            let mut table = txn.open_table(BUCKET_GRANTS)?;
+            if perms.is_none() {
+                table.remove((bucket, key))?;
+            } else {
+                table.insert((bucket, key), perms.bits())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The grants on `bucket`.
+    pub(super) fn bucket_grants(
+        &self,
+        bucket: &str,
+    ) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        let txn = self.db.begin_read()?;
+        grants_in(&txn.open_table(BUCKET_GRANTS)?, bucket)
+    }
+
+    /// The buckets `key` has a grant in.
+    pub(super) fn key_grants(&self, key: &str) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BUCKET_GRANTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let (bucket, holder) = k.value();
+            if holder == key {
+                out.push((bucket.to_owned(), BucketPerms::from_bits(v.value())));
+            }
+        }
+        Ok(out)
     }
 }

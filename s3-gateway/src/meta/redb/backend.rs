@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::RedbStore;
 use crate::meta::{
-    BucketAcl, BucketInfo, ListPage, ListQuery, MetaBackend, MetaError, NodeHealthRecord,
-    ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy, ShardMove, UploadState,
-    WriteCondition,
+    BucketAcl, BucketInfo, BucketPerms, ListPage, ListQuery, MetaBackend, MetaError,
+    NodeHealthRecord, ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy,
+    ShardMove, UploadState, WriteCondition,
 };
 
 #[async_trait::async_trait]
@@ -23,6 +23,18 @@ impl MetaBackend for RedbStore {
 
     async fn key_ids(&self) -> Result<Vec<String>, MetaError> {
         RedbStore::key_ids(self)
+    }
+
+    async fn delete_key(&self, id: &str) -> Result<bool, MetaError> {
+        RedbStore::delete_key(self, id)
+    }
+
+    async fn key_may_create_buckets(&self, id: &str) -> Result<bool, MetaError> {
+        RedbStore::key_may_create_buckets(self, id)
+    }
+
+    async fn set_key_may_create_buckets(&self, id: &str, may: bool) -> Result<bool, MetaError> {
+        RedbStore::set_key_may_create_buckets(self, id, may)
     }
 
     async fn create_bucket(
@@ -49,6 +61,23 @@ impl MetaBackend for RedbStore {
 
     async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError> {
         RedbStore::set_bucket_acl(self, name, acl)
+    }
+
+    async fn set_bucket_grant(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<(), MetaError> {
+        RedbStore::set_bucket_grant(self, bucket, key, perms)
+    }
+
+    async fn bucket_grants(&self, bucket: &str) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        RedbStore::bucket_grants(self, bucket)
+    }
+
+    async fn key_grants(&self, key: &str) -> Result<Vec<(String, BucketPerms)>, MetaError> {
+        RedbStore::key_grants(self, key)
     }
 
     async fn put_object(

@@ -3,7 +3,8 @@
 //!
 //! Tables:
 //! * `access_keys`: access key id → secret, sealed under the master key
-//!   (see `access_keys`; databases from before sealing are migrated);
+//!   (see `access_keys`; databases from before sealing are migrated), and
+//!   `key_flags`: id → flags (may it create buckets);
 //! * `buckets`: name → region, owner, creation time;
 //! * `objects`: `bucket 0x00 key` → [`ObjectMeta`] (bucket names never hold a
 //!   NUL, so each bucket is one contiguous range in S3's binary key order);
@@ -14,7 +15,8 @@
 //! * `part_checksums`: the same keys → the part's checksum (base64), when
 //!   the upload asked for one (for the object's composite checksum);
 //! * `counters`: named counters (the upload creation sequence);
-//! * `bucket_acls`: bucket name → its ACL, if not private (see `acl`);
+//! * `bucket_acls`: bucket name → its ACL, if not private, and
+//!   `bucket_grants`: (bucket, key id) → what that key may do (see `acl`);
 //! * `settings`: gateway-wide values, and `leases` (see `settings`);
 //! * the health tables (node audit history, bad shards, repair and
 //!   rebalance queues): see the `health` module.
@@ -158,6 +160,7 @@ impl RedbStore {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(access_keys::ACCESS_KEYS)?;
+        txn.open_table(access_keys::KEY_FLAGS)?;
         txn.open_table(BUCKETS)?;
         txn.open_table(OBJECTS)?;
         txn.open_table(UPLOADS)?;
@@ -166,6 +169,7 @@ impl RedbStore {
         txn.open_table(PART_CHECKSUMS)?;
         txn.open_table(COUNTERS)?;
         txn.open_table(acl::BUCKET_ACLS)?;
+        txn.open_table(acl::BUCKET_GRANTS)?;
         txn.open_table(settings::SETTINGS)?;
         txn.open_table(settings::LEASES)?;
         Self::open_health_tables(&txn)?;
@@ -267,6 +271,7 @@ impl RedbStore {
             buckets.remove(name)?;
         }
         acl::put(&txn, name, BucketAcl::Private)?;
+        acl::remove_grants(&txn, name)?;
         txn.commit()?;
         tracing::info!(bucket = name, "bucket deleted");
         Ok(())

@@ -1,0 +1,329 @@
+//! Managing keys and buckets as the operator: create and list keys, list
+//! buckets with their owners and grants, allow and deny keys in buckets.
+//! The same operations run through a running gateway's admin endpoint
+//! (`/keys…`, `/buckets…`, authenticated
+//! with the token in `<data>/admin.token`) or on a store opened directly
+//! (a stopped gateway's data directory, or a shared PostgreSQL store).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::keywrap::MasterKey;
+use crate::meta::{BucketInfo, BucketPerms, MetaError, MetaStore};
+
+/// The file in the gateway's data directory holding the admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Why a management operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// There is no such bucket.
+    #[error("no bucket {0:?}")]
+    NoSuchBucket(String),
+    /// There is no such access key.
+    #[error("no access key {0:?}")]
+    NoSuchKey(String),
+    /// Not a permission list.
+    #[error("{0:?}: expected permissions among read, write, owner (comma-separated)")]
+    BadPerms(String),
+    /// A request without what it needs.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
+/// A new access key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewKey {
+    /// Its id.
+    pub access_key: String,
+    /// Its secret (shown once).
+    pub secret_key: String,
+}
+
+/// An access key and the buckets it may use.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyView {
+    /// Its id.
+    pub access_key: String,
+    /// Buckets it created (it may do everything in them).
+    pub owns: Vec<String>,
+    /// Buckets it was granted something in: name → `read,write,owner`.
+    pub granted: BTreeMap<String, String>,
+    /// Whether it may create buckets.
+    pub create_bucket: bool,
+}
+
+/// A bucket, its owner and grants.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BucketView {
+    /// Its name.
+    pub name: String,
+    /// The key that created it.
+    pub owner: String,
+    /// Its region.
+    pub region: String,
+    /// Its canned ACL (`private`, `public-read`).
+    pub acl: String,
+    /// Creation time, Unix ms.
+    pub created: u64,
+    /// Other keys' permissions: key id → `read,write,owner`.
+    pub grants: BTreeMap<String, String>,
+}
+
+/// Parses `read,write,owner` (any of them; `all` for every one).
+pub fn parse_perms(text: &str) -> Result<BucketPerms, ManageError> {
+    let mut perms = BucketPerms::default();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match word {
+            "read" => perms.read = true,
+            "write" => perms.write = true,
+            "owner" => perms.owner = true,
+            "all" => perms = BucketPerms::ALL,
+            _ => return Err(ManageError::BadPerms(text.to_owned())),
+        }
+    }
+    if perms.is_none() {
+        return Err(ManageError::BadPerms(text.to_owned()));
+    }
+    Ok(perms)
+}
+
+/// The operations over one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Manage {
+    /// The metadata store.
+    pub meta: MetaStore,
+    /// Seals new keys' secrets.
+    pub master: Arc<MasterKey>,
+}
+
+impl Manage {
+    /// Creates an access key.
+    pub async fn create_key(&self) -> Result<NewKey, ManageError> {
+        let key = self.meta.create_key(&self.master).await?;
+        Ok(NewKey {
+            access_key: key.access_key_id,
+            secret_key: key.secret_key,
+        })
+    }
+
+    /// Every key, with the buckets it owns and was granted.
+    pub async fn keys(&self) -> Result<Vec<KeyView>, ManageError> {
+        let buckets = self.meta.list_buckets().await?;
+        let mut out = Vec::new();
+        for id in self.meta.list_key_ids().await? {
+            out.push(self.key_view(&id, &buckets).await?);
+        }
+        Ok(out)
+    }
+
+    async fn key_view(&self, id: &str, buckets: &[BucketInfo]) -> Result<KeyView, ManageError> {
+        Ok(KeyView {
+            create_bucket: self.meta.key_may_create_buckets(id).await?,
+            access_key: id.to_owned(),
+            owns: buckets
+                .iter()
+                .filter(|b| b.owner == id)
+                .map(|b| b.name.clone())
+                .collect(),
+            granted: self
+                .meta
+                .key_grants(id)
+                .await?
+                .into_iter()
+                .map(|(bucket, perms)| (bucket, perms.describe()))
+                .collect(),
+        })
+    }
+
+    /// Key `id`, the buckets it owns and was granted, and its flags.
+    pub async fn key(&self, id: &str) -> Result<KeyView, ManageError> {
+        if self.meta.key_secret(id).await?.is_none() {
+            return Err(ManageError::NoSuchKey(id.to_owned()));
+        }
+        let buckets = self.meta.list_buckets().await?;
+        self.key_view(id, &buckets).await
+    }
+
+    /// Deletes key `id` and its grants; the buckets it created stay (keys
+    /// granted owner there can still manage them).
+    pub async fn delete_key(&self, id: &str) -> Result<(), ManageError> {
+        if !self.meta.delete_key(id).await? {
+            return Err(ManageError::NoSuchKey(id.to_owned()));
+        }
+        tracing::info!(access_key_id = id, "access key deleted");
+        Ok(())
+    }
+
+    /// Lets key `id` create buckets, or not.
+    pub async fn set_create_bucket(&self, id: &str, may: bool) -> Result<KeyView, ManageError> {
+        if !self.meta.set_key_may_create_buckets(id, may).await? {
+            return Err(ManageError::NoSuchKey(id.to_owned()));
+        }
+        tracing::info!(access_key_id = id, may, "bucket creation right set");
+        self.key(id).await
+    }
+
+    /// Every bucket with its owner and grants.
+    pub async fn buckets(&self) -> Result<Vec<BucketView>, ManageError> {
+        let mut out = Vec::new();
+        for bucket in self.meta.list_buckets().await? {
+            out.push(self.bucket_view(bucket).await?);
+        }
+        Ok(out)
+    }
+
+    /// Bucket `name` with its owner and grants.
+    pub async fn bucket(&self, name: &str) -> Result<BucketView, ManageError> {
+        let bucket = self
+            .meta
+            .bucket(name)
+            .await?
+            .ok_or_else(|| ManageError::NoSuchBucket(name.to_owned()))?;
+        self.bucket_view(bucket).await
+    }
+
+    async fn bucket_view(&self, bucket: BucketInfo) -> Result<BucketView, ManageError> {
+        let grants = self
+            .meta
+            .bucket_grants(&bucket.name)
+            .await?
+            .into_iter()
+            .map(|(key, perms)| (key, perms.describe()))
+            .collect();
+        Ok(BucketView {
+            grants,
+            owner: bucket.owner,
+            region: bucket.region,
+            acl: bucket.acl.canned().to_owned(),
+            created: bucket.created,
+            name: bucket.name,
+        })
+    }
+
+    /// Adds `perms` to what `key` may do in `bucket`.
+    pub async fn allow(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<BucketView, ManageError> {
+        self.change(bucket, key, |held| held.union(perms)).await
+    }
+
+    /// Takes `perms` away from what `key` may do in `bucket` (a bucket's
+    /// creator keeps everything).
+    pub async fn deny(
+        &self,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> Result<BucketView, ManageError> {
+        self.change(bucket, key, |held| held.minus(perms)).await
+    }
+
+    async fn change(
+        &self,
+        bucket: &str,
+        key: &str,
+        how: impl FnOnce(BucketPerms) -> BucketPerms,
+    ) -> Result<BucketView, ManageError> {
+        if self.meta.key_secret(key).await?.is_none() {
+            return Err(ManageError::NoSuchKey(key.to_owned()));
+        }
+        let held = self
+            .meta
+            .bucket_grants(bucket)
+            .await?
+            .into_iter()
+            .find_map(|(k, perms)| (k == key).then_some(perms))
+            .unwrap_or_default();
+        match self.meta.set_bucket_grant(bucket, key, how(held)).await {
+            Err(MetaError::NoSuchBucket) => Err(ManageError::NoSuchBucket(bucket.to_owned())),
+            other => other.map_err(ManageError::from),
+        }?;
+        self.bucket(bucket).await
+    }
+}
+
+/// The admin token in `data_dir`, made (random, readable by its owner
+/// only) if there is none.
+pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let token: String = rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let tmp = data_dir.join(format!("{ADMIN_TOKEN_FILE}.tmp"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(token.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(token)
+}
+
+/// Whether `given` (an `Authorization` header) carries `token`, compared
+/// in constant time.
+pub fn authorized(given: Option<&str>, token: &str) -> bool {
+    let Some(given) = given.and_then(|g| g.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_parse_from_their_names() {
+        let p = parse_perms("read,write").unwrap();
+        assert!(p.read && p.write && !p.owner);
+        assert_eq!(parse_perms("all").unwrap(), BucketPerms::ALL);
+        assert!(parse_perms("").is_err());
+        assert!(parse_perms("read,admin").is_err());
+    }
+
+    #[test]
+    fn only_the_token_is_authorized() {
+        assert!(authorized(Some("Bearer abc"), "abc"));
+        assert!(!authorized(Some("Bearer abd"), "abc"));
+        assert!(!authorized(Some("abc"), "abc"));
+        assert!(!authorized(None, "abc"));
+        assert!(!authorized(Some("Bearer ab"), "abc"));
+    }
+
+    #[test]
+    fn the_token_is_made_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let token = admin_token(dir.path()).unwrap();
+        assert!(token.len() >= 32);
+        assert_eq!(admin_token(dir.path()).unwrap(), token);
+        let mode = std::fs::metadata(dir.path().join(ADMIN_TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

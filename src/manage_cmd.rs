@@ -1,0 +1,445 @@
+//! `cairn gateway key ...` and `cairn gateway bucket ...`: the operator's
+//! keys and bucket permissions. With a running gateway (its data directory
+//! holds a `gateway.json` of a live process with an admin endpoint) they go
+//! through that endpoint, authenticated with `admin.token`; otherwise they
+//! open the store directly (a stopped gateway's `meta.redb`, or the
+//! PostgreSQL store given with `--meta`, which running gateways share).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use s3_gateway::admin::manage::{ADMIN_TOKEN_FILE, BucketView, KeyView, Manage, NewKey};
+use s3_gateway::admin::percent_encode;
+use s3_gateway::meta::BucketPerms;
+use serde::de::DeserializeOwned;
+
+use crate::gateway_cmd::MetaArg;
+
+/// Which gateway's keys and buckets.
+#[derive(clap::Args)]
+pub struct Target {
+    /// The gateway's data directory.
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    meta: MetaArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `cairn gateway key ...`.
+#[derive(clap::Subcommand)]
+pub enum KeyAction {
+    /// Create an access key and secret; prints them as JSON.
+    Create {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List access keys (with --json: the buckets each owns and was
+    /// granted, and whether it may create buckets).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// One key: the buckets it owns and was granted, and its rights.
+    Info {
+        /// The access key id.
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a key and its grants (the buckets it created stay).
+    Delete {
+        /// The access key id.
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Give a key a right: `--create-bucket`.
+    Allow {
+        /// The access key id.
+        id: String,
+        /// The right to create buckets (every new key has it).
+        #[arg(long, required = true)]
+        create_bucket: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Take a right from a key: `--create-bucket`.
+    Deny {
+        /// The access key id.
+        id: String,
+        /// The right to create buckets.
+        #[arg(long, required = true)]
+        create_bucket: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Permissions named by flags.
+#[derive(clap::Args)]
+pub struct PermFlags {
+    /// List the bucket and read its objects.
+    #[arg(long)]
+    read: bool,
+    /// Write and delete its objects.
+    #[arg(long)]
+    write: bool,
+    /// Manage the bucket (ACL, settings, deleting it).
+    #[arg(long)]
+    owner: bool,
+}
+
+impl PermFlags {
+    fn perms(&self) -> anyhow::Result<BucketPerms> {
+        let perms = BucketPerms {
+            read: self.read,
+            write: self.write,
+            owner: self.owner,
+        };
+        if perms.is_none() {
+            bail!("say which: --read, --write and/or --owner");
+        }
+        Ok(perms)
+    }
+}
+
+/// `cairn gateway bucket ...`.
+#[derive(clap::Subcommand)]
+pub enum BucketAction {
+    /// List buckets with their owners and grants.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// One bucket, its owner and grants.
+    Info {
+        /// The bucket.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Let a key read, write or manage a bucket (added to what it has).
+    Allow {
+        /// The bucket.
+        name: String,
+        /// The access key id.
+        #[arg(long)]
+        key: String,
+        #[command(flatten)]
+        perms: PermFlags,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Take permissions in a bucket away from a key.
+    Deny {
+        /// The bucket.
+        name: String,
+        /// The access key id.
+        #[arg(long)]
+        key: String,
+        #[command(flatten)]
+        perms: PermFlags,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Where the operations run.
+enum Via {
+    /// A running gateway's admin endpoint and its token.
+    Admin { url: String, token: String },
+    /// The store itself.
+    Store(Manage),
+}
+
+impl Via {
+    async fn open(target: &Target) -> anyhow::Result<Self> {
+        if target.meta.url.is_none()
+            && let Some(via) = running_gateway(&target.data)?
+        {
+            return Ok(via);
+        }
+        let (meta, master) = s3_gateway::open_keys(
+            &target.data,
+            target.meta.url.as_deref(),
+            target.meta.master_key_file.as_deref(),
+        )
+        .await
+        .context("opening the gateway's store (if the gateway runs, its admin endpoint is off)")?;
+        Ok(Self::Store(Manage {
+            meta,
+            master: Arc::new(master),
+        }))
+    }
+
+    /// Sends `method path` to the admin endpoint and decodes the JSON
+    /// answer.
+    async fn call<T: DeserializeOwned>(
+        url: &str,
+        token: &str,
+        method: &str,
+        path: &str,
+    ) -> anyhow::Result<T> {
+        let uri: http::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+        let host = uri.host().context("the admin URL has no host")?;
+        let port = uri.port_u16().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .with_context(|| format!("connecting to the gateway's admin endpoint {url}"))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", format!("{host}:{port}"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("{}", String::from_utf8_lossy(&body).trim());
+        }
+        serde_json::from_slice(&body).context("the admin endpoint's answer")
+    }
+
+    async fn create_key(&self) -> anyhow::Result<NewKey> {
+        match self {
+            Self::Admin { url, token } => Self::call(url, token, "POST", "/keys").await,
+            Self::Store(m) => Ok(m.create_key().await?),
+        }
+    }
+
+    async fn key(&self, id: &str) -> anyhow::Result<KeyView> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!("/keys?key={}", percent_encode(id));
+                Self::call(url, token, "GET", &path).await
+            }
+            Self::Store(m) => Ok(m.key(id).await?),
+        }
+    }
+
+    async fn delete_key(&self, id: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!("/keys/delete?key={}", percent_encode(id));
+                Self::call::<serde_json::Value>(url, token, "POST", &path).await?;
+                Ok(())
+            }
+            Self::Store(m) => Ok(m.delete_key(id).await?),
+        }
+    }
+
+    async fn set_create_bucket(&self, id: &str, may: bool) -> anyhow::Result<KeyView> {
+        match self {
+            Self::Admin { url, token } => {
+                let verb = if may { "allow" } else { "deny" };
+                let path = format!("/keys/{verb}?key={}", percent_encode(id));
+                Self::call(url, token, "POST", &path).await
+            }
+            Self::Store(m) => Ok(m.set_create_bucket(id, may).await?),
+        }
+    }
+
+    async fn keys(&self) -> anyhow::Result<Vec<KeyView>> {
+        match self {
+            Self::Admin { url, token } => Self::call(url, token, "GET", "/keys").await,
+            Self::Store(m) => Ok(m.keys().await?),
+        }
+    }
+
+    async fn buckets(&self) -> anyhow::Result<Vec<BucketView>> {
+        match self {
+            Self::Admin { url, token } => Self::call(url, token, "GET", "/buckets").await,
+            Self::Store(m) => Ok(m.buckets().await?),
+        }
+    }
+
+    async fn bucket(&self, name: &str) -> anyhow::Result<BucketView> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!("/buckets?name={}", percent_encode(name));
+                Self::call(url, token, "GET", &path).await
+            }
+            Self::Store(m) => Ok(m.bucket(name).await?),
+        }
+    }
+
+    async fn change(
+        &self,
+        allow: bool,
+        bucket: &str,
+        key: &str,
+        perms: BucketPerms,
+    ) -> anyhow::Result<BucketView> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!(
+                    "/buckets/{}?bucket={}&key={}&perms={}",
+                    if allow { "allow" } else { "deny" },
+                    percent_encode(bucket),
+                    percent_encode(key),
+                    perms.describe()
+                );
+                Self::call(url, token, "POST", &path).await
+            }
+            Self::Store(m) if allow => Ok(m.allow(bucket, key, perms).await?),
+            Self::Store(m) => Ok(m.deny(bucket, key, perms).await?),
+        }
+    }
+}
+
+/// The admin endpoint of a gateway running on `data`, if one is.
+fn running_gateway(data: &Path) -> anyhow::Result<Option<Via>> {
+    let Ok(text) = std::fs::read_to_string(data.join("gateway.json")) else {
+        return Ok(None);
+    };
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let alive = info["pid"]
+        .as_u64()
+        .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+    let Some(url) = info["admin"].as_str().filter(|_| alive) else {
+        return Ok(None);
+    };
+    let token_file = data.join(ADMIN_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("reading the admin token {}", token_file.display()))?;
+    Ok(Some(Via::Admin {
+        url: url.to_owned(),
+        token: token.trim().to_owned(),
+    }))
+}
+
+/// Runs `cairn gateway key ...`.
+pub async fn key(action: KeyAction) -> anyhow::Result<()> {
+    match action {
+        KeyAction::Create { target } => {
+            let key = Via::open(&target).await?.create_key().await?;
+            println!("{}", serde_json::to_string(&key)?);
+        }
+        KeyAction::List { target } => {
+            let keys = Via::open(&target).await?.keys().await?;
+            if target.json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                for key in keys {
+                    println!("{}", key.access_key);
+                }
+            }
+        }
+        KeyAction::Info { id, target } => {
+            let key = Via::open(&target).await?.key(&id).await?;
+            print_key(&key, target.json)?;
+        }
+        KeyAction::Delete { id, target } => {
+            Via::open(&target).await?.delete_key(&id).await?;
+            println!("deleted {id}");
+        }
+        KeyAction::Allow { id, target, .. } => {
+            let key = Via::open(&target)
+                .await?
+                .set_create_bucket(&id, true)
+                .await?;
+            print_key(&key, target.json)?;
+        }
+        KeyAction::Deny { id, target, .. } => {
+            let key = Via::open(&target)
+                .await?
+                .set_create_bucket(&id, false)
+                .await?;
+            print_key(&key, target.json)?;
+        }
+    }
+    Ok(())
+}
+
+/// One key, as JSON or as lines of text.
+fn print_key(key: &KeyView, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(key)?);
+        return Ok(());
+    }
+    println!("key           {}", key.access_key);
+    println!(
+        "create bucket {}",
+        if key.create_bucket { "yes" } else { "no" }
+    );
+    println!("owns          {}", key.owns.join(" "));
+    let granted: Vec<String> = key
+        .granted
+        .iter()
+        .map(|(bucket, perms)| format!("{bucket}={perms}"))
+        .collect();
+    println!("granted       {}", granted.join(" "));
+    Ok(())
+}
+
+/// Runs `cairn gateway bucket ...`.
+pub async fn bucket(action: BucketAction) -> anyhow::Result<()> {
+    let (target, views, single) = match action {
+        BucketAction::List { target } => {
+            let views = Via::open(&target).await?.buckets().await?;
+            (target, views, false)
+        }
+        BucketAction::Info { name, target } => {
+            let view = Via::open(&target).await?.bucket(&name).await?;
+            (target, vec![view], true)
+        }
+        BucketAction::Allow {
+            name,
+            key,
+            perms,
+            target,
+        } => {
+            let perms = perms.perms()?;
+            let view = Via::open(&target)
+                .await?
+                .change(true, &name, &key, perms)
+                .await?;
+            (target, vec![view], true)
+        }
+        BucketAction::Deny {
+            name,
+            key,
+            perms,
+            target,
+        } => {
+            let perms = perms.perms()?;
+            let view = Via::open(&target)
+                .await?
+                .change(false, &name, &key, perms)
+                .await?;
+            (target, vec![view], true)
+        }
+    };
+    if target.json && single {
+        println!("{}", serde_json::to_string_pretty(&views[0])?);
+    } else if target.json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+    } else {
+        println!("{:<40} {:<22} {:<12} GRANTS", "BUCKET", "OWNER", "ACL");
+        for view in views {
+            let grants: Vec<String> = view
+                .grants
+                .iter()
+                .map(|(key, perms)| format!("{key}={perms}"))
+                .collect();
+            println!(
+                "{:<40} {:<22} {:<12} {}",
+                view.name,
+                view.owner,
+                view.acl,
+                grants.join(" ")
+            );
+        }
+    }
+    Ok(())
+}

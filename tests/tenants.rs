@@ -1,0 +1,326 @@
+//! Tenants: every access key sees and touches only the buckets it created
+//! or was granted (`cairn gateway bucket allow`), against a real devnet
+//! with aws-sdk-s3 clients for two keys. The second key is made with
+//! `cairn gateway key create` while the gateway runs (through its admin
+//! endpoint). The scenarios share one devnet; each uses buckets of its own.
+
+mod common;
+
+use std::process::Command;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use common::devnet::{Devnet, read_object, shared_devnet};
+
+fn devnet() -> &'static Devnet {
+    shared_devnet(&[])
+}
+
+/// Runs `cairn gateway ARGS --data <the gateway's directory>`; its stdout,
+/// or its stderr as the error.
+fn cli(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("gateway")
+        .args(args)
+        .arg("--data")
+        .arg(devnet().gateway_dir())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A new access key (id, client).
+fn new_key() -> (String, aws_sdk_s3::Client) {
+    let made: serde_json::Value =
+        serde_json::from_str(&cli(&["key", "create"]).expect("key create")).unwrap();
+    let id = made["access_key"].as_str().unwrap().to_owned();
+    let creds = aws_sdk_s3::config::Credentials::new(
+        &id,
+        made["secret_key"].as_str().unwrap(),
+        None,
+        None,
+        "test",
+    );
+    let config = devnet()
+        .config_for(devnet().info["s3_endpoint"].as_str().unwrap())
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    (id, aws_sdk_s3::Client::from_conf(config))
+}
+
+/// The error code of a failed request, or `ok`.
+fn code<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => e.code().unwrap_or("(no code)").to_owned(),
+    }
+}
+
+/// A bucket of the devnet's own key holding `k` = "kept".
+async fn owned_bucket(name: &str) {
+    let a = devnet().client();
+    a.create_bucket().bucket(name).send().await.unwrap();
+    a.put_object()
+        .bucket(name)
+        .key("k")
+        .body(ByteStream::from_static(b"kept"))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn bucket_names(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    let out = s3.list_buckets().send().await.unwrap();
+    out.buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_key_can_neither_see_nor_touch_a_private_bucket() {
+    owned_bucket("t-private").await;
+    let (_, b) = new_key();
+    b.create_bucket().bucket("t-b-own").send().await.unwrap();
+
+    assert_eq!(bucket_names(&b).await, ["t-b-own"], "B lists only its own");
+    assert!(
+        bucket_names(&devnet().client())
+            .await
+            .contains(&"t-private".to_owned())
+    );
+
+    let denied = "AccessDenied";
+    assert_eq!(
+        code(b.get_object().bucket("t-private").key("k").send().await),
+        denied
+    );
+    let head = b.head_object().bucket("t-private").key("k").send().await;
+    let status = head
+        .unwrap_err()
+        .raw_response()
+        .map(|r| r.status().as_u16());
+    assert_eq!(status, Some(403));
+    assert_eq!(
+        code(b.list_objects_v2().bucket("t-private").send().await),
+        denied
+    );
+    let put = b.put_object().bucket("t-private").key("k");
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"evil")).send().await),
+        denied
+    );
+    assert_eq!(
+        code(b.delete_object().bucket("t-private").key("k").send().await),
+        denied
+    );
+    let mpu = b.create_multipart_upload().bucket("t-private").key("m");
+    assert_eq!(code(mpu.send().await), denied);
+    assert_eq!(
+        code(b.get_bucket_acl().bucket("t-private").send().await),
+        denied
+    );
+    let public = b.put_bucket_acl().bucket("t-private");
+    let public = public.acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead);
+    assert_eq!(code(public.send().await), denied);
+    assert_eq!(
+        code(b.delete_bucket().bucket("t-private").send().await),
+        denied
+    );
+    // Copying its data out into B's own bucket needs read on the source.
+    let copy = b.copy_object().copy_source("t-private/k");
+    assert_eq!(
+        code(copy.bucket("t-b-own").key("stolen").send().await),
+        denied
+    );
+    // A name taken by another key.
+    let taken = b.create_bucket().bucket("t-private").send().await;
+    assert_eq!(code(taken), "BucketAlreadyExists");
+
+    let a = devnet().client();
+    assert_eq!(read_object(&a, "t-private", "k", "after B").await, b"kept");
+    let acl = a.get_bucket_acl().bucket("t-private").send().await.unwrap();
+    assert_eq!(acl.grants().len(), 1, "still private: {acl:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_give_exactly_what_they_say_and_can_be_taken_back() {
+    owned_bucket("t-shared").await;
+    let (b_id, b) = new_key();
+    let allow = |perm: &str| cli(&["bucket", "allow", "t-shared", "--key", &b_id, perm]);
+    let deny = |perm: &str| cli(&["bucket", "deny", "t-shared", "--key", &b_id, perm]);
+
+    // Read only.
+    allow("--read").unwrap();
+    assert!(bucket_names(&b).await.contains(&"t-shared".to_owned()));
+    assert_eq!(
+        read_object(&b, "t-shared", "k", "read grant").await,
+        b"kept"
+    );
+    let listed = b.list_objects_v2().bucket("t-shared").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(1));
+    let put = b.put_object().bucket("t-shared").key("b");
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"b")).send().await),
+        "AccessDenied"
+    );
+    let del = b.delete_object().bucket("t-shared").key("k").send().await;
+    assert_eq!(code(del), "AccessDenied");
+
+    // Read and write: objects, not the bucket.
+    allow("--write").unwrap();
+    let put = b.put_object().bucket("t-shared").key("b");
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"b")).send().await),
+        "ok"
+    );
+    assert_eq!(
+        code(b.delete_object().bucket("t-shared").key("b").send().await),
+        "ok"
+    );
+    let acl = b.put_bucket_acl().bucket("t-shared");
+    let acl = acl.acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead);
+    assert_eq!(code(acl.send().await), "AccessDenied");
+    assert_eq!(
+        code(b.delete_bucket().bucket("t-shared").send().await),
+        "AccessDenied"
+    );
+
+    // What the operator sees.
+    let info: serde_json::Value =
+        serde_json::from_str(&cli(&["bucket", "info", "t-shared", "--json"]).unwrap()).unwrap();
+    assert_eq!(info["grants"][&b_id], "read,write", "{info}");
+    assert_eq!(info["owner"], devnet().info["access_key"]);
+    let keys: serde_json::Value =
+        serde_json::from_str(&cli(&["key", "list", "--json"]).unwrap()).unwrap();
+    let b_view = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["access_key"] == b_id.as_str())
+        .unwrap();
+    assert_eq!(b_view["granted"]["t-shared"], "read,write");
+
+    // Taken back: as before.
+    deny("--write").unwrap();
+    let put = b.put_object().bucket("t-shared").key("b");
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"b")).send().await),
+        "AccessDenied"
+    );
+    deny("--read").unwrap();
+    let get = b.get_object().bucket("t-shared").key("k").send().await;
+    assert_eq!(code(get), "AccessDenied");
+    assert!(!bucket_names(&b).await.contains(&"t-shared".to_owned()));
+
+    // Owner: B may govern the bucket.
+    allow("--owner").unwrap();
+    let acl = b.get_bucket_acl().bucket("t-shared").send().await;
+    assert_eq!(code(acl), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_bucket_is_read_by_every_key_and_written_by_its_owner_only() {
+    let a = devnet().client();
+    let create = a.create_bucket().bucket("t-public");
+    let create = create.acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead);
+    create.send().await.unwrap();
+    a.put_object()
+        .bucket("t-public")
+        .key("k")
+        .body(ByteStream::from_static(b"open"))
+        .send()
+        .await
+        .unwrap();
+    let (_, b) = new_key();
+    assert_eq!(read_object(&b, "t-public", "k", "public").await, b"open");
+    let put = b.put_object().bucket("t-public").key("k");
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"x")).send().await),
+        "AccessDenied"
+    );
+    // Deleting the bucket removes its grants: a key granted in it gets
+    // nothing in a new bucket of the same name.
+    let (c_id, c) = new_key();
+    cli(&["bucket", "allow", "t-public", "--key", &c_id, "--write"]).unwrap();
+    a.delete_object()
+        .bucket("t-public")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    a.delete_bucket().bucket("t-public").send().await.unwrap();
+    a.create_bucket().bucket("t-public").send().await.unwrap();
+    let put = c.put_object().bucket("t-public").key("k");
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"x")).send().await),
+        "AccessDenied"
+    );
+}
+
+#[test]
+fn the_admin_endpoint_wants_its_token_and_the_cli_names_what_is_missing() {
+    let admin = devnet().info["gateway"]["admin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(extra)
+            .arg(format!("{admin}/buckets"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(status(&[]), "401");
+    assert_eq!(status(&["-H", "Authorization: Bearer wrong"]), "401");
+    let token = std::fs::read_to_string(devnet().gateway_dir().join("admin.token")).unwrap();
+    let header = format!("Authorization: Bearer {}", token.trim());
+    assert_eq!(status(&["-H", &header]), "200");
+
+    let err = cli(&["bucket", "allow", "t-none", "--key", "CANOKEY", "--read"]).unwrap_err();
+    assert!(err.contains("no access key"), "{err}");
+    let (id, _) = new_key();
+    let err = cli(&["bucket", "allow", "t-none", "--key", &id, "--read"]).unwrap_err();
+    assert!(err.contains("no bucket"), "{err}");
+    let err = cli(&["bucket", "allow", "t-none", "--key", &id]).unwrap_err();
+    assert!(err.contains("--read"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_can_take_bucket_creation_away_and_delete_a_key() {
+    owned_bucket("t-keys").await;
+    let (id, b) = new_key();
+    let info: serde_json::Value =
+        serde_json::from_str(&cli(&["key", "info", &id, "--json"]).unwrap()).unwrap();
+    assert_eq!(info["create_bucket"], true, "{info}");
+
+    cli(&["key", "deny", &id, "--create-bucket"]).unwrap();
+    let create = b.create_bucket().bucket("t-keys-b").send().await;
+    assert_eq!(code(create), "AccessDenied");
+    cli(&["key", "allow", &id, "--create-bucket"]).unwrap();
+    assert_eq!(
+        code(b.create_bucket().bucket("t-keys-b").send().await),
+        "ok"
+    );
+
+    // Deleted: its signature no longer checks out and its grants are gone;
+    // the bucket it made stays.
+    cli(&["bucket", "allow", "t-keys", "--key", &id, "--read"]).unwrap();
+    cli(&["key", "delete", &id]).unwrap();
+    let get = b.get_object().bucket("t-keys").key("k").send().await;
+    assert_eq!(code(get), "InvalidAccessKeyId");
+    let view: serde_json::Value =
+        serde_json::from_str(&cli(&["bucket", "info", "t-keys", "--json"]).unwrap()).unwrap();
+    assert!(view["grants"].as_object().unwrap().is_empty(), "{view}");
+    let buckets = cli(&["bucket", "list"]).unwrap();
+    assert!(buckets.contains("t-keys-b"), "{buckets}");
+    let err = cli(&["key", "delete", &id]).unwrap_err();
+    assert!(err.contains("no access key"), "{err}");
+}
