@@ -211,14 +211,21 @@ async fn non_empty_buckets_cannot_be_deleted(f: &Fixture) {
     s.delete_object("full", "k").await.unwrap();
     s.delete_bucket("full").await.unwrap();
 
+    // Unfinished uploads go with their bucket (as on AWS), and only its.
     s.create_private_bucket("upl", "r", "o").await.unwrap();
+    s.create_private_bucket("upl2", "r", "o").await.unwrap();
     let id = s.create_upload("upl", "big", &small_meta()).await.unwrap();
-    assert!(matches!(
-        s.delete_bucket("upl").await,
-        Err(MetaError::BucketNotEmpty)
-    ));
-    s.remove_upload(&id).await.unwrap().unwrap();
+    s.put_part(&id, &part(1, 2), Some("c1")).await.unwrap();
+    let other = s.create_upload("upl2", "big", &small_meta()).await.unwrap();
+    s.put_part(&other, &part(1, 1), None).await.unwrap();
     s.delete_bucket("upl").await.unwrap();
+    assert!(s.upload(&id).await.unwrap().is_none());
+    assert!(s.part_checksums(&id).await.unwrap().is_empty());
+    assert!(s.remove_upload(&id).await.unwrap().is_none());
+    assert!(s.upload(&other).await.unwrap().is_some());
+    // A new bucket of the same name starts with none.
+    s.create_private_bucket("upl", "r", "o").await.unwrap();
+    assert!(s.list_uploads("upl", "").await.unwrap().is_empty());
     assert!(matches!(
         s.delete_bucket("full2").await,
         Err(MetaError::BucketNotEmpty)

@@ -160,11 +160,23 @@ impl Router {
                     revents: 0,
                 })
                 .collect();
-            let timeout_ms = wait.as_micros().div_ceil(1000).min(100) as libc::c_int;
+            // ppoll takes the wait to the nanosecond: poll's milliseconds
+            // would hold a packet up to a millisecond past its due time.
+            let timeout = libc::timespec {
+                tv_sec: wait.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(wait.subsec_nanos() as i32),
+            };
             // SAFETY: `fds` is a valid array of `fds.len()` pollfd entries
-            // for the duration of the call.
-            let ready =
-                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+            // and `timeout` a valid timespec for the duration of the call;
+            // no signal mask is given.
+            let ready = unsafe {
+                libc::ppoll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    &timeout,
+                    std::ptr::null(),
+                )
+            };
             if ready < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -181,10 +193,7 @@ impl Router {
                 loop {
                     match (&self.tuns[i]).read(&mut buf) {
                         Ok(0) => break,
-                        Ok(len) => {
-                            let packet = buf[..len].to_vec();
-                            self.route(i, &packet, now);
-                        }
+                        Ok(len) => self.route(i, &buf[..len], now),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(e),

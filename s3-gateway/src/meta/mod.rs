@@ -102,7 +102,8 @@ pub trait MetaBackend: Send + Sync + 'static {
     async fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError>;
     /// Every bucket, sorted by name.
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, MetaError>;
-    /// Deletes an empty bucket (no objects, no uploads in progress).
+    /// Deletes a bucket that holds no objects, with its grants and any
+    /// multipart uploads still in progress (`BucketNotEmpty` otherwise).
     async fn delete_bucket(&self, name: &str) -> Result<(), MetaError>;
     /// Replaces the ACL of bucket `name`.
     async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> Result<(), MetaError>;

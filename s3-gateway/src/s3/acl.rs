@@ -106,6 +106,14 @@ fn from_policy(policy: &AccessControlPolicy, owner: &str) -> Result<BucketAcl, A
 
 /// The owner and grants GetBucketAcl answers for a bucket of `owner` with
 /// `acl`, as AWS lists them for the canned ACLs.
+/// The S3 owner element of key `owner` (its id is also its display name).
+pub fn owner(owner: &str) -> Owner {
+    Owner {
+        id: Some(owner.to_owned()),
+        display_name: Some(owner.to_owned()),
+    }
+}
+
 pub fn policy(owner: &str, acl: BucketAcl) -> (Owner, Vec<Grant>) {
     let mut grants = vec![Grant {
         grantee: Some(Grantee {
@@ -129,11 +137,7 @@ pub fn policy(owner: &str, acl: BucketAcl) -> (Owner, Vec<Grant>) {
             permission: Some(Permission::from_static(Permission::READ)),
         });
     }
-    let owner = Owner {
-        id: Some(owner.to_owned()),
-        display_name: Some(owner.to_owned()),
-    };
-    (owner, grants)
+    (self::owner(owner), grants)
 }
 
 #[cfg(test)]

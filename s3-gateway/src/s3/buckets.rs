@@ -78,9 +78,15 @@ pub(super) async fn create_bucket(
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)
         .map_or_else(|| gw.region.clone(), |l| l.as_str().to_owned());
-    gw.meta
+    match gw
+        .meta
         .create_bucket_with_acl(&bucket, &region, &owner, acl)
-        .await?;
+        .await
+    {
+        // AWS's legacy answer in us-east-1: success, the bucket unchanged.
+        Err(crate::meta::MetaError::BucketAlreadyOwnedByYou) if region == "us-east-1" => {}
+        other => other?,
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{bucket}")),
     }))

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-/// Why an `x-amz-copy-source-range` was refused (both are InvalidArgument,
-/// 400, as on AWS).
+/// Why an `x-amz-copy-source-range` was refused (InvalidArgument, 400, and
+/// InvalidRange, 416, as on AWS).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CopyRangeError {
     /// Not `bytes=first-last` with first ≤ last.

@@ -104,7 +104,13 @@ impl From<Md5Error> for S3Error {
 }
 
 impl From<CopyRangeError> for S3Error {
+    /// A malformed range is InvalidArgument (400); one past the source's
+    /// end InvalidRange (416), as AWS answers.
     fn from(e: CopyRangeError) -> Self {
-        S3Error::with_message(S3ErrorCode::InvalidArgument, e.to_string())
+        let code = match e {
+            CopyRangeError::Malformed => S3ErrorCode::InvalidArgument,
+            CopyRangeError::OutOfBounds { .. } => S3ErrorCode::InvalidRange,
+        };
+        S3Error::with_message(code, e.to_string())
     }
 }

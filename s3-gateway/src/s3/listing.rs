@@ -14,7 +14,7 @@ pub(super) async fn list_objects_v2(
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket).await?;
+    let bucket_owner = gw.bucket_owner(&input.bucket).await?;
     let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
     let start_after = match &input.continuation_token {
         Some(token) => Some(decode_token(token)?),
@@ -39,10 +39,18 @@ pub(super) async fn list_objects_v2(
         .is_some_and(|e| e.as_str() == EncodingType::URL);
     let enc = |s: &str| if url { url_encode(s) } else { s.to_owned() };
     let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
+    let mut contents = contents(&page, &enc);
+    // Objects belong to their bucket's owner (as on AWS with ACLs
+    // disabled, its default): shown only when asked for.
+    if input.fetch_owner == Some(true) {
+        for object in &mut contents {
+            object.owner = Some(super::acl::owner(&bucket_owner));
+        }
+    }
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(input.bucket),
         prefix: Some(enc(&prefix)),
-        delimiter: input.delimiter.as_deref().map(enc),
+        delimiter: not_empty(input.delimiter.as_deref()).map(enc),
         max_keys: Some(max_keys as i32),
         key_count: Some(key_count),
         is_truncated: Some(page.is_truncated),
@@ -53,10 +61,16 @@ pub(super) async fn list_objects_v2(
             .flatten(),
         start_after: input.start_after.as_deref().map(enc),
         encoding_type: input.encoding_type,
-        contents: Some(contents(&page, &enc)),
+        contents: Some(contents),
         common_prefixes: Some(prefixes(&page, &enc)),
         ..Default::default()
     }))
+}
+
+/// An echoed parameter, unless it was sent empty (AWS leaves out an empty
+/// `delimiter=`).
+fn not_empty(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
 }
 
 pub(super) async fn list_object_versions(
@@ -84,7 +98,7 @@ pub(super) async fn list_object_versions(
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
         prefix: Some(prefix),
-        delimiter: input.delimiter,
+        delimiter: input.delimiter.filter(|d| !d.is_empty()),
         key_marker: Some(input.key_marker.unwrap_or_default()),
         version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
         max_keys: Some(max_keys as i32),
@@ -128,7 +142,7 @@ pub(super) async fn list_objects(
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
     let input = req.input;
-    gw.require_bucket(&input.bucket).await?;
+    let bucket_owner = gw.bucket_owner(&input.bucket).await?;
     let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
     let prefix = input.prefix.clone().unwrap_or_default();
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
@@ -149,10 +163,15 @@ pub(super) async fn list_objects(
         .as_ref()
         .is_some_and(|e| e.as_str() == EncodingType::URL);
     let enc = |s: &str| if url { url_encode(s) } else { s.to_owned() };
+    // Version 1 lists every object's owner, the bucket's (see v2).
+    let mut contents = contents(&page, &enc);
+    for object in &mut contents {
+        object.owner = Some(super::acl::owner(&bucket_owner));
+    }
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
         prefix: Some(enc(&prefix)),
-        delimiter: input.delimiter.as_deref().map(enc),
+        delimiter: not_empty(input.delimiter.as_deref()).map(enc),
         marker: Some(input.marker.as_deref().map(enc).unwrap_or_default()),
         max_keys: Some(max_keys as i32),
         is_truncated: Some(page.is_truncated),
@@ -161,7 +180,7 @@ pub(super) async fn list_objects(
             .then(|| page.next_marker.as_deref().map(enc))
             .flatten(),
         encoding_type: input.encoding_type,
-        contents: Some(contents(&page, &enc)),
+        contents: Some(contents),
         common_prefixes: Some(prefixes(&page, &enc)),
         ..Default::default()
     }))

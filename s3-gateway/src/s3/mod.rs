@@ -65,6 +65,14 @@ impl Gateway {
         })
     }
 
+    /// The owner of `bucket`; NoSuchBucket if there is none.
+    async fn bucket_owner(&self, bucket: &str) -> S3Result<String> {
+        match self.meta.bucket(bucket).await? {
+            Some(info) => Ok(info.owner),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
     async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         match self.meta.bucket(bucket).await? {
             Some(_) => Ok(()),

@@ -5,9 +5,10 @@
 //! * `Range`: 206 with `Content-Range`; unsatisfiable is 416 InvalidRange.
 //! * `partNumber=N` of a multipart object: 206 with that part's bytes,
 //!   `Content-Range`, and `x-amz-mp-parts-count`; a part the object does
-//!   not have is 416 InvalidPartNumber.
+//!   not have is 400 InvalidPartNumber (what AWS answers, although its
+//!   error table lists 416 for that code).
 //! * `partNumber=1` of an object uploaded in one piece: 206 with the whole
-//!   object (no parts count); any other number is 416 InvalidPartNumber.
+//!   object (no parts count); any other number is 400 InvalidPartNumber.
 //! * Both `Range` and `partNumber`: 400 InvalidRequest. A part number
 //!   outside 1..=10000: 400 InvalidArgument.
 
@@ -106,13 +107,13 @@ pub fn read_window(
     }
 }
 
-/// 416 InvalidPartNumber, as AWS answers a part the object does not have.
+/// 400 InvalidPartNumber, as AWS answers a part the object does not have.
 fn invalid_part_number() -> S3Error {
     let mut e = S3Error::with_message(
         S3ErrorCode::Custom("InvalidPartNumber".into()),
         "The requested partnumber is not satisfiable",
     );
-    e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
     e
 }
 
@@ -195,11 +196,11 @@ mod tests {
         }
         assert_eq!(
             code(read_window(&simple, None, Some(2)).unwrap_err()),
-            ("InvalidPartNumber".into(), Some(416))
+            ("InvalidPartNumber".into(), Some(400))
         );
         assert_eq!(
             code(read_window(&multi, None, Some(3)).unwrap_err()),
-            ("InvalidPartNumber".into(), Some(416))
+            ("InvalidPartNumber".into(), Some(400))
         );
         let past = s3s::dto::Range::Int {
             first: 100,

@@ -650,13 +650,18 @@ impl MetaBackend for PgStore {
                 return Err(MetaError::NoSuchBucket);
             }
             let objects = "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1";
-            let uploads = "SELECT 1 FROM uploads WHERE bucket = $1 LIMIT 1";
-            if exists(&tx, objects, &[&name]).await? || exists(&tx, uploads, &[&name]).await? {
+            if exists(&tx, objects, &[&name]).await? {
                 return Err(MetaError::BucketNotEmpty);
             }
-            tx.execute("DELETE FROM buckets WHERE name = $1", &[&name])
-                .await
-                .map_err(sql)?;
+            // Unfinished multipart uploads go with the bucket, as on AWS
+            // (their parts' shards are then collected).
+            for statement in [
+                "DELETE FROM parts WHERE upload_id IN (SELECT id FROM uploads WHERE bucket = $1)",
+                "DELETE FROM uploads WHERE bucket = $1",
+                "DELETE FROM buckets WHERE name = $1",
+            ] {
+                tx.execute(statement, &[&name]).await.map_err(sql)?;
+            }
             tx.execute("DELETE FROM bucket_grants WHERE bucket = $1", &[&name])
                 .await
                 .map_err(sql)?;

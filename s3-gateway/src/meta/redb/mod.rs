@@ -263,12 +263,32 @@ impl RedbStore {
                 return Err(MetaError::NoSuchBucket);
             }
             let base = bucket_base(name);
-            if any_with_prefix(&txn.open_table(OBJECTS)?, &base)?
-                || any_with_prefix(&txn.open_table(UPLOADS_BY_BUCKET)?, &base)?
-            {
+            if any_with_prefix(&txn.open_table(OBJECTS)?, &base)? {
                 return Err(MetaError::BucketNotEmpty);
             }
             buckets.remove(name)?;
+            // Unfinished multipart uploads go with the bucket, as on AWS
+            // (their parts' shards are then collected).
+            let mut index = txn.open_table(UPLOADS_BY_BUCKET)?;
+            let mut ids = Vec::new();
+            for entry in index.range::<&[u8]>(base.as_slice()..)? {
+                let (k, _) = entry?;
+                let Some(id) = k.value().strip_prefix(base.as_slice()) else {
+                    break;
+                };
+                ids.push(String::from_utf8_lossy(id).into_owned());
+            }
+            let mut uploads = txn.open_table(UPLOADS)?;
+            let mut parts = txn.open_table(PARTS)?;
+            let mut checksums = txn.open_table(PART_CHECKSUMS)?;
+            for id in ids {
+                index.remove(upload_index_key(name, &id).as_slice())?;
+                uploads.remove(id.as_str())?;
+                let lo = part_key(&id, 0);
+                let hi = part_key(&id, u32::MAX);
+                parts.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+                checksums.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+            }
         }
         acl::put(&txn, name, BucketAcl::Private)?;
         acl::remove_grants(&txn, name)?;
