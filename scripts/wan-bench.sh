@@ -62,7 +62,7 @@ for weight in "${weights[@]}"; do
         for conc in 1 $loaded; do
             for op in put get; do
                 before=$(sent_by_region "$dir/dn/devnet.json")
-                "$bin" bench --endpoint "$ep" --op $op --size $size --concurrency $conc --duration "${WAN_BENCH_SECS:-12}s" --json >"$dir/b.json"
+                "$bin" bench --endpoint "$ep" --op $op --size $size --concurrency $conc --duration "${WAN_BENCH_SECS:-12}s" --json >"$dir/b.json" || true  # failures are counted in the line below
                 after=$(sent_by_region "$dir/dn/devnet.json")
                 python3 - "$dir/b.json" "$op" "$size" "$conc" <<'PY'
 import json, sys

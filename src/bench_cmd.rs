@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -63,6 +64,14 @@ impl Tally {
     fn record(&self, took: Duration, bytes: u64) {
         self.latencies.lock().expect("not poisoned").push(took);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts a failed request; the first failure of each kind is shown
+    /// on stderr (the rest only counted).
+    fn failed(&self, op: &str, key: &str, error: &dyn std::fmt::Display) {
+        if self.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+            eprintln!("bench: {op} {key} failed (later failures only counted): {error}");
+        }
     }
 
     fn report(&self, op: &str, wall: Duration) -> serde_json::Value {
@@ -170,16 +179,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                         .await;
                     match sent {
                         Ok(_) => puts.record(t.elapsed(), body.len() as u64),
-                        Err(_) => _ = puts.errors.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => puts.failed("put", &key, &DisplayErrorContext(e)),
                     }
                 } else {
                     let got = match s3.get_object().bucket(&bucket).key(&key).send().await {
-                        Ok(out) => out.body.collect().await.map(|b| b.into_bytes().len()).ok(),
-                        Err(_) => None,
+                        Ok(out) => out
+                            .body
+                            .collect()
+                            .await
+                            .map(|b| b.into_bytes().len())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(DisplayErrorContext(e).to_string()),
                     };
                     match got {
-                        Some(len) => gets.record(t.elapsed(), len as u64),
-                        None => _ = gets.errors.fetch_add(1, Ordering::Relaxed),
+                        Ok(len) => gets.record(t.elapsed(), len as u64),
+                        Err(e) => gets.failed("get", &key, &e),
                     }
                 }
             }

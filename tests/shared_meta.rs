@@ -10,7 +10,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -58,43 +57,15 @@ fn start(extra: &[&str]) -> Shared {
     }
 }
 
-/// The devnet the scenarios that harm nothing share. A static is never
-/// dropped, so it is stopped when the test process exits (`atexit`).
+/// The devnet the scenarios that harm nothing share, stopped when the
+/// test process exits (its PostgreSQL server stops with this process).
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let shared = start(&[]);
-        SHARED_DEVNET_PID.store(shared.devnet.child.id() as i32, Ordering::SeqCst);
-        // SAFETY: registers a plain function with no arguments.
-        unsafe {
-            libc::atexit(stop_shared_devnet);
-        }
+        common::devnet::stop_at_exit(shared.devnet.child.id());
         shared
     })
-}
-
-/// The shared devnet's pid, for [`stop_shared_devnet`].
-static SHARED_DEVNET_PID: AtomicI32 = AtomicI32::new(0);
-
-/// Stops the shared devnet (SIGTERM: gateways, then nodes) and reaps it;
-/// its PostgreSQL server stops when this process ends.
-extern "C" fn stop_shared_devnet() {
-    let pid = SHARED_DEVNET_PID.load(Ordering::SeqCst);
-    if pid <= 0 {
-        return;
-    }
-    // SAFETY: signals and reaps our own child.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-        for _ in 0..400 {
-            if libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) != 0 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
-    }
 }
 
 impl Shared {

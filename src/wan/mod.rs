@@ -182,51 +182,19 @@ impl Wan {
         let mut octets = Vec::new();
         for (i, region) in spec.regions.iter().enumerate() {
             let ns = format!("cairn-{pid}-{net}-{i}");
-            ip(&["netns", "add", &ns])
-                .with_context(|| format!("creating namespace {ns} for {region}"))?;
             wan.namespaces.push(ns.clone());
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let name = format!("{tag}r{i}");
-            let tun = router::open_tun(&name)
-                .with_context(|| format!("opening TUN device {name} (needs root)"))?;
-            ip(&["link", "set", &name, "netns", &ns])?;
-            let addr = format!("{}/32", wan.address(i));
-            ip(&["-n", &ns, "addr", "add", &addr, "dev", &name])?;
-            ip(&["-n", &ns, "link", "set", &name, "up"])?;
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "add",
-                &format!("10.{net}.0.0/16"),
-                "dev",
-                &name,
-            ])?;
+            let tun = site_namespace(&ns, &format!("{tag}r{i}"), wan.address(i), net)
+                .with_context(|| format!("setting up namespace {ns} for {region}"))?;
             tuns.push(tun);
             octets.push(region_octet(i));
         }
         let mut sites: Vec<Site> = (0..spec.regions.len()).map(Site::Region).collect();
         if !spec.gateway_delay.is_zero() {
             let ns = format!("cairn-{pid}-{net}-g");
-            ip(&["netns", "add", &ns]).with_context(|| format!("creating namespace {ns}"))?;
             wan.gateway_namespace = Some(ns.clone());
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let name = format!("{tag}g");
-            let tun = router::open_tun(&name)
-                .with_context(|| format!("opening TUN device {name} (needs root)"))?;
-            ip(&["link", "set", &name, "netns", &ns])?;
-            let addr = format!("{}/32", wan.site_address(GATEWAY_OCTET));
-            ip(&["-n", &ns, "addr", "add", &addr, "dev", &name])?;
-            ip(&["-n", &ns, "link", "set", &name, "up"])?;
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "add",
-                &format!("10.{net}.0.0/16"),
-                "dev",
-                &name,
-            ])?;
+            let address = wan.site_address(GATEWAY_OCTET);
+            let tun = site_namespace(&ns, &format!("{tag}g"), address, net)
+                .with_context(|| format!("setting up namespace {ns} for the gateway"))?;
             tuns.push(tun);
             octets.push(GATEWAY_OCTET);
             sites.push(Site::Gateway);
@@ -324,6 +292,29 @@ impl Drop for Wan {
             let _ = ip(&["netns", "del", ns]);
         }
     }
+}
+
+/// Creates namespace `ns` (recorded by the caller first, so that it is
+/// deleted even if a later step fails) with a TUN device `tun_name` holding
+/// `address` and routing the WAN's 10.`net`.0.0/16 through it; returns the
+/// router's end of the device.
+fn site_namespace(
+    ns: &str,
+    tun_name: &str,
+    address: Ipv4Addr,
+    net: u8,
+) -> anyhow::Result<std::fs::File> {
+    ip(&["netns", "add", ns])?;
+    ip(&["-n", ns, "link", "set", "lo", "up"])?;
+    let tun = router::open_tun(tun_name)
+        .with_context(|| format!("opening TUN device {tun_name} (needs root)"))?;
+    ip(&["link", "set", tun_name, "netns", ns])?;
+    let addr = format!("{address}/32");
+    ip(&["-n", ns, "addr", "add", &addr, "dev", tun_name])?;
+    ip(&["-n", ns, "link", "set", tun_name, "up"])?;
+    let wan = format!("10.{net}.0.0/16");
+    ip(&["-n", ns, "route", "add", &wan, "dev", tun_name])?;
+    Ok(tun)
 }
 
 /// A command that runs `program` inside namespace `ns`.

@@ -309,14 +309,11 @@ pub async fn read_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, when:
         .to_vec()
 }
 
-/// A devnet shared by the scenarios of one test binary that do not
-/// disturb each other: started on first use in a directory of its own, and
-/// stopped (SIGTERM, then SIGKILL) when the test process exits, since a
-/// static is never dropped.
-pub fn shared_devnet(extra: &'static [&'static str]) -> &'static Devnet {
-    use std::sync::OnceLock;
+/// Stops the devnet whose `cairn devnet` process is `pid` (SIGTERM, then
+/// SIGKILL) when the test process exits: a devnet held in a static is
+/// never dropped. One per test binary.
+pub fn stop_at_exit(pid: u32) {
     use std::sync::atomic::{AtomicI32, Ordering};
-    static SHARED: OnceLock<(tempfile::TempDir, Devnet)> = OnceLock::new();
     static PID: AtomicI32 = AtomicI32::new(0);
     extern "C" fn stop() {
         let pid = PID.load(Ordering::SeqCst);
@@ -336,14 +333,23 @@ pub fn shared_devnet(extra: &'static [&'static str]) -> &'static Devnet {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
     }
+    PID.store(pid as i32, Ordering::SeqCst);
+    // SAFETY: registers a plain function with no arguments.
+    unsafe {
+        libc::atexit(stop);
+    }
+}
+
+/// A devnet shared by the scenarios of one test binary that do not
+/// disturb each other: started on first use in a directory of its own and
+/// stopped when the test process exits.
+pub fn shared_devnet(extra: &'static [&'static str]) -> &'static Devnet {
+    use std::sync::OnceLock;
+    static SHARED: OnceLock<(tempfile::TempDir, Devnet)> = OnceLock::new();
     let (_, devnet) = SHARED.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let devnet = Devnet::start(&dir.path().join("devnet"), extra);
-        PID.store(devnet.child.id() as i32, Ordering::SeqCst);
-        // SAFETY: registers a plain function with no arguments.
-        unsafe {
-            libc::atexit(stop);
-        }
+        stop_at_exit(devnet.child.id());
         (dir, devnet)
     });
     devnet
