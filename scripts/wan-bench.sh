@@ -87,5 +87,7 @@ mb = 256 * 1048576 / 1e6
 print(f'aws s3 cp 256 MiB up: {mb/($t1-$t0):.0f} MB/s, down: {mb/($t2-$t1):.0f} MB/s', end='')"
     echo "; read from: $(share "$before" "$after")"
     kill -TERM "$devnet"; wait "$devnet" 2>/dev/null || true
+    # The gateway's log outlives the run, for any failure the lines show.
+    cp "$dir/dn/gateway.log" "${TMPDIR:-/tmp}/wan-bench-gateway-$weight.log" 2>/dev/null || true
     rm -rf "$dir"
 done

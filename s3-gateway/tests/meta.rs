@@ -967,6 +967,12 @@ async fn bucket_grants_are_set_changed_removed_and_go_with_the_bucket(f: &Fixtur
         (info.owner.as_str(), info.perms_of("C")),
         ("D", BucketPerms::default())
     );
+    // A bucket created through another gateway (another cache) is seen at
+    // once, even right after it was looked up missing here.
+    assert!(s.bucket_access("late").await.unwrap().is_none());
+    let other = s.without_cache();
+    other.create_private_bucket("late", "r", "E").await.unwrap();
+    assert_eq!(s.bucket_access("late").await.unwrap().unwrap().owner, "E");
 }
 
 async fn keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants(f: &Fixture) {

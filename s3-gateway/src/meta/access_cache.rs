@@ -2,12 +2,14 @@
 //! grants), cached for a moment so that a request costs no extra database
 //! round trip.
 //!
+//! Used for signed requests (anonymous ones read the ACL from the store).
 //! Entries live [`TTL`]; changes made through this gateway's [`MetaStore`]
 //! drop the bucket's entry at once, so only changes made elsewhere (another
 //! gateway sharing a PostgreSQL store, the operator CLI on that store) take
-//! up to [`TTL`] to apply here. Missing buckets are cached too, and the
-//! whole cache is dropped when it reaches [`MAX_ENTRIES`], so clients
-//! naming random buckets cannot make it grow without bound.
+//! up to [`TTL`] to apply here. Only buckets that exist are remembered (a
+//! bucket cached as missing could be created through another gateway and
+//! then pass unchecked), and the whole cache is dropped when it reaches
+//! [`MAX_ENTRIES`].
 //!
 //! [`MetaStore`]: super::MetaStore
 

@@ -317,7 +317,11 @@ impl MetaStore {
             })),
             None => None,
         };
-        self.access.put(name, fetched, info.clone());
+        // A missing bucket is not remembered: one created through another
+        // gateway must not pass for missing (and so unchecked) here.
+        if let Some(info) = &info {
+            self.access.put(name, fetched, Some(info.clone()));
+        }
         Ok(info)
     }
 

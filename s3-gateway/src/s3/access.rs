@@ -124,8 +124,11 @@ impl BucketAccess {
             if !PUBLIC_READ_OPS.contains(&op) {
                 return Err(access_denied());
             }
-            return match self.meta.bucket_access(bucket).await? {
-                Some(info) if anonymous_may(op, info.acl) => Ok(()),
+            // Read from the store, not the cache: a bucket made private
+            // through another gateway sharing the store is closed to
+            // anonymous clients here at once.
+            return match self.meta.bucket_acl(bucket).await? {
+                Some(acl) if anonymous_may(op, acl) => Ok(()),
                 _ => Err(access_denied()),
             };
         };
