@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 use s3_gateway::admin::manage::{ADMIN_TOKEN_FILE, BucketView, KeyView, Manage, NewKey};
 use s3_gateway::admin::percent_encode;
 use s3_gateway::meta::BucketPerms;
@@ -186,24 +184,10 @@ impl Via {
         method: &str,
         path: &str,
     ) -> anyhow::Result<T> {
-        let uri: http::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
-        let host = uri.host().context("the admin URL has no host")?;
-        let port = uri.port_u16().unwrap_or(80);
-        let stream = tokio::net::TcpStream::connect((host, port))
-            .await
-            .with_context(|| format!("connecting to the gateway's admin endpoint {url}"))?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", format!("{host}:{port}"))
-            .header("authorization", format!("Bearer {token}"))
-            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
+        let (status, body) =
+            crate::status_cmd::request(&format!("{url}{path}"), method, Some(token))
+                .await
+                .with_context(|| format!("the gateway's admin endpoint {url}"))?;
         if !status.is_success() {
             bail!("{}", String::from_utf8_lossy(&body).trim());
         }

@@ -79,6 +79,18 @@ fn admin_of_devnet(dir: &std::path::Path) -> anyhow::Result<String> {
 
 /// GETs `url` (plain http) and returns the body.
 async fn get(url: &str) -> anyhow::Result<String> {
+    let (status, body) = request(url, "GET", None).await?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Sends `method url` (plain http, no body; with `Authorization: Bearer
+/// TOKEN` if given) to a gateway's admin endpoint; its status and body.
+pub(crate) async fn request(
+    url: &str,
+    method: &str,
+    token: Option<&str>,
+) -> anyhow::Result<(http::StatusCode, bytes::Bytes)> {
     let uri: http::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
     let host = uri.host().context("the URL has no host")?;
     let port = uri.port_u16().unwrap_or(80);
@@ -89,14 +101,18 @@ async fn get(url: &str) -> anyhow::Result<String> {
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let request = http::Request::get(target)
-        .header("host", format!("{host}:{port}"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(target)
+        .header("host", format!("{host}:{port}"));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(http_body_util::Empty::<bytes::Bytes>::new())?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
-    anyhow::ensure!(status.is_success(), "{url} answered {status}");
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    Ok((status, body))
 }
 
 /// A byte count in binary units.
