@@ -28,6 +28,13 @@ enum GatewayAction {
     /// Manage buckets: owners and what other keys may do in them.
     #[command(subcommand)]
     Bucket(crate::manage_cmd::BucketAction),
+    /// Rebuild a lost gateway's metadata from its backups in the mesh,
+    /// into a new data directory, with only its keys.
+    Recover(crate::recover_cmd::RecoverArgs),
+    /// Export the master key and identity into one passphrase-sealed file:
+    /// keep it off the machine; with it and any node, `recover` brings
+    /// everything back.
+    BackupKeys(crate::recover_cmd::BackupKeysArgs),
 }
 
 /// Where the metadata and the master key live.
@@ -108,6 +115,18 @@ struct RunArgs {
     connections: ConnectionArgs,
     #[command(flatten)]
     health: HealthArgs,
+    /// Ship changed metadata into the mesh this often (the recovery point:
+    /// what losing the gateway's disk can lose is about this much).
+    #[arg(long, default_value = "1s")]
+    backup_every: humantime::Duration,
+    /// Wait for this many storage nodes (at most a minute) before serving
+    /// (default k + m).
+    #[arg(long)]
+    min_nodes: Option<usize>,
+    /// Do not back the metadata up into the mesh (losing this machine's
+    /// disk then loses every object).
+    #[arg(long)]
+    no_backup: bool,
 }
 
 /// Connection cap and timeouts of the S3 endpoint.
@@ -226,6 +245,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(GatewayAction::Key(action)) => crate::manage_cmd::key(action).await?,
         Some(GatewayAction::Bucket(action)) => crate::manage_cmd::bucket(action).await?,
+        Some(GatewayAction::Recover(args)) => return crate::recover_cmd::recover(args).await,
+        Some(GatewayAction::BackupKeys(args)) => crate::recover_cmd::backup_keys(args)?,
         None => {
             let run = *args.run;
             let data_dir = run
@@ -241,7 +262,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 scheme,
                 region: run.region,
                 devnet: run.devnet,
-                min_nodes: scheme.total(),
+                min_nodes: run.min_nodes.unwrap_or(scheme.total()),
                 latency_weight: run.latency_weight,
                 health: run.health.config(run.devnet),
                 admin: run.admin,
@@ -252,6 +273,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 domains: run.domains,
                 allow_sigv2: run.allow_sigv2,
                 connections: run.connections.limits(),
+                backup: (!run.no_backup).then(|| s3_gateway::backup::BackupConfig {
+                    every: (*run.backup_every).max(std::time::Duration::from_millis(100)),
+                    ..Default::default()
+                }),
             };
             s3_gateway::run(config, crate::node_cmd::shutdown_signal()).await?;
         }

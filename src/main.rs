@@ -7,6 +7,7 @@ mod logging;
 mod manage_cmd;
 mod mesh_cmd;
 mod node_cmd;
+mod recover_cmd;
 mod shard_id_cmd;
 mod simulate_cmd;
 mod status_cmd;

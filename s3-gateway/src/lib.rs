@@ -13,6 +13,7 @@
 //! - [`server`]: running all of it.
 
 pub mod admin;
+pub mod backup;
 pub mod data;
 pub mod health;
 pub mod http;

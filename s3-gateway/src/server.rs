@@ -73,6 +73,10 @@ pub struct GatewayConfig {
     pub allow_sigv2: bool,
     /// Connection cap and timeouts of the S3 endpoint.
     pub connections: ConnLimits,
+    /// Back the embedded metadata store up into the mesh (none: no
+    /// backups; ignored with `meta_url`, where the database is backed up by
+    /// its own means).
+    pub backup: Option<crate::backup::BackupConfig>,
 }
 
 /// Why the gateway could not start.
@@ -234,6 +238,18 @@ async fn open_store(
     master_key_file: Option<&std::path::Path>,
     wait: bool,
 ) -> Result<(MetaStore, MasterKey), GatewayError> {
+    open_store_and_redb(data_dir, meta_url, master_key_file, wait)
+        .await
+        .map(|(meta, master, _)| (meta, master))
+}
+
+/// [`open_store`], with the embedded store's own handle (for backups).
+async fn open_store_and_redb(
+    data_dir: &std::path::Path,
+    meta_url: Option<&str>,
+    master_key_file: Option<&std::path::Path>,
+    wait: bool,
+) -> Result<(MetaStore, MasterKey, Option<RedbStore>), GatewayError> {
     let key_path = master_key_path(data_dir, master_key_file);
     match meta_url {
         Some(url) => {
@@ -245,7 +261,7 @@ async fn open_store(
                 )) => return Err(GatewayError::SharedMasterKey(path)),
                 other => other?,
             };
-            Ok((meta, master))
+            Ok((meta, master, None))
         }
         None => {
             let redb = if wait {
@@ -256,7 +272,7 @@ async fn open_store(
             let meta = MetaStore::new(redb.clone());
             let master = open_master_key(&key_path, &meta).await?;
             redb.seal_plain_keys(&master)?;
-            Ok((meta, master))
+            Ok((meta, master, Some(redb)))
         }
     }
 }
@@ -340,7 +356,7 @@ pub async fn run(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let (meta, master) = open_store(
+    let (meta, master, redb) = open_store_and_redb(
         &config.data_dir,
         config.meta_url.as_deref(),
         config.master_key_file.as_deref(),
@@ -361,7 +377,7 @@ pub async fn run(
     if shared {
         check_identity(&meta, &peer_id, &config.data_dir).await?;
     }
-    let mesh = MeshClient::spawn(keypair, Duration::from_secs(30))?;
+    let mesh = MeshClient::spawn(keypair.clone(), Duration::from_secs(30))?;
     for addr in &config.bootstrap {
         if let Err(e) = mesh.dial(addr).await {
             tracing::warn!(%addr, error = %e, "cannot reach bootstrap node");
@@ -427,6 +443,18 @@ pub async fn run(
         tokio::spawn(repair::run(data.clone())),
         tokio::spawn(gc::run(health.clone(), mesh.clone())),
     ];
+    if let (Some(redb), Some(backup)) = (redb, config.backup.clone()) {
+        let backup = crate::backup::Backup::new(
+            redb,
+            data.clone(),
+            master.clone(),
+            keypair,
+            metrics.clone(),
+            backup,
+        )
+        .map_err(|e| std::io::Error::other(format!("metadata backups: {e}")))?;
+        background.push(tokio::spawn(backup.run()));
+    }
     if shared {
         background.push(tokio::spawn(lease::run(
             health.clone(),

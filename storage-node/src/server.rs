@@ -396,6 +396,43 @@ impl ShardServer {
                 let response = self.usage_report(&sender.peer);
                 self.reply(stream, "usage", response).await
             }
+            Request::PutPointer { seq, record } => {
+                // Only owners this node would store shards for may keep a
+                // pointer here (the record is bounded by the wire).
+                match self.admission.policy().quota_for(&sender.peer, &self.store) {
+                    Ok(quota) if quota >= record.len() as u64 => {}
+                    Ok(_) => {
+                        self.metrics.request("put_pointer", "refused");
+                        let message = "the pointer record is larger than this owner's quota";
+                        wire::write_frame(stream, &error(ErrorCode::QuotaExceeded, message))
+                            .await?;
+                        return Ok(());
+                    }
+                    Err(Refusal::NotAccepted(peer)) => {
+                        self.metrics.request("put_pointer", "refused");
+                        let message = format!("this node does not keep records for {peer}");
+                        wire::write_frame(stream, &error(ErrorCode::NotAccepted, &message))
+                            .await?;
+                        return Ok(());
+                    }
+                    Err(Refusal::Store(e)) => {
+                        return self.reply(stream, "put_pointer", Err(e)).await;
+                    }
+                }
+                let store = self.store.clone();
+                let stored = blocking(move || store.put_pointer(&owner, seq, &record)).await;
+                let response = stored.map(|stored| Response::Stored { already: !stored });
+                self.reply(stream, "put_pointer", response).await
+            }
+            Request::GetPointer { owner: whose } => {
+                let store = self.store.clone();
+                let found = blocking(move || store.pointer(&whose)).await;
+                let response = found.map(|found| match found {
+                    Some((seq, record)) => Response::Pointer { seq, record },
+                    None => error(ErrorCode::NotFound, "no pointer record for that owner"),
+                });
+                self.reply(stream, "get_pointer", response).await
+            }
         }
     }
 
@@ -674,7 +711,9 @@ fn error(code: ErrorCode, message: &str) -> Response {
 fn store_error(e: &StoreError) -> Response {
     let code = match e {
         StoreError::NotFound(_) => ErrorCode::NotFound,
-        StoreError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+        StoreError::QuotaExceeded { .. } | StoreError::TooManyPointers(_) => {
+            ErrorCode::QuotaExceeded
+        }
         StoreError::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
         StoreError::DiskFull { .. } => ErrorCode::DiskFull,
         StoreError::HashMismatch { .. } => ErrorCode::HashMismatch,

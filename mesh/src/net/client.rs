@@ -282,6 +282,57 @@ impl ShardClient {
         .await
     }
 
+    /// Asks `peer` to keep `record` as this client's pointer record (see
+    /// [`Request::PutPointer`]); `false` if it kept a newer one instead.
+    pub async fn put_pointer(
+        &mut self,
+        peer: PeerId,
+        seq: u64,
+        record: &[u8],
+    ) -> Result<bool, ClientError> {
+        let request = Request::PutPointer {
+            seq,
+            record: record.to_vec(),
+        };
+        self.with_retry(|| async {
+            let mut this = self.clone();
+            match this.call(peer, &request).await?.1 {
+                Response::Stored { already } => Ok(!already),
+                _ => Err(ClientError::Unexpected(
+                    "pointer put answered with something else",
+                )),
+            }
+        })
+        .await
+    }
+
+    /// The pointer record `peer` keeps for `owner`, with its sequence
+    /// number; `None` if it keeps none. Unchecked: verify its signature.
+    pub async fn get_pointer(
+        &mut self,
+        peer: PeerId,
+        owner: &PeerId,
+    ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
+        let request = Request::GetPointer {
+            owner: owner.to_bytes(),
+        };
+        self.with_retry(|| async {
+            let mut this = self.clone();
+            match this.call(peer, &request).await {
+                Ok((_, Response::Pointer { seq, record })) => Ok(Some((seq, record))),
+                Ok(_) => Err(ClientError::Unexpected(
+                    "pointer get answered with something else",
+                )),
+                Err(ClientError::Remote {
+                    code: ErrorCode::NotFound,
+                    ..
+                }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
     /// Lists the shards this client owns on `peer`, a page at a time.
     pub async fn list(
         &mut self,

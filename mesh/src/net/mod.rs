@@ -6,6 +6,7 @@ mod behaviour;
 mod client;
 mod driver;
 mod limits;
+mod pointer;
 mod record;
 mod rtt;
 mod usage;
@@ -16,6 +17,7 @@ pub use behaviour::{
 pub use client::{ClientError, ShardClient};
 pub use driver::{MeshClient, MeshError};
 pub use limits::{ConnectionCaps, ConnectionLimits, IpPrefix, OverLimit, PeerNets};
+pub use pointer::{PointerError, sign_pointer, verify_pointer};
 pub use record::{NodeRecord, RecordError, SignedNodeRecord, record_key};
 pub use usage::{SignedUsageReport, UsageError, UsageReport};
 

@@ -27,6 +27,10 @@ pub const MAX_USAGE_REPORT: usize = 4096;
 /// Longest message of a [`Response::Error`], in bytes.
 pub const MAX_MESSAGE_LEN: usize = 4096;
 
+/// Longest [`Request::PutPointer`] record (and [`Response::Pointer`]), in
+/// bytes.
+pub const MAX_POINTER_LEN: usize = 64 * 1024;
+
 /// What a requester asks a storage node. One request per stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -95,6 +99,26 @@ pub enum Request {
     /// Ask for the node's signed usage report about the requester (what it
     /// holds and did for it); answered by [`Response::Usage`].
     Usage,
+    /// Keep `record` as the requester's pointer (what a gateway needs to
+    /// find its metadata backups: see `s3_gateway::backup`), replacing the
+    /// one held unless that has a sequence number of `seq` or more. One per
+    /// owner, at most [`MAX_POINTER_LEN`] bytes; the node does not read it
+    /// (whoever fetches it checks its signature). Answered by
+    /// [`Response::Stored`] (`already`: a newer or equal one was kept).
+    PutPointer {
+        /// Orders the records of one owner.
+        seq: u64,
+        /// The record.
+        #[serde(with = "serde_with::bytes")]
+        record: Vec<u8>,
+    },
+    /// Fetch the pointer record `owner` (a peer id, as bytes) stored here;
+    /// answered by [`Response::Pointer`], or [`ErrorCode::NotFound`].
+    GetPointer {
+        /// Whose record.
+        #[serde(with = "serde_with::bytes")]
+        owner: Vec<u8>,
+    },
 }
 
 impl Request {
@@ -115,6 +139,12 @@ impl Request {
             Request::Renew { ref ids } if ids.len() > MAX_RENEW => {
                 Err(WireError::Invalid("too many shards to renew"))
             }
+            Request::PutPointer { ref record, .. } if record.len() > MAX_POINTER_LEN => {
+                Err(WireError::Invalid("pointer record too long"))
+            }
+            Request::GetPointer { ref owner } if owner.len() > 128 => {
+                Err(WireError::Invalid("owner id too long"))
+            }
             _ => Ok(()),
         }
     }
@@ -130,6 +160,8 @@ impl Request {
             Request::ListShards { .. } => "list",
             Request::Renew { .. } => "renew",
             Request::Usage => "usage",
+            Request::PutPointer { .. } => "put_pointer",
+            Request::GetPointer { .. } => "get_pointer",
         }
     }
 }
@@ -188,6 +220,14 @@ pub enum Response {
         #[serde(with = "serde_with::bytes")]
         report: Vec<u8>,
     },
+    /// The pointer record asked for by [`Request::GetPointer`].
+    Pointer {
+        /// Its sequence number, as stored.
+        seq: u64,
+        /// The record.
+        #[serde(with = "serde_with::bytes")]
+        record: Vec<u8>,
+    },
 }
 
 impl Response {
@@ -227,6 +267,9 @@ impl Response {
             }
             Response::Usage { report } if report.len() > MAX_USAGE_REPORT => {
                 Err(WireError::Invalid("usage report too long"))
+            }
+            Response::Pointer { record, .. } if record.len() > MAX_POINTER_LEN => {
+                Err(WireError::Invalid("pointer record too long"))
             }
             _ => Ok(()),
         }

@@ -37,7 +37,8 @@ pub use frame::{
     read_frame_within, read_request, read_response, write_frame,
 };
 pub use message::{
-    ErrorCode, MAX_LABEL_LEN, MAX_LIST_LIMIT, MAX_MESSAGE_LEN, MAX_RENEW, MAX_USAGE_REPORT,
+    ErrorCode, MAX_LABEL_LEN, MAX_LIST_LIMIT, MAX_MESSAGE_LEN, MAX_POINTER_LEN, MAX_RENEW,
+    MAX_USAGE_REPORT,
     NodeStat, Request, Response,
 };
 

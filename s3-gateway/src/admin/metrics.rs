@@ -56,6 +56,15 @@ pub struct GatewayMetrics {
     /// S3 connection gauge cap (for comparison with `connections_open`).
     pub connections_cap: Gauge,
     timeouts: Family<Labels, Counter>,
+    /// When the newest metadata backup read the store (unix ms; 0: none
+    /// yet): everything acknowledged before it survives losing the disk.
+    pub backup_point_ms: Gauge,
+    /// Sequence number of the newest published backup pointer.
+    pub backup_seq: Gauge,
+    /// Metadata backups stored in the mesh (snapshots and logs).
+    pub backups: Family<Labels, Counter>,
+    /// Compressed bytes of metadata backups stored in the mesh.
+    pub backup_bytes: Counter,
 }
 
 impl Default for GatewayMetrics {
@@ -97,7 +106,31 @@ impl GatewayMetrics {
             connections_refused: Counter::default(),
             connections_cap: Gauge::default(),
             timeouts: Family::default(),
+            backup_point_ms: Gauge::default(),
+            backup_seq: Gauge::default(),
+            backups: Family::default(),
+            backup_bytes: Counter::default(),
         };
+        registry.register(
+            "backup_point_ms",
+            "When the newest metadata backup in the mesh read the store (unix ms)",
+            m.backup_point_ms.clone(),
+        );
+        registry.register(
+            "backup_seq",
+            "Sequence number of the newest published backup pointer",
+            m.backup_seq.clone(),
+        );
+        registry.register(
+            "backups",
+            "Metadata backups stored in the mesh, by kind (snapshot, log)",
+            m.backups.clone(),
+        );
+        registry.register(
+            "backup_stored_bytes",
+            "Compressed bytes of metadata backups stored in the mesh",
+            m.backup_bytes.clone(),
+        );
         registry.register(
             "s3_requests",
             "S3 requests by operation and HTTP status",

@@ -97,6 +97,9 @@ pub enum StoreError {
     /// No such shard in the store.
     #[error("shard {0} not found")]
     NotFound(ShardId),
+    /// The node keeps as many owners' pointer records as it will.
+    #[error("this node keeps pointer records for at most {0} owners")]
+    TooManyPointers(u64),
     /// An owner id that is empty or too long.
     #[error("invalid owner: {0}")]
     InvalidOwner(&'static str),

@@ -215,6 +215,7 @@ pub(crate) fn open(path: &Path) -> Result<Database, StoreError> {
     txn.open_table(OWNERS)?;
     txn.open_table(OWNER_NAMES)?;
     txn.open_table(OWNER_USAGE)?;
+    txn.open_table(super::pointers::POINTERS)?;
     txn.commit()?;
     Ok(db)
 }

@@ -15,6 +15,7 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
 use super::RedbStore;
+use super::journal::{Marks, Table};
 use crate::data::keywrap::MasterKey;
 use crate::meta::{AccessKey, MetaError};
 
@@ -41,6 +42,9 @@ impl RedbStore {
             table.insert(id, sealed)?;
         }
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::AccessKeys, id);
+        self.journal.record(marks);
         Ok(true)
     }
 
@@ -95,6 +99,12 @@ impl RedbStore {
         }
         txn.delete_table(PLAIN_KEYS)?;
         txn.commit()?;
+        // Rare (once per old database): every key row is marked.
+        let mut marks = Marks::default();
+        for id in self.key_ids()? {
+            marks.row(Table::AccessKeys, id);
+        }
+        self.journal.record(marks);
         if sealed > 0 {
             tracing::info!(
                 keys = sealed,
@@ -126,6 +136,7 @@ impl RedbStore {
     /// such key.
     pub(super) fn delete_key(&self, id: &str) -> Result<bool, MetaError> {
         let txn = self.db.begin_write()?;
+        let mut marks = Marks::default();
         let existed = txn.open_table(ACCESS_KEYS)?.remove(id)?.is_some();
         txn.open_table(KEY_FLAGS)?.remove(id)?;
         {
@@ -138,11 +149,15 @@ impl RedbStore {
                     buckets.push(bucket.to_owned());
                 }
             }
-            for bucket in buckets {
+            for bucket in &buckets {
                 grants.remove((bucket.as_str(), id))?;
+                marks.grant(bucket, id);
             }
         }
         txn.commit()?;
+        marks.row(Table::AccessKeys, id);
+        marks.row(Table::KeyFlags, id);
+        self.journal.record(marks);
         Ok(existed)
     }
 
@@ -176,6 +191,9 @@ impl RedbStore {
             }
         }
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::KeyFlags, id);
+        self.journal.record(marks);
         Ok(true)
     }
 }

@@ -9,6 +9,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use super::journal::{Marks, Table};
 use super::{BUCKETS, RedbStore};
 use crate::meta::types::{decode, encode};
 use crate::meta::{BucketAcl, BucketPerms, MetaError};
@@ -51,6 +52,9 @@ impl RedbStore {
         }
         put(&txn, name, acl)?;
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::BucketAcls, name);
+        self.journal.record(marks);
         tracing::info!(bucket = name, acl = acl.canned(), "bucket ACL set");
         Ok(())
     }
@@ -61,14 +65,15 @@ impl RedbStore {
 pub(super) const BUCKET_GRANTS: TableDefinition<(&str, &str), u8> =
     TableDefinition::new("bucket_grants");
 
-/// Removes every grant on bucket `name` inside `txn`.
-pub(super) fn remove_grants(txn: &WriteTransaction, name: &str) -> Result<(), MetaError> {
+/// Removes every grant on bucket `name` inside `txn`; returns the key ids
+/// that had one.
+pub(super) fn remove_grants(txn: &WriteTransaction, name: &str) -> Result<Vec<String>, MetaError> {
     let mut table = txn.open_table(BUCKET_GRANTS)?;
     let keys: Vec<String> = grants_in(&table, name)?.into_iter().map(|g| g.0).collect();
-    for key in keys {
+    for key in &keys {
         table.remove((name, key.as_str()))?;
     }
-    Ok(())
+    Ok(keys)
 }
 
 /// The grants on bucket `name` in `table`, sorted by key id.
@@ -110,6 +115,9 @@ impl RedbStore {
             }
         }
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.grant(bucket, key);
+        self.journal.record(marks);
         Ok(())
     }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use redb::Database;
 
+use super::journal::{Journal, Marks, Table};
 use super::{BUCKETS, OBJECTS, put_in};
+use crate::meta::types::object_key;
 use crate::meta::{MetaError, ObjectMeta, PutOutcome, WriteCondition};
 
 /// Most puts committed in one transaction.
@@ -31,7 +33,7 @@ pub(super) struct Committer {
 
 impl Committer {
     /// Starts the commit thread over `db`.
-    pub(super) fn spawn(db: Arc<Database>) -> Self {
+    pub(super) fn spawn(db: Arc<Database>, journal: Arc<Journal>) -> Self {
         let (queue, incoming) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("meta-commit".into())
@@ -44,7 +46,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    commit_puts(&db, batch);
+                    commit_puts(&db, &journal, batch);
                 }
             })
             .expect("spawning the metadata commit thread");
@@ -97,8 +99,9 @@ impl Drop for Committer {
 /// Applies `jobs` in order in one write transaction and answers each. A
 /// job refused (no such bucket, a failed condition) writes nothing; if the
 /// commit itself fails, every job is told so and nothing is kept.
-fn commit_puts(db: &Database, jobs: Vec<Job>) {
+fn commit_puts(db: &Database, journal: &Journal, jobs: Vec<Job>) {
     let mut replies = Vec::with_capacity(jobs.len());
+    let mut marks = Marks::default();
     let mut pending = jobs.into_iter();
     let result = (|| -> Result<(), MetaError> {
         let txn = db.begin_write()?;
@@ -114,6 +117,9 @@ fn commit_puts(db: &Database, jobs: Vec<Job>) {
                     &job.meta,
                     &job.condition,
                 );
+                if matches!(outcome, Ok(Ok(_))) {
+                    marks.row(Table::Objects, object_key(&job.bucket, &job.key));
+                }
                 replies.push((job.reply, outcome));
             }
         }
@@ -122,6 +128,9 @@ fn commit_puts(db: &Database, jobs: Vec<Job>) {
     })();
     match result {
         Ok(()) => {
+            // Marked before anyone is answered: an acknowledged put is in
+            // the next backup.
+            journal.record(marks);
             for (reply, outcome) in replies {
                 let _ = reply.send(outcome);
             }

@@ -324,6 +324,12 @@ impl RedbStore {
             true
         };
         txn.commit()?;
+        let mut marks = super::journal::Marks::default();
+        marks.row(
+            super::journal::Table::Objects,
+            object_key(&segment.bucket, &segment.key),
+        );
+        self.journal.record(marks);
         Ok(moved)
     }
 }

@@ -34,6 +34,7 @@ mod acl;
 mod backend;
 mod committer;
 mod health;
+pub mod journal;
 mod list;
 mod settings;
 
@@ -52,6 +53,7 @@ use super::{
     UploadState, WriteCondition,
 };
 use committer::Committer;
+use journal::{Journal, Marks, Table};
 
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -68,6 +70,7 @@ const UPLOAD_SEQ: &str = "upload_seq";
 pub struct RedbStore {
     db: Arc<Database>,
     committer: Arc<Committer>,
+    journal: Arc<Journal>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -176,9 +179,11 @@ impl RedbStore {
         txn.commit()?;
         tracing::debug!(path = %path.display(), "metadata store open");
         let db = Arc::new(db);
+        let journal = Arc::new(Journal::default());
         Ok(Self {
-            committer: Arc::new(Committer::spawn(db.clone())),
+            committer: Arc::new(Committer::spawn(db.clone(), journal.clone())),
             db,
+            journal,
         })
     }
 
@@ -213,6 +218,10 @@ impl RedbStore {
         }
         acl::put(&txn, name, acl)?;
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::Buckets, name);
+        marks.row(Table::BucketAcls, name);
+        self.journal.record(marks);
         Ok(())
     }
 
@@ -257,6 +266,9 @@ impl RedbStore {
     /// uploads in progress.
     fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
         let txn = self.db.begin_write()?;
+        let mut marks = Marks::default();
+        marks.row(Table::Buckets, name);
+        marks.row(Table::BucketAcls, name);
         {
             let mut buckets = txn.open_table(BUCKETS)?;
             if buckets.get(name)?.is_none() {
@@ -282,6 +294,10 @@ impl RedbStore {
             let mut parts = txn.open_table(PARTS)?;
             let mut checksums = txn.open_table(PART_CHECKSUMS)?;
             for id in ids {
+                marks.row(Table::UploadsByBucket, upload_index_key(name, &id));
+                marks.row(Table::Uploads, &id);
+                marks.prefix(Table::Parts, &id);
+                marks.prefix(Table::PartChecksums, &id);
                 index.remove(upload_index_key(name, &id).as_slice())?;
                 uploads.remove(id.as_str())?;
                 let lo = part_key(&id, 0);
@@ -291,8 +307,11 @@ impl RedbStore {
             }
         }
         acl::put(&txn, name, BucketAcl::Private)?;
-        acl::remove_grants(&txn, name)?;
+        for key in acl::remove_grants(&txn, name)? {
+            marks.grant(name, &key);
+        }
         txn.commit()?;
+        self.journal.record(marks);
         tracing::info!(bucket = name, "bucket deleted");
         Ok(())
     }
@@ -329,6 +348,9 @@ impl RedbStore {
             })
         };
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::Objects, object_key(bucket, key));
+        self.journal.record(marks);
         Ok(removed)
     }
 
@@ -380,6 +402,11 @@ impl RedbStore {
             upload_id
         };
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::Counters, UPLOAD_SEQ);
+        marks.row(Table::Uploads, &upload_id);
+        marks.row(Table::UploadsByBucket, upload_index_key(bucket, &upload_id));
+        self.journal.record(marks);
         tracing::debug!(bucket, key, upload_id, "multipart upload created");
         Ok(upload_id)
     }
@@ -412,6 +439,11 @@ impl RedbStore {
             old.map(|v| decode(v.value(), "part")).transpose()?
         };
         txn.commit()?;
+        let mut marks = Marks::default();
+        let key = part_key(upload_id, part.part_number);
+        marks.row(Table::Parts, &key);
+        marks.row(Table::PartChecksums, &key);
+        self.journal.record(marks);
         Ok(replaced)
     }
 
@@ -497,6 +529,7 @@ impl RedbStore {
             return Ok(None);
         }
         let txn = self.db.begin_write()?;
+        let mut marks = Marks::default();
         let parts = {
             let mut uploads = txn.open_table(UPLOADS)?;
             let Some(v) = uploads.remove(upload_id)? else {
@@ -505,6 +538,10 @@ impl RedbStore {
             let record: UploadRecord = decode(v.value(), "upload")?;
             drop(v);
             drop(uploads);
+            marks.row(Table::Uploads, upload_id);
+            marks.row(Table::UploadsByBucket, upload_index_key(&record.bucket, upload_id));
+            marks.prefix(Table::Parts, upload_id);
+            marks.prefix(Table::PartChecksums, upload_id);
             txn.open_table(UPLOADS_BY_BUCKET)?
                 .remove(upload_index_key(&record.bucket, upload_id).as_slice())?;
             let mut table = txn.open_table(PARTS)?;
@@ -517,6 +554,7 @@ impl RedbStore {
             parts
         };
         txn.commit()?;
+        self.journal.record(marks);
         Ok(Some(parts))
     }
 }

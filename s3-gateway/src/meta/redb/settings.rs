@@ -10,6 +10,7 @@ use std::time::Duration;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::RedbStore;
+use super::journal::{Marks, Table};
 use crate::meta::MetaError;
 
 pub(super) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
@@ -31,6 +32,9 @@ impl RedbStore {
         let txn = self.db.begin_write()?;
         txn.open_table(SETTINGS)?.insert(name, value)?;
         txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::Settings, name);
+        self.journal.record(marks);
         Ok(())
     }
 

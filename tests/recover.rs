@@ -1,0 +1,484 @@
+//! Losing the gateway's disk loses nothing: the gateway backs its metadata
+//! up into the mesh, and `cairn gateway recover` rebuilds it on a new
+//! directory from the key file alone. Real devnets (node and gateway
+//! processes), `kill -9`, aws-sdk-s3.
+//!
+//! Scenarios that kill the gateway have a devnet of their own; the refusals
+//! share one whose gateway keeps running.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::devnet::{Devnet, read_object, shared_devnet};
+
+const PASSPHRASE: &str = "a passphrase for tests";
+
+fn cairn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .env("CAIRN_KEYS_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The gateway's metric `name` (without the `cairn_gateway_` prefix).
+fn metric(devnet: &Devnet, name: &str) -> Option<f64> {
+    let addr = devnet.info["gateway"]["metrics"].as_str()?;
+    let addr = addr.trim_start_matches("http://").trim_end_matches("/metrics");
+    let text = std::panic::catch_unwind(|| common::metrics_text(addr)).ok()?;
+    let prefix = format!("cairn_gateway_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits until a published backup read the store at or after `t` (unix
+/// ms); returns how long after `t` that was seen.
+fn wait_backed_up(devnet: &Devnet, t: u64) -> Duration {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if metric(devnet, "backup_point_ms").is_some_and(|p| p as u64 >= t) {
+            return Duration::from_millis(now_ms().saturating_sub(t));
+        }
+        assert!(Instant::now() < deadline, "no backup after {t} within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Exports the devnet gateway's keys into `out`.
+fn backup_keys(devnet: &Devnet, out: &Path) {
+    let data = devnet.gateway_dir();
+    ok(
+        cairn(&[
+            "gateway",
+            "backup-keys",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "backup-keys",
+    );
+}
+
+/// `kill -9` the devnet's gateway and delete its whole data directory.
+fn lose_gateway(devnet: &Devnet) {
+    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+}
+
+/// Runs `cairn gateway recover --data DIR --bootstrap <node 0> ARGS`.
+fn recover(devnet: &Devnet, dir: &Path, args: &[&str]) -> Output {
+    let boot = devnet.bootstrap(0).to_string();
+    let mut all = vec![
+        "gateway",
+        "recover",
+        "--data",
+        dir.to_str().unwrap(),
+        "--bootstrap",
+        &boot,
+    ];
+    all.extend_from_slice(args);
+    cairn(&all)
+}
+
+/// A gateway started by the test on a recovered directory; killed on drop.
+struct Gateway {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    fn start(devnet: &Devnet, dir: &Path, min_nodes: usize) -> Self {
+        let _ = std::fs::remove_file(dir.join("gateway.json"));
+        let log = std::fs::File::create(dir.with_extension("log")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command
+            .args(["gateway", "--data"])
+            .arg(dir)
+            .args(["--s3", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--devnet"])
+            .args(["--min-nodes", &min_nodes.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log);
+        for i in 0..devnet.info["nodes"].as_array().unwrap().len() {
+            command.args(["--bootstrap", &devnet.bootstrap(i).to_string()]);
+        }
+        let child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(dir.join("gateway.json"))
+                && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                return Self {
+                    child,
+                    endpoint: info["s3_endpoint"].as_str().unwrap().to_owned(),
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the recovered gateway did not start: {}",
+                std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn client(&self, devnet: &Devnet) -> aws_sdk_s3::Client {
+        let config = devnet.config_for(&self.endpoint).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+}
+
+async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let mut done = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(part.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A key made through the running gateway: (id, secret).
+fn new_key(devnet: &Devnet) -> (String, String) {
+    let data = devnet.gateway_dir();
+    let out = ok(
+        cairn(&["gateway", "key", "create", "--data", data.to_str().unwrap()]),
+        "key create",
+    );
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (
+        made["access_key"].as_str().unwrap().to_owned(),
+        made["secret_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn client_as(devnet: &Devnet, endpoint: &str, id: &str, secret: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(id, secret, None, None, "test");
+    let config = devnet
+        .config_for(endpoint)
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(&tmp.path().join("devnet"), &[]);
+    let s3 = devnet.client();
+    s3.create_bucket().bucket("docs").send().await.unwrap();
+    s3.create_bucket()
+        .bucket("public")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let objects: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("docs", "empty", Vec::new()),
+        ("docs", "tiny.txt", b"hello".to_vec()),
+        ("docs", "dir/100k", bytes(100 << 10, 1)),
+        ("docs", "dir/9m", bytes(9 << 20, 2)),
+        ("public", "page.html", b"<p>open</p>".to_vec()),
+    ];
+    for (bucket, key, body) in &objects {
+        put(&s3, bucket, key, body).await;
+    }
+    let parts = vec![bytes(5 << 20, 3), bytes(1 << 20, 4)];
+    multipart(&s3, "docs", "multi", &parts).await;
+    let (reader, reader_secret) = new_key(&devnet);
+    let data = devnet.gateway_dir();
+    ok(
+        cairn(&[
+            "gateway", "bucket", "allow", "docs", "--key", &reader, "--read", "--data",
+            data.to_str().unwrap(),
+        ]),
+        "bucket allow",
+    );
+    let acknowledged = now_ms();
+    let seen_after = wait_backed_up(&devnet, acknowledged);
+    eprintln!("recovery point: a backup read the store {seen_after:?} after the last write");
+
+    let keys = tmp.path().join("gateway.keys");
+    backup_keys(&devnet, &keys);
+    lose_gateway(&devnet);
+    let new_dir = tmp.path().join("recovered");
+    let out = ok(
+        recover(&devnet, &new_dir, &["--keys", keys.to_str().unwrap(), "--json"]),
+        "recover",
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["objects"], 6, "{report}");
+    assert_eq!(report["buckets"], 2, "{report}");
+    assert_eq!(report["keys"], 2, "{report}");
+    assert_eq!(report["missing_copies"], 0, "{report}");
+    eprintln!("recovery report: {report}");
+
+    let gateway = Gateway::start(&devnet, &new_dir, 6);
+    let s3 = gateway.client(&devnet);
+    for (bucket, key, body) in &objects {
+        let got = read_object(&s3, bucket, key, "after recovery").await;
+        assert!(got == *body, "{bucket}/{key} differs after recovery");
+    }
+    let whole = parts.concat();
+    assert!(read_object(&s3, "docs", "multi", "after recovery").await == whole);
+    // The grant and the key came back: the reader reads, and may not write.
+    let other = client_as(&devnet, &gateway.endpoint, &reader, &reader_secret);
+    assert_eq!(read_object(&other, "docs", "tiny.txt", "as reader").await, b"hello");
+    let denied = other
+        .put_object()
+        .bucket("docs")
+        .key("x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some("AccessDenied"));
+    // The public ACL came back: an unsigned GET reads the page.
+    let url = format!("{}/public/page.html", gateway.endpoint);
+    let curl = Command::new("curl").args(["-sf", &url]).output().unwrap();
+    assert_eq!(curl.stdout, b"<p>open</p>", "anonymous GET of a public object");
+    // Old objects can be overwritten and deleted.
+    put(&s3, "docs", "dir/100k", b"new").await;
+    assert_eq!(read_object(&s3, "docs", "dir/100k", "overwritten").await, b"new");
+    s3.delete_object().bucket("docs").key("dir/9m").send().await.unwrap();
+    let gone = s3.get_object().bucket("docs").key("dir/9m").send().await;
+    assert_eq!(gone.unwrap_err().code(), Some("NoSuchKey"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_are_read_with_two_nodes_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(&tmp.path().join("devnet"), &[]);
+    let s3 = devnet.client();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let body = bytes(3 << 20, 9);
+    put(&s3, "bkt", "k", &body).await;
+    for i in 0..50 {
+        put(&s3, "bkt", &format!("small/{i}"), format!("{i}").as_bytes()).await;
+    }
+    wait_backed_up(&devnet, now_ms());
+    // The two key files, as an operator would have copied them off.
+    let master = tmp.path().join("master.key");
+    let identity = tmp.path().join("identity.key");
+    write_private(&master, &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap());
+    write_private(&identity, &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap());
+    lose_gateway(&devnet);
+    devnet.kill_node(4);
+    devnet.kill_node(5);
+    let new_dir = tmp.path().join("recovered");
+    let out = ok(
+        recover(
+            &devnet,
+            &new_dir,
+            &[
+                "--master-key",
+                master.to_str().unwrap(),
+                "--identity",
+                identity.to_str().unwrap(),
+                "--json",
+            ],
+        ),
+        "recover with two nodes down",
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["objects"], 51, "{report}");
+    let gateway = Gateway::start(&devnet, &new_dir, 4);
+    let s3 = gateway.client(&devnet);
+    assert!(read_object(&s3, "bkt", "k", "two nodes down").await == body);
+    assert_eq!(read_object(&s3, "bkt", "small/49", "two nodes down").await, b"49");
+}
+
+fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// The shared devnet, backed up at least once, and its key file.
+fn backed_up() -> (&'static Devnet, PathBuf) {
+    let devnet = shared_devnet(&[]);
+    static KEYS: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    let (_, keys) = KEYS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("gateway.keys");
+        backup_keys(devnet, &keys);
+        (dir, keys)
+    });
+    wait_backed_up(devnet, 1);
+    (devnet, keys.clone())
+}
+
+fn refused(out: Output) -> String {
+    assert!(!out.status.success(), "accepted: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_nothing_left(dir: &Path) {
+    for name in ["meta.redb", "meta.redb.partial", "master.key", "identity.key"] {
+        assert!(!dir.join(name).exists(), "{name} was left in {}", dir.display());
+    }
+}
+
+#[test]
+fn a_wrong_passphrase_is_refused_and_leaves_nothing() {
+    let (devnet, keys) = backed_up();
+    let dir = tempfile::tempdir().unwrap();
+    let new_dir = dir.path().join("r");
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["gateway", "recover", "--data"])
+        .arg(&new_dir)
+        .args(["--bootstrap", &devnet.bootstrap(0).to_string(), "--keys"])
+        .arg(&keys)
+        .env("CAIRN_KEYS_PASSPHRASE", "not the passphrase")
+        .output()
+        .unwrap();
+    let err = refused(out);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert_nothing_left(&new_dir);
+}
+
+#[test]
+fn another_identity_finds_no_pointer() {
+    let (devnet, _) = backed_up();
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.key");
+    write_private(&master, &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap());
+    let stranger = libp2p::identity::Keypair::generate_ed25519();
+    let identity = dir.path().join("identity.key");
+    write_private(&identity, &stranger.to_protobuf_encoding().unwrap());
+    let new_dir = dir.path().join("r");
+    let err = refused(recover(
+        devnet,
+        &new_dir,
+        &[
+            "--master-key",
+            master.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("no node holds a metadata backup pointer signed by"), "{err}");
+    assert_nothing_left(&new_dir);
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_and_leaves_nothing() {
+    let (devnet, _) = backed_up();
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.key");
+    write_private(&master, &[0x5a; 32]);
+    let identity = dir.path().join("identity.key");
+    write_private(&identity, &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap());
+    let new_dir = dir.path().join("r");
+    let err = refused(recover(
+        devnet,
+        &new_dir,
+        &[
+            "--master-key",
+            master.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("master key does not open"), "{err}");
+    assert_nothing_left(&new_dir);
+}
+
+#[test]
+fn recovery_into_a_directory_with_a_store_is_refused() {
+    let (devnet, keys) = backed_up();
+    let err = refused(recover(
+        devnet,
+        &devnet.gateway_dir(),
+        &["--keys", keys.to_str().unwrap()],
+    ));
+    assert!(err.contains("already holds a metadata store"), "{err}");
+}
