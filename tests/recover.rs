@@ -110,6 +110,7 @@ fn recover(devnet: &Devnet, dir: &Path, args: &[&str]) -> Output {
 struct Gateway {
     child: Child,
     endpoint: String,
+    admin: String,
 }
 
 impl Drop for Gateway {
@@ -120,7 +121,7 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
-    fn start(devnet: &Devnet, dir: &Path, min_nodes: usize) -> Self {
+    fn start(devnet: &Devnet, dir: &Path, min_nodes: usize, extra: &[&str]) -> Self {
         let _ = std::fs::remove_file(dir.join("gateway.json"));
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
@@ -129,6 +130,7 @@ impl Gateway {
             .arg(dir)
             .args(["--s3", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--devnet"])
             .args(["--min-nodes", &min_nodes.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log);
         for i in 0..devnet.info["nodes"].as_array().unwrap().len() {
@@ -143,6 +145,7 @@ impl Gateway {
                 return Self {
                     child,
                     endpoint: info["s3_endpoint"].as_str().unwrap().to_owned(),
+                    admin: info["admin"].as_str().unwrap_or_default().to_owned(),
                 };
             }
             assert!(
@@ -295,7 +298,7 @@ async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
     assert_eq!(report["missing_copies"], 0, "{report}");
     eprintln!("recovery report: {report}");
 
-    let gateway = Gateway::start(&devnet, &new_dir, 6);
+    let gateway = Gateway::start(&devnet, &new_dir, 6, &[]);
     let s3 = gateway.client(&devnet);
     for (bucket, key, body) in &objects {
         let got = read_object(&s3, bucket, key, "after recovery").await;
@@ -364,7 +367,7 @@ async fn backups_are_read_with_two_nodes_down() {
     );
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["objects"], 51, "{report}");
-    let gateway = Gateway::start(&devnet, &new_dir, 4);
+    let gateway = Gateway::start(&devnet, &new_dir, 4, &[]);
     let s3 = gateway.client(&devnet);
     assert!(read_object(&s3, "bkt", "k", "two nodes down").await == body);
     assert_eq!(read_object(&s3, "bkt", "small/49", "two nodes down").await, b"49");
@@ -481,4 +484,167 @@ fn recovery_into_a_directory_with_a_store_is_refused() {
         &["--keys", keys.to_str().unwrap()],
     ));
     assert!(err.contains("already holds a metadata store"), "{err}");
+}
+
+/// Shards of an object of `size` bytes on the default devnet: none when
+/// empty, three copies below 16 KiB, else six per 8 MiB segment (4+2).
+fn shards_of(size: usize) -> usize {
+    match size {
+        0 => 0,
+        s if s < 16 << 10 => 3,
+        s => 6 * s.div_ceil(8 << 20),
+    }
+}
+
+/// Starts a PUT of `len` bytes to a presigned URL over a raw connection
+/// and sends only `sent` of them (the connection is returned open).
+async fn start_put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    len: usize,
+    sent: usize,
+) -> std::net::TcpStream {
+    use std::io::Write;
+    let presigned = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let uri: http::Uri = presigned.uri().parse().unwrap();
+    let host = uri.authority().unwrap().as_str().to_owned();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "PUT {} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len}\r\n\r\n",
+        uri.path_and_query().unwrap()
+    )
+    .unwrap();
+    stream.write_all(&bytes(sent, 77)).unwrap();
+    stream.flush().unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_killed_mid_write_shows_the_old_object_or_the_new_and_leaks_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No metadata backups here: the shards on the nodes are then exactly
+    // the objects' (the backups' own are checked by the other scenarios).
+    let devnet = Devnet::start(&tmp.path().join("devnet"), &["--gateway-arg=--no-backup"]);
+    let s3 = devnet.client();
+    s3.create_bucket().bucket("crash").send().await.unwrap();
+    let old = bytes(20 << 20, 5);
+    put(&s3, "crash", "big", &old).await;
+    let old_multi = bytes(100 << 10, 6);
+    put(&s3, "crash", "multi", &old_multi).await;
+    // A multipart upload of a new "multi", all parts stored, completed
+    // while the gateway is killed.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("crash")
+        .key("multi")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap().to_owned();
+    let parts = [bytes(5 << 20, 7), bytes(3 << 20, 8)];
+    let mut done = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket("crash")
+            .key("multi")
+            .upload_id(&upload_id)
+            .part_number(n)
+            .body(ByteStream::from(part.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    // A 40 MiB overwrite of "big" is 16 MiB in (two segments stored) ...
+    let _half_sent = start_put(&s3, "crash", "big", 40 << 20, 16 << 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ... and the completion is on its way, when the gateway dies.
+    let completing = {
+        let s3 = s3.clone();
+        let upload_id = upload_id.clone();
+        tokio::spawn(async move {
+            s3.complete_multipart_upload()
+                .bucket("crash")
+                .key("multi")
+                .upload_id(upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(done))
+                        .build(),
+                )
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    let _ = completing.await;
+
+    // Restarted on the same directory: the old object or the new, whole.
+    let gateway = Gateway::start(&devnet, &devnet.gateway_dir(), 6, &["--no-backup"]);
+    let s3 = gateway.client(&devnet);
+    assert!(read_object(&s3, "crash", "big", "after the crash").await == old);
+    let multi = read_object(&s3, "crash", "multi", "after the crash").await;
+    let completed = multi == parts.concat();
+    assert!(completed || multi == old_multi, "multi is neither the old object nor the new");
+    if !completed {
+        s3.abort_multipart_upload()
+            .bucket("crash")
+            .key("multi")
+            .upload_id(&upload_id)
+            .send()
+            .await
+            .unwrap();
+    }
+    eprintln!("the completion {}", if completed { "committed" } else { "did not commit" });
+
+    // Garbage collection takes the half-written object's shards (and the
+    // parts or the replaced object): what stays is what the manifests name.
+    let expected = shards_of(old.len())
+        + if completed {
+            parts.iter().map(|p| shards_of(p.len())).sum()
+        } else {
+            shards_of(old_multi.len())
+        };
+    let dirs: Vec<String> = (0..6).map(|i| devnet.node_field(i, "data_dir")).collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let stored: usize = dirs
+            .iter()
+            .map(|d| common::stored_shards(Path::new(d)))
+            .sum();
+        if stored == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} shards on the nodes ({:?}), the manifests name {expected}; status: {}",
+            dirs.iter()
+                .map(|d| common::stored_shards(Path::new(d)))
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(
+                &cairn(&["status", "--admin", &gateway.admin, "--json"]).stdout
+            )
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
