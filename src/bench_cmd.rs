@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// How long to run, e.g. 30s, 2m.
     #[arg(long, default_value = "10s")]
     duration: humantime::Duration,
+    /// Put this many distinct objects (obj-0 to obj-N-1) once each and
+    /// stop, instead of running for --duration over a small pool of keys
+    /// (to fill a bucket, e.g. before measuring a recovery).
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    objects: Option<u64>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -158,16 +163,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             gets.clone(),
             next.clone(),
         );
-        let (bucket, op) = (args.bucket.clone(), args.op);
+        let (bucket, op, objects) = (args.bucket.clone(), args.op, args.objects);
         workers.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
+            while objects.is_some() || Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let put = match op {
                     Op::Put => true,
                     Op::Get => false,
                     Op::Mixed => n % 2 == 0,
                 };
-                let key = format!("obj-{}", n % pool as u64);
+                let key = match objects {
+                    Some(limit) if n >= limit => break,
+                    Some(_) => format!("obj-{n}"),
+                    None => format!("obj-{}", n % pool as u64),
+                };
+                let put = put || objects.is_some();
                 let t = Instant::now();
                 if put {
                     let sent = s3

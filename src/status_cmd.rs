@@ -59,7 +59,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
     let status: Status = serde_json::from_str(&body).context("reading the status")?;
     print!("{}", render(&status));
-    Ok(if status.segments.lost > 0 {
+    Ok(if status.segments.lost + status.backup_segments.lost > 0 {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -188,6 +188,14 @@ pub fn render(status: &Status) -> String {
          (two or more shards on one node)",
         s.full, s.degraded, s.queued, s.lost, s.reduced_diversity,
     );
+    let b = &status.backup_segments;
+    if b.full + b.degraded + b.queued + b.lost > 0 {
+        let _ = writeln!(
+            out,
+            "metadata backup segments: {} full, {} degraded, {} queued for repair, {} lost",
+            b.full, b.degraded, b.queued, b.lost,
+        );
+    }
     let _ = writeln!(
         out,
         "repair queue {}; rebalance queue {}; {}",

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::io::{AsyncReadExt, Cursor};
 use mesh::ShardId;
 use mesh::wire::{
-    ErrorCode, HEADER_LEN, MAX_FRAME, MAX_LIST_LIMIT, MAX_RENEW, NodeStat, Request, Response,
+    ErrorCode, HEADER_LEN, MAX_FRAME, MAX_LIST_LIMIT, MAX_POINTER_LEN, MAX_RENEW, NodeStat, Request, Response,
     WIRE_VERSION, WireError, decode, decode_body, encode, read_frame, read_request, read_response,
     write_frame,
 };
@@ -50,9 +50,11 @@ fn request_variant(r: &Request) -> usize {
         Request::ListShards { .. } => 5,
         Request::Renew { .. } => 6,
         Request::Usage => 7,
+        Request::PutPointer { .. } => 8,
+        Request::GetPointer { .. } => 9,
     }
 }
-const REQUEST_VARIANTS: usize = 8;
+const REQUEST_VARIANTS: usize = 10;
 
 fn response_variant(r: &Response) -> usize {
     match r {
@@ -65,9 +67,10 @@ fn response_variant(r: &Response) -> usize {
         Response::Error { .. } => 6,
         Response::Renewed { .. } => 7,
         Response::Usage { .. } => 8,
+        Response::Pointer { .. } => 9,
     }
 }
-const RESPONSE_VARIANTS: usize = 9;
+const RESPONSE_VARIANTS: usize = 10;
 
 fn sample_requests() -> Vec<Request> {
     vec![
@@ -109,6 +112,17 @@ fn sample_requests() -> Vec<Request> {
                 .collect(),
         },
         Request::Usage,
+        Request::PutPointer {
+            seq: 0,
+            record: vec![],
+        },
+        Request::PutPointer {
+            seq: u64::MAX,
+            record: vec![7; MAX_POINTER_LEN],
+        },
+        Request::GetPointer {
+            owner: vec![1; 38],
+        },
     ]
 }
 
@@ -156,6 +170,10 @@ fn sample_responses() -> Vec<Response> {
         },
         Response::Usage {
             report: vec![1, 2, 3],
+        },
+        Response::Pointer {
+            seq: 42,
+            record: vec![9; MAX_POINTER_LEN],
         },
     ]
 }
@@ -410,6 +428,10 @@ fn read_request_and_read_response_validate() {
             id: id(1),
             offset: u64::MAX,
             len: Some(1),
+        },
+        Request::PutPointer {
+            seq: 1,
+            record: vec![0; MAX_POINTER_LEN + 1],
         },
     ] {
         let frame = encode(&bad).unwrap();

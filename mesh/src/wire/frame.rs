@@ -110,9 +110,10 @@ where
 
 /// Largest request frame a node accepts: requests carry ids, lengths, a
 /// 75-byte challenge or a batch of at most
-/// [`MAX_RENEW`](super::MAX_RENEW) ids to renew, never bulk data, so a peer
+/// [`MAX_RENEW`](super::MAX_RENEW) ids to renew, or a pointer record of at
+/// most [`MAX_POINTER_LEN`](super::MAX_POINTER_LEN); never bulk data, so a peer
 /// cannot make the node buffer more than this per stream.
-pub const MAX_REQUEST_FRAME: u32 = 40 * 1024;
+pub const MAX_REQUEST_FRAME: u32 = 72 * 1024;
 
 /// [`read_frame`] with a smaller size limit `max`.
 pub async fn read_frame_within<R, M>(r: &mut R, max: u32) -> Result<M, WireError>

@@ -119,8 +119,11 @@ impl From<SegmentCounts> for SegmentStatus {
 pub struct Status {
     /// Every known node.
     pub nodes: Vec<NodeStatus>,
-    /// Segments by health at the last check.
+    /// Segments of S3 objects by health at the last check.
     pub segments: SegmentStatus,
+    /// Segments of the gateway's metadata backups by health.
+    #[serde(default)]
+    pub backup_segments: SegmentStatus,
     /// Segments in the repair queue now.
     pub repair_queue: u64,
     /// Segments waiting to have doubled-up shards spread out now.
@@ -241,6 +244,7 @@ impl Admin {
         Ok(Status {
             nodes,
             segments: survey.segments.into(),
+            backup_segments: survey.backup_segments.into(),
             repair_queue: meta.repair_queue().await?.len() as u64,
             rebalance_queue: meta.rebalance_queue().await?.len() as u64,
             last_check_secs: (survey.at > 0).then(|| {

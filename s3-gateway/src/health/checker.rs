@@ -45,8 +45,11 @@ pub struct SegmentCounts {
 /// What the last pass found.
 #[derive(Clone, Debug, Default)]
 pub struct CheckReport {
-    /// Segments by health.
+    /// Segments of S3 objects by health.
     pub segments: SegmentCounts,
+    /// Segments of the gateway's metadata backups by health (repaired
+    /// alike, counted apart).
+    pub backup_segments: SegmentCounts,
     /// Shards referenced on each node.
     pub held: HashMap<Vec<u8>, u64>,
     /// Per node, the shards chosen for its next audits.
@@ -139,6 +142,7 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
         picked: HashMap::new(),
     };
     let mut counts = SegmentCounts::default();
+    let mut backup_counts = SegmentCounts::default();
     let mut degraded = Vec::new();
     let mut healed = Vec::new();
     let mut seen_queued = HashSet::new();
@@ -176,6 +180,11 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
         }
         let healthy = held;
         let total = layout.shards.len();
+        let counts = if at.bucket == crate::backup::INTERNAL_BUCKET {
+            &mut backup_counts
+        } else {
+            &mut counts
+        };
         let threshold = config.threshold(k as usize, total);
         if held < k as usize {
             counts.lost += 1;
@@ -233,6 +242,7 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
     }
     let report = CheckReport {
         segments: counts,
+        backup_segments: backup_counts,
         held: sampler.seen,
         samples: sampler.picked,
         at: now_ms(),
