@@ -21,7 +21,7 @@ until [ -s "$dir/dn/devnet.json" ]; do sleep 0.05; done
 field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); exec("for k in sys.argv[2:]: d=d[int(k) if k.isdigit() else k]"); print(d)' "$dir/dn/devnet.json" "$@"; }
 export AWS_ACCESS_KEY_ID=$(field access_key) AWS_SECRET_ACCESS_KEY=$(field secret_key)
 metrics=$(field gateway metrics)
-point() { curl -sf "$metrics" | awk '/^cairn_gateway_backup_point_ms / {printf "%d", $2}'; }
+point() { curl -sf "$metrics" | awk '/^cairn_gateway_backup_point_ms / {print $2}'; }
 now_ms() { date +%s%3N; }
 
 echo "== recovery point under load: cairn bench --op put --size 4KiB --concurrency 32 --duration ${load}s"

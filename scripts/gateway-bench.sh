@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures a release devnet with aws-cli: time to first `s3 ls`, `s3 cp` of a
 # 256 MiB file up and down, and the gateway's peak RSS meanwhile.
-# Usage: scripts/gateway-bench.sh [size-in-MiB]
+# Usage: [DEVNET_ARGS=...] scripts/gateway-bench.sh [size-in-MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
@@ -13,7 +13,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 cleanup() { kill -TERM "$devnet" 2>/dev/null; wait "$devnet" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 start=$(date +%s.%N)
-"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" >"$dir/devnet.out" 2>&1 &
+# DEVNET_ARGS: extra devnet flags, e.g. "--gateway-arg=--no-backup" for an A/B run.
+"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" ${DEVNET_ARGS:-} >"$dir/devnet.out" 2>&1 &
 devnet=$!
 until [ -s "$dir/dn/devnet.json" ]; do sleep 0.05; done
 export AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$dir/dn/devnet.json")

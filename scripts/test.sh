@@ -27,6 +27,10 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
 fi
 ls -d /usr/lib/postgresql/*/bin | tail -1
 
+step "aws-cli (tests/recover.rs reads recovered objects with it; the smoke suite installs the rest)"
+command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+aws --version
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

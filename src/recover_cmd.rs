@@ -132,7 +132,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     };
     let keypair = libp2p::identity::Keypair::from_protobuf_encoding(&identity)
         .context("the identity file does not hold an identity key")?;
-    let master_key = s3_gateway::keywrap::MasterKey::from_bytes(&*master);
+    let master_key = s3_gateway::keywrap::MasterKey::from_bytes(&master);
     if args.data.join("meta.redb").exists() {
         bail!(
             "{} already holds a metadata store: recover into a new, empty data directory",

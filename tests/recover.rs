@@ -46,7 +46,9 @@ fn now_ms() -> u64 {
 /// The gateway's metric `name` (without the `cairn_gateway_` prefix).
 fn metric(devnet: &Devnet, name: &str) -> Option<f64> {
     let addr = devnet.info["gateway"]["metrics"].as_str()?;
-    let addr = addr.trim_start_matches("http://").trim_end_matches("/metrics");
+    let addr = addr
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
     let text = std::panic::catch_unwind(|| common::metrics_text(addr)).ok()?;
     let prefix = format!("cairn_gateway_{name} ");
     text.lines()
@@ -86,7 +88,13 @@ fn backup_keys(devnet: &Devnet, out: &Path) {
 /// `kill -9` the devnet's gateway and delete its whole data directory.
 fn lose_gateway(devnet: &Devnet) {
     let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     std::thread::sleep(Duration::from_millis(300));
     std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
 }
@@ -121,6 +129,8 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
+    // The child moves into the returned `Gateway`, whose `Drop` reaps it.
+    #[allow(clippy::zombie_processes)]
     fn start(devnet: &Devnet, dir: &Path, min_nodes: usize, extra: &[&str]) -> Self {
         let _ = std::fs::remove_file(dir.join("gateway.json"));
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
@@ -136,7 +146,7 @@ impl Gateway {
         for i in 0..devnet.info["nodes"].as_array().unwrap().len() {
             command.args(["--bootstrap", &devnet.bootstrap(i).to_string()]);
         }
-        let child = command.spawn().unwrap();
+        let mut child = command.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(text) = std::fs::read_to_string(dir.join("gateway.json"))
@@ -148,17 +158,23 @@ impl Gateway {
                     admin: info["admin"].as_str().unwrap_or_default().to_owned(),
                 };
             }
-            assert!(
-                Instant::now() < deadline,
-                "the recovered gateway did not start: {}",
-                std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
-            );
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the recovered gateway did not start: {}",
+                    std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     fn client(&self, devnet: &Devnet) -> aws_sdk_s3::Client {
-        let config = devnet.config_for(&self.endpoint).force_path_style(true).build();
+        let config = devnet
+            .config_for(&self.endpoint)
+            .force_path_style(true)
+            .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 }
@@ -179,7 +195,14 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
         .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
 }
 
-async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
+/// Starts an upload of `bucket/key` and stores `parts`; returns its id and
+/// the parts to complete it with.
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    parts: &[Vec<u8>],
+) -> (String, Vec<CompletedPart>) {
     let upload = s3
         .create_multipart_upload()
         .bucket(bucket)
@@ -187,7 +210,7 @@ async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Ve
         .send()
         .await
         .unwrap();
-    let id = upload.upload_id().unwrap();
+    let id = upload.upload_id().unwrap().to_owned();
     let mut done = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         let n = i as i32 + 1;
@@ -195,7 +218,7 @@ async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Ve
             .upload_part()
             .bucket(bucket)
             .key(key)
-            .upload_id(id)
+            .upload_id(&id)
             .part_number(n)
             .body(ByteStream::from(part.clone()))
             .send()
@@ -208,6 +231,16 @@ async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Ve
                 .build(),
         );
     }
+    (id, done)
+}
+
+async fn complete(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    done: Vec<CompletedPart>,
+) -> Result<(), String> {
     s3.complete_multipart_upload()
         .bucket(bucket)
         .key(key)
@@ -219,7 +252,13 @@ async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Ve
         )
         .send()
         .await
-        .unwrap();
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
+    let (id, done) = upload_parts(s3, bucket, key, parts).await;
+    complete(s3, bucket, key, &id, done).await.unwrap();
 }
 
 /// A key made through the running gateway: (id, secret).
@@ -274,7 +313,14 @@ async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
     let data = devnet.gateway_dir();
     ok(
         cairn(&[
-            "gateway", "bucket", "allow", "docs", "--key", &reader, "--read", "--data",
+            "gateway",
+            "bucket",
+            "allow",
+            "docs",
+            "--key",
+            &reader,
+            "--read",
+            "--data",
             data.to_str().unwrap(),
         ]),
         "bucket allow",
@@ -288,7 +334,11 @@ async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
     lose_gateway(&devnet);
     let new_dir = tmp.path().join("recovered");
     let out = ok(
-        recover(&devnet, &new_dir, &["--keys", keys.to_str().unwrap(), "--json"]),
+        recover(
+            &devnet,
+            &new_dir,
+            &["--keys", keys.to_str().unwrap(), "--json"],
+        ),
         "recover",
     );
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -306,9 +356,40 @@ async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
     }
     let whole = parts.concat();
     assert!(read_object(&s3, "docs", "multi", "after recovery").await == whole);
+    // And through aws-cli (its own ranged multipart download).
+    for (key, body) in [("dir/9m", &objects[3].2), ("multi", &whole)] {
+        let file = tmp.path().join("via-aws-cli");
+        let out = Command::new("aws")
+            .args(["--endpoint-url", &gateway.endpoint, "s3", "cp", "--quiet"])
+            .arg(format!("s3://docs/{key}"))
+            .arg(&file)
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                devnet.info["access_key"].as_str().unwrap(),
+            )
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                devnet.info["secret_key"].as_str().unwrap(),
+            )
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .expect("aws-cli (installed by scripts/test.sh) runs");
+        assert!(
+            out.status.success(),
+            "aws s3 cp {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            std::fs::read(&file).unwrap() == *body,
+            "{key} differs through aws-cli"
+        );
+    }
     // The grant and the key came back: the reader reads, and may not write.
     let other = client_as(&devnet, &gateway.endpoint, &reader, &reader_secret);
-    assert_eq!(read_object(&other, "docs", "tiny.txt", "as reader").await, b"hello");
+    assert_eq!(
+        read_object(&other, "docs", "tiny.txt", "as reader").await,
+        b"hello"
+    );
     let denied = other
         .put_object()
         .bucket("docs")
@@ -321,11 +402,22 @@ async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
     // The public ACL came back: an unsigned GET reads the page.
     let url = format!("{}/public/page.html", gateway.endpoint);
     let curl = Command::new("curl").args(["-sf", &url]).output().unwrap();
-    assert_eq!(curl.stdout, b"<p>open</p>", "anonymous GET of a public object");
+    assert_eq!(
+        curl.stdout, b"<p>open</p>",
+        "anonymous GET of a public object"
+    );
     // Old objects can be overwritten and deleted.
     put(&s3, "docs", "dir/100k", b"new").await;
-    assert_eq!(read_object(&s3, "docs", "dir/100k", "overwritten").await, b"new");
-    s3.delete_object().bucket("docs").key("dir/9m").send().await.unwrap();
+    assert_eq!(
+        read_object(&s3, "docs", "dir/100k", "overwritten").await,
+        b"new"
+    );
+    s3.delete_object()
+        .bucket("docs")
+        .key("dir/9m")
+        .send()
+        .await
+        .unwrap();
     let gone = s3.get_object().bucket("docs").key("dir/9m").send().await;
     assert_eq!(gone.unwrap_err().code(), Some("NoSuchKey"));
 }
@@ -345,8 +437,14 @@ async fn backups_are_read_with_two_nodes_down() {
     // The two key files, as an operator would have copied them off.
     let master = tmp.path().join("master.key");
     let identity = tmp.path().join("identity.key");
-    write_private(&master, &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap());
-    write_private(&identity, &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap());
+    write_private(
+        &master,
+        &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap(),
+    );
+    write_private(
+        &identity,
+        &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap(),
+    );
     lose_gateway(&devnet);
     devnet.kill_node(4);
     devnet.kill_node(5);
@@ -370,7 +468,10 @@ async fn backups_are_read_with_two_nodes_down() {
     let gateway = Gateway::start(&devnet, &new_dir, 4, &[]);
     let s3 = gateway.client(&devnet);
     assert!(read_object(&s3, "bkt", "k", "two nodes down").await == body);
-    assert_eq!(read_object(&s3, "bkt", "small/49", "two nodes down").await, b"49");
+    assert_eq!(
+        read_object(&s3, "bkt", "small/49", "two nodes down").await,
+        b"49"
+    );
 }
 
 fn write_private(path: &Path, bytes: &[u8]) {
@@ -400,13 +501,26 @@ fn backed_up() -> (&'static Devnet, PathBuf) {
 }
 
 fn refused(out: Output) -> String {
-    assert!(!out.status.success(), "accepted: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "accepted: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn assert_nothing_left(dir: &Path) {
-    for name in ["meta.redb", "meta.redb.partial", "master.key", "identity.key"] {
-        assert!(!dir.join(name).exists(), "{name} was left in {}", dir.display());
+    for name in [
+        "meta.redb",
+        "meta.redb.partial",
+        "master.key",
+        "identity.key",
+    ] {
+        assert!(
+            !dir.join(name).exists(),
+            "{name} was left in {}",
+            dir.display()
+        );
     }
 }
 
@@ -433,7 +547,10 @@ fn another_identity_finds_no_pointer() {
     let (devnet, _) = backed_up();
     let dir = tempfile::tempdir().unwrap();
     let master = dir.path().join("master.key");
-    write_private(&master, &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap());
+    write_private(
+        &master,
+        &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap(),
+    );
     let stranger = libp2p::identity::Keypair::generate_ed25519();
     let identity = dir.path().join("identity.key");
     write_private(&identity, &stranger.to_protobuf_encoding().unwrap());
@@ -448,7 +565,10 @@ fn another_identity_finds_no_pointer() {
             identity.to_str().unwrap(),
         ],
     ));
-    assert!(err.contains("no node holds a metadata backup pointer signed by"), "{err}");
+    assert!(
+        err.contains("no node holds a metadata backup pointer signed by"),
+        "{err}"
+    );
     assert_nothing_left(&new_dir);
 }
 
@@ -459,7 +579,10 @@ fn a_wrong_master_key_is_refused_and_leaves_nothing() {
     let master = dir.path().join("master.key");
     write_private(&master, &[0x5a; 32]);
     let identity = dir.path().join("identity.key");
-    write_private(&identity, &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap());
+    write_private(
+        &identity,
+        &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap(),
+    );
     let new_dir = dir.path().join("r");
     let err = refused(recover(
         devnet,
@@ -511,8 +634,7 @@ async fn start_put(
         .bucket(bucket)
         .key(key)
         .presigned(
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300))
-                .unwrap(),
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap(),
         )
         .await
         .unwrap();
@@ -544,59 +666,25 @@ async fn a_gateway_killed_mid_write_shows_the_old_object_or_the_new_and_leaks_no
     put(&s3, "crash", "multi", &old_multi).await;
     // A multipart upload of a new "multi", all parts stored, completed
     // while the gateway is killed.
-    let upload = s3
-        .create_multipart_upload()
-        .bucket("crash")
-        .key("multi")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = upload.upload_id().unwrap().to_owned();
     let parts = [bytes(5 << 20, 7), bytes(3 << 20, 8)];
-    let mut done = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket("crash")
-            .key("multi")
-            .upload_id(&upload_id)
-            .part_number(n)
-            .body(ByteStream::from(part.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let (upload_id, done) = upload_parts(&s3, "crash", "multi", &parts).await;
     // A 40 MiB overwrite of "big" is 16 MiB in (two segments stored) ...
     let _half_sent = start_put(&s3, "crash", "big", 40 << 20, 16 << 20).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // ... and the completion is on its way, when the gateway dies.
     let completing = {
-        let s3 = s3.clone();
-        let upload_id = upload_id.clone();
-        tokio::spawn(async move {
-            s3.complete_multipart_upload()
-                .bucket("crash")
-                .key("multi")
-                .upload_id(upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(done))
-                        .build(),
-                )
-                .send()
-                .await
-        })
+        let (s3, upload_id) = (s3.clone(), upload_id.clone());
+        tokio::spawn(async move { complete(&s3, "crash", "multi", &upload_id, done).await })
     };
     tokio::time::sleep(Duration::from_millis(5)).await;
     let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let _ = completing.await;
 
     // Restarted on the same directory: the old object or the new, whole.
@@ -605,7 +693,10 @@ async fn a_gateway_killed_mid_write_shows_the_old_object_or_the_new_and_leaks_no
     assert!(read_object(&s3, "crash", "big", "after the crash").await == old);
     let multi = read_object(&s3, "crash", "multi", "after the crash").await;
     let completed = multi == parts.concat();
-    assert!(completed || multi == old_multi, "multi is neither the old object nor the new");
+    assert!(
+        completed || multi == old_multi,
+        "multi is neither the old object nor the new"
+    );
     if !completed {
         s3.abort_multipart_upload()
             .bucket("crash")
@@ -615,7 +706,14 @@ async fn a_gateway_killed_mid_write_shows_the_old_object_or_the_new_and_leaks_no
             .await
             .unwrap();
     }
-    eprintln!("the completion {}", if completed { "committed" } else { "did not commit" });
+    eprintln!(
+        "the completion {}",
+        if completed {
+            "committed"
+        } else {
+            "did not commit"
+        }
+    );
 
     // Garbage collection takes the half-written object's shards (and the
     // parts or the replaced object): what stays is what the manifests name.

@@ -9,9 +9,9 @@ use std::task::{Context, Poll, Waker};
 use futures_util::io::{AsyncReadExt, Cursor};
 use mesh::ShardId;
 use mesh::wire::{
-    ErrorCode, HEADER_LEN, MAX_FRAME, MAX_LIST_LIMIT, MAX_POINTER_LEN, MAX_RENEW, NodeStat, Request, Response,
-    WIRE_VERSION, WireError, decode, decode_body, encode, read_frame, read_request, read_response,
-    write_frame,
+    ErrorCode, HEADER_LEN, MAX_FRAME, MAX_LIST_LIMIT, MAX_POINTER_LEN, MAX_RENEW, NodeStat,
+    Request, Response, WIRE_VERSION, WireError, decode, decode_body, encode, read_frame,
+    read_request, read_response, write_frame,
 };
 use proofs::{Challenge, Outboard, Proof};
 use proptest::prelude::*;
@@ -120,9 +120,7 @@ fn sample_requests() -> Vec<Request> {
             seq: u64::MAX,
             record: vec![7; MAX_POINTER_LEN],
         },
-        Request::GetPointer {
-            owner: vec![1; 38],
-        },
+        Request::GetPointer { owner: vec![1; 38] },
     ]
 }
 

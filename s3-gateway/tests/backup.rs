@@ -95,31 +95,62 @@ fn dump(store: &RedbStore) -> Vec<Change> {
 }
 
 /// Applies `ops` to `meta`; at each `Log`, ships the changes to `copy`.
-async fn run(meta: &MetaStore, store: &RedbStore, copy: &RedbStore, ops: &[Op], uploads: &mut Vec<String>) {
+async fn run(
+    meta: &MetaStore,
+    store: &RedbStore,
+    copy: &RedbStore,
+    ops: &[Op],
+    uploads: &mut Vec<String>,
+) {
     let b = |i: u8| format!("bucket-{i}");
     let k = |i: u8| format!("KEY{i}");
     for op in ops {
         // Refusals (no such bucket, not empty, ...) are part of the game.
         let _ = match op.clone() {
             Op::CreateBucket(i, public) => {
-                let acl = if public { BucketAcl::PublicRead } else { BucketAcl::Private };
+                let acl = if public {
+                    BucketAcl::PublicRead
+                } else {
+                    BucketAcl::Private
+                };
                 meta.create_bucket(&b(i), "us-east-1", &k(0), acl).await
             }
             Op::DeleteBucket(i) => meta.delete_bucket(&b(i)).await,
             Op::PutObject(i, key, tag) => meta
-                .put_object(&b(i), &format!("o/{key}"), object(tag), WriteCondition::Always)
+                .put_object(
+                    &b(i),
+                    &format!("o/{key}"),
+                    object(tag),
+                    WriteCondition::Always,
+                )
                 .await
                 .map(|_| ()),
-            Op::DeleteObject(i, key) => meta.delete_object(&b(i), &format!("o/{key}")).await.map(|_| ()),
+            Op::DeleteObject(i, key) => meta
+                .delete_object(&b(i), &format!("o/{key}"))
+                .await
+                .map(|_| ()),
             Op::CreateKey(i) => meta.put_key(&k(i), &[i; 60], false).await.map(|_| ()),
             Op::DeleteKey(i) => meta.delete_key(&k(i)).await.map(|_| ()),
-            Op::NoCreate(i, may) => meta.set_key_may_create_buckets(&k(i), may).await.map(|_| ()),
-            Op::Grant(i, key, bits) => meta.set_bucket_grant(&b(i), &k(key), BucketPerms::from_bits(bits)).await,
+            Op::NoCreate(i, may) => meta
+                .set_key_may_create_buckets(&k(i), may)
+                .await
+                .map(|_| ()),
+            Op::Grant(i, key, bits) => {
+                meta.set_bucket_grant(&b(i), &k(key), BucketPerms::from_bits(bits))
+                    .await
+            }
             Op::Acl(i, public) => {
-                let acl = if public { BucketAcl::PublicRead } else { BucketAcl::Private };
+                let acl = if public {
+                    BucketAcl::PublicRead
+                } else {
+                    BucketAcl::Private
+                };
                 meta.set_bucket_acl(&b(i), acl).await
             }
-            Op::CreateUpload(i, key) => match meta.create_upload(&b(i), &format!("u/{key}"), &object(9)).await {
+            Op::CreateUpload(i, key) => match meta
+                .create_upload(&b(i), &format!("u/{key}"), &object(9))
+                .await
+            {
                 Ok(id) => {
                     uploads.push(id);
                     Ok(())

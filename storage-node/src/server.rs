@@ -411,8 +411,7 @@ impl ShardServer {
                     Err(Refusal::NotAccepted(peer)) => {
                         self.metrics.request("put_pointer", "refused");
                         let message = format!("this node does not keep records for {peer}");
-                        wire::write_frame(stream, &error(ErrorCode::NotAccepted, &message))
-                            .await?;
+                        wire::write_frame(stream, &error(ErrorCode::NotAccepted, &message)).await?;
                         return Ok(());
                     }
                     Err(Refusal::Store(e)) => {

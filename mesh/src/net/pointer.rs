@@ -30,15 +30,17 @@ pub enum PointerError {
     #[error("the pointer record is signed by {found}, not by {expected}")]
     OtherSigner {
         /// Who signed it.
-        found: PeerId,
+        found: Box<PeerId>,
         /// Whose record was asked for.
-        expected: PeerId,
+        expected: Box<PeerId>,
     },
     /// The signature does not match the record.
     #[error("the pointer record's signature is invalid (tampered with)")]
     BadSignature,
     /// The node said one sequence number, the signed record another.
-    #[error("the pointer record's sequence number {signed} is not the {stored} it was stored under")]
+    #[error(
+        "the pointer record's sequence number {signed} is not the {stored} it was stored under"
+    )]
     SeqMismatch {
         /// Inside the signature.
         signed: u64,
@@ -79,16 +81,19 @@ pub fn verify_pointer(
     stored_seq: u64,
 ) -> Result<Vec<u8>, PointerError> {
     let envelope: Envelope = postcard::from_bytes(record).map_err(|_| PointerError::Malformed)?;
-    let key =
-        PublicKey::try_decode_protobuf(&envelope.public_key).map_err(|_| PointerError::Malformed)?;
+    let key = PublicKey::try_decode_protobuf(&envelope.public_key)
+        .map_err(|_| PointerError::Malformed)?;
     let found = key.to_peer_id();
     if found != *owner {
         return Err(PointerError::OtherSigner {
-            found,
-            expected: *owner,
+            found: Box::new(found),
+            expected: Box::new(*owner),
         });
     }
-    if !key.verify(&signed_bytes(envelope.seq, &envelope.body), &envelope.signature) {
+    if !key.verify(
+        &signed_bytes(envelope.seq, &envelope.body),
+        &envelope.signature,
+    ) {
         return Err(PointerError::BadSignature);
     }
     if envelope.seq != stored_seq {

@@ -38,8 +38,7 @@ pub use frame::{
 };
 pub use message::{
     ErrorCode, MAX_LABEL_LEN, MAX_LIST_LIMIT, MAX_MESSAGE_LEN, MAX_POINTER_LEN, MAX_RENEW,
-    MAX_USAGE_REPORT,
-    NodeStat, Request, Response,
+    MAX_USAGE_REPORT, NodeStat, Request, Response,
 };
 
 /// The libp2p protocol name of the shard protocol.

@@ -251,7 +251,10 @@ mod tests {
     fn a_truncated_or_foreign_backup_is_refused() {
         let bytes = sample();
         for cut in [4, 9, bytes.len() / 2, bytes.len() - 1] {
-            assert!(read_all(&bytes[..cut]).is_err(), "cut at {cut} was accepted");
+            assert!(
+                read_all(&bytes[..cut]).is_err(),
+                "cut at {cut} was accepted"
+            );
         }
         assert!(matches!(
             read_all(b"PK\x03\x04 not a backup"),

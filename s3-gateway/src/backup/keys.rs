@@ -39,7 +39,13 @@ pub enum KeysError {
     BadParameters,
 }
 
-fn derive(passphrase: &str, salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<Zeroizing<[u8; 32]>, KeysError> {
+fn derive(
+    passphrase: &str,
+    salt: &[u8],
+    log_n: u8,
+    r: u32,
+    p: u32,
+) -> Result<Zeroizing<[u8; 32]>, KeysError> {
     if !(10..=22).contains(&log_n) || !(1..=32).contains(&r) || !(1..=16).contains(&p) {
         return Err(KeysError::BadParameters);
     }
@@ -83,11 +89,12 @@ pub fn seal(master: &[u8; 32], identity: &[u8], passphrase: &str) -> Vec<u8> {
     out
 }
 
+/// What a key file holds: the raw master key and the identity key file's
+/// bytes, wiped on drop.
+pub type OpenedKeys = (Zeroizing<[u8; 32]>, Zeroizing<Vec<u8>>);
+
 /// The master key and identity key bytes in a key file.
-pub fn open(
-    file: &[u8],
-    passphrase: &str,
-) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<Vec<u8>>), KeysError> {
+pub fn open(file: &[u8], passphrase: &str) -> Result<OpenedKeys, KeysError> {
     if file.len() < HEADER_LEN + 16 || &file[..8] != MAGIC {
         return Err(KeysError::NotAKeyFile);
     }
@@ -95,7 +102,9 @@ pub fn open(
     let r = u32::from_le_bytes(file[9..13].try_into().expect("4 bytes"));
     let p = u32::from_le_bytes(file[13..17].try_into().expect("4 bytes"));
     let salt = &file[17..17 + SALT_LEN];
-    let nonce: [u8; NONCE_LEN] = file[17 + SALT_LEN..HEADER_LEN].try_into().expect("12 bytes");
+    let nonce: [u8; NONCE_LEN] = file[17 + SALT_LEN..HEADER_LEN]
+        .try_into()
+        .expect("12 bytes");
     let key = derive(passphrase, salt, log_n, r, p)?;
     let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.as_ref()).expect("32 bytes"));
     let mut body = Zeroizing::new(file[HEADER_LEN..].to_vec());
@@ -107,7 +116,10 @@ pub fn open(
         )
         .map_err(|_| KeysError::WrongPassphrase)?;
     let bundle: Bundle = postcard::from_bytes(plain).map_err(|_| KeysError::NotAKeyFile)?;
-    Ok((Zeroizing::new(bundle.master), Zeroizing::new(bundle.identity)))
+    Ok((
+        Zeroizing::new(bundle.master),
+        Zeroizing::new(bundle.identity),
+    ))
 }
 
 #[cfg(test)]
@@ -120,11 +132,20 @@ mod tests {
         let (master, identity) = open(&file, "correct horse").unwrap();
         assert_eq!(*master, [7; 32]);
         assert_eq!(identity.as_slice(), b"identity bytes");
-        assert_eq!(open(&file, "wrong").unwrap_err(), KeysError::WrongPassphrase);
+        assert_eq!(
+            open(&file, "wrong").unwrap_err(),
+            KeysError::WrongPassphrase
+        );
         let mut altered = file.clone();
         altered[20] ^= 1;
-        assert_eq!(open(&altered, "correct horse").unwrap_err(), KeysError::WrongPassphrase);
-        assert_eq!(open(&file[..30], "correct horse").unwrap_err(), KeysError::NotAKeyFile);
+        assert_eq!(
+            open(&altered, "correct horse").unwrap_err(),
+            KeysError::WrongPassphrase
+        );
+        assert_eq!(
+            open(&file[..30], "correct horse").unwrap_err(),
+            KeysError::NotAKeyFile
+        );
         assert_eq!(open(b"hello", "x").unwrap_err(), KeysError::NotAKeyFile);
     }
 }

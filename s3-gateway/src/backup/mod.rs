@@ -158,7 +158,9 @@ struct Stored {
     backup: BackupRef,
     changes: u64,
     bytes: u64,
-    guard: Arc<crate::health::InflightGuard>,
+    /// Keeps the new shards from garbage collection until the manifest is
+    /// recorded (dropped with this).
+    _guard: Arc<crate::health::InflightGuard>,
 }
 
 /// Stores one backup: `produce` (on a blocking thread) reads the store
@@ -229,7 +231,7 @@ where
         },
         changes,
         bytes,
-        guard: written.guard,
+        _guard: written.guard,
     })
 }
 
@@ -358,22 +360,13 @@ impl Backup {
         // Marks start before the snapshot's read transaction: whatever
         // commits after it is in a later log.
         self.redb.start_journal();
-        let seq = self.next_seq();
         let redb = self.redb.clone();
-        let stored = store_backup(
-            &self.data,
-            &self.master,
-            &self.keypair.public().to_peer_id(),
-            Kind::Snapshot,
-            seq,
-            move |writer| {
+        let stored = self
+            .store(Kind::Snapshot, move |writer| {
                 redb.snapshot::<BackupError>(&mut |change| Ok(writer.push(change)?))
-            },
-        )
-        .await?;
-        self.redb
-            .set_internal_object(&stored.backup.name, Some(&stored.backup.meta))?;
-        drop(stored.guard);
+            })
+            .await?;
+        let seq = stored.backup.seq;
         let garbage: Vec<BackupRef> = {
             let p = &mut self.pointer;
             p.snapshots.push(stored.backup);
@@ -384,11 +377,6 @@ impl Backup {
         };
         self.need_snapshot = false;
         self.last_snapshot = Instant::now();
-        self.metrics
-            .backups
-            .get_or_create(&vec![("kind", "snapshot".to_owned())])
-            .inc();
-        self.metrics.backup_bytes.inc_by(stored.bytes);
         tracing::info!(
             seq,
             rows = stored.changes,
@@ -404,37 +392,46 @@ impl Backup {
         Ok(())
     }
 
-    async fn log(&mut self, rows: Vec<ChangedRows>) -> Result<(), BackupError> {
+    /// Stores one backup of `kind` that `produce` writes, records its
+    /// manifest in the store and counts it.
+    async fn store<F>(&mut self, kind: Kind, produce: F) -> Result<Stored, BackupError>
+    where
+        F: FnOnce(&mut BackupWriter<ChunkSink>) -> Result<(), BackupError> + Send + 'static,
+    {
         let seq = self.next_seq();
+        let owner = self.keypair.public().to_peer_id();
+        let stored = store_backup(&self.data, &self.master, &owner, kind, seq, produce).await?;
+        self.redb
+            .set_internal_object(&stored.backup.name, Some(&stored.backup.meta))?;
+        // Recorded: garbage collection sees its shards referenced now.
+        let label = match kind {
+            Kind::Snapshot => "snapshot",
+            Kind::Log => "log",
+        };
+        self.metrics
+            .backups
+            .get_or_create(&vec![("kind", label.to_owned())])
+            .inc();
+        self.metrics.backup_bytes.inc_by(stored.bytes);
+        Ok(stored)
+    }
+
+    async fn log(&mut self, rows: Vec<ChangedRows>) -> Result<(), BackupError> {
         let redb = self.redb.clone();
-        let stored = store_backup(
-            &self.data,
-            &self.master,
-            &self.keypair.public().to_peer_id(),
-            Kind::Log,
-            seq,
-            move |writer| {
+        let stored = self
+            .store(Kind::Log, move |writer| {
                 for change in redb.changes(&rows)? {
                     writer.push(change)?;
                 }
                 Ok(())
-            },
-        )
-        .await?;
-        self.redb
-            .set_internal_object(&stored.backup.name, Some(&stored.backup.meta))?;
-        drop(stored.guard);
+            })
+            .await?;
         tracing::debug!(
-            seq,
+            seq = stored.backup.seq,
             changes = stored.changes,
             bytes = stored.bytes,
             "metadata log stored"
         );
-        self.metrics
-            .backups
-            .get_or_create(&vec![("kind", "log".to_owned())])
-            .inc();
-        self.metrics.backup_bytes.inc_by(stored.bytes);
         self.pointer.logs.push(stored.backup);
         // A pointer that failed to publish is retried with the next log:
         // the log itself is kept (listed in the store) either way.
@@ -457,7 +454,12 @@ impl Backup {
         // store now says they are.
         let current: std::collections::HashMap<String, ObjectMeta> =
             self.redb.internal_objects()?.into_iter().collect();
-        for backup in self.pointer.snapshots.iter_mut().chain(&mut self.pointer.logs) {
+        for backup in self
+            .pointer
+            .snapshots
+            .iter_mut()
+            .chain(&mut self.pointer.logs)
+        {
             if let Some(meta) = current.get(&backup.name) {
                 backup.meta = meta.clone();
             }
@@ -471,13 +473,7 @@ impl Backup {
             .filter(|n| n.health == placement::Health::Alive)
             .filter_map(|n| PeerId::from_bytes(n.id.as_ref()).ok())
             .collect();
-        let stored = pointer::publish(
-            self.data.mesh(),
-            &self.keypair,
-            nodes,
-            &self.pointer,
-        )
-        .await;
+        let stored = pointer::publish(self.data.mesh(), &self.keypair, nodes, &self.pointer).await;
         if stored == 0 {
             self.published = false;
             return Err(BackupError::Unpublished);

@@ -245,7 +245,10 @@ mod tests {
     fn a_plan_takes_the_newest_snapshot_and_the_logs_up_to_the_time_asked() {
         let body = PointerBody {
             seq: 9,
-            snapshots: vec![backup(Kind::Snapshot, 1, 100), backup(Kind::Snapshot, 5, 500)],
+            snapshots: vec![
+                backup(Kind::Snapshot, 1, 100),
+                backup(Kind::Snapshot, 5, 500),
+            ],
             logs: vec![backup(Kind::Log, 6, 600), backup(Kind::Log, 7, 700)],
         };
         let (snap, logs) = body.plan(None).unwrap();

@@ -107,9 +107,7 @@ pub enum RecoverError {
         oldest: u64,
     },
     /// The master key does not open the backups.
-    #[error(
-        "the master key does not open the backups of this gateway: wrong key file ({0})"
-    )]
+    #[error("the master key does not open the backups of this gateway: wrong key file ({0})")]
     WrongMasterKey(String),
     /// A backup could not be read or is damaged.
     #[error("backup {name}: {reason}")]
@@ -263,7 +261,11 @@ async fn join(
     loop {
         nodes.refresh(&mut dialled).await;
         let now = nodes.len();
-        steady = if now == last && now > 0 { steady + 1 } else { 0 };
+        steady = if now == last && now > 0 {
+            steady + 1
+        } else {
+            0
+        };
         last = now;
         if steady >= 3 || Instant::now() >= deadline {
             break;
@@ -354,7 +356,9 @@ async fn recover_into(
     let (changes, bytes) = apply_backup(&data, &options.master, &owner, &store, &snapshot).await?;
     report.changes += changes;
     report.bytes_fetched += bytes;
-    progress(&format!("snapshot: {bytes} bytes fetched, {changes} rows restored"));
+    progress(&format!(
+        "snapshot: {bytes} bytes fetched, {changes} rows restored"
+    ));
     for (i, log) in logs.iter().enumerate() {
         let (changes, bytes) = apply_backup(&data, &options.master, &owner, &store, log).await?;
         report.changes += changes;

@@ -5,9 +5,9 @@
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use super::Store;
 use super::error::StoreError;
 use super::owner::Owner;
-use super::Store;
 
 /// Owner id → sequence number (8 bytes, little endian) ‖ record.
 pub(crate) const POINTERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pointers");
@@ -25,9 +25,7 @@ impl Store {
         let txn = db.begin_write()?;
         let stored = {
             let mut table = txn.open_table(POINTERS)?;
-            let current = table
-                .get(owner.as_bytes())?
-                .map(|v| seq_of(v.value()));
+            let current = table.get(owner.as_bytes())?.map(|v| seq_of(v.value()));
             match current {
                 Some(kept) if kept >= seq => false,
                 Some(_) => {

@@ -25,8 +25,8 @@ use super::{
     BUCKETS, COUNTERS, OBJECTS, PART_CHECKSUMS, PARTS, RedbStore, UPLOADS, UPLOADS_BY_BUCKET,
 };
 use crate::meta::MetaError;
-use crate::meta::types::{bucket_base, decode, encode, object_key};
 use crate::meta::ObjectMeta;
+use crate::meta::types::{bucket_base, decode, encode, object_key};
 
 /// The pseudo-bucket holding the gateway's own objects (its metadata
 /// backups). No S3 bucket can have this name (names start with a letter
@@ -345,7 +345,8 @@ impl RedbStore {
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, MetaError> {
-    std::str::from_utf8(bytes).map_err(|_| MetaError::Corrupt("a backed-up key is not UTF-8".into()))
+    std::str::from_utf8(bytes)
+        .map_err(|_| MetaError::Corrupt("a backed-up key is not UTF-8".into()))
 }
 
 fn split_grant(key: &[u8]) -> Result<(&str, &str), MetaError> {
@@ -359,7 +360,9 @@ fn split_grant(key: &[u8]) -> Result<(&str, &str), MetaError> {
 fn value_u8(value: &[u8]) -> Result<u8, MetaError> {
     match value {
         [b] => Ok(*b),
-        _ => Err(MetaError::Corrupt("a backed-up flag is not one byte".into())),
+        _ => Err(MetaError::Corrupt(
+            "a backed-up flag is not one byte".into(),
+        )),
     }
 }
 
@@ -463,7 +466,11 @@ fn read_prefix(
         Table::BucketAcls => scan!(BUCKET_ACLS, |k, v| k.as_bytes().to_vec(), v.to_vec()),
         Table::Settings => scan!(SETTINGS, |k, v| k.as_bytes().to_vec(), v.to_vec()),
         Table::KeyFlags => scan!(KEY_FLAGS, |k, v| k.as_bytes().to_vec(), vec![v]),
-        Table::Counters => scan!(COUNTERS, |k, v| k.as_bytes().to_vec(), v.to_le_bytes().to_vec()),
+        Table::Counters => scan!(
+            COUNTERS,
+            |k, v| k.as_bytes().to_vec(),
+            v.to_le_bytes().to_vec()
+        ),
         Table::BucketGrants => scan!(BUCKET_GRANTS, |k, v| grant_key(k.0, k.1), vec![v]),
         Table::Objects => range!(OBJECTS, |v| v.to_vec()),
         Table::Parts => range!(PARTS, |v| v.to_vec()),
@@ -496,7 +503,11 @@ fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), MetaError> {
 
 /// The keys of `table` under `prefix` (only the byte-keyed tables take
 /// prefix changes).
-fn prefix_keys(txn: &WriteTransaction, table: Table, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
+fn prefix_keys(
+    txn: &WriteTransaction,
+    table: Table,
+    prefix: &[u8],
+) -> Result<Vec<Vec<u8>>, MetaError> {
     let mut keys = Vec::new();
     macro_rules! collect {
         ($def:expr) => {{

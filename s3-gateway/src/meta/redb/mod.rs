@@ -539,7 +539,10 @@ impl RedbStore {
             drop(v);
             drop(uploads);
             marks.row(Table::Uploads, upload_id);
-            marks.row(Table::UploadsByBucket, upload_index_key(&record.bucket, upload_id));
+            marks.row(
+                Table::UploadsByBucket,
+                upload_index_key(&record.bucket, upload_id),
+            );
             marks.prefix(Table::Parts, upload_id);
             marks.prefix(Table::PartChecksums, upload_id);
             txn.open_table(UPLOADS_BY_BUCKET)?
