@@ -122,6 +122,26 @@ pub enum BucketAction {
         #[command(flatten)]
         target: Target,
     },
+    /// Create a private bucket owned by a key.
+    Create {
+        /// The bucket.
+        name: String,
+        /// The access key id that owns it.
+        #[arg(long)]
+        owner: String,
+        /// The region recorded for it.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete an empty bucket (unfinished multipart uploads go with it).
+    Delete {
+        /// The bucket.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Let a key read, write or manage a bucket (added to what it has).
     Allow {
         /// The bucket.
@@ -257,6 +277,37 @@ impl Via {
         }
     }
 
+    async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        region: &str,
+    ) -> anyhow::Result<BucketView> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!(
+                    "/buckets/create?bucket={}&owner={}&region={}",
+                    percent_encode(name),
+                    percent_encode(owner),
+                    percent_encode(region)
+                );
+                Self::call(url, token, "POST", &path).await
+            }
+            Self::Store(m) => Ok(m.create_bucket(name, owner, region).await?),
+        }
+    }
+
+    async fn delete_bucket(&self, name: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!("/buckets/delete?bucket={}", percent_encode(name));
+                Self::call::<serde_json::Value>(url, token, "POST", &path).await?;
+                Ok(())
+            }
+            Self::Store(m) => Ok(m.delete_bucket(name).await?),
+        }
+    }
+
     async fn change(
         &self,
         allow: bool,
@@ -376,6 +427,23 @@ pub async fn bucket(action: BucketAction) -> anyhow::Result<()> {
         BucketAction::Info { name, target } => {
             let view = Via::open(&target).await?.bucket(&name).await?;
             (target, vec![view], true)
+        }
+        BucketAction::Create {
+            name,
+            owner,
+            region,
+            target,
+        } => {
+            let view = Via::open(&target)
+                .await?
+                .create_bucket(&name, &owner, &region)
+                .await?;
+            (target, vec![view], true)
+        }
+        BucketAction::Delete { name, target } => {
+            Via::open(&target).await?.delete_bucket(&name).await?;
+            println!("deleted {name}");
+            return Ok(());
         }
         BucketAction::Allow {
             name,

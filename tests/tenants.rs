@@ -324,3 +324,46 @@ async fn the_operator_can_take_bucket_creation_away_and_delete_a_key() {
     let err = cli(&["key", "delete", &id]).unwrap_err();
     assert!(err.contains("no access key"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_creates_a_bucket_for_a_key_and_deletes_it_once_empty() {
+    let (id, b) = new_key();
+    let view: serde_json::Value = serde_json::from_str(
+        &cli(&["bucket", "create", "t-made", "--owner", &id, "--json"]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(view["owner"], id.as_str(), "{view}");
+    // The owner sees and uses it; the devnet's key gets nothing.
+    assert!(bucket_names(&b).await.contains(&"t-made".to_owned()));
+    b.put_object()
+        .bucket("t-made")
+        .key("k")
+        .body(ByteStream::from_static(b"mine"))
+        .send()
+        .await
+        .unwrap();
+    let a = devnet().client();
+    assert_eq!(
+        code(a.get_object().bucket("t-made").key("k").send().await),
+        "AccessDenied"
+    );
+    let err = cli(&["bucket", "create", "t-made", "--owner", &id]).unwrap_err();
+    assert!(err.contains("exists"), "{err}");
+    let err = cli(&["bucket", "create", "Bad_Name", "--owner", &id]).unwrap_err();
+    assert!(err.contains("not a valid bucket name"), "{err}");
+    let err = cli(&["bucket", "create", "t-made-2", "--owner", "NOSUCHKEY"]).unwrap_err();
+    assert!(err.contains("no access key"), "{err}");
+    // Not while it holds an object.
+    let err = cli(&["bucket", "delete", "t-made"]).unwrap_err();
+    assert!(err.contains("not empty"), "{err}");
+    b.delete_object()
+        .bucket("t-made")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    cli(&["bucket", "delete", "t-made"]).unwrap();
+    assert!(!bucket_names(&b).await.contains(&"t-made".to_owned()));
+    let err = cli(&["bucket", "delete", "t-made"]).unwrap_err();
+    assert!(err.contains("no bucket"), "{err}");
+}

@@ -33,6 +33,9 @@ pub enum ManageError {
     /// A request without what it needs.
     #[error("{0}")]
     BadRequest(String),
+    /// The bucket exists, or is not empty.
+    #[error("{0}")]
+    Conflict(String),
     /// The metadata store failed.
     #[error(transparent)]
     Meta(#[from] MetaError),
@@ -206,6 +209,42 @@ impl Manage {
             created: bucket.created,
             name: bucket.name,
         })
+    }
+
+    /// Creates private bucket `name` in `region`, owned by key `owner`.
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        region: &str,
+    ) -> Result<BucketView, ManageError> {
+        if self.meta.key_secret(owner).await?.is_none() {
+            return Err(ManageError::NoSuchKey(owner.to_owned()));
+        }
+        match self.meta.create_private_bucket(name, region, owner).await {
+            Err(MetaError::BucketAlreadyOwnedByYou | MetaError::BucketAlreadyExists) => {
+                return Err(ManageError::Conflict(format!("bucket {name:?} exists")));
+            }
+            Err(MetaError::InvalidBucketName(why)) => {
+                return Err(ManageError::BadRequest(format!(
+                    "{name:?} is not a valid bucket name: {why}"
+                )));
+            }
+            other => other?,
+        }
+        self.bucket(name).await
+    }
+
+    /// Deletes bucket `name`, which must hold no objects (unfinished
+    /// multipart uploads go with it; their shards are collected).
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), ManageError> {
+        match self.meta.delete_bucket(name).await {
+            Err(MetaError::NoSuchBucket) => Err(ManageError::NoSuchBucket(name.to_owned())),
+            Err(MetaError::BucketNotEmpty) => Err(ManageError::Conflict(format!(
+                "bucket {name:?} is not empty: delete its objects first"
+            ))),
+            other => Ok(other?),
+        }
     }
 
     /// Adds `perms` to what `key` may do in `bucket`.

@@ -357,6 +357,22 @@ impl Admin {
                     Some(name) => pretty(&manage.bucket(&name).await?),
                     None => pretty(&manage.buckets().await?),
                 },
+                ("POST", "/buckets/create") => {
+                    let (Some(bucket), Some(owner)) = (param("bucket"), param("owner")) else {
+                        return Err(ManageError::BadRequest(
+                            "bucket= and owner= are needed".into(),
+                        ));
+                    };
+                    let region = param("region").unwrap_or_else(|| "us-east-1".into());
+                    pretty(&manage.create_bucket(&bucket, &owner, &region).await?)
+                }
+                ("POST", "/buckets/delete") => {
+                    let Some(bucket) = param("bucket") else {
+                        return Err(ManageError::BadRequest("bucket= is needed".into()));
+                    };
+                    manage.delete_bucket(&bucket).await?;
+                    pretty(&serde_json::json!({ "deleted": bucket }))
+                }
                 ("POST", path @ ("/buckets/allow" | "/buckets/deny")) => {
                     let (Some(bucket), Some(key), Some(perms)) =
                         (param("bucket"), param("key"), param("perms"))
@@ -389,6 +405,7 @@ impl Admin {
             Err(e @ (ManageError::BadPerms(_) | ManageError::BadRequest(_))) => {
                 text(StatusCode::BAD_REQUEST, format!("{e}\n"))
             }
+            Err(e @ ManageError::Conflict(_)) => text(StatusCode::CONFLICT, format!("{e}\n")),
             Err(e) => {
                 tracing::error!(error = %e, "admin: management request failed");
                 text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
@@ -434,7 +451,7 @@ impl Admin {
             (
                 _,
                 "/keys" | "/keys/delete" | "/keys/allow" | "/keys/deny" | "/buckets"
-                | "/buckets/allow" | "/buckets/deny",
+                | "/buckets/allow" | "/buckets/deny" | "/buckets/create" | "/buckets/delete",
             ) => self.manage_route(req).await,
             ("GET", "/metrics") => (
                 StatusCode::OK,
