@@ -287,6 +287,45 @@ async fn s3_operations_through_the_mesh() {
         "{:?}",
         done.e_tag()
     );
+    // Sent again after it succeeded (a client retrying after a time-out):
+    // the same success, as AWS answers; other parts are NoSuchUpload.
+    let again = s3
+        .complete_multipart_upload()
+        .bucket("photos")
+        .key("multi")
+        .upload_id(id)
+        .multipart_upload(parts([1, 2]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.e_tag(), done.e_tag());
+    let other = s3
+        .complete_multipart_upload()
+        .bucket("photos")
+        .key("multi")
+        .upload_id(id)
+        .multipart_upload(parts([2, 1]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(other), ("NoSuchUpload".into(), 404));
+    // A list of content codings comes back as it was sent.
+    s3.put_object()
+        .bucket("photos")
+        .key("encoded")
+        .content_encoding("deflate, gzip")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("photos")
+        .key("encoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_encoding(), Some("deflate, gzip"));
     assert!(get(&s3, "photos", "multi").await == [part1.clone(), part2.clone()].concat());
 
     // One part by number (206, Content-Range, parts count), by GET and

@@ -183,9 +183,10 @@ pub(super) async fn complete_multipart_upload(
         if_none_match: input.if_none_match.as_ref(),
     };
     conditions.validate()?;
-    let (bucket, key, template, stored) = gw
-        .upload_state(&input.upload_id, &input.bucket, &input.key)
-        .await?;
+    let (bucket, key, template, stored) = match gw.meta.upload(&input.upload_id).await? {
+        Some(state) if state.0 == input.bucket && state.1 == input.key => state,
+        _ => return completed_before(gw, &input).await,
+    };
     let requested = input
         .multipart_upload
         .and_then(|m| m.parts)
@@ -281,11 +282,16 @@ pub(super) async fn complete_multipart_upload(
     });
     gw.commit_then(&bucket, &key, &meta, conditions, Some(cleanup))
         .await?;
+    Ok(S3Response::new(completed(&bucket, &key, &meta)))
+}
+
+/// The answer to a completed upload now stored as `meta`.
+fn completed(bucket: &str, key: &str, meta: &ObjectMeta) -> CompleteMultipartUploadOutput {
     let sums = checksum::response_fields(meta.checksum.as_ref());
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
-        bucket: Some(bucket.clone()),
-        key: Some(key.clone()),
-        e_tag: Some(etag(&etag_value)),
+    CompleteMultipartUploadOutput {
+        bucket: Some(bucket.to_owned()),
+        key: Some(key.to_owned()),
+        e_tag: Some(etag(&meta.etag)),
         location: Some(format!("/{bucket}/{key}")),
         checksum_crc32: sums.checksum_crc32,
         checksum_crc32c: sums.checksum_crc32c,
@@ -294,7 +300,40 @@ pub(super) async fn complete_multipart_upload(
         checksum_sha256: sums.checksum_sha256,
         checksum_type: sums.checksum_type,
         ..Default::default()
-    }))
+    }
+}
+
+/// A completion sent again after it succeeded (clients retry after a
+/// time-out): the upload is gone, but if the object at its key is made of
+/// exactly the parts listed (numbers, in order, and their ETags), AWS
+/// answers the same success again, and so does this. Anything else is
+/// NoSuchUpload.
+async fn completed_before(
+    gw: &Gateway,
+    input: &CompleteMultipartUploadInput,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let requested = input
+        .multipart_upload
+        .as_ref()
+        .and_then(|m| m.parts.as_deref())
+        .unwrap_or_default();
+    let Some(meta) = gw.meta.object(&input.bucket, &input.key).await? else {
+        return Err(s3_error!(NoSuchUpload));
+    };
+    let same_parts = meta.etag.contains('-')
+        && !requested.is_empty()
+        && requested.len() == meta.parts.len()
+        && requested.iter().zip(&meta.parts).all(|(asked, part)| {
+            asked.part_number == Some(part.part_number as i32)
+                && asked
+                    .e_tag
+                    .as_ref()
+                    .is_none_or(|e| e.value().trim_matches('"') == part.etag.trim_matches('"'))
+        });
+    if !same_parts {
+        return Err(s3_error!(NoSuchUpload));
+    }
+    Ok(S3Response::new(completed(&input.bucket, &input.key, &meta)))
 }
 
 pub(super) async fn abort_multipart_upload(

@@ -215,14 +215,22 @@ pub(super) fn stored_checksum(computed: Option<(Algorithm, String)>) -> Option<(
 /// The Content-Encoding to keep: AWS drops `aws-chunked`, which only
 /// describes the upload's framing, and keeps any real encoding listed with it.
 pub(super) fn stored_encoding(given: Option<String>) -> Option<String> {
-    let kept: Vec<&str> = given
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
+    let given = given?;
+    let listed: Vec<&str> = given.split(',').map(str::trim).collect();
+    let kept: Vec<&str> = listed
+        .iter()
+        .copied()
         .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
         .collect();
-    (!kept.is_empty()).then(|| kept.join(","))
+    if kept.is_empty() {
+        None
+    } else if kept.len() == listed.len() {
+        // Nothing to drop: kept as sent, as AWS does (`deflate, gzip`
+        // comes back with its space).
+        Some(given.trim().to_owned())
+    } else {
+        Some(kept.join(","))
+    }
 }
 
 /// User metadata (`x-amz-meta-*`) as stored: names lower-cased.
@@ -258,5 +266,20 @@ pub(super) fn scheme_of(meta: &ObjectMeta) -> mesh::codec::Scheme {
     mesh::codec::Scheme {
         k: meta.k as usize,
         m: meta.m as usize,
+    }
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::stored_encoding;
+
+    #[test]
+    fn content_encoding_is_kept_as_sent_without_aws_chunked() {
+        let stored = |v: &str| stored_encoding(Some(v.to_owned()));
+        assert_eq!(stored("deflate, gzip").as_deref(), Some("deflate, gzip"));
+        assert_eq!(stored("gzip").as_deref(), Some("gzip"));
+        assert_eq!(stored("aws-chunked,gzip").as_deref(), Some("gzip"));
+        assert_eq!(stored("aws-chunked").as_deref(), None);
+        assert_eq!(stored_encoding(None), None);
     }
 }
