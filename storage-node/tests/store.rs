@@ -709,7 +709,12 @@ fn copies_whose_lease_ran_out_are_deleted_unless_renewed() {
     let kept = put(&store, &data(40_000, 1), "gateway");
     let junk = put(&store, &data(40_000, 2), "junk");
     let small_junk = put(&store, &data(100, 3), "junk");
-    let created = store.info(&owner("junk"), &junk).unwrap().unwrap().touched;
+    // The later of the two junk puts (they may straddle a second).
+    let created = [junk, small_junk]
+        .iter()
+        .map(|id| store.info(&owner("junk"), id).unwrap().unwrap().touched)
+        .max()
+        .unwrap();
     // The gateway renews its copy (as of an hour from now); junk does not.
     let later = created + 3600;
     let missing = store
