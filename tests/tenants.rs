@@ -367,3 +367,62 @@ async fn the_operator_creates_a_bucket_for_a_key_and_deletes_it_once_empty() {
     let err = cli(&["bucket", "delete", "t-made"]).unwrap_err();
     assert!(err.contains("no bucket"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expected_bucket_owner_must_match_the_owner() {
+    owned_bucket("t-expect").await;
+    let a = devnet().client();
+    let owner = devnet().info["access_key"].as_str().unwrap().to_owned();
+    let (b_id, b) = new_key();
+    cli(&[
+        "bucket", "allow", "t-expect", "--key", &b_id, "--read", "--write",
+    ])
+    .unwrap();
+    // The right owner (the owning key's id, as listings report it) passes.
+    let get = a
+        .get_object()
+        .bucket("t-expect")
+        .key("k")
+        .expected_bucket_owner(&owner)
+        .send()
+        .await;
+    assert_eq!(code(get), "ok");
+    // Another owner is refused with AccessDenied, even for a granted key.
+    let get = b
+        .get_object()
+        .bucket("t-expect")
+        .key("k")
+        .expected_bucket_owner(&b_id)
+        .send()
+        .await;
+    assert_eq!(code(get), "AccessDenied");
+    let put = a
+        .put_object()
+        .bucket("t-expect")
+        .key("k2")
+        .expected_bucket_owner("123456789012")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert_eq!(code(put), "AccessDenied");
+    // The copy source has its own header.
+    let copy = a
+        .copy_object()
+        .bucket("t-expect")
+        .key("k3")
+        .copy_source("t-expect/k")
+        .expected_source_bucket_owner("123456789012")
+        .send()
+        .await;
+    assert_eq!(code(copy), "AccessDenied");
+    let copy = a
+        .copy_object()
+        .bucket("t-expect")
+        .key("k3")
+        .copy_source("t-expect/k")
+        .expected_source_bucket_owner(&owner)
+        .expected_bucket_owner(&owner)
+        .send()
+        .await;
+    assert_eq!(code(copy), "ok");
+}

@@ -141,17 +141,32 @@ impl BucketAccess {
             };
         }
         self.may(key, bucket, op).await?;
+        let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok());
+        self.owned_by(bucket, header("x-amz-expected-bucket-owner"))
+            .await?;
         if matches!(op, "CopyObject" | "UploadPartCopy") {
-            let source = cx
-                .headers()
-                .get("x-amz-copy-source")
-                .and_then(|v| v.to_str().ok())
-                .and_then(source_bucket);
+            let source = header("x-amz-copy-source").and_then(source_bucket);
             if let Some(source) = source {
                 self.may(key, &source, "GetObject").await?;
+                self.owned_by(&source, header("x-amz-source-expected-bucket-owner"))
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// `x-amz-expected-bucket-owner` (and its copy-source twin): when
+    /// given, the bucket must belong to that owner (the canonical id Cairn
+    /// reports: the owning key's id), else AccessDenied, as on AWS. A
+    /// missing bucket is left to the handler.
+    async fn owned_by(&self, bucket: &str, expected: Option<&str>) -> S3Result<()> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        match self.meta.bucket_access(bucket).await? {
+            Some(info) if info.owner != expected => Err(access_denied()),
+            _ => Ok(()),
+        }
     }
 
     /// Whether key `key` may perform `op` in `bucket`; a missing bucket
