@@ -133,20 +133,6 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let keypair = libp2p::identity::Keypair::from_protobuf_encoding(&identity)
         .context("the identity file does not hold an identity key")?;
     let master_key = s3_gateway::keywrap::MasterKey::from_bytes(&master);
-    if args.data.join("meta.redb").exists() {
-        bail!(
-            "{} already holds a metadata store: recover into a new, empty data directory",
-            args.data.display()
-        );
-    }
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&args.data)
-            .with_context(|| format!("creating {}", args.data.display()))?;
-    }
     let at = args.at.map(|t| {
         std::time::SystemTime::from(t)
             .duration_since(std::time::UNIX_EPOCH)
@@ -177,7 +163,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let now = s3_gateway::backup::now_unix_ms();
+        let now = s3_gateway::backup::now_ms();
         println!(
             "recovered {} objects in {} buckets and {} access keys into {} in {:.1} s \
              ({} bytes of backups fetched, {} logs, {} changes). Recovery point: the store as it \

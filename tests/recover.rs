@@ -542,60 +542,49 @@ fn a_wrong_passphrase_is_refused_and_leaves_nothing() {
     assert_nothing_left(&new_dir);
 }
 
-#[test]
-fn another_identity_finds_no_pointer() {
-    let (devnet, _) = backed_up();
+/// Runs a recovery with these two key files' bytes, expects it refused,
+/// checks it left nothing, and returns what it said.
+fn refused_with_files(devnet: &Devnet, master: &[u8], identity: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let master = dir.path().join("master.key");
-    write_private(
-        &master,
-        &std::fs::read(devnet.gateway_dir().join("master.key")).unwrap(),
+    let (master_file, identity_file) = (
+        dir.path().join("master.key"),
+        dir.path().join("identity.key"),
     );
-    let stranger = libp2p::identity::Keypair::generate_ed25519();
-    let identity = dir.path().join("identity.key");
-    write_private(&identity, &stranger.to_protobuf_encoding().unwrap());
+    write_private(&master_file, master);
+    write_private(&identity_file, identity);
     let new_dir = dir.path().join("r");
     let err = refused(recover(
         devnet,
         &new_dir,
         &[
             "--master-key",
-            master.to_str().unwrap(),
+            master_file.to_str().unwrap(),
             "--identity",
-            identity.to_str().unwrap(),
+            identity_file.to_str().unwrap(),
         ],
     ));
+    assert_nothing_left(&new_dir);
+    err
+}
+
+#[test]
+fn another_identity_finds_no_pointer() {
+    let (devnet, _) = backed_up();
+    let master = std::fs::read(devnet.gateway_dir().join("master.key")).unwrap();
+    let stranger = libp2p::identity::Keypair::generate_ed25519();
+    let err = refused_with_files(devnet, &master, &stranger.to_protobuf_encoding().unwrap());
     assert!(
         err.contains("no node holds a metadata backup pointer signed by"),
         "{err}"
     );
-    assert_nothing_left(&new_dir);
 }
 
 #[test]
 fn a_wrong_master_key_is_refused_and_leaves_nothing() {
     let (devnet, _) = backed_up();
-    let dir = tempfile::tempdir().unwrap();
-    let master = dir.path().join("master.key");
-    write_private(&master, &[0x5a; 32]);
-    let identity = dir.path().join("identity.key");
-    write_private(
-        &identity,
-        &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap(),
-    );
-    let new_dir = dir.path().join("r");
-    let err = refused(recover(
-        devnet,
-        &new_dir,
-        &[
-            "--master-key",
-            master.to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ],
-    ));
+    let identity = std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap();
+    let err = refused_with_files(devnet, &[0x5a; 32], &identity);
     assert!(err.contains("master key does not open"), "{err}");
-    assert_nothing_left(&new_dir);
 }
 
 #[test]

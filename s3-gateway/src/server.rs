@@ -181,7 +181,7 @@ fn open_redb(data_dir: &std::path::Path) -> Result<RedbStore, GatewayError> {
 /// Creates `dir` (and missing parents) with mode 0700; an existing data
 /// directory that others may enter or read is narrowed to 0700, with a
 /// warning (it holds the master key and the metadata).
-fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)

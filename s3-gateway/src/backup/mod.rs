@@ -89,11 +89,7 @@ pub enum BackupError {
 }
 
 /// Unix milliseconds now.
-pub fn now_unix_ms() -> u64 {
-    now_ms()
-}
-
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

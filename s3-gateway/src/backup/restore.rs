@@ -81,7 +81,7 @@ pub struct RecoverReport {
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
     /// The data directory already has a metadata store.
-    #[error("{0} already exists: recover into a new, empty data directory")]
+    #[error("{0} already holds a metadata store: recover into a new, empty data directory")]
     Exists(PathBuf),
     /// Files.
     #[error("{0}")]
@@ -289,7 +289,7 @@ pub async fn recover(
     if final_path.exists() {
         return Err(RecoverError::Exists(final_path));
     }
-    std::fs::create_dir_all(dir)?;
+    crate::server::private_dir(dir)?;
     let partial = dir.join("meta.redb.partial");
     match std::fs::remove_file(&partial) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -417,8 +417,6 @@ async fn recover_into(
         report.missing_copies,
         report.unlisted_nodes
     ));
-    drop(data);
-    drop(nodes);
     Ok(report)
 }
 

@@ -34,6 +34,9 @@ use crate::meta::types::{bucket_base, decode, encode, object_key};
 /// repair and garbage collection treat its objects like any other.
 pub const INTERNAL_BUCKET: &str = ".cairn";
 
+/// The object keys of [`INTERNAL_BUCKET`] start with this (`bucket NUL`).
+const INTERNAL_PREFIX: &[u8] = b".cairn\0";
+
 /// Most rows marked between two backups; past it the next backup is a
 /// full snapshot (the marks are dropped).
 const MAX_MARKS: usize = 1_000_000;
@@ -130,7 +133,7 @@ impl Marks {
     /// Row `key` of `table`.
     pub(super) fn row(&mut self, table: Table, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
-        if table == Table::Objects && key.starts_with(&bucket_base(INTERNAL_BUCKET)) {
+        if table == Table::Objects && key.starts_with(INTERNAL_PREFIX) {
             return;
         }
         self.0.push(Mark {
@@ -244,7 +247,7 @@ impl RedbStore {
                     table: mark.table,
                     prefix: mark.key.clone(),
                 });
-                read_prefix(&txn, mark.table, &mark.key, &mut |key, value| {
+                read_prefix::<MetaError>(&txn, mark.table, &mark.key, &mut |key, value| {
                     out.push(Change::Put {
                         table: mark.table,
                         key,
@@ -277,21 +280,12 @@ impl RedbStore {
     ) -> Result<(), E> {
         let txn = self.db.begin_read().map_err(MetaError::from)?;
         for table in TABLES {
-            let mut failed = None;
             read_prefix(&txn, table, &[], &mut |key, value| {
-                if table == Table::Objects && key.starts_with(&bucket_base(INTERNAL_BUCKET)) {
+                if table == Table::Objects && key.starts_with(INTERNAL_PREFIX) {
                     return Ok(());
                 }
-                if failed.is_none()
-                    && let Err(e) = emit(Change::Put { table, key, value })
-                {
-                    failed = Some(e);
-                }
-                Ok(())
+                emit(Change::Put { table, key, value })
             })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
         }
         Ok(())
     }
@@ -425,20 +419,22 @@ fn bytes_bytes(
     Ok(txn.open_table(def)?.get(key)?.map(|v| v.value().to_vec()))
 }
 
-type Emit<'a> = dyn FnMut(Vec<u8>, Vec<u8>) -> Result<(), MetaError> + 'a;
+type Emit<'a, E> = dyn FnMut(Vec<u8>, Vec<u8>) -> Result<(), E> + 'a;
 
 /// Every row of `table` whose key (as bytes) starts with `prefix`, in key
-/// order.
-fn read_prefix(
+/// order; stops at the first error `emit` returns.
+fn read_prefix<E: From<MetaError>>(
     txn: &ReadTransaction,
     table: Table,
     prefix: &[u8],
-    emit: &mut Emit<'_>,
-) -> Result<(), MetaError> {
+    emit: &mut Emit<'_, E>,
+) -> Result<(), E> {
+    let db = |e: redb::Error| E::from(MetaError::from(e));
     macro_rules! scan {
         ($def:expr, |$k:ident, $v:ident| $key:expr, $value:expr) => {{
-            for entry in txn.open_table($def)?.iter()? {
-                let (k, v) = entry?;
+            let table = txn.open_table($def).map_err(|e| db(e.into()))?;
+            for entry in table.iter().map_err(|e| db(e.into()))? {
+                let (k, v) = entry.map_err(|e| db(e.into()))?;
                 let ($k, $v) = (k.value(), v.value());
                 let key: Vec<u8> = $key;
                 if key.starts_with(prefix) {
@@ -449,8 +445,9 @@ fn read_prefix(
     }
     macro_rules! range {
         ($def:expr, |$v:ident| $value:expr) => {{
-            for entry in txn.open_table($def)?.range::<&[u8]>(prefix..)? {
-                let (k, v) = entry?;
+            let table = txn.open_table($def).map_err(|e| db(e.into()))?;
+            for entry in table.range::<&[u8]>(prefix..).map_err(|e| db(e.into()))? {
+                let (k, v) = entry.map_err(|e| db(e.into()))?;
                 if !k.value().starts_with(prefix) {
                     break;
                 }
@@ -486,14 +483,8 @@ fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), MetaError> {
         Change::Put { table, key, value } => put_row(txn, *table, key, Some(value)),
         Change::Delete { table, key } => put_row(txn, *table, key, None),
         Change::DeletePrefix { table, prefix } => {
-            let txn_read_keys = {
-                let mut keys = Vec::new();
-                // Collected first: a table cannot be read and written at once.
-                let rows = prefix_keys(txn, *table, prefix)?;
-                keys.extend(rows);
-                keys
-            };
-            for key in txn_read_keys {
+            // Collected first: a table cannot be read and written at once.
+            for key in prefix_keys(txn, *table, prefix)? {
                 put_row(txn, *table, &key, None)?;
             }
             Ok(())
