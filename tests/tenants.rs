@@ -426,3 +426,304 @@ async fn expected_bucket_owner_must_match_the_owner() {
         .await;
     assert_eq!(code(copy), "ok");
 }
+
+/// Puts `text` as the policy of `bucket` (as its owner).
+async fn put_policy(bucket: &str, text: &str) -> String {
+    let put = devnet().client().put_bucket_policy().bucket(bucket);
+    code(put.policy(text).send().await)
+}
+
+/// The status of an unsigned GET of `path` sent from local address
+/// `from` (any of 127.0.0.0/8).
+async fn anonymous_get(from: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = devnet().info["s3_endpoint"].as_str().unwrap();
+    let addr: std::net::SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    text.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_policy_allows_beyond_grants_and_its_deny_beats_everything() {
+    let a = devnet().client();
+    a.create_bucket().bucket("t-pol").send().await.unwrap();
+    for key in ["pub/x", "secret/y", "keep/z", "tmp/w"] {
+        let put = a.put_object().bucket("t-pol").key(key);
+        put.body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (b_id, b) = new_key();
+    let (c_id, c) = new_key();
+    cli(&[
+        "bucket", "allow", "t-pol", "--key", &c_id, "--read", "--write",
+    ])
+    .unwrap();
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+          {{"Sid":"ReadPub","Effect":"Allow","Principal":{{"AWS":"{b_id}"}},
+            "Action":"s3:GetObject","Resource":"arn:aws:s3:::t-pol/pub/*"}},
+          {{"Sid":"ListPub","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{b_id}:root"}},
+            "Action":"s3:ListBucket","Resource":"arn:aws:s3:::t-pol",
+            "Condition":{{"StringLike":{{"s3:prefix":"pub/*"}}}}}},
+          {{"Sid":"Keep","Effect":"Deny","Principal":"*","Action":"s3:DeleteObject",
+            "Resource":"arn:aws:s3:::t-pol/keep/*"}},
+          {{"Sid":"NoWritesByC","Effect":"Deny","Principal":{{"AWS":"{c_id}"}},
+            "Action":"s3:PutObject","Resource":"arn:aws:s3:::t-pol/*"}}
+        ]}}"#
+    );
+    assert_eq!(put_policy("t-pol", &policy).await, "ok");
+
+    // B: what the policy allows, nothing else.
+    assert_eq!(read_object(&b, "t-pol", "pub/x", "allowed").await, b"data");
+    let get = b.get_object().bucket("t-pol").key("secret/y").send().await;
+    assert_eq!(code(get), "AccessDenied");
+    let list = b
+        .list_objects_v2()
+        .bucket("t-pol")
+        .prefix("pub/")
+        .send()
+        .await;
+    assert_eq!(list.unwrap().key_count(), Some(1));
+    let list = b.list_objects_v2().bucket("t-pol").send().await;
+    assert_eq!(code(list), "AccessDenied", "listing outside the prefix");
+    let put = b
+        .put_bucket_policy()
+        .bucket("t-pol")
+        .policy("{}")
+        .send()
+        .await;
+    assert_eq!(code(put), "AccessDenied");
+    // C: its grant, less what the policy denies.
+    assert_eq!(
+        read_object(&c, "t-pol", "secret/y", "granted").await,
+        b"data"
+    );
+    let put = c
+        .put_object()
+        .bucket("t-pol")
+        .key("c")
+        .body(ByteStream::from_static(b"x"));
+    assert_eq!(
+        code(put.send().await),
+        "AccessDenied",
+        "Deny beats the grant"
+    );
+    // The owner too is held to a Deny, one key at a time in DeleteObjects.
+    let del = a.delete_object().bucket("t-pol").key("keep/z").send().await;
+    assert_eq!(code(del), "AccessDenied");
+    let ids = ["keep/z", "tmp/w"].map(|k| {
+        aws_sdk_s3::types::ObjectIdentifier::builder()
+            .key(k)
+            .build()
+            .unwrap()
+    });
+    let delete = aws_sdk_s3::types::Delete::builder()
+        .set_objects(Some(ids.to_vec()))
+        .build()
+        .unwrap();
+    let out = a
+        .delete_objects()
+        .bucket("t-pol")
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    let deleted: Vec<_> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    assert_eq!(deleted, ["tmp/w"]);
+    let refused: Vec<_> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap(), e.code().unwrap()))
+        .collect();
+    assert_eq!(refused, [("keep/z", "AccessDenied")]);
+
+    // Read back as stored; not public; an invalid policy names the reason.
+    let got = a.get_bucket_policy().bucket("t-pol").send().await.unwrap();
+    assert_eq!(got.policy(), Some(policy.as_str()));
+    let status = a
+        .get_bucket_policy_status()
+        .bucket("t-pol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.policy_status().unwrap().is_public(), Some(false));
+    let bad = a.put_bucket_policy().bucket("t-pol");
+    let bad = bad.policy(
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:Fly","Resource":"*"}]}"#,
+    );
+    let err = bad.send().await.unwrap_err();
+    assert_eq!(err.code(), Some("MalformedPolicy"));
+    assert!(
+        err.message().unwrap().contains("s3:Fly"),
+        "{:?}",
+        err.message()
+    );
+
+    // Deleted: B is back to nothing, and the policy is gone.
+    a.delete_bucket_policy()
+        .bucket("t-pol")
+        .send()
+        .await
+        .unwrap();
+    let get = b.get_object().bucket("t-pol").key("pub/x").send().await;
+    assert_eq!(code(get), "AccessDenied");
+    let got = a.get_bucket_policy().bucket("t-pol").send().await;
+    assert_eq!(code(got), "NoSuchBucketPolicy");
+    a.delete_object()
+        .bucket("t-pol")
+        .key("keep/z")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anonymous_reader_is_held_to_the_policys_source_address() {
+    owned_bucket("t-ippol").await;
+    let only_here = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+        "Resource":"arn:aws:s3:::t-ippol/*","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.1/32"}}}]}"#;
+    assert_eq!(
+        anonymous_get("127.0.0.1", "/t-ippol/k").await,
+        403,
+        "no policy yet"
+    );
+    assert_eq!(put_policy("t-ippol", only_here).await, "ok");
+    assert_eq!(anonymous_get("127.0.0.1", "/t-ippol/k").await, 200);
+    assert_eq!(anonymous_get("127.0.0.2", "/t-ippol/k").await, 403);
+    assert_eq!(anonymous_get("127.0.0.1", "/t-ippol/missing").await, 404);
+    assert_eq!(
+        anonymous_get("127.0.0.1", "/t-ippol").await,
+        403,
+        "listing not allowed"
+    );
+    let a = devnet().client();
+    let status = a
+        .get_bucket_policy_status()
+        .bucket("t-ippol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.policy_status().unwrap().is_public(), Some(false));
+    let everyone = only_here.replace(
+        r#","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.1/32"}}"#,
+        "",
+    );
+    assert_eq!(put_policy("t-ippol", &everyone).await, "ok");
+    assert_eq!(anonymous_get("127.0.0.2", "/t-ippol/k").await, 200);
+    let status = a
+        .get_bucket_policy_status()
+        .bucket("t-ippol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.policy_status().unwrap().is_public(), Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_access_block_refuses_and_ignores_public_access() {
+    use aws_sdk_s3::types::{BucketCannedAcl, ObjectCannedAcl, PublicAccessBlockConfiguration};
+    let a = devnet().client();
+    let create = a
+        .create_bucket()
+        .bucket("t-pab")
+        .acl(BucketCannedAcl::PublicRead);
+    create.send().await.unwrap();
+    let put = a
+        .put_object()
+        .bucket("t-pab")
+        .key("k")
+        .body(ByteStream::from_static(b"open"));
+    put.send().await.unwrap();
+    let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::t-pab/*"}]}"#;
+    let block = |acls: bool, ignore: bool, policy: bool, restrict: bool| {
+        PublicAccessBlockConfiguration::builder()
+            .block_public_acls(acls)
+            .ignore_public_acls(ignore)
+            .block_public_policy(policy)
+            .restrict_public_buckets(restrict)
+            .build()
+    };
+    let get = a.get_public_access_block().bucket("t-pab").send().await;
+    assert_eq!(code(get), "NoSuchPublicAccessBlockConfiguration");
+    assert_eq!(
+        anonymous_get("127.0.0.1", "/t-pab/k").await,
+        200,
+        "public-read ACL"
+    );
+
+    // IgnorePublicAcls: the public-read ACL stops counting.
+    let put = a.put_public_access_block().bucket("t-pab");
+    put.public_access_block_configuration(block(false, true, false, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-pab/k").await, 403);
+
+    // BlockPublicAcls and BlockPublicPolicy: requests making it public are refused.
+    let put = a.put_public_access_block().bucket("t-pab");
+    put.public_access_block_configuration(block(true, false, true, false))
+        .send()
+        .await
+        .unwrap();
+    let got = a
+        .get_public_access_block()
+        .bucket("t-pab")
+        .send()
+        .await
+        .unwrap();
+    let got = got.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (
+            got.block_public_acls(),
+            got.ignore_public_acls(),
+            got.block_public_policy()
+        ),
+        (Some(true), Some(false), Some(true))
+    );
+    let acl = a
+        .put_bucket_acl()
+        .bucket("t-pab")
+        .acl(BucketCannedAcl::PublicRead);
+    assert_eq!(code(acl.send().await), "AccessDenied");
+    let put = a
+        .put_object()
+        .bucket("t-pab")
+        .key("p")
+        .acl(ObjectCannedAcl::PublicRead);
+    assert_eq!(
+        code(put.body(ByteStream::from_static(b"x")).send().await),
+        "AccessDenied"
+    );
+    assert_eq!(put_policy("t-pab", public).await, "AccessDenied");
+    let acl = a
+        .put_bucket_acl()
+        .bucket("t-pab")
+        .acl(BucketCannedAcl::Private);
+    assert_eq!(code(acl.send().await), "ok", "private is never refused");
+
+    // RestrictPublicBuckets: a public policy grants anonymous clients nothing.
+    let put = a.put_public_access_block().bucket("t-pab");
+    put.public_access_block_configuration(block(false, false, false, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put_policy("t-pab", public).await, "ok");
+    assert_eq!(anonymous_get("127.0.0.1", "/t-pab/k").await, 403);
+    a.delete_public_access_block()
+        .bucket("t-pab")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-pab/k").await, 200);
+    let get = a.get_public_access_block().bucket("t-pab").send().await;
+    assert_eq!(code(get), "NoSuchPublicAccessBlockConfiguration");
+}

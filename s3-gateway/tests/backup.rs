@@ -27,6 +27,7 @@ enum Op {
     PutPart(u8, u32, bool),
     RemoveUpload(u8),
     Setting(u8, u8),
+    Config(u8, u8, Option<u8>),
     /// Take a log here.
     Log,
 }
@@ -46,6 +47,8 @@ fn op() -> impl Strategy<Value = Op> {
         (0..4u8, 1..4u32, any::<bool>()).prop_map(|(u, n, c)| Op::PutPart(u, n, c)),
         (0..4u8).prop_map(Op::RemoveUpload),
         (0..3u8, any::<u8>()).prop_map(|(n, v)| Op::Setting(n, v)),
+        (0..3u8, 0..2u8, proptest::option::of(any::<u8>()))
+            .prop_map(|(b, kind, v)| Op::Config(b, kind, v)),
         Just(Op::Log),
     ]
 }
@@ -169,6 +172,11 @@ async fn run(
                 None => Ok(()),
             },
             Op::Setting(n, v) => meta.set_setting(&format!("s{n}"), &[v]).await,
+            Op::Config(i, kind, v) => {
+                let value = v.map(|v| [v]);
+                meta.set_bucket_config(&b(i), &format!("c{kind}"), value.as_ref().map(|v| &v[..]))
+                    .await
+            }
             Op::Log => {
                 ship(store, copy);
                 Ok(())

@@ -975,6 +975,71 @@ async fn bucket_grants_are_set_changed_removed_and_go_with_the_bucket(f: &Fixtur
     assert_eq!(s.bucket_access("late").await.unwrap().unwrap().owner, "E");
 }
 
+async fn bucket_configs_are_set_replaced_removed_and_go_with_the_bucket(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("cfg", "r", "A").await.unwrap();
+    s.create_private_bucket("cfg2", "r", "A").await.unwrap();
+    assert!(s.bucket_configs("cfg").await.unwrap().is_empty());
+    s.set_bucket_config("cfg", "policy", Some(b"{\"v\":1}"))
+        .await
+        .unwrap();
+    s.set_bucket_config("cfg", "cors", Some(b"rules"))
+        .await
+        .unwrap();
+    s.set_bucket_config("cfg2", "policy", Some(b"other"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.bucket_configs("cfg").await.unwrap(),
+        [
+            ("cors".to_owned(), b"rules".to_vec()),
+            ("policy".to_owned(), b"{\"v\":1}".to_vec())
+        ]
+    );
+    // Replaced, then removed.
+    s.set_bucket_config("cfg", "policy", Some(b"{\"v\":2}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.bucket_config("cfg", "policy").await.unwrap().as_deref(),
+        Some(&b"{\"v\":2}"[..])
+    );
+    s.set_bucket_config("cfg", "cors", None).await.unwrap();
+    assert_eq!(s.bucket_config("cfg", "cors").await.unwrap(), None);
+    assert!(matches!(
+        s.set_bucket_config("none", "policy", Some(b"x")).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // The access view parses the policy and the public access block.
+    s.set_bucket_config(
+        "cfg",
+        "policy",
+        Some(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::cfg/*"}}"#),
+    )
+    .await
+    .unwrap();
+    s.set_bucket_config("cfg", "public-access-block", Some(&[0b1001]))
+        .await
+        .unwrap();
+    let info = s.bucket_access("cfg").await.unwrap().unwrap();
+    assert!(info.policy.as_ref().unwrap().is_public());
+    assert!(info.public_access.block_public_acls && info.public_access.restrict_public_buckets);
+    assert!(!info.public_access.ignore_public_acls);
+    // A deleted and recreated bucket starts with none.
+    s.delete_bucket("cfg").await.unwrap();
+    s.create_private_bucket("cfg", "r", "A").await.unwrap();
+    assert!(s.bucket_configs("cfg").await.unwrap().is_empty());
+    assert!(
+        s.bucket_access("cfg")
+            .await
+            .unwrap()
+            .unwrap()
+            .policy
+            .is_none()
+    );
+    assert_eq!(s.bucket_configs("cfg2").await.unwrap().len(), 1);
+}
+
 async fn keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants(f: &Fixture) {
     let s = f.store();
     let master = s3_gateway::keywrap::MasterKey::generate();
@@ -1254,6 +1319,7 @@ conformance!(
     lookups_tell_a_missing_bucket_from_a_missing_key,
     bucket_acls_are_kept_with_the_bucket,
     bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
+    bucket_configs_are_set_replaced_removed_and_go_with_the_bucket,
     keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants,
     part_checksums_are_kept_with_their_parts,
     health_state_survives_a_reopen,

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::bucket_config::{self, PublicAccessBlock};
 use super::{BucketAcl, BucketPerms};
+use crate::policy::Policy;
 
 /// How long an entry is used.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -25,7 +27,7 @@ pub const TTL: Duration = Duration::from_secs(1);
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// A bucket as the access check sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct BucketAccessInfo {
     /// The key that created it (it may do everything).
     pub owner: String,
@@ -33,9 +35,57 @@ pub struct BucketAccessInfo {
     pub acl: BucketAcl,
     /// What other keys may do.
     pub grants: HashMap<String, BucketPerms>,
+    /// Its policy, parsed.
+    pub policy: Option<Arc<Policy>>,
+    /// Its public access block (all off if it has none).
+    pub public_access: PublicAccessBlock,
 }
 
 impl BucketAccessInfo {
+    /// Bucket `name` of `owner` with `acl`, `grants` and its configuration
+    /// documents. A stored policy or block that no longer reads (written
+    /// by another version) fails closed: a policy denying everything (the
+    /// owner can still replace or delete it), every block on.
+    pub fn new(
+        name: &str,
+        owner: String,
+        acl: BucketAcl,
+        grants: Vec<(String, BucketPerms)>,
+        configs: &[(String, Vec<u8>)],
+    ) -> Self {
+        let mut info = Self {
+            owner,
+            acl,
+            grants: grants.into_iter().collect(),
+            policy: None,
+            public_access: PublicAccessBlock::default(),
+        };
+        for (kind, value) in configs {
+            match kind.as_str() {
+                bucket_config::POLICY => {
+                    let text = String::from_utf8_lossy(value);
+                    let policy = Policy::parse(&text, name).unwrap_or_else(|e| {
+                        tracing::error!(bucket = name, error = %e, "stored bucket policy unreadable; denying all");
+                        Policy::deny_everything()
+                    });
+                    info.policy = Some(Arc::new(policy));
+                }
+                bucket_config::PUBLIC_ACCESS_BLOCK => {
+                    info.public_access =
+                        PublicAccessBlock::from_bytes(value).unwrap_or_else(|| {
+                            tracing::error!(
+                                bucket = name,
+                                "stored public access block unreadable; blocking all"
+                            );
+                            PublicAccessBlock::from_bytes(&[0xf]).expect("one byte")
+                        });
+                }
+                _ => {}
+            }
+        }
+        info
+    }
+
     /// What key `key` may do in the bucket.
     pub fn perms_of(&self, key: &str) -> BucketPerms {
         if key == self.owner {
@@ -89,11 +139,13 @@ mod tests {
             read: true,
             ..Default::default()
         };
-        let info = BucketAccessInfo {
-            owner: "A".into(),
-            acl: BucketAcl::Private,
-            grants: [("B".to_owned(), read)].into(),
-        };
+        let info = BucketAccessInfo::new(
+            "b",
+            "A".into(),
+            BucketAcl::Private,
+            vec![("B".to_owned(), read)],
+            &[],
+        );
         assert_eq!(info.perms_of("A"), BucketPerms::ALL);
         assert_eq!(info.perms_of("B"), read);
         assert!(info.perms_of("C").is_none());
@@ -103,11 +155,11 @@ mod tests {
     fn entries_expire_are_forgotten_and_the_cache_stays_bounded() {
         let cache = AccessCache::default();
         cache.put("b", Instant::now(), None);
-        assert_eq!(cache.get("b"), Some(None));
+        assert!(matches!(cache.get("b"), Some(None)));
         cache.forget("b");
-        assert_eq!(cache.get("b"), None);
+        assert!(cache.get("b").is_none());
         cache.put("old", Instant::now() - TTL, None);
-        assert_eq!(cache.get("old"), None, "expired");
+        assert!(cache.get("old").is_none(), "expired");
         for i in 0..MAX_ENTRIES + 1 {
             cache.put(&format!("b{i}"), Instant::now(), None);
         }

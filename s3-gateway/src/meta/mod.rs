@@ -21,6 +21,7 @@
 //! (`s3-gateway/tests/meta.rs`) runs against every backend.
 
 mod access_cache;
+pub mod bucket_config;
 mod error;
 mod listing;
 mod names;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access_cache::BucketAccessInfo;
+pub use bucket_config::PublicAccessBlock;
 pub use error::MetaError;
 pub use names::validate_bucket_name;
 pub use types::{
@@ -120,6 +122,19 @@ pub trait MetaBackend: Send + Sync + 'static {
     async fn bucket_grants(&self, bucket: &str) -> Result<Vec<(String, BucketPerms)>, MetaError>;
     /// The buckets key `key` has been granted something in, sorted.
     async fn key_grants(&self, key: &str) -> Result<Vec<(String, BucketPerms)>, MetaError>;
+    /// The configuration documents of bucket `bucket` (its policy, CORS
+    /// rules, public access block, ...: opaque bytes by kind), sorted by
+    /// kind.
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, Vec<u8>)>, MetaError>;
+    /// Sets (`None`: removes) configuration `kind` of bucket `bucket`;
+    /// `NoSuchBucket` if it does not exist. Deleting the bucket removes
+    /// its configurations.
+    async fn set_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), MetaError>;
 
     // ---- objects ----
 
@@ -293,9 +308,9 @@ impl MetaStore {
         }
     }
 
-    /// Bucket `name` as the access check sees it (owner, ACL, grants), or
-    /// `None` if it does not exist; cached for up to a second (see
-    /// `access_cache`).
+    /// Bucket `name` as the access check sees it (owner, ACL, grants,
+    /// policy, public access block), or `None` if it does not exist;
+    /// cached for up to a second (see `access_cache`).
     pub async fn bucket_access(
         &self,
         name: &str,
@@ -304,25 +319,63 @@ impl MetaStore {
             return Ok(cached);
         }
         let fetched = std::time::Instant::now();
-        let info = match self.backend.bucket(name).await? {
-            Some(bucket) => Some(Arc::new(BucketAccessInfo {
-                owner: bucket.owner,
-                acl: bucket.acl,
-                grants: self
-                    .backend
-                    .bucket_grants(name)
-                    .await?
-                    .into_iter()
-                    .collect(),
-            })),
-            None => None,
-        };
+        let info = self.bucket_access_uncached(name).await?;
         // A missing bucket is not remembered: one created through another
         // gateway must not pass for missing (and so unchecked) here.
         if let Some(info) = &info {
             self.access.put(name, fetched, Some(info.clone()));
         }
         Ok(info)
+    }
+
+    /// [`bucket_access`](Self::bucket_access) read from the store, not the
+    /// cache.
+    pub async fn bucket_access_uncached(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<BucketAccessInfo>>, MetaError> {
+        let Some(bucket) = self.backend.bucket(name).await? else {
+            return Ok(None);
+        };
+        let grants = self.backend.bucket_grants(name).await?;
+        let configs = self.backend.bucket_configs(name).await?;
+        Ok(Some(Arc::new(BucketAccessInfo::new(
+            name,
+            bucket.owner,
+            bucket.acl,
+            grants,
+            &configs,
+        ))))
+    }
+
+    /// Configuration `kind` of bucket `bucket` (see [`bucket_config`]).
+    pub async fn bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+    ) -> Result<Option<Vec<u8>>, MetaError> {
+        let configs = self.backend.bucket_configs(bucket).await?;
+        Ok(configs.into_iter().find(|(k, _)| k == kind).map(|(_, v)| v))
+    }
+
+    /// Sets (`None`: removes) configuration `kind` of bucket `bucket`.
+    pub async fn set_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), MetaError> {
+        let result = self.backend.set_bucket_config(bucket, kind, value).await;
+        self.access.forget(bucket);
+        if result.is_ok() {
+            tracing::info!(
+                bucket,
+                kind,
+                set = value.is_some(),
+                "bucket configuration changed"
+            );
+        }
+        result
     }
 
     /// Deletes an empty bucket (and the grants on it).

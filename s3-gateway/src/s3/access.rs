@@ -12,8 +12,9 @@
 //! does not exist answers NoSuchBucket to signed requests, as AWS does
 //! (its existence is no secret: CreateBucket of the same name would tell).
 //!
-//! Anonymous (unsigned) requests may only read buckets whose ACL is
-//! `public-read`: what the AWS ACL model grants `AllUsers` with READ on a
+//! Anonymous (unsigned) requests may read buckets whose ACL is
+//! `public-read`, and do what the bucket's policy allows everyone: what
+//! the AWS ACL model grants `AllUsers` with READ on a
 //! bucket is listing it (ListObjects, ListObjectsV2, ListObjectVersions,
 //! ListMultipartUploads, HeadBucket). Cairn has no object ACLs, so a
 //! public-read bucket also lets everyone read its objects (GetObject,
@@ -24,13 +25,23 @@
 //! request about a bucket that is private or does not exist (so anonymous
 //! clients cannot probe for bucket names).
 //!
+//! A bucket policy (`crate::policy`) adds to this and takes away from it:
+//! an applying Deny refuses any request, the owner's included (except
+//! reading, replacing and deleting the policy itself), and an applying
+//! Allow lets through a request the key's grants or the ACL do not cover.
+//! The bucket's public access block can ignore the public-read ACL,
+//! refuse requests that would make the bucket public, and confine a
+//! public policy to the owner and keys with a grant. See [`permitted`].
+//!
 //! Requests that may go ahead are then held to AWS's limits (`limits`).
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use crate::meta::{BucketAcl, BucketPerms, MetaStore};
+use crate::http::conn::ClientInfo;
+use crate::meta::{BucketAccessInfo, BucketAcl, BucketPerms, MetaStore};
+use crate::policy::{self, Decision, Policy};
 
 /// The operations anonymous clients may perform on a public-read bucket.
 const PUBLIC_READ_OPS: [&str; 7] = [
@@ -111,90 +122,223 @@ impl S3Access for BucketAccess {
 
 impl BucketAccess {
     /// Whether the request may do what it asks.
-    async fn allowed(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
+    async fn allowed(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let client = cx.extensions_mut().get::<ClientInfo>().copied();
         let op = cx.s3_op().name();
-        let bucket = match cx.s3_path() {
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Bucket { bucket } => (bucket.as_ref(), None),
+            S3Path::Object { bucket, key } => (bucket.as_ref(), Some(key.as_ref())),
             // ListBuckets: a signed key sees its own (the handler filters).
             S3Path::Root if cx.credentials().is_some() => return Ok(()),
             S3Path::Root => return Err(access_denied()),
         };
-        let Some(credentials) = cx.credentials() else {
-            // Only look the bucket up for operations that could be allowed.
-            if !PUBLIC_READ_OPS.contains(&op) {
-                return Err(access_denied());
-            }
+        let principal = cx.credentials().map(|c| c.access_key.as_str());
+        let facts = Facts {
+            client,
+            headers: cx.headers(),
+            query: cx.uri().query(),
+        };
+        let Some(principal) = principal else {
             // Read from the store, not the cache: a bucket made private
             // through another gateway sharing the store is closed to
             // anonymous clients here at once.
-            return match self.meta.bucket_acl(bucket).await? {
-                Some(acl) if anonymous_may(op, acl) => Ok(()),
+            return match self.meta.bucket_access_uncached(bucket).await? {
+                Some(info) if permitted(&info, None, op, bucket, key, &facts) => {
+                    refuse_public_acl(&info, cx.headers())
+                }
                 _ => Err(access_denied()),
             };
         };
-        let key = credentials.access_key.as_str();
         if op == "CreateBucket" {
-            return if self.meta.key_may_create_buckets(key).await? {
+            return if self.meta.key_may_create_buckets(principal).await? {
                 Ok(())
             } else {
                 Err(access_denied())
             };
         }
-        self.may(key, bucket, op).await?;
-        let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok());
-        self.owned_by(bucket, header("x-amz-expected-bucket-owner"))
-            .await?;
-        if matches!(op, "CopyObject" | "UploadPartCopy") {
-            let source = header("x-amz-copy-source").and_then(source_bucket);
-            if let Some(source) = source {
-                self.may(key, &source, "GetObject").await?;
-                self.owned_by(&source, header("x-amz-source-expected-bucket-owner"))
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// `x-amz-expected-bucket-owner` (and its copy-source twin): when
-    /// given, the bucket must belong to that owner (the canonical id Cairn
-    /// reports: the owning key's id), else AccessDenied, as on AWS. A
-    /// missing bucket is left to the handler.
-    async fn owned_by(&self, bucket: &str, expected: Option<&str>) -> S3Result<()> {
-        let Some(expected) = expected else {
-            return Ok(());
-        };
-        match self.meta.bucket_access(bucket).await? {
-            Some(info) if info.owner != expected => Err(access_denied()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether key `key` may perform `op` in `bucket`; a missing bucket
-    /// is left to the handler (NoSuchBucket).
-    async fn may(&self, key: &str, bucket: &str, op: &str) -> S3Result<()> {
+        // A missing bucket is left to the handler (NoSuchBucket).
         let Some(info) = self.meta.bucket_access(bucket).await? else {
             return Ok(());
         };
-        let mut held = info.perms_of(key);
-        if anonymous_may(op, info.acl) {
-            held = held.union(BucketPerms {
-                read: true,
-                ..Default::default()
-            });
+        if !permitted(&info, Some(principal), op, bucket, key, &facts) {
+            return Err(access_denied());
         }
-        if covers(held, needed(op)) {
-            Ok(())
-        } else {
-            Err(access_denied())
+        refuse_public_acl(&info, cx.headers())?;
+        let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok());
+        owned_by(&info, header("x-amz-expected-bucket-owner"))?;
+        let copies = matches!(op, "CopyObject" | "UploadPartCopy");
+        let source = header("x-amz-copy-source")
+            .filter(|_| copies)
+            .and_then(copy_source);
+        // A missing source bucket is left to the handler.
+        if let Some((source, source_key)) = source
+            && let Some(info) = self.meta.bucket_access(&source).await?
+        {
+            let read = permitted(
+                &info,
+                Some(principal),
+                "GetObject",
+                &source,
+                Some(&source_key),
+                &facts,
+            );
+            if !read {
+                return Err(access_denied());
+            }
+            owned_by(&info, header("x-amz-source-expected-bucket-owner"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `principal` (`None`: anonymous) may perform `op` on `bucket`
+/// (described by `info`) or its object `key`: a Deny in the bucket's
+/// policy refuses it; otherwise what the key holds (owner, grants; the
+/// public-read ACL unless the public access block ignores it) or an
+/// Allow in the policy lets it through (unless the block restricts a
+/// public policy to the owner and keys with a grant). The owner may
+/// always read, replace and delete the policy, so no policy locks them
+/// out.
+pub fn permitted(
+    info: &BucketAccessInfo,
+    principal: Option<&str>,
+    op: &str,
+    bucket: &str,
+    key: Option<&str>,
+    facts: &Facts<'_>,
+) -> bool {
+    let is_owner = principal == Some(info.owner.as_str());
+    if is_owner
+        && matches!(
+            op,
+            "GetBucketPolicy" | "PutBucketPolicy" | "DeleteBucketPolicy"
+        )
+    {
+        return true;
+    }
+    let decision = info.policy.as_ref().map_or(Decision::Unmatched, |p| {
+        let action = policy::action_of(op);
+        let resource = policy::resource_arn(bucket, key.filter(|_| policy::on_object(op)));
+        p.decide(&policy::Request {
+            principal,
+            action: &action,
+            resource: &resource,
+            context: facts,
+        })
+    });
+    if decision == Decision::Deny {
+        return false;
+    }
+    let mut held = principal.map(|k| info.perms_of(k)).unwrap_or_default();
+    let public_acl = !info.public_access.ignore_public_acls;
+    if public_acl && anonymous_may(op, info.acl) {
+        held.read = true;
+    }
+    if covers(held, needed(op)) {
+        return true;
+    }
+    let policy_applies = |p: &Policy| {
+        let restricted = info.public_access.restrict_public_buckets
+            && p.is_public()
+            && principal.is_none_or(|k| info.perms_of(k).is_none());
+        !restricted
+    };
+    match &info.policy {
+        Some(p) if decision == Decision::Allow => policy_applies(p),
+        // DeleteObjects names its keys in its body: let it through when the
+        // policy could allow deletes, and decide key by key (the handler).
+        Some(p) if op == "DeleteObjects" => {
+            policy_applies(p) && p.may_allow(principal, "s3:DeleteObject")
+        }
+        _ => false,
+    }
+}
+
+/// AccessDenied for a request setting a public canned ACL or granting to
+/// a public group when the bucket's public access block refuses public
+/// ACLs (an AccessControlPolicy body is checked by its handler).
+fn refuse_public_acl(info: &BucketAccessInfo, headers: &http::HeaderMap) -> S3Result<()> {
+    if info.public_access.block_public_acls && sets_public_acl(headers) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: the bucket's public access block refuses public ACLs",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `headers` ask for a public ACL (`x-amz-acl` other than
+/// private, or a grant header naming the AllUsers or AuthenticatedUsers
+/// group).
+pub fn sets_public_acl(headers: &http::HeaderMap) -> bool {
+    let canned = headers
+        .get("x-amz-acl")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            matches!(
+                v,
+                "public-read" | "public-read-write" | "authenticated-read"
+            )
+        });
+    let granted = headers.iter().any(|(name, value)| {
+        name.as_str().starts_with("x-amz-grant-")
+            && value.to_str().is_ok_and(|v| {
+                v.contains("/groups/global/AllUsers")
+                    || v.contains("/groups/global/AuthenticatedUsers")
+            })
+    });
+    canned || granted
+}
+
+/// `x-amz-expected-bucket-owner` (and its copy-source twin): when given,
+/// the bucket must belong to that owner (the canonical id Cairn reports:
+/// the owning key's id), else AccessDenied, as on AWS.
+fn owned_by(info: &BucketAccessInfo, expected: Option<&str>) -> S3Result<()> {
+    match expected {
+        Some(expected) if info.owner != expected => Err(access_denied()),
+        _ => Ok(()),
+    }
+}
+
+/// What a request carries for policy conditions.
+pub struct Facts<'a> {
+    /// Where it came from.
+    pub client: Option<ClientInfo>,
+    /// Its headers.
+    pub headers: &'a http::HeaderMap,
+    /// Its query string.
+    pub query: Option<&'a str>,
+}
+
+impl policy::Context for Facts<'_> {
+    fn value(&self, key: &str) -> Option<String> {
+        let header = |name: &str| {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let query = |name: &str| crate::admin::query_param(self.query?, name);
+        match key {
+            "aws:sourceip" => self.client?.addr.map(|a| a.ip().to_canonical().to_string()),
+            "aws:securetransport" => self.client.map(|c| c.secure.to_string()),
+            "aws:referer" => header("referer"),
+            "aws:useragent" => header("user-agent"),
+            "s3:prefix" => query("prefix"),
+            "s3:delimiter" => query("delimiter"),
+            "s3:max-keys" => query("max-keys"),
+            k if k.starts_with("s3:x-amz-") => header(&k[3..]),
+            _ => None,
         }
     }
 }
 
-/// The bucket of an `x-amz-copy-source` value, parsed as the copy
-/// handlers parse it; `None` if it names none (the handler refuses it).
-fn source_bucket(header: &str) -> Option<String> {
+/// The bucket and key of an `x-amz-copy-source` value, parsed as the
+/// copy handlers parse it; `None` if it names none (the handler refuses
+/// it).
+fn copy_source(header: &str) -> Option<(String, String)> {
     match s3s::dto::CopySource::parse(header) {
-        Ok(s3s::dto::CopySource::Bucket { bucket, .. }) => Some(bucket.into()),
+        Ok(s3s::dto::CopySource::Bucket { bucket, key, .. }) => Some((bucket.into(), key.into())),
         _ => None,
     }
 }
@@ -271,9 +415,10 @@ mod tests {
 
     #[test]
     fn the_copy_source_names_its_bucket() {
-        assert_eq!(source_bucket("src/a/b.txt").as_deref(), Some("src"));
-        assert_eq!(source_bucket("/src/k?versionId=1").as_deref(), Some("src"));
-        assert_eq!(source_bucket("%73rc/k").as_deref(), Some("src"));
-        assert_eq!(source_bucket("no-key"), None);
+        let parsed = |h| copy_source(h).map(|(b, k)| format!("{b} {k}"));
+        assert_eq!(parsed("src/a/b.txt").as_deref(), Some("src a/b.txt"));
+        assert_eq!(parsed("/src/k?versionId=1").as_deref(), Some("src k"));
+        assert_eq!(parsed("%73rc/k").as_deref(), Some("src k"));
+        assert_eq!(parsed("no-key"), None);
     }
 }

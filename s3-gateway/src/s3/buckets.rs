@@ -1,7 +1,7 @@
 //! Bucket operations: list, create, head, location, ACLs, delete.
 
 use s3s::dto::*;
-use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::s3::acl::{self, AclError, AclRequest};
 
@@ -156,6 +156,18 @@ pub(super) async fn put_bucket_acl(
         &info.owner,
     )?
     .ok_or_else(|| S3Error::from(AclError::Missing))?;
+    // A public ACL in the body (the access check saw the headers).
+    let blocked = gw
+        .meta
+        .bucket_access(&input.bucket)
+        .await?
+        .is_some_and(|a| a.public_access.block_public_acls);
+    if blocked && acl != crate::meta::BucketAcl::Private {
+        return Err(S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: the bucket's public access block refuses public ACLs",
+        ));
+    }
     gw.meta.set_bucket_acl(&input.bucket, acl).await?;
     Ok(S3Response::new(PutBucketAclOutput {}))
 }

@@ -5,13 +5,14 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::data::{ObjectRef, Written};
+use crate::http::conn::ClientInfo;
 use crate::meta::ObjectMeta;
 use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
 
-use super::Gateway;
 use super::error::*;
 use super::response::*;
+use super::{Gateway, access};
 
 /// Work to do once a manifest is committed (forgetting a completed
 /// upload, deleting its unused parts).
@@ -304,7 +305,35 @@ pub(super) async fn delete_objects(
     }
     let quiet = input.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    // The access check let the request through on the bucket; a policy
+    // decides each key (AWS checks s3:DeleteObject per object).
+    let info = gw.meta.bucket_access(&input.bucket).await?;
+    let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
+    let facts = access::Facts {
+        client: req.extensions.get::<ClientInfo>().copied(),
+        headers: &req.headers,
+        query: req.uri.query(),
+    };
     for object in input.delete.objects {
+        if let Some(info) = info.as_deref()
+            && !access::permitted(
+                info,
+                principal,
+                "DeleteObject",
+                &input.bucket,
+                Some(&object.key),
+                &facts,
+            )
+        {
+            errors.push(Error {
+                key: Some(object.key),
+                code: Some("AccessDenied".into()),
+                message: Some("Access Denied".into()),
+                ..Default::default()
+            });
+            continue;
+        }
         // A missing key counts as deleted, as on AWS.
         if let Some(old) = gw.meta.delete_object(&input.bucket, &object.key).await? {
             gw.data.delete_shards(old.parts);
@@ -318,6 +347,7 @@ pub(super) async fn delete_objects(
     }
     Ok(S3Response::new(DeleteObjectsOutput {
         deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
         ..Default::default()
     }))
 }

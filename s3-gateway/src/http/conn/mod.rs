@@ -95,6 +95,16 @@ pub fn effective_cap(limits: &ConnLimits) -> usize {
     cap
 }
 
+/// Where a request came from, in its extensions (bucket policies'
+/// `aws:SourceIp` and `aws:SecureTransport`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientInfo {
+    /// The peer's address, if the socket could tell it.
+    pub addr: Option<std::net::SocketAddr>,
+    /// Whether the connection is TLS.
+    pub secure: bool,
+}
+
 /// Serves S3 connections from `listener` (TLS with `tls`) until `shutdown`,
 /// at most `cap` at a time.
 pub async fn serve<S, B>(
@@ -183,6 +193,10 @@ async fn serve_one<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     metrics.connections_open.inc();
+    let client = ClientInfo {
+        addr: stream.peer_addr().ok(),
+        secure: tls.is_some(),
+    };
     // Headers and body go out in separate writes; without this, Nagle's
     // algorithm and delayed ACKs add ~40 ms to small GETs.
     let _ = stream.set_nodelay(true);
@@ -192,14 +206,14 @@ async fn serve_one<S, B>(
         write_metrics.timed_out("write");
     });
     match tls {
-        None => serve_http(io, service, activity, limits, metrics).await,
+        None => serve_http(io, service, client, activity, limits, metrics).await,
         Some(acceptor) => {
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
                 Ok(Ok(tls)) => {
                     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
                         activity.set_h2();
                     }
-                    serve_http(tls, service, activity, limits, metrics).await;
+                    serve_http(tls, service, client, activity, limits, metrics).await;
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => {
@@ -217,6 +231,7 @@ async fn serve_one<S, B>(
 async fn serve_http<IO, S, B>(
     io: IO,
     service: S,
+    client: ClientInfo,
     activity: Arc<Activity>,
     limits: ConnLimits,
     metrics: &GatewayMetrics,
@@ -240,6 +255,7 @@ async fn serve_http<IO, S, B>(
         Arc::new(move || body_metrics.timed_out("body"));
     let service = Tracked::new(
         service,
+        client,
         activity.clone(),
         limits.body_timeout,
         Some(on_body_timeout),

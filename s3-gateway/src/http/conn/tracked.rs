@@ -120,22 +120,26 @@ impl<B: Body + Unpin> Body for Ticketed<B> {
 #[derive(Clone)]
 pub struct Tracked<S> {
     inner: S,
+    client: super::ClientInfo,
     activity: Arc<Activity>,
     body_timeout: Duration,
     on_body_timeout: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl<S> Tracked<S> {
-    /// `inner` on the connection of `activity`; request bodies fail after
+    /// `inner` on the connection of `activity` from `client` (put in each
+    /// request's extensions); request bodies fail after
     /// `body_timeout` without data (`on_body_timeout` is told).
     pub fn new(
         inner: S,
+        client: super::ClientInfo,
         activity: Arc<Activity>,
         body_timeout: Duration,
         on_body_timeout: Option<Arc<dyn Fn() + Send + Sync>>,
     ) -> Self {
         Self {
             inner,
+            client,
             activity,
             body_timeout,
             on_body_timeout,
@@ -155,6 +159,8 @@ where
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let ticket = self.activity.begin();
+        let mut req = req;
+        req.extensions_mut().insert(self.client);
         let req = req.map(|body| {
             if body.is_end_stream() {
                 s3s::Body::from(body)

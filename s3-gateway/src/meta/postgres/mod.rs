@@ -665,6 +665,9 @@ impl MetaBackend for PgStore {
             tx.execute("DELETE FROM bucket_grants WHERE bucket = $1", &[&name])
                 .await
                 .map_err(sql)?;
+            tx.execute("DELETE FROM bucket_configs WHERE bucket = $1", &[&name])
+                .await
+                .map_err(sql)?;
             Ok(())
         })
     }
@@ -730,6 +733,52 @@ impl MetaBackend for PgStore {
             key,
         )
         .await
+    }
+
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached("SELECT kind, value FROM bucket_configs WHERE bucket = $1")
+            .await
+            .map_err(sql)?;
+        let rows = client.query(&statement, &[&bucket]).await.map_err(sql)?;
+        let mut out: Vec<(String, Vec<u8>)> =
+            rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(out)
+    }
+
+    async fn set_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), MetaError> {
+        serializable!(self, |tx| {
+            // Locks the bucket row, so a concurrent delete (which removes
+            // the configurations) waits for this write or comes first.
+            require_bucket(&tx, bucket).await?;
+            match value {
+                None => {
+                    tx.execute(
+                        "DELETE FROM bucket_configs WHERE bucket = $1 AND kind = $2",
+                        &[&bucket, &kind],
+                    )
+                    .await
+                    .map_err(sql)?;
+                }
+                Some(value) => {
+                    tx.execute(
+                        "INSERT INTO bucket_configs (bucket, kind, value) VALUES ($1, $2, $3)
+                         ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
+                        &[&bucket, &kind, &value],
+                    )
+                    .await
+                    .map_err(sql)?;
+                }
+            }
+            Ok(())
+        })
     }
 
     async fn put_object(

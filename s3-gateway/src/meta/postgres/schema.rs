@@ -100,4 +100,14 @@ pub(super) const MIGRATIONS: &[&[&str]] = &[
         flags INT2 NOT NULL
     )",
     ],
+    &[
+        // 4: bucket configuration documents (policy, CORS, public access
+        // block), by kind.
+        "CREATE TABLE IF NOT EXISTS bucket_configs (
+        bucket TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value BYTEA NOT NULL,
+        PRIMARY KEY (bucket, kind)
+    )",
+    ],
 ];

@@ -80,6 +80,19 @@ impl MetaBackend for RedbStore {
         RedbStore::key_grants(self, key)
     }
 
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+        RedbStore::bucket_configs(self, bucket)
+    }
+
+    async fn set_bucket_config(
+        &self,
+        bucket: &str,
+        kind: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), MetaError> {
+        RedbStore::set_bucket_config(self, bucket, kind, value)
+    }
+
     async fn put_object(
         &self,
         bucket: &str,

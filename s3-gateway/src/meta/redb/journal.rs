@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access_keys::{ACCESS_KEYS, KEY_FLAGS};
 use super::acl::{BUCKET_ACLS, BUCKET_GRANTS};
+use super::configs::BUCKET_CONFIGS;
 use super::settings::SETTINGS;
 use super::{
     BUCKETS, COUNTERS, OBJECTS, PART_CHECKSUMS, PARTS, RedbStore, UPLOADS, UPLOADS_BY_BUCKET,
@@ -68,9 +69,11 @@ pub enum Table {
     BucketGrants,
     /// `settings`.
     Settings,
+    /// `bucket_configs` (key: bucket ‖ 0x00 ‖ kind).
+    BucketConfigs,
 }
 
-const TABLES: [Table; 12] = [
+const TABLES: [Table; 13] = [
     Table::AccessKeys,
     Table::KeyFlags,
     Table::Buckets,
@@ -83,6 +86,7 @@ const TABLES: [Table; 12] = [
     Table::BucketAcls,
     Table::BucketGrants,
     Table::Settings,
+    Table::BucketConfigs,
 ];
 
 /// One change, as a backup carries it. Keys and values are the table's
@@ -155,6 +159,11 @@ impl Marks {
     /// Grant row (`bucket`, `key`).
     pub(super) fn grant(&mut self, bucket: &str, key: &str) {
         self.row(Table::BucketGrants, grant_key(bucket, key));
+    }
+
+    /// Configuration row (`bucket`, `kind`).
+    pub(super) fn config(&mut self, bucket: &str, kind: &str) {
+        self.row(Table::BucketConfigs, grant_key(bucket, kind));
     }
 }
 
@@ -397,6 +406,10 @@ fn read_row(txn: &ReadTransaction, table: Table, key: &[u8]) -> Result<Option<Ve
             .open_table(BUCKET_GRANTS)?
             .get(split_grant(key)?)?
             .map(|v| vec![v.value()]),
+        Table::BucketConfigs => txn
+            .open_table(BUCKET_CONFIGS)?
+            .get(split_grant(key)?)?
+            .map(|v| v.value().to_vec()),
     })
 }
 
@@ -469,6 +482,7 @@ fn read_prefix<E: From<MetaError>>(
             v.to_le_bytes().to_vec()
         ),
         Table::BucketGrants => scan!(BUCKET_GRANTS, |k, v| grant_key(k.0, k.1), vec![v]),
+        Table::BucketConfigs => scan!(BUCKET_CONFIGS, |k, v| grant_key(k.0, k.1), v.to_vec()),
         Table::Objects => range!(OBJECTS, |v| v.to_vec()),
         Table::Parts => range!(PARTS, |v| v.to_vec()),
         Table::UploadsByBucket => range!(UPLOADS_BY_BUCKET, |_v| Vec::new()),
@@ -577,6 +591,18 @@ fn put_row(
             match value {
                 Some(v) => {
                     t.insert(k, value_u8(v)?)?;
+                }
+                None => {
+                    t.remove(k)?;
+                }
+            }
+        }
+        Table::BucketConfigs => {
+            let mut t = txn.open_table(BUCKET_CONFIGS)?;
+            let k = split_grant(key)?;
+            match value {
+                Some(v) => {
+                    t.insert(k, v.as_slice())?;
                 }
                 None => {
                     t.remove(k)?;

@@ -33,6 +33,7 @@ mod access_keys;
 mod acl;
 mod backend;
 mod committer;
+mod configs;
 mod health;
 pub mod journal;
 mod list;
@@ -173,6 +174,7 @@ impl RedbStore {
         txn.open_table(COUNTERS)?;
         txn.open_table(acl::BUCKET_ACLS)?;
         txn.open_table(acl::BUCKET_GRANTS)?;
+        txn.open_table(configs::BUCKET_CONFIGS)?;
         txn.open_table(settings::SETTINGS)?;
         txn.open_table(settings::LEASES)?;
         Self::open_health_tables(&txn)?;
@@ -309,6 +311,9 @@ impl RedbStore {
         acl::put(&txn, name, BucketAcl::Private)?;
         for key in acl::remove_grants(&txn, name)? {
             marks.grant(name, &key);
+        }
+        for kind in configs::remove_all(&txn, name)? {
+            marks.config(name, &kind);
         }
         txn.commit()?;
         self.journal.record(marks);

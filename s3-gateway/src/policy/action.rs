@@ -1,0 +1,110 @@
+//! The policy action each S3 operation is checked as, as AWS documents
+//! them ("Actions, resources, and condition keys for Amazon S3").
+
+/// The `s3:` action operation `op` (s3s's operation name) needs.
+pub fn of_operation(op: &str) -> String {
+    let action = match op {
+        "HeadObject" => "GetObject",
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListParts" => "ListMultipartUploadParts",
+        "ListBuckets" => "ListAllMyBuckets",
+        "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "PutObject",
+        "DeleteObjects" => "DeleteObject",
+        "GetBucketCors" => "GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
+        other => other,
+    };
+    format!("s3:{action}")
+}
+
+/// Whether operation `op` acts on an object (its resource is
+/// `arn:aws:s3:::bucket/key`) rather than on the bucket.
+pub fn on_object(op: &str) -> bool {
+    matches!(
+        op,
+        "GetObject"
+            | "HeadObject"
+            | "PutObject"
+            | "CopyObject"
+            | "DeleteObject"
+            | "DeleteObjects"
+            | "GetObjectAcl"
+            | "PutObjectAcl"
+            | "GetObjectAttributes"
+            | "CreateMultipartUpload"
+            | "UploadPart"
+            | "UploadPartCopy"
+            | "CompleteMultipartUpload"
+            | "AbortMultipartUpload"
+            | "ListParts"
+            | "GetObjectTagging"
+            | "PutObjectTagging"
+            | "DeleteObjectTagging"
+    )
+}
+
+/// Every action name a policy may list (after `s3:`), so that a typo is
+/// refused as MalformedPolicy rather than silently never matching.
+pub const KNOWN: &[&str] = &[
+    "AbortMultipartUpload",
+    "CreateBucket",
+    "DeleteBucket",
+    "DeleteBucketPolicy",
+    "DeleteObject",
+    "DeleteObjectTagging",
+    "DeleteObjectVersion",
+    "GetBucketAcl",
+    "GetBucketCORS",
+    "GetBucketLocation",
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
+    "GetBucketPublicAccessBlock",
+    "GetBucketVersioning",
+    "GetObject",
+    "GetObjectAcl",
+    "GetObjectAttributes",
+    "GetObjectTagging",
+    "GetObjectVersion",
+    "ListAllMyBuckets",
+    "ListBucket",
+    "ListBucketMultipartUploads",
+    "ListBucketVersions",
+    "ListMultipartUploadParts",
+    "PutBucketAcl",
+    "PutBucketCORS",
+    "PutBucketPolicy",
+    "PutBucketPublicAccessBlock",
+    "PutBucketVersioning",
+    "PutObject",
+    "PutObjectAcl",
+    "PutObjectTagging",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_map_to_their_actions() {
+        assert_eq!(of_operation("GetObject"), "s3:GetObject");
+        assert_eq!(of_operation("HeadObject"), "s3:GetObject");
+        assert_eq!(of_operation("ListObjectsV2"), "s3:ListBucket");
+        assert_eq!(of_operation("UploadPart"), "s3:PutObject");
+        assert_eq!(of_operation("DeleteObjects"), "s3:DeleteObject");
+        assert_eq!(of_operation("DeleteBucketCors"), "s3:PutBucketCORS");
+        assert!(on_object("HeadObject") && on_object("ListParts"));
+        assert!(!on_object("ListObjectsV2") && !on_object("GetBucketAcl"));
+        for op in ["GetObject", "ListObjects", "PutBucketCors", "ListBuckets"] {
+            let action = of_operation(op);
+            assert!(KNOWN.contains(&&action[3..]), "{action}");
+        }
+    }
+}
