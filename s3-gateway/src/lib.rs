@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod backup;
+pub mod cors;
 pub mod data;
 pub mod health;
 pub mod http;

@@ -490,14 +490,18 @@ pub async fn run(
         meta: meta.clone(),
         master: master.clone(),
     });
-    builder.set_access(BucketAccess::new(meta));
+    builder.set_access(BucketAccess::new(meta.clone()));
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        s3_config(),
+    ))));
     if !config.domains.is_empty() {
         builder.set_host(domains.clone());
     }
     let service = Measured::new(
-        crate::http::request_id::WithRequestId::new(crate::http::signing::SignatureRules::new(
-            builder.build(),
-            config.allow_sigv2,
+        crate::http::request_id::WithRequestId::new(crate::cors::layer::Cors::new(
+            crate::http::signing::SignatureRules::new(builder.build(), config.allow_sigv2),
+            meta,
+            domains.clone(),
         )),
         metrics.clone(),
         domains,
@@ -555,6 +559,19 @@ fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> 
     std::fs::write(&tmp, serde_json::to_vec_pretty(info).expect("serializable"))?;
     std::fs::rename(tmp, dir.join("gateway.json"))
 }
+
+/// The S3 library's limits: defaults, except that a browser form upload
+/// (POST Object), which the library reads whole into memory before the
+/// handler streams it out, is held to [`MAX_POST_OBJECT`].
+fn s3_config() -> s3s::config::S3Config {
+    let mut config = s3s::config::S3Config::default();
+    config.post_object_max_file_size = MAX_POST_OBJECT;
+    config
+}
+
+/// The largest file a POST form upload may carry (larger uploads use
+/// PutObject or multipart, which stream).
+pub const MAX_POST_OBJECT: u64 = 32 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -417,6 +417,107 @@ check(c.list_objects_v2(Bucket=B).get("KeyCount") == 0, "objects left after dele
 c.delete_bucket(Bucket=B)
 check(B not in [b["Name"] for b in c.list_buckets()["Buckets"]], "bucket still listed after delete_bucket")'; }
 
+# A browser-style form upload (POST Object) with a policy signed by
+# boto3's generate_presigned_post, sent as multipart/form-data by urllib3,
+# and the refusals of uploads the policy does not cover.
+boto_post_form() { boto 'import urllib3, time, xml.etree.ElementTree as ET
+PB = "smoke-post"
+c.create_bucket(Bucket=PB)
+http = urllib3.PoolManager()
+cond = [["starts-with", "$key", "uploads/"], ["content-length-range", 1, 1024]]
+def post(data, key="uploads/hello.txt", status=None, expires=300, extra=()):
+    fields = {"success_action_status": status} if status else {}
+    conds = cond + ([{"success_action_status": status}] if status else []) + list(extra)
+    p = c.generate_presigned_post(PB, key, Fields=fields, Conditions=conds, ExpiresIn=expires)
+    f = dict(p["fields"])
+    f["file"] = ("hello.txt", data, "text/plain")
+    return http.request("POST", p["url"], fields=f)
+r = post(b"hello form", status="201")
+check(r.status == 201, "201 expected: %s %s" % (r.status, r.data[:300]))
+x = ET.fromstring(r.data)
+check(x.findtext("Key") == "uploads/hello.txt" and x.findtext("Bucket") == PB, "PostResponse %s" % r.data)
+check(c.get_object(Bucket=PB, Key="uploads/hello.txt")["Body"].read() == b"hello form", "stored content")
+r = post(b"again")
+check(r.status == 204, "default status %s" % r.status)
+r = post(b"x" * 2048, status="201")
+check(r.status == 400 and b"EntityTooLarge" in r.data, "too large: %s %s" % (r.status, r.data[:300]))
+r = post(b"hello", key="elsewhere/x", status="201")
+check(r.status == 403 and b"AccessDenied" in r.data, "key outside the policy: %s %s" % (r.status, r.data[:300]))
+r = post(b"hello", status="201", expires=-60)
+check(r.status == 403 and b"AccessDenied" in r.data, "expired policy: %s %s" % (r.status, r.data[:300]))
+keys = sorted(o["Key"] for o in c.list_objects_v2(Bucket=PB).get("Contents", []))
+check(keys == ["uploads/hello.txt"], "only the allowed upload is stored: %s" % keys)
+c.delete_object(Bucket=PB, Key="uploads/hello.txt")
+c.delete_bucket(Bucket=PB)'; }
+
+# CORS: rules put and read back with boto3; preflight OPTIONS and actual
+# requests (presigned, with an Origin) answered by those rules.
+boto_cors() { boto 'import urllib3, time
+CB = "smoke-cors"
+c.create_bucket(Bucket=CB)
+c.put_object(Bucket=CB, Key="k", Body=b"cors")
+http = urllib3.PoolManager()
+url = "%s/%s/k" % (ep, CB)
+def preflight(origin, method, headers=None):
+    h = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers:
+        h["Access-Control-Request-Headers"] = headers
+    return http.request("OPTIONS", url, headers=h)
+r = preflight("https://app.example.com", "PUT")
+check(r.status == 403 and b"CORS is not enabled" in r.data, "no rules yet: %s %s" % (r.status, r.data[:200]))
+c.put_bucket_cors(Bucket=CB, CORSConfiguration={"CORSRules": [
+    {"AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["PUT", "POST"],
+     "AllowedHeaders": ["content-type", "x-amz-*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600},
+    {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD"]}]})
+# Gateways sharing a store see a change made through another within a second.
+time.sleep(1.1)
+got = c.get_bucket_cors(Bucket=CB)["CORSRules"]
+check(len(got) == 2 and got[0]["AllowedOrigins"] == ["https://*.example.com"] and got[0]["MaxAgeSeconds"] == 600
+      and got[0]["ExposeHeaders"] == ["ETag"], "rules read back: %s" % got)
+r = preflight("https://app.example.com", "PUT", "Content-Type, X-Amz-Date")
+h = r.headers
+check(r.status == 200, "allowed preflight: %s %s" % (r.status, r.data[:200]))
+check(h.get("Access-Control-Allow-Origin") == "https://app.example.com", "Allow-Origin %s" % h.get("Access-Control-Allow-Origin"))
+check(h.get("Access-Control-Allow-Methods") == "PUT, POST", "Allow-Methods %s" % h.get("Access-Control-Allow-Methods"))
+check(h.get("Access-Control-Allow-Headers") == "Content-Type, X-Amz-Date", "Allow-Headers %s" % h.get("Access-Control-Allow-Headers"))
+check(h.get("Access-Control-Max-Age") == "600" and h.get("Access-Control-Expose-Headers") == "ETag", "Max-Age/Expose %s" % dict(h))
+for origin, method, hdrs in (("https://app.example.com", "PUT", "Authorization"),
+                             ("https://evil.org", "PUT", None),
+                             ("https://app.example.com", "DELETE", None)):
+    r = preflight(origin, method, hdrs)
+    check(r.status == 403 and b"AccessForbidden" in r.data, "%s %s %s: %s" % (origin, method, hdrs, r.status))
+r = preflight("https://evil.org", "GET")
+check(r.status == 200 and r.headers.get("Access-Control-Allow-Origin") == "*", "any origin may GET: %s" % dict(r.headers))
+r = http.request("OPTIONS", url, headers={"Access-Control-Request-Method": "GET"})
+check(r.status == 400, "preflight without Origin: %s" % r.status)
+signed = c.generate_presigned_url("get_object", Params={"Bucket": CB, "Key": "k"})
+r = http.request("GET", signed, headers={"Origin": "https://anywhere.org"})
+check(r.status == 200 and r.data == b"cors" and r.headers.get("Access-Control-Allow-Origin") == "*", "GET with Origin: %s" % dict(r.headers))
+signed = c.generate_presigned_url("put_object", Params={"Bucket": CB, "Key": "up"})
+r = http.request("PUT", signed, body=b"from a browser", headers={"Origin": "https://app.example.com"})
+check(r.status == 200 and r.headers.get("Access-Control-Allow-Origin") == "https://app.example.com"
+      and r.headers.get("Access-Control-Expose-Headers") == "ETag", "PUT with Origin: %s %s" % (r.status, dict(r.headers)))
+r = http.request("GET", signed.replace("/up?", "/k?"), headers={})
+check("Access-Control-Allow-Origin" not in r.headers, "no CORS headers without an Origin")
+try:
+    c.put_bucket_cors(Bucket=CB, CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]})
+    check(False, "PATCH accepted")
+except c.exceptions.ClientError as e:
+    check(e.response["Error"]["Code"] == "InvalidRequest", "bad method: %s" % e.response["Error"])
+c.delete_bucket_cors(Bucket=CB)
+time.sleep(1.1)
+signed = c.generate_presigned_url("get_object", Params={"Bucket": CB, "Key": "k"})
+r = http.request("GET", signed, headers={"Origin": "https://anywhere.org"})
+check(r.status == 200 and "Access-Control-Allow-Origin" not in r.headers, "rules deleted: %s" % dict(r.headers))
+try:
+    c.get_bucket_cors(Bucket=CB)
+    check(False, "rules still there")
+except c.exceptions.ClientError as e:
+    check(e.response["Error"]["Code"] == "NoSuchCORSConfiguration", "after delete: %s" % e.response["Error"])
+for key in ("k", "up"):
+    c.delete_object(Bucket=CB, Key=key)
+c.delete_bucket(Bucket=CB)'; }
+
 # --------------------------------------------------------------- rclone ----
 RB=smoke-rclone
 rcl() {
@@ -556,6 +657,8 @@ step "boto3 get_object/download_fileobj, content matches" boto_get
 step "boto3 list_objects_v2" boto_list
 step "boto3 delete_object each + delete_bucket" boto_delete
 step "boto3 virtual-hosted style (addressing_style=virtual)" boto_virtual
+step "boto3 presigned POST form upload (policy conditions, status, refusals)" boto_post_form
+step "boto3 CORS rules, preflight OPTIONS and Origin requests" boto_cors
 
 step "rclone mkdir" rclone_mkdir
 step "rclone copy 50 x 4 KiB up" rclone_copy_up

@@ -81,9 +81,66 @@ pub fn with_default_message(body: &str) -> Option<String> {
     Some(out)
 }
 
+/// A POST form upload the signed policy does not cover: s3s answers 400
+/// InvalidPolicyDocument naming the failed condition (or AccessDenied
+/// "Request has expired"); AWS answers 403 AccessDenied "Invalid according
+/// to Policy: ...". The AWS form of such an error body, if it is one.
+pub fn as_policy_refusal(body: &str) -> Option<String> {
+    let code_start = body.find("<Code>")? + "<Code>".len();
+    let code = &body[code_start..code_start + body[code_start..].find("</Code>")?];
+    let msg_start = body.find("<Message>")? + "<Message>".len();
+    let msg_end = msg_start + body[msg_start..].find("</Message>")?;
+    let message = &body[msg_start..msg_end];
+    let reason = match code {
+        "InvalidPolicyDocument" if message.starts_with("Policy condition") => {
+            format!("Policy Condition failed: {message}")
+        }
+        "InvalidPolicyDocument" if message.starts_with("Bucket in form field") => {
+            format!("Policy Condition failed: {message}")
+        }
+        "AccessDenied" if message == "Request has expired" => "Policy expired.".to_owned(),
+        _ => return None,
+    };
+    let mut out = String::with_capacity(body.len() + 64);
+    out.push_str(&body[..code_start]);
+    out.push_str("AccessDenied");
+    out.push_str(&body[code_start + code.len()..msg_start]);
+    out.push_str("Invalid according to Policy: ");
+    out.push_str(&reason);
+    out.push_str(&body[msg_end..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn post_policy_failures_read_as_aws_answers_them() {
+        let failed = "<Error><Code>InvalidPolicyDocument</Code><Message>Policy condition \
+                      &apos;eq&apos; failed</Message></Error>";
+        assert_eq!(
+            as_policy_refusal(failed).as_deref(),
+            Some(
+                "<Error><Code>AccessDenied</Code><Message>Invalid according to Policy: Policy \
+                 Condition failed: Policy condition &apos;eq&apos; failed</Message></Error>"
+            )
+        );
+        let expired =
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        assert!(
+            as_policy_refusal(expired)
+                .unwrap()
+                .contains("Policy expired.")
+        );
+        let other = "<Error><Code>InvalidPolicyDocument</Code><Message>failed to parse POST \
+                     policy</Message></Error>";
+        assert_eq!(as_policy_refusal(other), None);
+        assert_eq!(
+            as_policy_refusal("<Error><Code>NoSuchKey</Code></Error>"),
+            None
+        );
+    }
 
     #[test]
     fn messages_are_added_only_when_missing() {

@@ -102,6 +102,7 @@ pub fn operation(
         ("DELETE", true, true) => "DeleteObject",
         ("POST", true, true) if has("uploads") => "CreateMultipartUpload",
         ("POST", true, true) if has("uploadId") => "CompleteMultipartUpload",
+        ("OPTIONS", _, _) => "PreflightCors",
         _ => "Other",
     }
 }

@@ -2,7 +2,9 @@
 //! (and `x-amz-id-2`), and every XML error body carries the same
 //! `<RequestId>`, as AWS answers. Wraps the s3s service, so errors raised
 //! inside s3s (authentication, parsing) get one too. It also fills in AWS's
-//! `<Message>` where s3s left it out, drops the XML body s3s gives a
+//! `<Message>` where s3s left it out, answers a form upload its policy
+//! does not cover as AWS does (403 AccessDenied, "Invalid according to
+//! Policy"), drops the XML body s3s gives a
 //! 304 Not Modified, and writes raw carriage returns in XML answers as
 //! `&#13;` (see `limits`).
 
@@ -61,6 +63,10 @@ where
 
     fn call(&self, req: http::Request<s3s::Body>) -> Self::Future {
         let id = self.next_id();
+        let form_upload = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
         let response = self.inner.call(req);
         Box::pin(async move {
             let mut response = response.await?;
@@ -83,7 +89,19 @@ where
                     Ok(collected) => collected.to_bytes(),
                     Err(_) => Bytes::new(),
                 };
-                let body = with_request_id(&with_message(bytes), &id);
+                let body = with_message(bytes);
+                let body = match std::str::from_utf8(&body)
+                    .ok()
+                    .filter(|_| form_upload && body.len() <= MAX_ERROR_BODY)
+                    .and_then(crate::http::error_text::as_policy_refusal)
+                {
+                    Some(refusal) => {
+                        parts.status = http::StatusCode::FORBIDDEN;
+                        Bytes::from(refusal)
+                    }
+                    None => body,
+                };
+                let body = with_request_id(&body, &id);
                 parts.headers.remove(http::header::CONTENT_LENGTH);
                 parts.headers.insert(
                     http::header::CONTENT_LENGTH,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::bucket_config::{self, PublicAccessBlock};
 use super::{BucketAcl, BucketPerms};
+use crate::cors::CorsRules;
 use crate::policy::Policy;
 
 /// How long an entry is used.
@@ -39,6 +40,8 @@ pub struct BucketAccessInfo {
     pub policy: Option<Arc<Policy>>,
     /// Its public access block (all off if it has none).
     pub public_access: PublicAccessBlock,
+    /// Its CORS rules.
+    pub cors: Option<Arc<CorsRules>>,
 }
 
 impl BucketAccessInfo {
@@ -59,6 +62,7 @@ impl BucketAccessInfo {
             grants: grants.into_iter().collect(),
             policy: None,
             public_access: PublicAccessBlock::default(),
+            cors: None,
         };
         for (kind, value) in configs {
             match kind.as_str() {
@@ -79,6 +83,16 @@ impl BucketAccessInfo {
                             );
                             PublicAccessBlock::from_bytes(&[0xf]).expect("one byte")
                         });
+                }
+                bucket_config::CORS => {
+                    // Unreadable rules allow nothing (browsers are refused).
+                    info.cors = CorsRules::decode(value).map(Arc::new);
+                    if info.cors.is_none() {
+                        tracing::error!(
+                            bucket = name,
+                            "stored CORS rules unreadable; ignoring them"
+                        );
+                    }
                 }
                 _ => {}
             }
