@@ -446,6 +446,7 @@ async fn signatures_limits_secrets_and_a_connection_flood() {
     check_presigned_v4(&s3, &addr, &keys).await;
     check_bad_signatures(&devnet, &addr, &keys).await;
     check_metadata_limit(&s3).await;
+    check_non_ascii_metadata(&s3).await;
     check_keys(&s3, &addr, &keys).await;
     check_connection_flood(&devnet, &addr).await;
     check_idle_and_body_timeouts(&addr, &keys);
@@ -616,6 +617,38 @@ async fn check_bad_signatures(devnet: &Devnet, addr: &str, keys: &Keys) {
 }
 
 /// More than 2 KB of user metadata is refused where it would be stored.
+/// User metadata beyond ASCII is stored as text and returned as AWS
+/// documents it ("encoded as per RFC 2047 to make them mail-safe before
+/// returning"): one or more `=?UTF-8?B?...?=` words, which decode to what
+/// was stored; ASCII values come back as they are.
+async fn check_non_ascii_metadata(s3: &aws_sdk_s3::Client) {
+    use base64::Engine;
+    for value in ["Hello World\u{e9}", "caf\u{e9} \u{20ac}5 \u{4e2d}\u{6587}", "plain"] {
+        s3.put_object()
+            .bucket("edge")
+            .key("meta-text")
+            .metadata("note", value)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+        let head = s3.head_object().bucket("edge").key("meta-text").send().await;
+        let got = head.unwrap().metadata().unwrap()["note"].clone();
+        if value.is_ascii() {
+            assert_eq!(got, value);
+            continue;
+        }
+        let mut bytes = Vec::new();
+        for word in got.split_whitespace() {
+            let text = word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?="));
+            let text = text.unwrap_or_else(|| panic!("not an encoded word: {got}"));
+            let decoded = base64::engine::general_purpose::STANDARD.decode(text);
+            bytes.extend(decoded.unwrap());
+        }
+        assert_eq!(String::from_utf8(bytes).unwrap(), value, "{got}");
+    }
+}
+
 async fn check_metadata_limit(s3: &aws_sdk_s3::Client) {
     let too_large = (400, "MetadataTooLarge".to_owned());
     // 5 + 2043 = 2048 bytes: the most AWS takes.
