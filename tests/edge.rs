@@ -623,7 +623,11 @@ async fn check_bad_signatures(devnet: &Devnet, addr: &str, keys: &Keys) {
 /// was stored; ASCII values come back as they are.
 async fn check_non_ascii_metadata(s3: &aws_sdk_s3::Client) {
     use base64::Engine;
-    for value in ["Hello World\u{e9}", "caf\u{e9} \u{20ac}5 \u{4e2d}\u{6587}", "plain"] {
+    for value in [
+        "Hello World\u{e9}",
+        "caf\u{e9} \u{20ac}5 \u{4e2d}\u{6587}",
+        "plain",
+    ] {
         s3.put_object()
             .bucket("edge")
             .key("meta-text")
@@ -632,7 +636,12 @@ async fn check_non_ascii_metadata(s3: &aws_sdk_s3::Client) {
             .send()
             .await
             .unwrap();
-        let head = s3.head_object().bucket("edge").key("meta-text").send().await;
+        let head = s3
+            .head_object()
+            .bucket("edge")
+            .key("meta-text")
+            .send()
+            .await;
         let got = head.unwrap().metadata().unwrap()["note"].clone();
         if value.is_ascii() {
             assert_eq!(got, value);
@@ -640,7 +649,9 @@ async fn check_non_ascii_metadata(s3: &aws_sdk_s3::Client) {
         }
         let mut bytes = Vec::new();
         for word in got.split_whitespace() {
-            let text = word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?="));
+            let text = word
+                .strip_prefix("=?UTF-8?B?")
+                .and_then(|w| w.strip_suffix("?="));
             let text = text.unwrap_or_else(|| panic!("not an encoded word: {got}"));
             let decoded = base64::engine::general_purpose::STANDARD.decode(text);
             bytes.extend(decoded.unwrap());

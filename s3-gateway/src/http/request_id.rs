@@ -2,7 +2,8 @@
 //! (and `x-amz-id-2`), and every XML error body carries the same
 //! `<RequestId>`, as AWS answers. Wraps the s3s service, so errors raised
 //! inside s3s (authentication, parsing) get one too. It also fills in AWS's
-//! `<Message>` where s3s left it out, answers a form upload its policy
+//! `<Message>` where s3s left it out, unquotes GetObjectAttributes' ETag,
+//! answers a form upload its policy
 //! does not cover as AWS does (403 AccessDenied, "Invalid according to
 //! Policy"), drops the XML body s3s gives a
 //! 304 Not Modified, and writes raw carriage returns in XML answers as
@@ -67,6 +68,11 @@ where
             .headers()
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+        let attributes = req.method() == http::Method::GET
+            && req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p == "attributes" || p == "attributes=")
+            });
         let response = self.inner.call(req);
         Box::pin(async move {
             let mut response = response.await?;
@@ -126,6 +132,19 @@ where
                 );
                 response = http::Response::from_parts(parts, s3s::Body::from(escaped));
             }
+            if attributes
+                && response.status() == http::StatusCode::OK
+                && let Some(unquoted) = response.body().bytes().and_then(|b| unquote_etag(&b))
+            {
+                // GetObjectAttributes answers the ETag unquoted (every other
+                // answer quotes it, and so does s3s's serializer).
+                let (mut parts, _) = response.into_parts();
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(unquoted.len()),
+                );
+                response = http::Response::from_parts(parts, s3s::Body::from(unquoted));
+            }
             let headers = response.headers_mut();
             if let Ok(value) = http::HeaderValue::from_str(&id) {
                 headers.insert("x-amz-request-id", value.clone());
@@ -134,6 +153,19 @@ where
             Ok(response)
         })
     }
+}
+
+/// A GetObjectAttributes answer with its `<ETag>"..."</ETag>` unquoted;
+/// `None` if it has none.
+fn unquote_etag(body: &Bytes) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<ETag>\"")? + "<ETag>".len();
+    let end = start + text[start..].find("\"</ETag>")? + 1;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str(&text[start + 1..end - 1]);
+    out.push_str(&text[end..]);
+    Some(Bytes::from(out))
 }
 
 /// Adds AWS's `<Message>` to an S3 XML error body that lacks one.
@@ -177,6 +209,19 @@ fn with_request_id(body: &Bytes, id: &str) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_attributes_etag_loses_its_quotes() {
+        let body = Bytes::from_static(b"<R><ETag>\"abc-2\"</ETag><ObjectSize>3</ObjectSize></R>");
+        assert_eq!(
+            unquote_etag(&body).unwrap(),
+            Bytes::from_static(b"<R><ETag>abc-2</ETag><ObjectSize>3</ObjectSize></R>")
+        );
+        assert_eq!(
+            unquote_etag(&Bytes::from_static(b"<R><ObjectSize>3</ObjectSize></R>")),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod acl;
+mod attributes;
 mod buckets;
 pub mod checksum;
 pub mod conditional;
@@ -323,5 +324,12 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         cors::delete_bucket_cors(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        attributes::get_object_attributes(self, req).await
     }
 }
