@@ -727,3 +727,233 @@ async fn the_public_access_block_refuses_and_ignores_public_access() {
     let get = a.get_public_access_block().bucket("t-pab").send().await;
     assert_eq!(code(get), "NoSuchPublicAccessBlockConfiguration");
 }
+
+/// Puts `key` into `bucket` as the devnet's key, with `acl` applied by
+/// `with` (a canned ACL or grant headers).
+async fn put_with(
+    bucket: &str,
+    key: &str,
+    with: impl FnOnce(
+        aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+) -> String {
+    let put = devnet().client().put_object().bucket(bucket).key(key);
+    let put = with(put).body(ByteStream::from_static(b"object data"));
+    code(put.send().await)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_acls_open_single_objects_to_the_keys_and_groups_they_name() {
+    use aws_sdk_s3::types::{ObjectCannedAcl, Permission, Type};
+    let a = devnet().client();
+    a.create_bucket().bucket("t-objacl").send().await.unwrap();
+    let (b_id, b) = new_key();
+    let canned = |acl: ObjectCannedAcl| {
+        move |p: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder| p.acl(acl)
+    };
+    assert_eq!(
+        put_with("t-objacl", "open", canned(ObjectCannedAcl::PublicRead)).await,
+        "ok"
+    );
+    assert_eq!(put_with("t-objacl", "secret", |p| p).await, "ok");
+    assert_eq!(
+        put_with(
+            "t-objacl",
+            "auth",
+            canned(ObjectCannedAcl::AuthenticatedRead)
+        )
+        .await,
+        "ok"
+    );
+    let for_b = format!("id=\"{b_id}\"");
+    assert_eq!(
+        put_with("t-objacl", "shared", |p| p.grant_read(&for_b)).await,
+        "ok"
+    );
+
+    // Anonymous clients read only the public object; a missing key is 403.
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/open").await, 200);
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/secret").await, 403);
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/auth").await, 403);
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/missing").await, 403);
+    assert_eq!(
+        anonymous_get("127.0.0.1", "/t-objacl").await,
+        403,
+        "no listing"
+    );
+    // B, with no grant in the bucket: what the objects grant it.
+    assert_eq!(
+        read_object(&b, "t-objacl", "shared", "granted").await,
+        b"object data"
+    );
+    assert_eq!(
+        read_object(&b, "t-objacl", "auth", "signed").await,
+        b"object data"
+    );
+    assert_eq!(
+        code(b.get_object().bucket("t-objacl").key("secret").send().await),
+        "AccessDenied"
+    );
+    assert_eq!(
+        code(
+            b.get_object()
+                .bucket("t-objacl")
+                .key("missing")
+                .send()
+                .await
+        ),
+        "AccessDenied"
+    );
+    assert_eq!(
+        code(
+            b.get_object_acl()
+                .bucket("t-objacl")
+                .key("shared")
+                .send()
+                .await
+        ),
+        "AccessDenied"
+    );
+
+    // The ACL as GetObjectAcl answers it: the owner's FULL_CONTROL first.
+    let got = a
+        .get_object_acl()
+        .bucket("t-objacl")
+        .key("open")
+        .send()
+        .await
+        .unwrap();
+    let owner = devnet().info["access_key"].as_str().unwrap();
+    assert_eq!(got.owner().and_then(|o| o.id()), Some(owner));
+    let grants: Vec<_> = got
+        .grants()
+        .iter()
+        .map(|g| {
+            let who = g.grantee().unwrap();
+            let name = match who.r#type() {
+                Type::CanonicalUser => who.id().unwrap().to_owned(),
+                _ => who.uri().unwrap().rsplit('/').next().unwrap().to_owned(),
+            };
+            (name, g.permission().cloned().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            (owner.to_owned(), Permission::FullControl),
+            ("AllUsers".to_owned(), Permission::Read)
+        ]
+    );
+
+    // PutObjectAcl: closed again; WRITE_ACP lets B open another object.
+    let put = a
+        .put_object_acl()
+        .bucket("t-objacl")
+        .key("open")
+        .acl(ObjectCannedAcl::Private);
+    put.send().await.unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/open").await, 403);
+    let put = a
+        .put_object_acl()
+        .bucket("t-objacl")
+        .key("secret")
+        .grant_write_acp(&for_b);
+    put.send().await.unwrap();
+    let put = b
+        .put_object_acl()
+        .bucket("t-objacl")
+        .key("secret")
+        .acl(ObjectCannedAcl::PublicRead);
+    assert_eq!(code(put.send().await), "ok");
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/secret").await, 200);
+    let put = b
+        .put_object_acl()
+        .bucket("t-objacl")
+        .key("shared")
+        .acl(ObjectCannedAcl::PublicRead);
+    assert_eq!(
+        code(put.send().await),
+        "AccessDenied",
+        "READ is not WRITE_ACP"
+    );
+
+    // A copy is private unless it asks; multipart uploads take the ACL too.
+    let copy = a
+        .copy_object()
+        .bucket("t-objacl")
+        .key("copied")
+        .copy_source("t-objacl/secret");
+    copy.send().await.unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/copied").await, 403);
+    let copy = a
+        .copy_object()
+        .bucket("t-objacl")
+        .key("copied")
+        .copy_source("t-objacl/secret");
+    copy.acl(ObjectCannedAcl::PublicRead).send().await.unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/copied").await, 200);
+    let up = a.create_multipart_upload().bucket("t-objacl").key("multi");
+    let id = up.acl(ObjectCannedAcl::PublicRead).send().await.unwrap();
+    let id = id.upload_id().unwrap().to_owned();
+    let part = a
+        .upload_part()
+        .bucket("t-objacl")
+        .key("multi")
+        .upload_id(&id)
+        .part_number(1);
+    let part = part
+        .body(ByteStream::from_static(b"one part"))
+        .send()
+        .await
+        .unwrap();
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let complete = a
+        .complete_multipart_upload()
+        .bucket("t-objacl")
+        .key("multi")
+        .upload_id(&id);
+    complete.multipart_upload(done).send().await.unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/multi").await, 200);
+
+    // Refusals: an unknown key, a canned ACL with grants.
+    assert_eq!(
+        put_with("t-objacl", "x", |p| p.grant_read("id=\"NOSUCHKEY\"")).await,
+        "InvalidArgument"
+    );
+    let both = |p: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder| {
+        p.acl(ObjectCannedAcl::Private).grant_read("id=\"x\"")
+    };
+    assert_eq!(put_with("t-objacl", "x", both).await, "InvalidRequest");
+    // IgnorePublicAcls closes public objects; BlockPublicAcls refuses new ones.
+    let block = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .ignore_public_acls(true)
+        .block_public_acls(true)
+        .build();
+    let put = a.put_public_access_block().bucket("t-objacl");
+    put.public_access_block_configuration(block)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous_get("127.0.0.1", "/t-objacl/secret").await, 403);
+    assert_eq!(
+        read_object(&b, "t-objacl", "shared", "key grants stay").await,
+        b"object data"
+    );
+    assert_eq!(
+        put_with("t-objacl", "y", canned(ObjectCannedAcl::PublicRead)).await,
+        "AccessDenied"
+    );
+    let put = a
+        .put_object_acl()
+        .bucket("t-objacl")
+        .key("secret")
+        .acl(ObjectCannedAcl::PublicRead);
+    assert_eq!(code(put.send().await), "AccessDenied");
+}

@@ -53,6 +53,7 @@ fn meta(tag: u64) -> ObjectMeta {
         k: 4,
         m: 2,
         parts: vec![part(1, 1)],
+        acl: Default::default(),
     }
 }
 
@@ -1040,6 +1041,53 @@ async fn bucket_configs_are_set_replaced_removed_and_go_with_the_bucket(f: &Fixt
     assert_eq!(s.bucket_configs("cfg2").await.unwrap().len(), 1);
 }
 
+async fn object_acls_change_alone_and_only_on_the_object_read(f: &Fixture) {
+    use s3_gateway::meta::object_acl::{Grantee, ObjectAcl, Permission};
+    let s = f.store();
+    s.create_private_bucket("oacl", "r", "A").await.unwrap();
+    let mut big = meta(3);
+    big.parts = vec![part(1, 3), part(2, 2)];
+    s.put_object_always("oacl", "k", &big).await.unwrap();
+    let public = ObjectAcl {
+        grants: vec![(Grantee::AllUsers, Permission::Read)],
+    };
+    assert!(
+        s.set_object_acl("oacl", "k", &big.etag, &public)
+            .await
+            .unwrap()
+    );
+    let read = s.object("oacl", "k").await.unwrap().unwrap();
+    assert_eq!(read.acl, public);
+    assert_eq!(read.parts, big.parts, "the layout is untouched");
+    assert_eq!(
+        ObjectMeta {
+            acl: Default::default(),
+            ..read
+        },
+        big
+    );
+    // Another ETag (the object was replaced), or no object: nothing changes.
+    assert!(
+        !s.set_object_acl("oacl", "k", "\"other\"", &ObjectAcl::default())
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.object("oacl", "k").await.unwrap().unwrap().acl, public);
+    assert!(
+        !s.set_object_acl("oacl", "none", &big.etag, &public)
+            .await
+            .unwrap()
+    );
+    // A new object at the key starts with its own ACL.
+    s.put_object_always("oacl", "k", &meta(4)).await.unwrap();
+    assert_eq!(
+        s.object("oacl", "k").await.unwrap().unwrap().acl,
+        ObjectAcl::default()
+    );
+    s.delete_object("oacl", "k").await.unwrap();
+    s.delete_bucket("oacl").await.unwrap();
+}
+
 async fn keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants(f: &Fixture) {
     let s = f.store();
     let master = s3_gateway::keywrap::MasterKey::generate();
@@ -1320,6 +1368,7 @@ conformance!(
     bucket_acls_are_kept_with_the_bucket,
     bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
     bucket_configs_are_set_replaced_removed_and_go_with_the_bucket,
+    object_acls_change_alone_and_only_on_the_object_read,
     keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants,
     part_checksums_are_kept_with_their_parts,
     health_state_survives_a_reopen,

@@ -25,6 +25,7 @@ pub mod bucket_config;
 mod error;
 mod listing;
 mod names;
+pub mod object_acl;
 
 pub mod postgres;
 pub mod redb;
@@ -45,6 +46,7 @@ pub use types::{
 };
 
 use crate::data::keywrap::MasterKey;
+use object_acl::ObjectAcl;
 
 /// What a put comes back with: the manifest it replaced (its shards are the
 /// caller's to delete), or why its condition refused it.
@@ -163,6 +165,16 @@ pub trait MetaBackend: Send + Sync + 'static {
     /// Deletes object `key` of `bucket`; returns what was deleted.
     async fn delete_object(&self, bucket: &str, key: &str)
     -> Result<Option<ObjectMeta>, MetaError>;
+    /// Replaces the ACL of object `key` of `bucket` if it is still the
+    /// object with ETag `etag` (quoted as stored), leaving the rest of its
+    /// manifest as it is now; `false` if it is gone or was replaced.
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        acl: &ObjectAcl,
+    ) -> Result<bool, MetaError>;
     /// One page of the objects of `bucket`, as `q` asks.
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError>;
     /// Up to `limit` objects of every bucket, in (bucket, key) order, after

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::error::MetaError;
+use super::object_acl::ObjectAcl;
 
 /// An S3 access key and its secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +81,9 @@ pub struct ObjectMeta {
     pub m: u8,
     /// One part for a simple PUT; one per part for a multipart upload.
     pub parts: Vec<PartLayout>,
+    /// Its ACL (private unless the writer asked otherwise). Last, so
+    /// records of version 1, which lack it, read with it appended.
+    pub acl: ObjectAcl,
 }
 
 /// One part of an object (the whole object for a simple PUT).
@@ -166,7 +170,44 @@ pub struct ListPage {
     pub next_marker: Option<String>,
 }
 
-const RECORD_VERSION: u8 = 1;
+/// Version 2 added [`ObjectMeta::acl`]; records of every other type read
+/// the same in both.
+const RECORD_VERSION: u8 = 2;
+
+/// A stored record type.
+pub(super) trait Record: DeserializeOwned {
+    /// What a version 1 record lacks at its end, as version 2 encodes it
+    /// when defaulted.
+    fn v1_suffix() -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+/// The encoding of the default [`ObjectAcl`]: what an object manifest (or
+/// a record ending in one) of version 1 lacks.
+fn default_acl_suffix() -> Vec<u8> {
+    postcard::to_allocvec(&ObjectAcl::default()).expect("serializable")
+}
+
+impl Record for ObjectMeta {
+    fn v1_suffix() -> Vec<u8> {
+        default_acl_suffix()
+    }
+}
+
+impl Record for UploadRecord {
+    // Its last field is an object manifest.
+    fn v1_suffix() -> Vec<u8> {
+        default_acl_suffix()
+    }
+}
+
+impl Record for BucketRecord {}
+impl Record for PartLayout {}
+impl Record for BucketAcl {}
+impl Record for NodeHealthRecord {}
+impl Record for RepairEntry {}
+impl<T: DeserializeOwned> Record for Vec<T> {}
 
 /// A version byte, then postcard.
 pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -175,10 +216,14 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, MetaError> {
+pub(super) fn decode<T: Record>(bytes: &[u8], what: &str) -> Result<T, MetaError> {
+    let corrupt = |e: postcard::Error| MetaError::Corrupt(format!("{what}: {e}"));
     match bytes.split_first() {
-        Some((&RECORD_VERSION, rest)) => {
-            postcard::from_bytes(rest).map_err(|e| MetaError::Corrupt(format!("{what}: {e}")))
+        Some((&RECORD_VERSION, rest)) => postcard::from_bytes(rest).map_err(corrupt),
+        Some((1, rest)) => {
+            let mut upgraded = rest.to_vec();
+            upgraded.extend(T::v1_suffix());
+            postcard::from_bytes(&upgraded).map_err(corrupt)
         }
         Some((v, _)) => Err(MetaError::Corrupt(format!(
             "{what}: unknown record version {v}"
@@ -437,5 +482,60 @@ impl WriteCondition {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::object_acl::{Grantee, Permission};
+
+    /// A record as version 1 wrote it: version 2's encoding of the same
+    /// record with a default ACL, less that ACL.
+    fn as_v1<T: Serialize>(value: &T) -> Vec<u8> {
+        let mut bytes = encode(value);
+        bytes.truncate(bytes.len() - default_acl_suffix().len());
+        bytes[0] = 1;
+        bytes
+    }
+
+    #[test]
+    fn version_1_manifests_and_uploads_read_as_private_objects() {
+        let meta = ObjectMeta {
+            size: 5,
+            etag: "\"e\"".into(),
+            user_metadata: vec![("a".into(), "b".into())],
+            ..Default::default()
+        };
+        let read: ObjectMeta = decode(&as_v1(&meta), "object").unwrap();
+        assert_eq!(read, meta);
+        let upload = UploadRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            initiated: 7,
+            seq: 1,
+            template: meta.clone(),
+        };
+        let read: UploadRecord = decode(&as_v1(&upload), "upload").unwrap();
+        assert_eq!(read.template, meta);
+        // Records of other types are the same in both versions.
+        let mut bucket = encode(&BucketAcl::PublicRead);
+        bucket[0] = 1;
+        assert_eq!(
+            decode::<BucketAcl>(&bucket, "acl").unwrap(),
+            BucketAcl::PublicRead
+        );
+        // Version 2 keeps the ACL.
+        let shared = ObjectMeta {
+            acl: ObjectAcl {
+                grants: vec![(Grantee::AllUsers, Permission::Read)],
+            },
+            ..meta
+        };
+        assert_eq!(
+            decode::<ObjectMeta>(&encode(&shared), "object").unwrap(),
+            shared
+        );
+        assert!(decode::<ObjectMeta>(&[3, 0], "object").is_err());
     }
 }

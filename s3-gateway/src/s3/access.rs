@@ -40,8 +40,11 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use crate::http::conn::ClientInfo;
+use crate::meta::object_acl::Permission;
 use crate::meta::{BucketAccessInfo, BucketAcl, BucketPerms, MetaStore};
 use crate::policy::{self, Decision, Policy};
+
+use super::object_acl::ObjectAclDecides;
 
 /// The operations anonymous clients may perform on a public-read bucket.
 const PUBLIC_READ_OPS: [&str; 7] = [
@@ -142,12 +145,22 @@ impl BucketAccess {
             // Read from the store, not the cache: a bucket made private
             // through another gateway sharing the store is closed to
             // anonymous clients here at once.
-            return match self.meta.bucket_access_uncached(bucket).await? {
-                Some(info) if permitted(&info, None, op, bucket, key, &facts) => {
-                    refuse_public_acl(&info, cx.headers())
-                }
-                _ => Err(access_denied()),
+            let Some(info) = self.meta.bucket_access_uncached(bucket).await? else {
+                return Err(access_denied());
             };
+            let deferred = if permitted(&info, None, op, bucket, key, &facts) {
+                None
+            } else {
+                Some(
+                    object_acl_decides(&info, None, op, bucket, key, &facts)
+                        .ok_or_else(access_denied)?,
+                )
+            };
+            refuse_public_acl(&info, cx.headers())?;
+            if let Some(decides) = deferred {
+                cx.extensions_mut().insert(decides);
+            }
+            return Ok(());
         };
         if op == "CreateBucket" {
             return if self.meta.key_may_create_buckets(principal).await? {
@@ -160,9 +173,14 @@ impl BucketAccess {
         let Some(info) = self.meta.bucket_access(bucket).await? else {
             return Ok(());
         };
-        if !permitted(&info, Some(principal), op, bucket, key, &facts) {
-            return Err(access_denied());
-        }
+        let deferred = if permitted(&info, Some(principal), op, bucket, key, &facts) {
+            None
+        } else {
+            Some(
+                object_acl_decides(&info, Some(principal), op, bucket, key, &facts)
+                    .ok_or_else(access_denied)?,
+            )
+        };
         refuse_public_acl(&info, cx.headers())?;
         let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok());
         owned_by(&info, header("x-amz-expected-bucket-owner"))?;
@@ -186,6 +204,9 @@ impl BucketAccess {
                 return Err(access_denied());
             }
             owned_by(&info, header("x-amz-source-expected-bucket-owner"))?;
+        }
+        if let Some(decides) = deferred {
+            cx.extensions_mut().insert(decides);
         }
         Ok(())
     }
@@ -252,6 +273,38 @@ pub fn permitted(
         }
         _ => false,
     }
+}
+
+/// For a request the bucket does not let through: whether the object's
+/// own ACL may (reading an object, or reading or replacing its ACL),
+/// unless the bucket's policy explicitly denies it. The handler then
+/// decides from the object.
+fn object_acl_decides(
+    info: &BucketAccessInfo,
+    principal: Option<&str>,
+    op: &str,
+    bucket: &str,
+    key: Option<&str>,
+    facts: &Facts<'_>,
+) -> Option<ObjectAclDecides> {
+    let wanted = match op {
+        "GetObject" | "HeadObject" => Permission::Read,
+        "GetObjectAcl" => Permission::ReadAcp,
+        "PutObjectAcl" => Permission::WriteAcp,
+        _ => return None,
+    };
+    let key = key?;
+    let denied = info.policy.as_ref().is_some_and(|p| {
+        let action = policy::action_of(op);
+        let resource = policy::resource_arn(bucket, Some(key));
+        p.decide(&policy::Request {
+            principal,
+            action: &action,
+            resource: &resource,
+            context: facts,
+        }) == Decision::Deny
+    });
+    (!denied).then_some(ObjectAclDecides { wanted })
 }
 
 /// AccessDenied for a request setting a public canned ACL or granting to

@@ -11,6 +11,7 @@ use crate::s3::copy_source::{SourceFailed, parse_copy_range};
 
 use super::Gateway;
 use super::multipart::*;
+use super::object_acl::GrantHeaders;
 use super::objects::*;
 use super::response::*;
 
@@ -39,6 +40,23 @@ pub(super) async fn copy_object(
     };
     let source = gw.object(src_bucket, src_key).await?;
     gw.require_bucket(&input.bucket).await?;
+    // The copy is a new object: private unless the request asks otherwise
+    // (the source's ACL is not copied, as on AWS).
+    let acl = gw
+        .asked_acl(
+            &input.bucket,
+            input.acl.as_ref().map(|a| a.as_str()),
+            GrantHeaders {
+                full_control: input.grant_full_control.as_deref(),
+                read: input.grant_read.as_deref(),
+                read_acp: input.grant_read_acp.as_deref(),
+                write_acp: input.grant_write_acp.as_deref(),
+                write: None,
+            },
+            None,
+        )
+        .await?
+        .unwrap_or_default();
     check_copy_source(
         preconditions(
             input.copy_source_if_match.as_ref(),
@@ -124,6 +142,7 @@ pub(super) async fn copy_object(
     meta.k = written.scheme.k as u8;
     meta.m = written.scheme.m as u8;
     meta.parts = vec![written.part];
+    meta.acl = acl;
     if let Err(e) = gw
         .commit(&input.bucket, &input.key, &meta, Default::default())
         .await

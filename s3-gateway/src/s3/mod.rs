@@ -18,6 +18,8 @@ mod cors;
 mod error;
 mod listing;
 mod multipart;
+mod object_acl;
+mod object_acl_ops;
 mod objects;
 mod policy;
 mod response;
@@ -331,5 +333,19 @@ impl S3 for Gateway {
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         attributes::get_object_attributes(self, req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        object_acl_ops::get_object_acl(self, req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        object_acl_ops::put_object_acl(self, req).await
     }
 }

@@ -10,6 +10,7 @@ use crate::s3::conditional::WriteConditions;
 
 use super::Gateway;
 use super::error::*;
+use super::object_acl::GrantHeaders;
 use super::objects::*;
 use super::response::*;
 
@@ -18,6 +19,21 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
+    let acl = gw
+        .asked_acl(
+            &input.bucket,
+            input.acl.as_ref().map(|a| a.as_str()),
+            GrantHeaders {
+                full_control: input.grant_full_control.as_deref(),
+                read: input.grant_read.as_deref(),
+                read_acp: input.grant_read_acp.as_deref(),
+                write_acp: input.grant_write_acp.as_deref(),
+                write: None,
+            },
+            None,
+        )
+        .await?
+        .unwrap_or_default();
     gw.require_bucket(&input.bucket).await?;
     let scheme = gw.data.params().scheme;
     let algorithm = match &input.checksum_algorithm {
@@ -74,6 +90,7 @@ pub(super) async fn create_multipart_upload(
         k: scheme.k as u8,
         m: scheme.m as u8,
         parts: Vec::new(),
+        acl,
     };
     let upload_id = gw
         .meta

@@ -11,6 +11,7 @@ use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
 
 use super::error::*;
+use super::object_acl::GrantHeaders;
 use super::response::*;
 use super::{Gateway, access};
 
@@ -79,6 +80,21 @@ pub(super) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let input = req.input;
     gw.require_bucket(&input.bucket).await?;
+    let acl = gw
+        .asked_acl(
+            &input.bucket,
+            input.acl.as_ref().map(|a| a.as_str()),
+            GrantHeaders {
+                full_control: input.grant_full_control.as_deref(),
+                read: input.grant_read.as_deref(),
+                read_acp: input.grant_read_acp.as_deref(),
+                write_acp: input.grant_write_acp.as_deref(),
+                write: None,
+            },
+            None,
+        )
+        .await?
+        .unwrap_or_default();
     let conditions = WriteConditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -140,6 +156,7 @@ pub(super) async fn put_object(
         k: written.scheme.k as u8,
         m: written.scheme.m as u8,
         parts: vec![written.part],
+        acl,
     };
     if let Err(e) = gw
         .commit(&input.bucket, &input.key, &meta, conditions)
@@ -166,7 +183,10 @@ pub(super) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let meta = gw.object(&input.bucket, &input.key).await?;
+    let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
+    let meta = gw
+        .object_for(&input.bucket, &input.key, principal, &req.extensions)
+        .await?;
     check_read(
         preconditions(
             input.if_match.as_ref(),
@@ -223,7 +243,10 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let meta = gw.object(&input.bucket, &input.key).await?;
+    let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
+    let meta = gw
+        .object_for(&input.bucket, &input.key, principal, &req.extensions)
+        .await?;
     check_read(
         preconditions(
             input.if_match.as_ref(),

@@ -107,6 +107,16 @@ impl MetaBackend for RedbStore {
         RedbStore::object(self, bucket, key)
     }
 
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        acl: &crate::meta::object_acl::ObjectAcl,
+    ) -> Result<bool, MetaError> {
+        RedbStore::set_object_acl(self, bucket, key, etag, acl)
+    }
+
     async fn delete_object(
         &self,
         bucket: &str,

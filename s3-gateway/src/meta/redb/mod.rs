@@ -359,6 +359,38 @@ impl RedbStore {
         Ok(removed)
     }
 
+    /// Replaces the ACL of an object still carrying `etag`.
+    fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        acl: &crate::meta::object_acl::ObjectAcl,
+    ) -> Result<bool, MetaError> {
+        let txn = self.db.begin_write()?;
+        let row = object_key(bucket, key);
+        {
+            let mut objects = txn.open_table(OBJECTS)?;
+            let current = objects.get(row.as_slice())?;
+            let Some(mut meta) = current
+                .map(|v| decode::<ObjectMeta>(v.value(), "object"))
+                .transpose()?
+            else {
+                return Ok(false);
+            };
+            if meta.etag != etag {
+                return Ok(false);
+            }
+            meta.acl = acl.clone();
+            objects.insert(row.as_slice(), encode(&meta).as_slice())?;
+        }
+        txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::Objects, &row);
+        self.journal.record(marks);
+        Ok(true)
+    }
+
     /// One page of the objects of `bucket`, as `q` asks (see [`ListQuery`]).
     fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
         let txn = self.db.begin_read()?;
