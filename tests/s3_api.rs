@@ -125,3 +125,207 @@ async fn object_attributes_answer_etag_size_class_checksum_and_parts() {
         .await;
     assert_eq!(code(missing), "NoSuchKey");
 }
+
+/// A customer key for SSE-C: (base64 key, base64 MD5, raw bytes).
+fn customer_key(fill: u8) -> (String, String, [u8; 32]) {
+    use base64::Engine;
+    use md5::Digest;
+    let raw = [fill; 32];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    (b64.encode(raw), b64.encode(md5::Md5::digest(raw)), raw)
+}
+
+/// The HTTP status of a failed request.
+fn status<T, E>(
+    result: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+) -> u16 {
+    match result {
+        Ok(_) => 200,
+        Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_c_objects_need_their_key_for_every_read() {
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("ssec").send().await.unwrap();
+    let (key, md5, raw) = customer_key(0x5a);
+    let (other, other_md5, _) = customer_key(0x33);
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let put = s3
+        .put_object()
+        .bucket("ssec")
+        .key("secret")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.sse_customer_algorithm(), Some("AES256"));
+    assert_eq!(put.sse_customer_key_md5(), Some(md5.as_str()));
+
+    // With the key: whole and ranged reads, HEAD echoes the key's MD5.
+    let get = s3.get_object().bucket("ssec").key("secret");
+    let get = get
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5);
+    let got = get.clone().send().await.unwrap();
+    assert_eq!(got.sse_customer_key_md5(), Some(md5.as_str()));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), body);
+    let part = get.range("bytes=100000-100009").send().await.unwrap();
+    assert_eq!(
+        part.body.collect().await.unwrap().into_bytes(),
+        body[100_000..100_010]
+    );
+    let head = s3.head_object().bucket("ssec").key("secret");
+    let head = head
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5);
+    assert_eq!(head.send().await.unwrap().content_length(), Some(300_000));
+    // Without it, 400; with another, 403; a key on a plain object, 400.
+    let bare = s3.get_object().bucket("ssec").key("secret").send().await;
+    assert_eq!(code(bare), "InvalidRequest");
+    assert_eq!(
+        status(s3.head_object().bucket("ssec").key("secret").send().await),
+        400
+    );
+    let wrong = s3.get_object().bucket("ssec").key("secret");
+    let wrong = wrong
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&other)
+        .sse_customer_key_md5(&other_md5);
+    assert_eq!(code(wrong.send().await), "AccessDenied");
+    let bad_md5 = s3.get_object().bucket("ssec").key("secret");
+    let bad_md5 = bad_md5
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&other_md5);
+    assert_eq!(code(bad_md5.send().await), "InvalidArgument");
+    s3.put_object()
+        .bucket("ssec")
+        .key("plain")
+        .body(ByteStream::from_static(b"p"))
+        .send()
+        .await
+        .unwrap();
+    let keyed = s3.get_object().bucket("ssec").key("plain");
+    let keyed = keyed
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5);
+    assert_eq!(code(keyed.send().await), "InvalidRequest");
+
+    // Copies: out of SSE-C with the source key, into SSE-C with a new one.
+    let copy = s3
+        .copy_object()
+        .bucket("ssec")
+        .key("opened")
+        .copy_source("ssec/secret");
+    let copy = copy
+        .copy_source_sse_customer_algorithm("AES256")
+        .copy_source_sse_customer_key(&key)
+        .copy_source_sse_customer_key_md5(&md5);
+    copy.send().await.unwrap();
+    let opened = s3
+        .get_object()
+        .bucket("ssec")
+        .key("opened")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.body.collect().await.unwrap().into_bytes(), body);
+    let copy = s3
+        .copy_object()
+        .bucket("ssec")
+        .key("resealed")
+        .copy_source("ssec/opened");
+    let copy = copy
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&other)
+        .sse_customer_key_md5(&other_md5);
+    let copied = copy.send().await.unwrap();
+    assert_eq!(copied.sse_customer_key_md5(), Some(other_md5.as_str()));
+    let no_source_key = s3
+        .copy_object()
+        .bucket("ssec")
+        .key("x")
+        .copy_source("ssec/secret");
+    assert_eq!(code(no_source_key.send().await), "InvalidRequest");
+
+    // Multipart: every part brings the key the upload started with.
+    let up = s3.create_multipart_upload().bucket("ssec").key("multi");
+    let up = up
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5);
+    let id = up.send().await.unwrap().upload_id().unwrap().to_owned();
+    let part = |n: i32, data: Vec<u8>| {
+        s3.upload_part()
+            .bucket("ssec")
+            .key("multi")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(data))
+    };
+    assert_eq!(code(part(1, vec![1; 10]).send().await), "InvalidRequest");
+    let mut done = Vec::new();
+    for (n, data) in [(1, vec![1u8; 5 << 20]), (2, vec![2u8; 1000])] {
+        let p = part(n, data)
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(&key);
+        let p = p.sse_customer_key_md5(&md5).send().await.unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let complete = s3
+        .complete_multipart_upload()
+        .bucket("ssec")
+        .key("multi")
+        .upload_id(&id);
+    let parts = CompletedMultipartUpload::builder()
+        .set_parts(Some(done))
+        .build();
+    complete.multipart_upload(parts).send().await.unwrap();
+    let get = s3
+        .get_object()
+        .bucket("ssec")
+        .key("multi")
+        .range("bytes=5242878-5242881");
+    let get = get
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5);
+    let got = get
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(got.as_ref(), [1, 1, 2, 2]);
+    assert_eq!(
+        code(s3.get_object().bucket("ssec").key("multi").send().await),
+        "InvalidRequest"
+    );
+
+    // The gateway keeps the key's MD5, never the key.
+    let store = std::fs::read(devnet().gateway_dir().join("meta.redb")).unwrap();
+    assert!(
+        !store.windows(32).any(|w| w == raw),
+        "the raw key is stored"
+    );
+    assert!(
+        !store.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the key is stored"
+    );
+}

@@ -54,6 +54,7 @@ fn meta(tag: u64) -> ObjectMeta {
         m: 2,
         parts: vec![part(1, 1)],
         acl: Default::default(),
+        sse_customer_key_md5: None,
     }
 }
 

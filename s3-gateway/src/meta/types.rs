@@ -81,9 +81,13 @@ pub struct ObjectMeta {
     pub m: u8,
     /// One part for a simple PUT; one per part for a multipart upload.
     pub parts: Vec<PartLayout>,
-    /// Its ACL (private unless the writer asked otherwise). Last, so
-    /// records of version 1, which lack it, read with it appended.
+    /// Its ACL (private unless the writer asked otherwise).
     pub acl: ObjectAcl,
+    /// For an object stored with a customer-provided key (SSE-C): that
+    /// key's MD5, base64 (the key itself is never stored).
+    pub sse_customer_key_md5: Option<String>,
+    // Fields added in version 2 come last, so records of version 1, which
+    // lack them, read with their defaults appended.
 }
 
 /// One part of an object (the whole object for a simple PUT).
@@ -170,7 +174,8 @@ pub struct ListPage {
     pub next_marker: Option<String>,
 }
 
-/// Version 2 added [`ObjectMeta::acl`]; records of every other type read
+/// Version 2 added [`ObjectMeta::acl`] and
+/// [`ObjectMeta::sse_customer_key_md5`]; records of every other type read
 /// the same in both.
 const RECORD_VERSION: u8 = 2;
 
@@ -183,10 +188,11 @@ pub(super) trait Record: DeserializeOwned {
     }
 }
 
-/// The encoding of the default [`ObjectAcl`]: what an object manifest (or
-/// a record ending in one) of version 1 lacks.
+/// The encoding of the defaults of the fields version 2 added to
+/// [`ObjectMeta`]: what an object manifest (or a record ending in one) of
+/// version 1 lacks.
 fn default_acl_suffix() -> Vec<u8> {
-    postcard::to_allocvec(&ObjectAcl::default()).expect("serializable")
+    postcard::to_allocvec(&(ObjectAcl::default(), None::<String>)).expect("serializable")
 }
 
 impl Record for ObjectMeta {

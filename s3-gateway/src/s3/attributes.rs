@@ -16,7 +16,7 @@ pub(super) async fn get_object_attributes(
     gw: &Gateway,
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-    let input = req.input;
+    let input = &req.input;
     let wanted: Vec<&str> = input.object_attributes.iter().map(|a| a.as_str()).collect();
     let known = [
         ObjectAttributes::ETAG,
@@ -39,6 +39,13 @@ pub(super) async fn get_object_attributes(
         ));
     }
     let meta = gw.object(&input.bucket, &input.key).await?;
+    let customer = super::sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    super::sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
     let asked = |name: &str| wanted.contains(&name);
     let mut output = GetObjectAttributesOutput {
         last_modified: Some(timestamp(meta.last_modified)),

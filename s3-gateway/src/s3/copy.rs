@@ -14,6 +14,7 @@ use super::multipart::*;
 use super::object_acl::GrantHeaders;
 use super::objects::*;
 use super::response::*;
+use super::sse_c;
 
 /// A write whose source was another object failed: if reading the source
 /// did, that is the service's fault, not the request's.
@@ -40,6 +41,20 @@ pub(super) async fn copy_object(
     };
     let source = gw.object(src_bucket, src_key).await?;
     gw.require_bucket(&input.bucket).await?;
+    // SSE-C: the source is read with its key, the copy sealed with its own.
+    let source_customer = sse_c::from_fields(
+        &input.copy_source_sse_customer_algorithm,
+        &input.copy_source_sse_customer_key,
+        &input.copy_source_sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    let source_key = gw.data_key(&source, source_customer.as_ref())?;
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
     // The copy is a new object: private unless the request asks otherwise
     // (the source's ACL is not copied, as on AWS).
     let acl = gw
@@ -80,7 +95,14 @@ pub(super) async fn copy_object(
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let changes_checksum = requested.is_some_and(|a| Some(a) != source_algorithm);
-    if !replace && !changes_checksum && **src_bucket == *input.bucket && **src_key == *input.key {
+    let changes_encryption =
+        customer.as_ref().map(|c| c.md5()) != source.sse_customer_key_md5.as_deref();
+    if !replace
+        && !changes_checksum
+        && !changes_encryption
+        && **src_bucket == *input.bucket
+        && **src_key == *input.key
+    {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself \
@@ -102,12 +124,16 @@ pub(super) async fn copy_object(
     let failed = SourceFailed::default();
     let stream = gw.data.read_parts(
         ObjectRef::new(src_bucket, src_key),
-        gw.object_key(&source)?,
+        source_key,
         scheme_of(&source),
         source.parts.clone(),
         0..source.size,
     );
     let (key, wrapped_key) = gw.new_object_key();
+    let key = match &customer {
+        Some(c) => c.data_key(&key),
+        None => key,
+    };
     let written = gw
         .data
         .write(
@@ -143,6 +169,7 @@ pub(super) async fn copy_object(
     meta.m = written.scheme.m as u8;
     meta.parts = vec![written.part];
     meta.acl = acl;
+    meta.sse_customer_key_md5 = customer.as_ref().map(|c| c.md5().to_owned());
     if let Err(e) = gw
         .commit(&input.bucket, &input.key, &meta, Default::default())
         .await
@@ -151,7 +178,11 @@ pub(super) async fn copy_object(
         return Err(e);
     }
     let sums = checksum::response_fields(meta.checksum.as_ref());
+    let (sse_customer_algorithm, sse_customer_key_md5) =
+        sse_c::answer(meta.sse_customer_key_md5.as_deref());
     Ok(S3Response::new(CopyObjectOutput {
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp(meta.last_modified)),
@@ -184,6 +215,20 @@ pub(super) async fn upload_part_copy(
         return Err(s3_error!(NotImplemented, "copying from an access point"));
     };
     let source = gw.object(src_bucket, src_key).await?;
+    let source_customer = sse_c::from_fields(
+        &input.copy_source_sse_customer_algorithm,
+        &input.copy_source_sse_customer_key,
+        &input.copy_source_sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    let source_key = gw.data_key(&source, source_customer.as_ref())?;
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    let part_key = gw.data_key(&template, customer.as_ref())?;
     check_copy_source(
         preconditions(
             input.copy_source_if_match.as_ref(),
@@ -203,7 +248,7 @@ pub(super) async fn upload_part_copy(
     let failed = SourceFailed::default();
     let stream = gw.data.read_parts(
         ObjectRef::new(src_bucket, src_key),
-        gw.object_key(&source)?,
+        source_key,
         scheme_of(&source),
         source.parts.clone(),
         range,
@@ -214,7 +259,7 @@ pub(super) async fn upload_part_copy(
     let written = gw
         .data
         .write(
-            &gw.object_key(&template)?,
+            &part_key,
             input.part_number as u32,
             Some(len),
             check.wrap(Box::pin(failed.watch(stream))),
@@ -225,7 +270,11 @@ pub(super) async fn upload_part_copy(
     let etag_value = written.part.etag.clone();
     let kept = computed.as_ref().map(|(_, v)| v.as_str());
     gw.record_part(&input.upload_id, written.part, kept).await?;
+    let (sse_customer_algorithm, sse_customer_key_md5) =
+        sse_c::answer(template.sse_customer_key_md5.as_deref());
     Ok(S3Response::new(UploadPartCopyOutput {
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&etag_value)),
             last_modified: Some(timestamp(now_ms())),

@@ -23,6 +23,7 @@ mod object_acl_ops;
 mod objects;
 mod policy;
 mod response;
+mod sse_c;
 pub mod window;
 
 use std::sync::Arc;
@@ -67,6 +68,22 @@ impl Gateway {
         self.master.unwrap(&meta.encryption_key).map_err(|e| {
             tracing::error!(error = %e, "cannot unwrap an object key");
             internal(e)
+        })
+    }
+
+    /// The key an object's data is sealed under, for a request bringing
+    /// `customer` (SSE-C): refused unless it brings the key the object
+    /// was stored with, or none for an object stored without one.
+    fn data_key(
+        &self,
+        meta: &ObjectMeta,
+        customer: Option<&sse_c::CustomerKey>,
+    ) -> S3Result<mesh::codec::ObjectKey> {
+        sse_c::check(meta.sse_customer_key_md5.as_deref(), customer)?;
+        let key = self.object_key(meta)?;
+        Ok(match customer {
+            Some(c) => c.data_key(&key),
+            None => key,
         })
     }
 

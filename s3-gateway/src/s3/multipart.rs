@@ -13,12 +13,19 @@ use super::error::*;
 use super::object_acl::GrantHeaders;
 use super::objects::*;
 use super::response::*;
+use super::sse_c;
 
 pub(super) async fn create_multipart_upload(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
     let acl = gw
         .asked_acl(
             &input.bucket,
@@ -91,6 +98,7 @@ pub(super) async fn create_multipart_upload(
         m: scheme.m as u8,
         parts: Vec::new(),
         acl,
+        sse_customer_key_md5: customer.as_ref().map(|c| c.md5().to_owned()),
     };
     let upload_id = gw
         .meta
@@ -100,6 +108,8 @@ pub(super) async fn create_multipart_upload(
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload_id),
+        sse_customer_algorithm: customer.as_ref().map(|_| sse_c::ALGORITHM.to_owned()),
+        sse_customer_key_md5: customer.as_ref().map(|c| c.md5().to_owned()),
         checksum_algorithm: input.checksum_algorithm,
         checksum_type: input.checksum_type.or_else(|| {
             algorithm.map(|a| {
@@ -123,7 +133,14 @@ pub(super) async fn upload_part(
     let (_, _, template, _) = gw
         .upload_state(&input.upload_id, &input.bucket, &input.key)
         .await?;
-    let key = gw.object_key(&template)?;
+    // Every part of an SSE-C upload brings the key it was started with.
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    let key = gw.data_key(&template, customer.as_ref())?;
     let IncomingBody {
         body,
         declared,
@@ -179,8 +196,12 @@ pub(super) async fn upload_part(
     gw.record_part(&input.upload_id, written.part, kept).await?;
     let mut sums = checksum::response_fields(stored_checksum(computed).as_ref());
     sums.checksum_type = None;
+    let (sse_customer_algorithm, sse_customer_key_md5) =
+        sse_c::answer(template.sse_customer_key_md5.as_deref());
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(etag(&etag_value)),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         checksum_crc32: sums.checksum_crc32,
         checksum_crc32c: sums.checksum_crc32c,
         checksum_crc64nvme: sums.checksum_crc64nvme,

@@ -13,6 +13,7 @@ use crate::s3::conditional::WriteConditions;
 use super::error::*;
 use super::object_acl::GrantHeaders;
 use super::response::*;
+use super::sse_c;
 use super::{Gateway, access};
 
 /// Work to do once a manifest is committed (forgetting a completed
@@ -80,6 +81,12 @@ pub(super) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let input = req.input;
     gw.require_bucket(&input.bucket).await?;
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
     let acl = gw
         .asked_acl(
             &input.bucket,
@@ -128,6 +135,10 @@ pub(super) async fn put_object(
     // Without a checksum from the client, AWS stores a CRC64NVME.
     let check = BodyCheck::new(expectation, Some(Algorithm::Crc64Nvme));
     let (key, wrapped_key) = gw.new_object_key();
+    let key = match &customer {
+        Some(c) => c.data_key(&key),
+        None => key,
+    };
     let (written, computed) = gw
         .receive(
             &key,
@@ -157,6 +168,7 @@ pub(super) async fn put_object(
         m: written.scheme.m as u8,
         parts: vec![written.part],
         acl,
+        sse_customer_key_md5: customer.as_ref().map(|c| c.md5().to_owned()),
     };
     if let Err(e) = gw
         .commit(&input.bucket, &input.key, &meta, conditions)
@@ -166,8 +178,12 @@ pub(super) async fn put_object(
         return Err(e);
     }
     let sums = checksum::response_fields(meta.checksum.as_ref());
+    let (sse_customer_algorithm, sse_customer_key_md5) =
+        sse_c::answer(meta.sse_customer_key_md5.as_deref());
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag(&meta.etag)),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         checksum_crc32: sums.checksum_crc32,
         checksum_crc32c: sums.checksum_crc32c,
         checksum_crc64nvme: sums.checksum_crc64nvme,
@@ -187,6 +203,15 @@ pub(super) async fn get_object(
     let meta = gw
         .object_for(&input.bucket, &input.key, principal, &req.extensions)
         .await?;
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
+    let (sse_customer_algorithm, sse_customer_key_md5) =
+        sse_c::answer(meta.sse_customer_key_md5.as_deref());
     check_read(
         preconditions(
             input.if_match.as_ref(),
@@ -207,7 +232,7 @@ pub(super) async fn get_object(
     let range = window.range.clone();
     let stream = gw.data.read_parts(
         ObjectRef::new(&input.bucket, &input.key),
-        gw.object_key(&meta)?,
+        gw.data_key(&meta, customer.as_ref())?,
         scheme_of(&meta),
         meta.parts.clone(),
         range.clone(),
@@ -219,6 +244,8 @@ pub(super) async fn get_object(
         content_range: window.content_range,
         parts_count: window.parts_count,
         accept_ranges: Some("bytes".into()),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         e_tag: Some(etag(&meta.etag)),
         last_modified: Some(timestamp(meta.last_modified)),
         content_type: headers.content_type,
@@ -247,6 +274,15 @@ pub(super) async fn head_object(
     let meta = gw
         .object_for(&input.bucket, &input.key, principal, &req.extensions)
         .await?;
+    let customer = sse_c::from_fields(
+        &input.sse_customer_algorithm,
+        &input.sse_customer_key,
+        &input.sse_customer_key_md5,
+        &req.extensions,
+    )?;
+    sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
+    let (sse_customer_algorithm, sse_customer_key_md5) =
+        sse_c::answer(meta.sse_customer_key_md5.as_deref());
     check_read(
         preconditions(
             input.if_match.as_ref(),
@@ -275,6 +311,8 @@ pub(super) async fn head_object(
         content_range: window.content_range,
         parts_count: window.parts_count,
         accept_ranges: Some("bytes".into()),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         e_tag: Some(etag(&meta.etag)),
         last_modified: Some(timestamp(meta.last_modified)),
         content_type: headers.content_type,
