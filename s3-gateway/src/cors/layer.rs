@@ -50,17 +50,23 @@ where
 
     fn call(&self, req: http::Request<s3s::Body>) -> Self::Future {
         let origin = header_str(req.headers(), header::ORIGIN).map(str::to_owned);
-        let bucket = bucket_of(&req, &self.domains);
-        let meta = self.meta.clone();
         if req.method() == http::Method::OPTIONS {
+            let bucket = bucket_of(&req, &self.domains);
+            let meta = self.meta.clone();
             let headers = req.headers().clone();
             return Box::pin(async move { Ok(preflight(&meta, bucket, &headers).await) });
         }
+        let Some(origin) = origin else {
+            // Not a browser's cross-origin request: nothing to add.
+            return Box::pin(self.inner.call(req));
+        };
+        let bucket = bucket_of(&req, &self.domains);
+        let meta = self.meta.clone();
         let method = req.method().clone();
         let response = self.inner.call(req);
         Box::pin(async move {
             let mut response = response.await?;
-            if let (Some(origin), Some(bucket)) = (origin, bucket)
+            if let Some(bucket) = bucket
                 && let Some(rules) = rules_of(&meta, &bucket).await
                 && let Some(allowed) = rules.find(&origin, method.as_str(), &[])
             {
