@@ -34,6 +34,18 @@ pub struct Target {
 pub enum KeyAction {
     /// Create an access key and secret; prints them as JSON.
     Create {
+        /// A name for it (shown by list and info).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Give a key a (new) name.
+    Rename {
+        /// The access key id.
+        id: String,
+        /// Its name.
+        name: String,
         #[command(flatten)]
         target: Target,
     },
@@ -214,10 +226,30 @@ impl Via {
         serde_json::from_slice(&body).context("the admin endpoint's answer")
     }
 
-    async fn create_key(&self) -> anyhow::Result<NewKey> {
+    async fn create_key(&self, name: Option<&str>) -> anyhow::Result<NewKey> {
         match self {
-            Self::Admin { url, token } => Self::call(url, token, "POST", "/keys").await,
-            Self::Store(m) => Ok(m.create_key().await?),
+            Self::Admin { url, token } => {
+                let path = match name {
+                    Some(name) => format!("/keys?name={}", percent_encode(name)),
+                    None => "/keys".to_owned(),
+                };
+                Self::call(url, token, "POST", &path).await
+            }
+            Self::Store(m) => Ok(m.create_key(name).await?),
+        }
+    }
+
+    async fn rename_key(&self, id: &str, name: &str) -> anyhow::Result<KeyView> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!(
+                    "/keys/rename?key={}&name={}",
+                    percent_encode(id),
+                    percent_encode(name)
+                );
+                Self::call(url, token, "POST", &path).await
+            }
+            Self::Store(m) => Ok(m.rename_key(id, name).await?),
         }
     }
 
@@ -356,9 +388,16 @@ fn running_gateway(data: &Path) -> anyhow::Result<Option<Via>> {
 /// Runs `cairn gateway key ...`.
 pub async fn key(action: KeyAction) -> anyhow::Result<()> {
     match action {
-        KeyAction::Create { target } => {
-            let key = Via::open(&target).await?.create_key().await?;
+        KeyAction::Create { name, target } => {
+            let key = Via::open(&target)
+                .await?
+                .create_key(name.as_deref())
+                .await?;
             println!("{}", serde_json::to_string(&key)?);
+        }
+        KeyAction::Rename { id, name, target } => {
+            let key = Via::open(&target).await?.rename_key(&id, &name).await?;
+            print_key(&key, target.json)?;
         }
         KeyAction::List { target } => {
             let keys = Via::open(&target).await?.keys().await?;
@@ -366,7 +405,10 @@ pub async fn key(action: KeyAction) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
                 for key in keys {
-                    println!("{}", key.access_key);
+                    match &key.name {
+                        Some(name) => println!("{}  {name}", key.access_key),
+                        None => println!("{}", key.access_key),
+                    }
                 }
             }
         }
@@ -403,6 +445,9 @@ fn print_key(key: &KeyView, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("key           {}", key.access_key);
+    if let Some(name) = &key.name {
+        println!("name          {name}");
+    }
     println!(
         "create bucket {}",
         if key.create_bucket { "yes" } else { "no" }

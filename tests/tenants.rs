@@ -957,3 +957,43 @@ async fn object_acls_open_single_objects_to_the_keys_and_groups_they_name() {
         .acl(ObjectCannedAcl::PublicRead);
     assert_eq!(code(put.send().await), "AccessDenied");
 }
+
+#[test]
+fn keys_are_created_with_a_name_renamed_and_listed_by_it() {
+    let made: serde_json::Value =
+        serde_json::from_str(&cli(&["key", "create", "--name", "backup robot"]).unwrap()).unwrap();
+    assert_eq!(made["name"], "backup robot");
+    let id = made["access_key"].as_str().unwrap().to_owned();
+    let info = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&cli(&["key", "info", id, "--json"]).unwrap()).unwrap()
+    };
+    assert_eq!(info(&id)["name"], "backup robot");
+    let renamed: serde_json::Value =
+        serde_json::from_str(&cli(&["key", "rename", &id, "nightly backups", "--json"]).unwrap())
+            .unwrap();
+    assert_eq!(renamed["name"], "nightly backups");
+    assert_eq!(info(&id)["name"], "nightly backups");
+    let listed = cli(&["key", "list"]).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l == format!("{id}  nightly backups")),
+        "{listed}"
+    );
+    let all: serde_json::Value =
+        serde_json::from_str(&cli(&["key", "list", "--json"]).unwrap()).unwrap();
+    let entry = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["access_key"] == id.as_str())
+        .unwrap();
+    assert_eq!(entry["name"], "nightly backups");
+    // Refusals: an unknown key, an empty name.
+    let missing = cli(&["key", "rename", "NOSUCHKEY", "x"]).unwrap_err();
+    assert!(missing.contains("NOSUCHKEY"), "{missing}");
+    let empty = cli(&["key", "rename", &id, ""]).unwrap_err();
+    assert!(empty.contains("1 to 128 characters"), "{empty}");
+    cli(&["key", "delete", &id]).unwrap();
+    assert!(cli(&["key", "info", &id]).is_err());
+}

@@ -28,6 +28,7 @@ enum Op {
     RemoveUpload(u8),
     Setting(u8, u8),
     Config(u8, u8, Option<u8>),
+    Name(u8, Option<u8>),
     /// Take a log here.
     Log,
 }
@@ -49,6 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..3u8, any::<u8>()).prop_map(|(n, v)| Op::Setting(n, v)),
         (0..3u8, 0..2u8, proptest::option::of(any::<u8>()))
             .prop_map(|(b, kind, v)| Op::Config(b, kind, v)),
+        (0..3u8, proptest::option::of(0..4u8)).prop_map(|(k, n)| Op::Name(k, n)),
         Just(Op::Log),
     ]
 }
@@ -172,6 +174,10 @@ async fn run(
                 None => Ok(()),
             },
             Op::Setting(n, v) => meta.set_setting(&format!("s{n}"), &[v]).await,
+            Op::Name(i, n) => {
+                let name = n.map(|n| format!("name {n}"));
+                meta.set_key_name(&k(i), name.as_deref()).await.map(|_| ())
+            }
             Op::Config(i, kind, v) => {
                 let value = v.map(|v| [v]);
                 meta.set_bucket_config(&b(i), &format!("c{kind}"), value.as_ref().map(|v| &v[..]))

@@ -1089,6 +1089,32 @@ async fn object_acls_change_alone_and_only_on_the_object_read(f: &Fixture) {
     s.delete_bucket("oacl").await.unwrap();
 }
 
+async fn keys_are_named_renamed_and_lose_their_name_with_them(f: &Fixture) {
+    let s = f.store();
+    s.put_key("NAMED", &[1; 60], true).await.unwrap();
+    assert_eq!(s.key_name("NAMED").await.unwrap(), None);
+    assert!(s.set_key_name("NAMED", Some("alice")).await.unwrap());
+    assert_eq!(s.key_name("NAMED").await.unwrap().as_deref(), Some("alice"));
+    assert!(s.set_key_name("NAMED", Some("bob ünïcode")).await.unwrap());
+    assert_eq!(
+        s.key_name("NAMED").await.unwrap().as_deref(),
+        Some("bob ünïcode")
+    );
+    assert!(!s.set_key_name("NOSUCH", Some("x")).await.unwrap());
+    assert_eq!(s.key_name("NOSUCH").await.unwrap(), None);
+    assert!(s.set_key_name("NAMED", None).await.unwrap());
+    assert_eq!(s.key_name("NAMED").await.unwrap(), None);
+    s.set_key_name("NAMED", Some("carol")).await.unwrap();
+    assert!(s.delete_key("NAMED").await.unwrap());
+    s.put_key("NAMED", &[2; 60], true).await.unwrap();
+    assert_eq!(
+        s.key_name("NAMED").await.unwrap(),
+        None,
+        "a new key of the same id"
+    );
+    s.delete_key("NAMED").await.unwrap();
+}
+
 async fn keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants(f: &Fixture) {
     let s = f.store();
     let master = s3_gateway::keywrap::MasterKey::generate();
@@ -1370,6 +1396,7 @@ conformance!(
     bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
     bucket_configs_are_set_replaced_removed_and_go_with_the_bucket,
     object_acls_change_alone_and_only_on_the_object_read,
+    keys_are_named_renamed_and_lose_their_name_with_them,
     keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants,
     part_checksums_are_kept_with_their_parts,
     health_state_survives_a_reopen,

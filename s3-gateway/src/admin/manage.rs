@@ -48,6 +48,9 @@ pub struct NewKey {
     pub access_key: String,
     /// Its secret (shown once).
     pub secret_key: String,
+    /// The name it was given, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// An access key and the buckets it may use.
@@ -55,6 +58,9 @@ pub struct NewKey {
 pub struct KeyView {
     /// Its id.
     pub access_key: String,
+    /// The name the operator gave it, if any.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Buckets it created (it may do everything in them).
     pub owns: Vec<String>,
     /// Buckets it was granted something in: name → `read,write,owner`.
@@ -81,6 +87,21 @@ pub struct BucketView {
 }
 
 /// Parses `read,write,owner` (any of them; `all` for every one).
+/// The most characters a key's name may have.
+pub const MAX_KEY_NAME: usize = 128;
+
+/// `name` if it can name a key: 1 to [`MAX_KEY_NAME`] characters, none
+/// of them control characters.
+pub fn check_key_name(name: &str) -> Result<&str, ManageError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_KEY_NAME || name.chars().any(char::is_control) {
+        return Err(ManageError::BadRequest(format!(
+            "a key name has 1 to {MAX_KEY_NAME} characters and no control characters"
+        )));
+    }
+    Ok(name)
+}
+
 pub fn parse_perms(text: &str) -> Result<BucketPerms, ManageError> {
     let mut perms = BucketPerms::default();
     for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -108,13 +129,30 @@ pub struct Manage {
 }
 
 impl Manage {
-    /// Creates an access key.
-    pub async fn create_key(&self) -> Result<NewKey, ManageError> {
+    /// Creates an access key, named `name` if given.
+    pub async fn create_key(&self, name: Option<&str>) -> Result<NewKey, ManageError> {
+        let name = name.map(check_key_name).transpose()?;
         let key = self.meta.create_key(&self.master).await?;
+        if let Some(name) = name {
+            self.meta
+                .set_key_name(&key.access_key_id, Some(name))
+                .await?;
+        }
         Ok(NewKey {
             access_key: key.access_key_id,
             secret_key: key.secret_key,
+            name: name.map(str::to_owned),
         })
+    }
+
+    /// Gives key `id` the name `name` (replacing any it had).
+    pub async fn rename_key(&self, id: &str, name: &str) -> Result<KeyView, ManageError> {
+        let name = check_key_name(name)?;
+        if !self.meta.set_key_name(id, Some(name)).await? {
+            return Err(ManageError::NoSuchKey(id.to_owned()));
+        }
+        tracing::info!(access_key_id = id, name, "access key renamed");
+        self.key(id).await
     }
 
     /// Every key, with the buckets it owns and was granted.
@@ -131,6 +169,7 @@ impl Manage {
         Ok(KeyView {
             create_bucket: self.meta.key_may_create_buckets(id).await?,
             access_key: id.to_owned(),
+            name: self.meta.key_name(id).await?,
             owns: buckets
                 .iter()
                 .filter(|b| b.owner == id)

@@ -5,6 +5,7 @@
 //! `cairn status --object B/K` prints); and, for the holder of the token in
 //! `<data>/admin.token` (`Authorization: Bearer TOKEN`), key and bucket
 //! management (see [`manage`]): `GET /keys[?key=K]`, `POST /keys`,
+//! `POST /keys?name=N` (a key with a name), `POST /keys/rename?key=K&name=N`,
 //! `POST /keys/delete?key=K`, `POST /keys/allow?key=K` and
 //! `POST /keys/deny?key=K` (the right to create buckets), `GET /buckets`,
 //! `GET /buckets?name=B`, `POST /buckets/allow?bucket=B&key=K&perms=read,write`
@@ -337,7 +338,13 @@ impl Admin {
                     Some(key) => pretty(&manage.key(&key).await?),
                     None => pretty(&manage.keys().await?),
                 },
-                ("POST", "/keys") => pretty(&manage.create_key().await?),
+                ("POST", "/keys") => pretty(&manage.create_key(param("name").as_deref()).await?),
+                ("POST", "/keys/rename") => {
+                    let (Some(key), Some(name)) = (param("key"), param("name")) else {
+                        return Err(ManageError::BadRequest("key= and name= are needed".into()));
+                    };
+                    pretty(&manage.rename_key(&key, &name).await?)
+                }
                 ("POST", path @ ("/keys/delete" | "/keys/allow" | "/keys/deny")) => {
                     let Some(key) = param("key") else {
                         return Err(ManageError::BadRequest("key= is needed".into()));
@@ -450,8 +457,9 @@ impl Admin {
         let (status, kind, body) = match (req.method().as_str(), path) {
             (
                 _,
-                "/keys" | "/keys/delete" | "/keys/allow" | "/keys/deny" | "/buckets"
-                | "/buckets/allow" | "/buckets/deny" | "/buckets/create" | "/buckets/delete",
+                "/keys" | "/keys/delete" | "/keys/allow" | "/keys/deny" | "/keys/rename"
+                | "/buckets" | "/buckets/allow" | "/buckets/deny" | "/buckets/create"
+                | "/buckets/delete",
             ) => self.manage_route(req).await,
             ("GET", "/metrics") => (
                 StatusCode::OK,

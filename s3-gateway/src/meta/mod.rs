@@ -90,6 +90,11 @@ pub trait MetaBackend: Send + Sync + 'static {
     /// Lets key `id` create buckets or not; `false` if there is no such
     /// key.
     async fn set_key_may_create_buckets(&self, id: &str, may: bool) -> Result<bool, MetaError>;
+    /// The name the operator gave key `id`, if any.
+    async fn key_name(&self, id: &str) -> Result<Option<String>, MetaError>;
+    /// Names key `id` (`None`: removes its name); `false` if there is no
+    /// such key. Deleting the key removes its name.
+    async fn set_key_name(&self, id: &str, name: Option<&str>) -> Result<bool, MetaError>;
 
     // ---- buckets ----
 

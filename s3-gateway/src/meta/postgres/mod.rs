@@ -536,6 +536,7 @@ impl MetaBackend for PgStore {
                 .map_err(sql)?;
             for statement in [
                 "DELETE FROM key_flags WHERE key_id = $1",
+                "DELETE FROM key_names WHERE key_id = $1",
                 "DELETE FROM bucket_grants WHERE key_id = $1",
             ] {
                 tx.execute(statement, &[&id]).await.map_err(sql)?;
@@ -733,6 +734,42 @@ impl MetaBackend for PgStore {
             key,
         )
         .await
+    }
+
+    async fn key_name(&self, id: &str) -> Result<Option<String>, MetaError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached("SELECT name FROM key_names WHERE key_id = $1")
+            .await
+            .map_err(sql)?;
+        let row = client.query_opt(&statement, &[&id]).await.map_err(sql)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_key_name(&self, id: &str, name: Option<&str>) -> Result<bool, MetaError> {
+        serializable!(self, |tx| {
+            let lock = "SELECT 1 FROM access_keys WHERE id = $1 FOR UPDATE";
+            if !exists(&tx, lock, &[&id]).await? {
+                return Ok(false);
+            }
+            match name {
+                None => {
+                    tx.execute("DELETE FROM key_names WHERE key_id = $1", &[&id])
+                        .await
+                        .map_err(sql)?;
+                }
+                Some(name) => {
+                    tx.execute(
+                        "INSERT INTO key_names (key_id, name) VALUES ($1, $2)
+                         ON CONFLICT (key_id) DO UPDATE SET name = excluded.name",
+                        &[&id, &name],
+                    )
+                    .await
+                    .map_err(sql)?;
+                }
+            }
+            Ok(true)
+        })
     }
 
     async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, Vec<u8>)>, MetaError> {

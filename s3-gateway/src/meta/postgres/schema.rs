@@ -110,4 +110,11 @@ pub(super) const MIGRATIONS: &[&[&str]] = &[
         PRIMARY KEY (bucket, kind)
     )",
     ],
+    &[
+        // 5: the names the operator gave keys.
+        "CREATE TABLE IF NOT EXISTS key_names (
+        key_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+    )",
+    ],
 ];

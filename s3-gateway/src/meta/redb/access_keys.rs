@@ -128,6 +128,8 @@ impl RedbStore {
 
 /// Key id → flags (bit 0: may not create buckets); no entry: none set.
 pub(super) const KEY_FLAGS: TableDefinition<&str, u8> = TableDefinition::new("key_flags");
+/// Key id → the name the operator gave it (`cairn gateway key rename`).
+pub(super) const KEY_NAMES: TableDefinition<&str, &str> = TableDefinition::new("key_names");
 /// The flag bit of a key that may not create buckets.
 const NO_CREATE_BUCKET: u8 = 1;
 
@@ -139,6 +141,7 @@ impl RedbStore {
         let mut marks = Marks::default();
         let existed = txn.open_table(ACCESS_KEYS)?.remove(id)?.is_some();
         txn.open_table(KEY_FLAGS)?.remove(id)?;
+        txn.open_table(KEY_NAMES)?.remove(id)?;
         {
             let mut grants = txn.open_table(super::acl::BUCKET_GRANTS)?;
             let mut buckets = Vec::new();
@@ -157,6 +160,7 @@ impl RedbStore {
         txn.commit()?;
         marks.row(Table::AccessKeys, id);
         marks.row(Table::KeyFlags, id);
+        marks.row(Table::KeyNames, id);
         self.journal.record(marks);
         Ok(existed)
     }
@@ -193,6 +197,37 @@ impl RedbStore {
         txn.commit()?;
         let mut marks = Marks::default();
         marks.row(Table::KeyFlags, id);
+        self.journal.record(marks);
+        Ok(true)
+    }
+}
+
+impl RedbStore {
+    /// The name of key `id`.
+    pub(super) fn key_name(&self, id: &str) -> Result<Option<String>, MetaError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn
+            .open_table(KEY_NAMES)?
+            .get(id)?
+            .map(|v| v.value().to_owned()))
+    }
+
+    /// Names key `id`; `false` if there is no such key.
+    pub(super) fn set_key_name(&self, id: &str, name: Option<&str>) -> Result<bool, MetaError> {
+        let txn = self.db.begin_write()?;
+        if txn.open_table(ACCESS_KEYS)?.get(id)?.is_none() {
+            return Ok(false);
+        }
+        {
+            let mut names = txn.open_table(KEY_NAMES)?;
+            match name {
+                Some(name) => names.insert(id, name)?,
+                None => names.remove(id)?,
+            };
+        }
+        txn.commit()?;
+        let mut marks = Marks::default();
+        marks.row(Table::KeyNames, id);
         self.journal.record(marks);
         Ok(true)
     }

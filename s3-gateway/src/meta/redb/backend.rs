@@ -80,6 +80,14 @@ impl MetaBackend for RedbStore {
         RedbStore::key_grants(self, key)
     }
 
+    async fn key_name(&self, id: &str) -> Result<Option<String>, MetaError> {
+        RedbStore::key_name(self, id)
+    }
+
+    async fn set_key_name(&self, id: &str, name: Option<&str>) -> Result<bool, MetaError> {
+        RedbStore::set_key_name(self, id, name)
+    }
+
     async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
         RedbStore::bucket_configs(self, bucket)
     }

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::access_keys::{ACCESS_KEYS, KEY_FLAGS};
+use super::access_keys::{ACCESS_KEYS, KEY_FLAGS, KEY_NAMES};
 use super::acl::{BUCKET_ACLS, BUCKET_GRANTS};
 use super::configs::BUCKET_CONFIGS;
 use super::settings::SETTINGS;
@@ -71,9 +71,11 @@ pub enum Table {
     Settings,
     /// `bucket_configs` (key: bucket ‖ 0x00 ‖ kind).
     BucketConfigs,
+    /// `key_names`.
+    KeyNames,
 }
 
-const TABLES: [Table; 13] = [
+const TABLES: [Table; 14] = [
     Table::AccessKeys,
     Table::KeyFlags,
     Table::Buckets,
@@ -87,6 +89,7 @@ const TABLES: [Table; 13] = [
     Table::BucketGrants,
     Table::Settings,
     Table::BucketConfigs,
+    Table::KeyNames,
 ];
 
 /// One change, as a backup carries it. Keys and values are the table's
@@ -384,6 +387,10 @@ fn read_row(txn: &ReadTransaction, table: Table, key: &[u8]) -> Result<Option<Ve
         Table::Uploads => str_bytes(txn, UPLOADS, key)?,
         Table::BucketAcls => str_bytes(txn, BUCKET_ACLS, key)?,
         Table::Settings => str_bytes(txn, SETTINGS, key)?,
+        Table::KeyNames => txn
+            .open_table(KEY_NAMES)?
+            .get(utf8(key)?)?
+            .map(|v| v.value().as_bytes().to_vec()),
         Table::KeyFlags => txn
             .open_table(KEY_FLAGS)?
             .get(utf8(key)?)?
@@ -476,6 +483,11 @@ fn read_prefix<E: From<MetaError>>(
         Table::BucketAcls => scan!(BUCKET_ACLS, |k, v| k.as_bytes().to_vec(), v.to_vec()),
         Table::Settings => scan!(SETTINGS, |k, v| k.as_bytes().to_vec(), v.to_vec()),
         Table::KeyFlags => scan!(KEY_FLAGS, |k, v| k.as_bytes().to_vec(), vec![v]),
+        Table::KeyNames => scan!(
+            KEY_NAMES,
+            |k, v| k.as_bytes().to_vec(),
+            v.as_bytes().to_vec()
+        ),
         Table::Counters => scan!(
             COUNTERS,
             |k, v| k.as_bytes().to_vec(),
@@ -580,6 +592,7 @@ fn put_row(
         Table::BucketAcls => by_str!(BUCKET_ACLS, |v| v.as_slice()),
         Table::Settings => by_str!(SETTINGS, |v| v.as_slice()),
         Table::KeyFlags => by_str!(KEY_FLAGS, |v| value_u8(v)?),
+        Table::KeyNames => by_str!(KEY_NAMES, |v| utf8(v)?),
         Table::Counters => by_str!(COUNTERS, |v| value_u64(v)?),
         Table::Objects => by_bytes!(OBJECTS, |v| v.as_slice()),
         Table::Parts => by_bytes!(PARTS, |v| v.as_slice()),

@@ -165,6 +165,7 @@ impl RedbStore {
         let txn = db.begin_write()?;
         txn.open_table(access_keys::ACCESS_KEYS)?;
         txn.open_table(access_keys::KEY_FLAGS)?;
+        txn.open_table(access_keys::KEY_NAMES)?;
         txn.open_table(BUCKETS)?;
         txn.open_table(OBJECTS)?;
         txn.open_table(UPLOADS)?;
