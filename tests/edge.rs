@@ -447,6 +447,7 @@ async fn signatures_limits_secrets_and_a_connection_flood() {
     check_bad_signatures(&devnet, &addr, &keys).await;
     check_metadata_limit(&s3).await;
     check_non_ascii_metadata(&s3).await;
+    check_chunked_put_needs_a_length(&addr, &keys);
     check_keys(&s3, &addr, &keys).await;
     check_connection_flood(&devnet, &addr).await;
     check_idle_and_body_timeouts(&addr, &keys);
@@ -617,6 +618,30 @@ async fn check_bad_signatures(devnet: &Devnet, addr: &str, keys: &Keys) {
 }
 
 /// More than 2 KB of user metadata is refused where it would be stored.
+/// A PUT with `Transfer-Encoding: chunked` and no length (neither
+/// Content-Length nor aws-chunked's x-amz-decoded-content-length) answers
+/// 411 MissingContentLength, as AWS does, and stores nothing.
+fn check_chunked_put_needs_a_length(addr: &str, keys: &Keys) {
+    let raw = Raw::new("PUT", "/edge/chunked").sign_v4(keys, addr, unix_now());
+    let mut head = format!("PUT /edge/chunked HTTP/1.1\r\nhost: {addr}\r\n");
+    for (n, v) in &raw.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"5\r\nhello\r\n0\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    let response = RawResponse::parse(&out);
+    assert_eq!(response.outcome(), (411, "MissingContentLength".to_owned()));
+    let head = Raw::new("HEAD", "/edge/chunked").sign_v4(keys, addr, unix_now());
+    assert_eq!(send(addr, &head).status, 404, "nothing was stored");
+}
+
 /// User metadata beyond ASCII is stored as text and returned as AWS
 /// documents it ("encoded as per RFC 2047 to make them mail-safe before
 /// returning"): one or more `=?UTF-8?B?...?=` words, which decode to what

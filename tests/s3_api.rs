@@ -329,3 +329,35 @@ async fn sse_c_objects_need_their_key_for_every_read() {
         "the key is stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_prefix_comes_back_as_given_unless_url_encoding_is_asked() {
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("prefixes").send().await.unwrap();
+    for key in ["a b/c+d%e", "a b/\u{e9}t\u{e9}"] {
+        let put = s3.put_object().bucket("prefixes").key(key);
+        put.body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let v2 = s3
+        .list_objects_v2()
+        .bucket("prefixes")
+        .prefix("a b/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.prefix(), Some("a b/"));
+    let keys: Vec<_> = v2.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["a b/c+d%e", "a b/\u{e9}t\u{e9}"]);
+    let v1 = s3
+        .list_objects()
+        .bucket("prefixes")
+        .prefix("a b/c+")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.prefix(), Some("a b/c+"));
+    assert_eq!(v1.contents().len(), 1);
+}
