@@ -39,12 +39,7 @@ pub(super) async fn get_object_attributes(
         ));
     }
     let meta = gw.object(&input.bucket, &input.key).await?;
-    let customer = super::sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let customer = super::sse_c::customer!(input, req)?;
     super::sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
     let asked = |name: &str| wanted.contains(&name);
     let mut output = GetObjectAttributesOutput {

@@ -11,7 +11,7 @@ use crate::s3::copy_source::{SourceFailed, parse_copy_range};
 
 use super::Gateway;
 use super::multipart::*;
-use super::object_acl::GrantHeaders;
+use super::object_acl;
 use super::objects::*;
 use super::response::*;
 use super::sse_c;
@@ -42,36 +42,18 @@ pub(super) async fn copy_object(
     let source = gw.object(src_bucket, src_key).await?;
     gw.require_bucket(&input.bucket).await?;
     // SSE-C: the source is read with its key, the copy sealed with its own.
-    let source_customer = sse_c::from_fields(
-        &input.copy_source_sse_customer_algorithm,
-        &input.copy_source_sse_customer_key,
-        &input.copy_source_sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let source_customer = sse_c::customer!(copy_source input, req)?;
     let source_key = gw.data_key(&source, source_customer.as_ref())?;
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let customer = sse_c::customer!(input, req)?;
     // The copy is a new object: private unless the request asks otherwise
     // (the source's ACL is not copied, as on AWS).
     let acl = gw
-        .asked_acl(
+        .write_acl(
             &input.bucket,
-            input.acl.as_ref().map(|a| a.as_str()),
-            GrantHeaders {
-                full_control: input.grant_full_control.as_deref(),
-                read: input.grant_read.as_deref(),
-                read_acp: input.grant_read_acp.as_deref(),
-                write_acp: input.grant_write_acp.as_deref(),
-                write: None,
-            },
-            None,
+            input.acl.as_ref(),
+            object_acl::write_grants!(input),
         )
-        .await?
-        .unwrap_or_default();
+        .await?;
     check_copy_source(
         preconditions(
             input.copy_source_if_match.as_ref(),
@@ -215,19 +197,9 @@ pub(super) async fn upload_part_copy(
         return Err(s3_error!(NotImplemented, "copying from an access point"));
     };
     let source = gw.object(src_bucket, src_key).await?;
-    let source_customer = sse_c::from_fields(
-        &input.copy_source_sse_customer_algorithm,
-        &input.copy_source_sse_customer_key,
-        &input.copy_source_sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let source_customer = sse_c::customer!(copy_source input, req)?;
     let source_key = gw.data_key(&source, source_customer.as_ref())?;
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let customer = sse_c::customer!(input, req)?;
     let part_key = gw.data_key(&template, customer.as_ref())?;
     check_copy_source(
         preconditions(

@@ -10,7 +10,7 @@ use crate::s3::conditional::WriteConditions;
 
 use super::Gateway;
 use super::error::*;
-use super::object_acl::GrantHeaders;
+use super::object_acl;
 use super::objects::*;
 use super::response::*;
 use super::sse_c;
@@ -20,27 +20,14 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let customer = sse_c::customer!(input, req)?;
     let acl = gw
-        .asked_acl(
+        .write_acl(
             &input.bucket,
-            input.acl.as_ref().map(|a| a.as_str()),
-            GrantHeaders {
-                full_control: input.grant_full_control.as_deref(),
-                read: input.grant_read.as_deref(),
-                read_acp: input.grant_read_acp.as_deref(),
-                write_acp: input.grant_write_acp.as_deref(),
-                write: None,
-            },
-            None,
+            input.acl.as_ref(),
+            object_acl::write_grants!(input),
         )
-        .await?
-        .unwrap_or_default();
+        .await?;
     gw.require_bucket(&input.bucket).await?;
     let scheme = gw.data.params().scheme;
     let algorithm = match &input.checksum_algorithm {
@@ -134,12 +121,7 @@ pub(super) async fn upload_part(
         .upload_state(&input.upload_id, &input.bucket, &input.key)
         .await?;
     // Every part of an SSE-C upload brings the key it was started with.
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let customer = sse_c::customer!(input, req)?;
     let key = gw.data_key(&template, customer.as_ref())?;
     let IncomingBody {
         body,

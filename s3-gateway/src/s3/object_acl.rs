@@ -285,6 +285,21 @@ mod tests {
     }
 }
 
+/// The grant headers of a write's input (PutObject, CopyObject,
+/// CreateMultipartUpload: no `x-amz-grant-write`).
+macro_rules! write_grants {
+    ($input:expr) => {
+        $crate::s3::object_acl::GrantHeaders {
+            full_control: $input.grant_full_control.as_deref(),
+            read: $input.grant_read.as_deref(),
+            read_acp: $input.grant_read_acp.as_deref(),
+            write_acp: $input.grant_write_acp.as_deref(),
+            write: None,
+        }
+    };
+}
+pub(super) use write_grants;
+
 /// Put in a request's extensions by the access check when the bucket's
 /// owner, grants, ACL and policy do not let the request through but the
 /// object's own ACL might: the handler then decides from the object, and
@@ -319,6 +334,21 @@ impl super::Gateway {
             }
         }
         Ok(Some(acl))
+    }
+
+    /// The ACL of a new object in `bucket` that a write asks for with
+    /// `canned` or `grants` (private if neither).
+    pub(super) async fn write_acl(
+        &self,
+        bucket: &str,
+        canned: Option<&dto::ObjectCannedACL>,
+        grants: GrantHeaders<'_>,
+    ) -> S3Result<ObjectAcl> {
+        let canned = canned.map(|a| a.as_str());
+        Ok(self
+            .asked_acl(bucket, canned, grants, None)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Object `key` of `bucket` for a request with `extensions` by

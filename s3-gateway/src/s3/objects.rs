@@ -11,7 +11,7 @@ use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
 
 use super::error::*;
-use super::object_acl::GrantHeaders;
+use super::object_acl;
 use super::response::*;
 use super::sse_c;
 use super::{Gateway, access};
@@ -81,27 +81,14 @@ pub(super) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let input = req.input;
     gw.require_bucket(&input.bucket).await?;
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
+    let customer = sse_c::customer!(input, req)?;
     let acl = gw
-        .asked_acl(
+        .write_acl(
             &input.bucket,
-            input.acl.as_ref().map(|a| a.as_str()),
-            GrantHeaders {
-                full_control: input.grant_full_control.as_deref(),
-                read: input.grant_read.as_deref(),
-                read_acp: input.grant_read_acp.as_deref(),
-                write_acp: input.grant_write_acp.as_deref(),
-                write: None,
-            },
-            None,
+            input.acl.as_ref(),
+            object_acl::write_grants!(input),
         )
-        .await?
-        .unwrap_or_default();
+        .await?;
     let conditions = WriteConditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -203,15 +190,9 @@ pub(super) async fn get_object(
     let meta = gw
         .object_for(&input.bucket, &input.key, principal, &req.extensions)
         .await?;
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
-    sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
+    let customer = sse_c::customer!(input, req)?;
     let (sse_customer_algorithm, sse_customer_key_md5) =
-        sse_c::answer(meta.sse_customer_key_md5.as_deref());
+        sse_c::for_read(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
     check_read(
         preconditions(
             input.if_match.as_ref(),
@@ -274,15 +255,9 @@ pub(super) async fn head_object(
     let meta = gw
         .object_for(&input.bucket, &input.key, principal, &req.extensions)
         .await?;
-    let customer = sse_c::from_fields(
-        &input.sse_customer_algorithm,
-        &input.sse_customer_key,
-        &input.sse_customer_key_md5,
-        &req.extensions,
-    )?;
-    sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
+    let customer = sse_c::customer!(input, req)?;
     let (sse_customer_algorithm, sse_customer_key_md5) =
-        sse_c::answer(meta.sse_customer_key_md5.as_deref());
+        sse_c::for_read(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
     check_read(
         preconditions(
             input.if_match.as_ref(),

@@ -138,6 +138,29 @@ pub fn from_fields(
     )
 }
 
+/// The customer key in an input's `sse_customer_*` fields (or, with
+/// `copy_source`, its `copy_source_sse_customer_*` fields), for request
+/// `req`.
+macro_rules! customer {
+    ($input:expr, $req:expr) => {
+        $crate::s3::sse_c::from_fields(
+            &$input.sse_customer_algorithm,
+            &$input.sse_customer_key,
+            &$input.sse_customer_key_md5,
+            &$req.extensions,
+        )
+    };
+    (copy_source $input:expr, $req:expr) => {
+        $crate::s3::sse_c::from_fields(
+            &$input.copy_source_sse_customer_algorithm,
+            &$input.copy_source_sse_customer_key,
+            &$input.copy_source_sse_customer_key_md5,
+            &$req.extensions,
+        )
+    };
+}
+pub(super) use customer;
+
 impl CustomerKey {
     /// The key's MD5, base64, as stored and answered.
     pub fn md5(&self) -> &str {
@@ -171,6 +194,16 @@ pub fn check(stored: Option<&str>, given: Option<&CustomerKey>) -> S3Result<()> 
             "The provided SSE-C key does not match the one the object was stored with.",
         )),
     }
+}
+
+/// Checks `given` against an object stored with a key of MD5 `stored`
+/// (see [`check`]) and returns what the answer carries (see [`answer`]).
+pub fn for_read(
+    stored: Option<&str>,
+    given: Option<&CustomerKey>,
+) -> S3Result<(Option<String>, Option<String>)> {
+    check(stored, given)?;
+    Ok(answer(stored))
 }
 
 /// The algorithm and MD5 an answer carries for an object stored with a
@@ -236,17 +269,17 @@ mod tests {
             ..headers(KEY, &md5)
         };
         assert_eq!(code(no_md5, local()), S3ErrorCode::InvalidArgument);
-        let remote = Some(ClientInfo {
+        let remote = ClientInfo {
             addr: Some("192.0.2.1:5000".parse().unwrap()),
             secure: false,
-        });
+        };
         assert_eq!(
-            code(headers(KEY, &md5), remote),
+            code(headers(KEY, &md5), Some(remote)),
             S3ErrorCode::InvalidRequest
         );
         let tls = Some(ClientInfo {
             secure: true,
-            ..remote.unwrap()
+            ..remote
         });
         assert!(customer_key(headers(KEY, &md5), tls).is_ok());
     }
