@@ -436,13 +436,23 @@ async fn put_policy(bucket: &str, text: &str) -> String {
 /// The status of an unsigned GET of `path` sent from local address
 /// `from` (any of 127.0.0.0/8).
 async fn anonymous_get(from: &str, path: &str) -> u16 {
+    anonymous_request(from, "GET", path, &[]).await
+}
+
+/// The status of an unsigned `method` of `path` with `headers` and no
+/// body, sent from local address `from`.
+async fn anonymous_request(from: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let endpoint = devnet().info["s3_endpoint"].as_str().unwrap();
     let addr: std::net::SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
@@ -477,7 +487,9 @@ async fn a_bucket_policy_allows_beyond_grants_and_its_deny_beats_everything() {
           {{"Sid":"Keep","Effect":"Deny","Principal":"*","Action":"s3:DeleteObject",
             "Resource":"arn:aws:s3:::t-pol/keep/*"}},
           {{"Sid":"NoWritesByC","Effect":"Deny","Principal":{{"AWS":"{c_id}"}},
-            "Action":"s3:PutObject","Resource":"arn:aws:s3:::t-pol/*"}}
+            "Action":"s3:PutObject","Resource":"arn:aws:s3:::t-pol/*"}},
+          {{"Sid":"HiddenFromC","Effect":"Deny","Principal":{{"AWS":"{c_id}"}},
+            "Action":"s3:GetObject","Resource":"arn:aws:s3:::t-pol/secret/*"}}
         ]}}"#
     );
     assert_eq!(put_policy("t-pol", &policy).await, "ok");
@@ -502,11 +514,14 @@ async fn a_bucket_policy_allows_beyond_grants_and_its_deny_beats_everything() {
         .send()
         .await;
     assert_eq!(code(put), "AccessDenied");
-    // C: its grant, less what the policy denies.
-    assert_eq!(
-        read_object(&c, "t-pol", "secret/y", "granted").await,
-        b"data"
-    );
+    // C: its grant, less what the policy denies (GetObjectAttributes
+    // included, which would tell the object's size and ETag).
+    assert_eq!(read_object(&c, "t-pol", "pub/x", "granted").await, b"data");
+    let hidden = c.get_object().bucket("t-pol").key("secret/y").send().await;
+    assert_eq!(code(hidden), "AccessDenied");
+    let attrs = c.get_object_attributes().bucket("t-pol").key("secret/y");
+    let attrs = attrs.object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize);
+    assert_eq!(code(attrs.send().await), "AccessDenied");
     let put = c
         .put_object()
         .bucket("t-pol")
@@ -659,6 +674,20 @@ async fn the_public_access_block_refuses_and_ignores_public_access() {
         200,
         "public-read ACL"
     );
+    // Only the owner changes or reads the block (a writer could otherwise
+    // lift it and publish objects).
+    let (w_id, w) = new_key();
+    cli(&[
+        "bucket", "allow", "t-pab", "--key", &w_id, "--read", "--write",
+    ])
+    .unwrap();
+    let lift = w.delete_public_access_block().bucket("t-pab").send().await;
+    assert_eq!(code(lift), "AccessDenied");
+    let put = w.put_public_access_block().bucket("t-pab");
+    let put = put.public_access_block_configuration(block(false, false, false, false));
+    assert_eq!(code(put.send().await), "AccessDenied");
+    let get = w.get_public_access_block().bucket("t-pab").send().await;
+    assert_eq!(code(get), "AccessDenied");
 
     // IgnorePublicAcls: the public-read ACL stops counting.
     let put = a.put_public_access_block().bucket("t-pab");
@@ -996,4 +1025,31 @@ fn keys_are_created_with_a_name_renamed_and_listed_by_it() {
     assert!(empty.contains("1 to 128 characters"), "{empty}");
     cli(&["key", "delete", &id]).unwrap();
     assert!(cli(&["key", "info", &id]).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anonymous_copy_needs_to_read_its_source_too() {
+    // A drop box: everyone may put objects into it.
+    let a = devnet().client();
+    a.create_bucket().bucket("t-dropbox").send().await.unwrap();
+    owned_bucket("t-vault").await;
+    let open = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:PutObject",
+        "Resource":"arn:aws:s3:::t-dropbox/*"}]}"#;
+    assert_eq!(put_policy("t-dropbox", open).await, "ok");
+    let put = anonymous_request("127.0.0.1", "PUT", "/t-dropbox/note", &[]);
+    assert_eq!(put.await, 200, "the drop box takes anonymous puts");
+    // Copying a private object into it is refused, whichever way named.
+    for source in ["t-vault/k", "/t-vault/k", "t-vault/missing"] {
+        let copy = [("x-amz-copy-source", source), ("x-amz-acl", "public-read")];
+        let status = anonymous_request("127.0.0.1", "PUT", "/t-dropbox/stolen", &copy).await;
+        assert_eq!(status, 403, "{source}");
+    }
+    let listed = a
+        .list_objects_v2()
+        .bucket("t-dropbox")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["note"]);
 }

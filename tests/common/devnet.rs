@@ -22,6 +22,10 @@ fn free_port() -> u16 {
 
 impl Devnet {
     /// Starts `cairn devnet` in `dir` with `extra` flags and waits for it.
+    /// The S3 port is picked free and then bound by the gateway, so another
+    /// process (a node of this or another devnet) can take it in between:
+    /// a gateway that exits for that reason is started again on another
+    /// port.
     // The child moves into the returned `Devnet`, whose `Drop` reaps it.
     #[allow(clippy::zombie_processes)]
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
@@ -30,38 +34,45 @@ impl Devnet {
         // devnet.json (the devnet takes its keys from it): wait for the
         // new run's, which names another process.
         let previous = std::fs::read_to_string(&json).ok();
-        let log = std::fs::File::create(dir.with_extension("devnet.log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .arg("devnet")
-            .arg("--dir")
-            .arg(dir)
-            .args(["--s3", &format!("127.0.0.1:{}", free_port())])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&json)
-                && Some(&text) != previous.as_ref()
-                && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
-            {
-                return Self {
-                    dir: dir.to_owned(),
-                    child,
-                    info,
-                };
+        let log_path = dir.with_extension("devnet.log");
+        let mut attempts = 0;
+        'start: loop {
+            attempts += 1;
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+                .arg("devnet")
+                .arg("--dir")
+                .arg(dir)
+                .args(["--s3", &format!("127.0.0.1:{}", free_port())])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(90);
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&json)
+                    && Some(&text) != previous.as_ref()
+                    && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
+                {
+                    return Self {
+                        dir: dir.to_owned(),
+                        child,
+                        info,
+                    };
+                }
+                let exited = matches!(child.try_wait(), Ok(Some(_)));
+                let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+                if exited && attempts < 5 && log().contains("Address already in use") {
+                    continue 'start;
+                }
+                if exited || Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("devnet did not start: {}", log());
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "devnet did not start: {}",
-                    std::fs::read_to_string(dir.with_extension("devnet.log")).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -445,6 +445,22 @@ r = post(b"hello", key="elsewhere/x", status="201")
 check(r.status == 403 and b"AccessDenied" in r.data, "key outside the policy: %s %s" % (r.status, r.data[:300]))
 r = post(b"hello", status="201", expires=-60)
 check(r.status == 403 and b"AccessDenied" in r.data, "expired policy: %s %s" % (r.status, r.data[:300]))
+# The bucket policy and the public access block see the key and ACL in the form.
+import json as _json
+deny = {"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+                       "Resource": "arn:aws:s3:::%s/uploads/denied/*" % PB}]}
+c.put_bucket_policy(Bucket=PB, Policy=_json.dumps(deny))
+r = post(b"hello", key="uploads/denied/x", status="201")
+check(r.status == 403 and b"AccessDenied" in r.data, "policy Deny on the form key: %s %s" % (r.status, r.data[:300]))
+c.delete_bucket_policy(Bucket=PB)
+c.put_public_access_block(Bucket=PB, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+# (the S3 library reads the form ACL from an x-amz-acl field, not acl)
+p = c.generate_presigned_post(PB, "uploads/public.txt", Fields={"x-amz-acl": "public-read"}, Conditions=[{"x-amz-acl": "public-read"}])
+f = dict(p["fields"])
+f["file"] = ("public.txt", b"public", "text/plain")
+r = http.request("POST", p["url"], fields=f)
+check(r.status == 403 and b"AccessDenied" in r.data, "public ACL in the form under BlockPublicAcls: %s %s" % (r.status, r.data[:300]))
+c.delete_public_access_block(Bucket=PB)
 keys = sorted(o["Key"] for o in c.list_objects_v2(Bucket=PB).get("Contents", []))
 check(keys == ["uploads/hello.txt"], "only the allowed upload is stored: %s" % keys)
 c.delete_object(Bucket=PB, Key="uploads/hello.txt")

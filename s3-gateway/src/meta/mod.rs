@@ -171,13 +171,14 @@ pub trait MetaBackend: Send + Sync + 'static {
     async fn delete_object(&self, bucket: &str, key: &str)
     -> Result<Option<ObjectMeta>, MetaError>;
     /// Replaces the ACL of object `key` of `bucket` if it is still the
-    /// object with ETag `etag` (quoted as stored), leaving the rest of its
-    /// manifest as it is now; `false` if it is gone or was replaced.
+    /// object `version` (ETag as stored, modification time), leaving the
+    /// rest of its manifest as it is now; `false` if it is gone or was
+    /// replaced.
     async fn set_object_acl(
         &self,
         bucket: &str,
         key: &str,
-        etag: &str,
+        version: (&str, u64),
         acl: &ObjectAcl,
     ) -> Result<bool, MetaError>;
     /// One page of the objects of `bucket`, as `q` asks.

@@ -174,13 +174,16 @@ pub struct ListPage {
     pub next_marker: Option<String>,
 }
 
-/// Version 2 added [`ObjectMeta::acl`] and
-/// [`ObjectMeta::sse_customer_key_md5`]; records of every other type read
-/// the same in both.
-const RECORD_VERSION: u8 = 2;
+/// A stored record type, and the version its records are written at.
+/// Object manifests (and upload records, which end in one) are at
+/// version 2, which added [`ObjectMeta::acl`] and
+/// [`ObjectMeta::sse_customer_key_md5`]; every other record is still
+/// written at version 1, so a gateway of the version before reads them
+/// (a store shared during a rolling upgrade).
+pub(super) trait Record: Serialize + DeserializeOwned {
+    /// The version records of this type are written at.
+    const VERSION: u8 = 1;
 
-/// A stored record type.
-pub(super) trait Record: DeserializeOwned {
     /// What a version 1 record lacks at its end, as version 2 encodes it
     /// when defaulted.
     fn v1_suffix() -> Vec<u8> {
@@ -196,12 +199,16 @@ fn default_acl_suffix() -> Vec<u8> {
 }
 
 impl Record for ObjectMeta {
+    const VERSION: u8 = 2;
+
     fn v1_suffix() -> Vec<u8> {
         default_acl_suffix()
     }
 }
 
 impl Record for UploadRecord {
+    const VERSION: u8 = 2;
+
     // Its last field is an object manifest.
     fn v1_suffix() -> Vec<u8> {
         default_acl_suffix()
@@ -213,11 +220,11 @@ impl Record for PartLayout {}
 impl Record for BucketAcl {}
 impl Record for NodeHealthRecord {}
 impl Record for RepairEntry {}
-impl<T: DeserializeOwned> Record for Vec<T> {}
+impl<T: Serialize + DeserializeOwned> Record for Vec<T> {}
 
 /// A version byte, then postcard.
-pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+pub(super) fn encode<T: Record>(value: &T) -> Vec<u8> {
+    let mut out = vec![T::VERSION];
     postcard::to_io(value, &mut out).expect("writing to a Vec cannot fail");
     out
 }
@@ -225,7 +232,7 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub(super) fn decode<T: Record>(bytes: &[u8], what: &str) -> Result<T, MetaError> {
     let corrupt = |e: postcard::Error| MetaError::Corrupt(format!("{what}: {e}"));
     match bytes.split_first() {
-        Some((&RECORD_VERSION, rest)) => postcard::from_bytes(rest).map_err(corrupt),
+        Some((&v, rest)) if v == T::VERSION => postcard::from_bytes(rest).map_err(corrupt),
         Some((1, rest)) => {
             let mut upgraded = rest.to_vec();
             upgraded.extend(T::v1_suffix());
@@ -498,7 +505,7 @@ mod tests {
 
     /// A record as version 1 wrote it: version 2's encoding of the same
     /// record with a default ACL, less that ACL.
-    fn as_v1<T: Serialize>(value: &T) -> Vec<u8> {
+    fn as_v1<T: Record>(value: &T) -> Vec<u8> {
         let mut bytes = encode(value);
         bytes.truncate(bytes.len() - default_acl_suffix().len());
         bytes[0] = 1;

@@ -116,17 +116,41 @@ pub fn parse(block: &Value) -> Result<Vec<Condition>, PolicyError> {
                     "Invalid numeric value for condition key {key}"
                 )));
             }
+            let key_lower = key.to_ascii_lowercase();
+            if !supported(&key_lower) {
+                // A condition on a key never set would silently never
+                // match: a Deny meant to apply would not.
+                return Err(PolicyError::new(format!(
+                    "Condition key {key} is not supported (supported: aws:SourceIp, \
+                     aws:SecureTransport, aws:Referer, aws:UserAgent, s3:prefix, s3:delimiter, \
+                     s3:max-keys, s3:x-amz-* headers)"
+                )));
+            }
             out.push(Condition {
                 test,
                 negated,
                 if_exists,
-                key: key.to_ascii_lowercase(),
+                key: key_lower,
                 values,
                 nets,
             });
         }
     }
     Ok(out)
+}
+
+/// The condition keys a request's context can carry (lower-cased).
+fn supported(key: &str) -> bool {
+    matches!(
+        key,
+        "aws:sourceip"
+            | "aws:securetransport"
+            | "aws:referer"
+            | "aws:useragent"
+            | "s3:prefix"
+            | "s3:delimiter"
+            | "s3:max-keys"
+    ) || key.starts_with("s3:x-amz-")
 }
 
 /// A string, number or boolean, or an array of them, as strings.
@@ -287,8 +311,15 @@ mod tests {
                 r#"{"NumericLessThan":{"s3:max-keys":"ten"}}"#,
                 "Invalid numeric value",
             ),
-            (r#"{"StringEquals":{"k":{"nested":1}}}"#, "Invalid value"),
-            (r#"{"StringEquals":"k"}"#, "must map"),
+            (
+                r#"{"StringEquals":{"aws:Referer":{"nested":1}}}"#,
+                "Invalid value",
+            ),
+            (r#"{"StringEquals":"aws:Referer"}"#, "must map"),
+            (
+                r#"{"StringEquals":{"s3:authType":"REST-QUERY-STRING"}}"#,
+                "s3:authType is not supported",
+            ),
         ] {
             let err = parse(&serde_json::from_str(block).unwrap()).unwrap_err();
             assert!(err.to_string().contains(reason), "{block}: {err}");

@@ -64,14 +64,17 @@ pub fn anonymous_may(op: &str, acl: BucketAcl) -> bool {
 }
 
 /// What a key needs in a bucket to perform operation `op` on it or its
-/// objects: reads (Get, Head, List) need read, except reading ACLs and
-/// policies, which needs owner, as does every other bucket-level change
+/// objects: reads (Get, Head, List) need read, except reading ACLs,
+/// policies, public access blocks and CORS rules, which needs owner, as does every other bucket-level change
 /// (DeleteBucket, Put/Delete of a bucket's ACL or settings) and changing an
 /// object's ACL; everything else (object writes, deletes, multipart
 /// uploads) needs write.
 pub fn needed(op: &str) -> BucketPerms {
     let read = op.starts_with("Get") || op.starts_with("Head") || op.starts_with("List");
-    let governs = op.ends_with("Acl") || op.contains("Policy");
+    let governs = op.ends_with("Acl")
+        || op.contains("Policy")
+        || op.contains("PublicAccessBlock")
+        || op.contains("Cors");
     let bucket_change =
         (op.starts_with("Put") || op.starts_with("Delete")) && op.contains("Bucket");
     if governs || bucket_change {
@@ -141,69 +144,69 @@ impl BucketAccess {
             headers: cx.headers(),
             query: cx.uri().query(),
         };
-        let Some(principal) = principal else {
+        let info = match principal {
             // Read from the store, not the cache: a bucket made private
             // through another gateway sharing the store is closed to
             // anonymous clients here at once.
-            let Some(info) = self.meta.bucket_access_uncached(bucket).await? else {
-                return Err(access_denied());
-            };
-            let deferred = if permitted(&info, None, op, bucket, key, &facts) {
-                None
-            } else {
-                Some(
-                    object_acl_decides(&info, None, op, bucket, key, &facts)
-                        .ok_or_else(access_denied)?,
-                )
-            };
-            refuse_public_acl(&info, cx.headers())?;
-            if let Some(decides) = deferred {
-                cx.extensions_mut().insert(decides);
+            None => match self.meta.bucket_access_uncached(bucket).await? {
+                Some(info) => info,
+                None => return Err(access_denied()),
+            },
+            Some(key) if op == "CreateBucket" => {
+                return if self.meta.key_may_create_buckets(key).await? {
+                    Ok(())
+                } else {
+                    Err(access_denied())
+                };
             }
-            return Ok(());
+            Some(_) => match self.meta.bucket_access(bucket).await? {
+                Some(info) => info,
+                // A missing bucket is left to the handler (NoSuchBucket).
+                None => return Ok(()),
+            },
         };
-        if op == "CreateBucket" {
-            return if self.meta.key_may_create_buckets(principal).await? {
-                Ok(())
-            } else {
-                Err(access_denied())
-            };
-        }
-        // A missing bucket is left to the handler (NoSuchBucket).
-        let Some(info) = self.meta.bucket_access(bucket).await? else {
-            return Ok(());
-        };
-        let deferred = if permitted(&info, Some(principal), op, bucket, key, &facts) {
+        let deferred = if permitted(&info, principal, op, bucket, key, &facts) {
             None
         } else {
             Some(
-                object_acl_decides(&info, Some(principal), op, bucket, key, &facts)
+                object_acl_decides(&info, principal, op, bucket, key, &facts)
                     .ok_or_else(access_denied)?,
             )
         };
         refuse_public_acl(&info, cx.headers())?;
         let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok());
         owned_by(&info, header("x-amz-expected-bucket-owner"))?;
+        // A copy also reads its source, which must be readable by the same
+        // caller, signed or not.
         let copies = matches!(op, "CopyObject" | "UploadPartCopy");
         let source = header("x-amz-copy-source")
             .filter(|_| copies)
             .and_then(copy_source);
-        // A missing source bucket is left to the handler.
-        if let Some((source, source_key)) = source
-            && let Some(info) = self.meta.bucket_access(&source).await?
-        {
-            let read = permitted(
-                &info,
-                Some(principal),
-                "GetObject",
-                &source,
-                Some(&source_key),
-                &facts,
-            );
-            if !read {
-                return Err(access_denied());
+        if let Some((source, source_key)) = source {
+            let info = match principal {
+                None => self.meta.bucket_access_uncached(&source).await?,
+                Some(_) => self.meta.bucket_access(&source).await?,
+            };
+            match info {
+                Some(info) => {
+                    let read = permitted(
+                        &info,
+                        principal,
+                        "GetObject",
+                        &source,
+                        Some(&source_key),
+                        &facts,
+                    );
+                    if !read {
+                        return Err(access_denied());
+                    }
+                    owned_by(&info, header("x-amz-source-expected-bucket-owner"))?;
+                }
+                // A missing source bucket is left to the handler, for a
+                // signed request (it may know what exists).
+                None if principal.is_none() => return Err(access_denied()),
+                None => {}
             }
-            owned_by(&info, header("x-amz-source-expected-bucket-owner"))?;
         }
         if let Some(decides) = deferred {
             cx.extensions_mut().insert(decides);
@@ -237,17 +240,23 @@ pub fn permitted(
     {
         return true;
     }
-    let decision = info.policy.as_ref().map_or(Decision::Unmatched, |p| {
-        let action = policy::action_of(op);
-        let resource = policy::resource_arn(bucket, key.filter(|_| policy::on_object(op)));
-        p.decide(&policy::Request {
-            principal,
-            action: &action,
-            resource: &resource,
-            context: facts,
+    let decide = |op: &str| {
+        info.policy.as_ref().map_or(Decision::Unmatched, |p| {
+            let action = policy::action_of(op);
+            let resource = policy::resource_arn(bucket, key.filter(|_| policy::on_object(op)));
+            p.decide(&policy::Request {
+                principal,
+                action: &action,
+                resource: &resource,
+                context: facts,
+            })
         })
-    });
-    if decision == Decision::Deny {
+    };
+    let decision = decide(op);
+    // GetObjectAttributes tells an object's size, ETag and checksum: a
+    // Deny of s3:GetObject hides them too, as on AWS.
+    let denied_read = op == "GetObjectAttributes" && decide("GetObject") == Decision::Deny;
+    if decision == Decision::Deny || denied_read {
         return false;
     }
     let mut held = principal.map(|k| info.perms_of(k)).unwrap_or_default();
@@ -266,10 +275,14 @@ pub fn permitted(
     };
     match &info.policy {
         Some(p) if decision == Decision::Allow => policy_applies(p),
-        // DeleteObjects names its keys in its body: let it through when the
-        // policy could allow deletes, and decide key by key (the handler).
+        // DeleteObjects names its keys in its body, a form upload in its
+        // form: let them through when the policy could allow them, and
+        // decide key by key (the handlers).
         Some(p) if op == "DeleteObjects" => {
             policy_applies(p) && p.may_allow(principal, "s3:DeleteObject")
+        }
+        Some(p) if op == "PostObject" => {
+            policy_applies(p) && p.may_allow(principal, "s3:PutObject")
         }
         _ => false,
     }
@@ -371,7 +384,13 @@ impl policy::Context for Facts<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let query = |name: &str| crate::admin::query_param(self.query?, name);
+        // Decoded as s3s decodes it (names too, `+` as a space), so that
+        // the policy sees the parameter the handler will act on.
+        let query = |name: &str| {
+            form_urlencoded::parse(self.query?.as_bytes())
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.into_owned())
+        };
         match key {
             "aws:sourceip" => self.client?.addr.map(|a| a.ip().to_canonical().to_string()),
             "aws:securetransport" => self.client.map(|c| c.secure.to_string()),
@@ -461,9 +480,37 @@ mod tests {
             "PutBucketPolicy",
             "GetBucketPolicy",
             "PutBucketVersioning",
+            "PutPublicAccessBlock",
+            "GetPublicAccessBlock",
+            "DeletePublicAccessBlock",
+            "PutBucketCors",
+            "GetBucketCors",
+            "DeleteBucketCors",
         ] {
             assert_eq!(need(op), "owner", "{op}");
         }
+    }
+
+    #[test]
+    fn condition_keys_read_the_query_as_the_handlers_do() {
+        use crate::policy::Context;
+        let headers = http::HeaderMap::new();
+        let facts = |query| Facts {
+            client: None,
+            headers: &headers,
+            query: Some(query),
+        };
+        let prefix = |q| facts(q).value("s3:prefix");
+        assert_eq!(
+            prefix("list-type=2&pre%66ix=secret/").as_deref(),
+            Some("secret/")
+        );
+        assert_eq!(prefix("prefix=a+b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(prefix("prefixes=x"), None);
+        assert_eq!(
+            facts("max-keys=5").value("s3:max-keys").as_deref(),
+            Some("5")
+        );
     }
 
     #[test]

@@ -337,7 +337,8 @@ impl super::Gateway {
     }
 
     /// The ACL of a new object in `bucket` that a write asks for with
-    /// `canned` or `grants` (private if neither).
+    /// `canned` or `grants` (private if neither); a public one is refused
+    /// when the bucket's public access block says so.
     pub(super) async fn write_acl(
         &self,
         bucket: &str,
@@ -345,10 +346,24 @@ impl super::Gateway {
         grants: GrantHeaders<'_>,
     ) -> S3Result<ObjectAcl> {
         let canned = canned.map(|a| a.as_str());
-        Ok(self
+        let acl = self
             .asked_acl(bucket, canned, grants, None)
             .await?
-            .unwrap_or_default())
+            .unwrap_or_default();
+        // The access check refused public ACLs in headers; a form upload
+        // names its ACL in a form field.
+        let blocked = self
+            .meta
+            .bucket_access(bucket)
+            .await?
+            .is_some_and(|i| i.public_access.block_public_acls);
+        if blocked && acl.is_public() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Access Denied: the bucket's public access block refuses public ACLs",
+            ));
+        }
+        Ok(acl)
     }
 
     /// Object `key` of `bucket` for a request with `extensions` by

@@ -65,19 +65,22 @@ pub(super) async fn put_object_acl(
     }
     // Only the ACL of the object read changes; if it was replaced
     // meanwhile, the ACL goes to the newest one, read again.
-    let mut etag = meta.etag;
+    // Only the ACL of the object read (its ETag and modification time:
+    // the same bytes written again are another object) changes; if it was
+    // replaced meanwhile, the newest one is read again and checked again.
+    let mut meta = meta;
     for _ in 0..3 {
+        let version = (meta.etag.as_str(), meta.last_modified);
         if gw
             .meta
-            .set_object_acl(&input.bucket, &input.key, &etag, &acl)
+            .set_object_acl(&input.bucket, &input.key, version, &acl)
             .await?
         {
             return Ok(S3Response::new(PutObjectAclOutput::default()));
         }
-        etag = gw
+        meta = gw
             .object_for(&input.bucket, &input.key, principal, &req.extensions)
-            .await?
-            .etag;
+            .await?;
     }
     Err(S3Error::with_message(
         S3ErrorCode::OperationAborted,

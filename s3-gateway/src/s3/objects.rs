@@ -81,6 +81,33 @@ pub(super) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let input = req.input;
     gw.require_bucket(&input.bucket).await?;
+    if req.method == http::Method::POST {
+        // A browser form upload (PostObject): the access check saw only
+        // the bucket; the key, known from the form, is decided here.
+        let info = gw.meta.bucket_access(&input.bucket).await?;
+        let facts = access::Facts {
+            client: req.extensions.get::<ClientInfo>().copied(),
+            headers: &req.headers,
+            query: req.uri.query(),
+        };
+        let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
+        let allowed = info.as_deref().is_some_and(|info| {
+            access::permitted(
+                info,
+                principal,
+                "PutObject",
+                &input.bucket,
+                Some(&input.key),
+                &facts,
+            )
+        });
+        if !allowed {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Access Denied",
+            ));
+        }
+    }
     let customer = sse_c::customer!(input, req)?;
     let acl = gw
         .write_acl(

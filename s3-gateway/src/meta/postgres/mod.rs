@@ -989,7 +989,7 @@ impl MetaBackend for PgStore {
         &self,
         bucket: &str,
         key: &str,
-        etag: &str,
+        version: (&str, u64),
         acl: &crate::meta::object_acl::ObjectAcl,
     ) -> Result<bool, MetaError> {
         let key = key.as_bytes();
@@ -1007,7 +1007,7 @@ impl MetaBackend for PgStore {
             // The attributes only: the shard layout is another column,
             // which repair may be changing; it is left as it is.
             let mut attrs: ObjectMeta = decode(row.get::<_, &[u8]>(0), "object")?;
-            if attrs.etag != etag {
+            if (attrs.etag.as_str(), attrs.last_modified) != version {
                 return Ok(false);
             }
             attrs.acl = acl.clone();

@@ -119,10 +119,10 @@ impl MetaBackend for RedbStore {
         &self,
         bucket: &str,
         key: &str,
-        etag: &str,
+        version: (&str, u64),
         acl: &crate::meta::object_acl::ObjectAcl,
     ) -> Result<bool, MetaError> {
-        RedbStore::set_object_acl(self, bucket, key, etag, acl)
+        RedbStore::set_object_acl(self, bucket, key, version, acl)
     }
 
     async fn delete_object(

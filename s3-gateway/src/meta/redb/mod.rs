@@ -360,12 +360,13 @@ impl RedbStore {
         Ok(removed)
     }
 
-    /// Replaces the ACL of an object still carrying `etag`.
+    /// Replaces the ACL of an object still at `version` (ETag,
+    /// modification time).
     fn set_object_acl(
         &self,
         bucket: &str,
         key: &str,
-        etag: &str,
+        version: (&str, u64),
         acl: &crate::meta::object_acl::ObjectAcl,
     ) -> Result<bool, MetaError> {
         let txn = self.db.begin_write()?;
@@ -379,7 +380,7 @@ impl RedbStore {
             else {
                 return Ok(false);
             };
-            if meta.etag != etag {
+            if (meta.etag.as_str(), meta.last_modified) != version {
                 return Ok(false);
             }
             meta.acl = acl.clone();
