@@ -165,6 +165,23 @@ async fn sse_c_objects_need_their_key_for_every_read() {
         .unwrap();
     assert_eq!(put.sse_customer_algorithm(), Some("AES256"));
     assert_eq!(put.sse_customer_key_md5(), Some(md5.as_str()));
+    // Its ETag is not the MD5 of the plaintext (anyone could check a guess
+    // against a listing), as on AWS.
+    let plain_md5 = {
+        use md5::Digest;
+        let digest = md5::Md5::digest(&body);
+        format!(
+            "\"{}\"",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    };
+    let sealed_etag = put.e_tag().unwrap().to_owned();
+    assert_ne!(sealed_etag, plain_md5);
+    let listed = s3.list_objects_v2().bucket("ssec").send().await.unwrap();
+    assert_eq!(listed.contents()[0].e_tag(), Some(sealed_etag.as_str()));
 
     // With the key: whole and ranged reads, HEAD echoes the key's MD5.
     let get = s3.get_object().bucket("ssec").key("secret");
@@ -237,6 +254,11 @@ async fn sse_c_objects_need_their_key_for_every_read() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        opened.e_tag(),
+        Some(plain_md5.as_str()),
+        "a plain copy has the plain MD5"
+    );
     assert_eq!(opened.body.collect().await.unwrap().into_bytes(), body);
     let copy = s3
         .copy_object()

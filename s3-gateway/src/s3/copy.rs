@@ -116,7 +116,7 @@ pub(super) async fn copy_object(
         Some(c) => c.data_key(&key),
         None => key,
     };
-    let written = gw
+    let mut written = gw
         .data
         .write(
             &key,
@@ -126,6 +126,7 @@ pub(super) async fn copy_object(
         )
         .await
         .map_err(|e| copy_error(e, &failed))?;
+    sse_c::mask(customer.as_ref(), &mut written.part);
     let computed = check.finish(None)?;
     let mut meta = if replace {
         ObjectMeta {
@@ -228,7 +229,7 @@ pub(super) async fn upload_part_copy(
     // The part's checksum of the upload's composite algorithm is
     // computed as the bytes stream.
     let check = BodyCheck::new(None, composite_algorithm(&template));
-    let written = gw
+    let mut written = gw
         .data
         .write(
             &part_key,
@@ -238,6 +239,7 @@ pub(super) async fn upload_part_copy(
         )
         .await
         .map_err(|e| copy_error(e, &failed))?;
+    sse_c::mask(customer.as_ref(), &mut written.part);
     let computed = check.finish(None)?;
     let etag_value = written.part.etag.clone();
     let kept = computed.as_ref().map(|(_, v)| v.as_str());

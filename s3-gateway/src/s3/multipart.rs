@@ -159,7 +159,7 @@ pub(super) async fn upload_part(
         ));
     }
     let check = BodyCheck::new(expectation, composite);
-    let (written, computed) = gw
+    let (mut written, computed) = gw
         .receive(
             &key,
             input.part_number as u32,
@@ -170,6 +170,7 @@ pub(super) async fn upload_part(
             content_md5,
         )
         .await?;
+    sse_c::mask(customer.as_ref(), &mut written.part);
     let etag_value = written.part.etag.clone();
     let kept = computed
         .as_ref()

@@ -153,7 +153,7 @@ pub(super) async fn put_object(
         Some(c) => c.data_key(&key),
         None => key,
     };
-    let (written, computed) = gw
+    let (mut written, computed) = gw
         .receive(
             &key,
             0,
@@ -164,6 +164,7 @@ pub(super) async fn put_object(
             content_md5,
         )
         .await?;
+    sse_c::mask(customer.as_ref(), &mut written.part);
     let meta = ObjectMeta {
         size: written.part.size,
         etag: written.part.etag.clone(),

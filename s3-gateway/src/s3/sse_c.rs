@@ -174,6 +174,18 @@ impl CustomerKey {
     }
 }
 
+/// What an SSE-C object's (or part's) ETag is instead of the MD5 of its
+/// plaintext, as AWS does: a keyed hash of that MD5 under the customer's
+/// key, so it changes with the content but lets nobody without the key
+/// check a guess of the content against a listing.
+pub fn mask(customer: Option<&CustomerKey>, part: &mut crate::meta::PartLayout) {
+    if let Some(customer) = customer {
+        let md5 = part.etag.trim_matches('"');
+        let hash = blake3::keyed_hash(&customer.key, md5.as_bytes());
+        part.etag = format!("\"{}\"", &hash.to_hex()[..32]);
+    }
+}
+
 /// Whether a request bringing `given` may read (or write a part of) an
 /// object stored with a key of MD5 `stored`.
 pub fn check(stored: Option<&str>, given: Option<&CustomerKey>) -> S3Result<()> {
