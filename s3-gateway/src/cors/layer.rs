@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap, HeaderValue};
 
 use super::{Allowed, CorsRules};
+use crate::http::signing::Refusal;
 use crate::http::vhost::Domains;
 use crate::meta::MetaStore;
 
@@ -196,23 +197,7 @@ fn allow(headers: &mut HeaderMap, origin: &str, allowed: &Allowed<'_>, asked: Op
 }
 
 /// An S3 XML error answer.
-fn error(status: u16, code: &str, message: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
-        xml_escape(message)
-    );
-    let mut response = http::Response::new(s3s::Body::from(body));
-    *response.status_mut() = http::StatusCode::from_u16(status).expect("valid status");
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    response
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
+fn error(status: u16, code: &'static str, message: &str) -> Response {
+    let status = http::StatusCode::from_u16(status).expect("valid status");
+    Refusal::new(status, code, message).into_response()
 }

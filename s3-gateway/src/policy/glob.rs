@@ -2,10 +2,10 @@
 //! characters (none included), `?` exactly one.
 
 /// Whether `text` matches `pattern`; with `fold`, ASCII case is ignored
-/// (actions are case-insensitive, resources are not).
+/// (actions are case-insensitive, resources are not). Walks both strings
+/// in place (no allocation: it runs for every statement of a bucket's
+/// policy on every request).
 pub fn matches(pattern: &str, text: &str, fold: bool) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
     let same = |a: char, b: char| {
         if fold {
             a.eq_ignore_ascii_case(&b)
@@ -13,26 +13,33 @@ pub fn matches(pattern: &str, text: &str, fold: bool) -> bool {
             a == b
         }
     };
+    let at = |s: &str, i: usize| s[i..].chars().next();
     let (mut pi, mut ti) = (0, 0);
     // Where the last `*` was, and the text position it matched up to.
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && same(p[pi], t[ti]))) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            // Let the last `*` take one more character.
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    while let Some(tc) = at(text, ti) {
+        match at(pattern, pi) {
+            Some(pc) if pc == '?' || (pc != '*' && same(pc, tc)) => {
+                pi += pc.len_utf8();
+                ti += tc.len_utf8();
+            }
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character.
+                Some((sp, st)) => {
+                    let st = st + at(text, st).map_or(1, char::len_utf8);
+                    pi = sp + 1;
+                    ti = st;
+                    star = Some((sp, st));
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    pattern[pi..].chars().all(|c| c == '*')
 }
 
 #[cfg(test)]
