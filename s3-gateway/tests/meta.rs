@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use common::{Engine, Fixture};
 use proptest::prelude::*;
+use s3_gateway::meta::versions::{VersionPage, VersionQuery, Versioning};
 use s3_gateway::meta::{
     AccessKey, BucketAcl, BucketPerms, ConditionFailed, ListPage, ListQuery, Lookup, MetaError,
-    MetaStore, NodeHealthRecord, ObjectMeta, PartLayout, SegmentKey, SegmentLayout, ShardLocation,
-    WriteCondition,
+    MetaStore, NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout, RowCondition, SegmentKey,
+    SegmentLayout, ShardLocation, WriteCondition, versions_namespace,
 };
 
 fn part(number: u32, segments: usize) -> PartLayout {
@@ -53,8 +54,7 @@ fn meta(tag: u64) -> ObjectMeta {
         k: 4,
         m: 2,
         parts: vec![part(1, 1)],
-        acl: Default::default(),
-        sse_customer_key_md5: None,
+        ..Default::default()
     }
 }
 
@@ -1042,56 +1042,320 @@ async fn bucket_configs_are_set_replaced_removed_and_go_with_the_bucket(f: &Fixt
     assert_eq!(s.bucket_configs("cfg2").await.unwrap().len(), 1);
 }
 
-async fn object_acls_change_alone_and_only_on_the_object_read(f: &Fixture) {
-    use s3_gateway::meta::object_acl::{Grantee, ObjectAcl, Permission};
+async fn batched_writes_apply_together_or_not_at_all(f: &Fixture) {
     let s = f.store();
-    s.create_private_bucket("oacl", "r", "A").await.unwrap();
-    let mut big = meta(3);
-    big.parts = vec![part(1, 3), part(2, 2)];
-    s.put_object_always("oacl", "k", &big).await.unwrap();
-    let public = ObjectAcl {
-        grants: vec![(Grantee::AllUsers, Permission::Read)],
+    s.create_private_bucket("batch", "r", "A").await.unwrap();
+    let history = versions_namespace("batch");
+    let write = |bucket: &str, key: &str, value: Option<ObjectMeta>, condition| ObjectWrite {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        value,
+        condition,
     };
-    let version = (big.etag.as_str(), big.last_modified);
-    assert!(
-        s.set_object_acl("oacl", "k", version, &public)
-            .await
-            .unwrap()
-    );
-    let read = s.object("oacl", "k").await.unwrap().unwrap();
-    assert_eq!(read.acl, public);
-    assert_eq!(read.parts, big.parts, "the layout is untouched");
+    let (a, b) = (meta(1), meta(2));
+    let done = s
+        .write_objects(
+            "batch",
+            vec![
+                write("batch", "k", Some(a.clone()), RowCondition::Absent),
+                write(&history, "k\0v1", Some(b.clone()), RowCondition::Absent),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, Ok(()));
+    assert_eq!(s.object("batch", "k").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.object(&history, "k\0v1").await.unwrap(), Some(b.clone()));
+    // The second row's condition fails: the first is not written either.
+    let refused = s
+        .write_objects(
+            "batch",
+            vec![
+                write("batch", "k", None, RowCondition::Is(Box::new(a.clone()))),
+                write(
+                    &history,
+                    "k\0v1",
+                    None,
+                    RowCondition::Is(Box::new(a.clone())),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, Err(1));
+    assert_eq!(s.object("batch", "k").await.unwrap(), Some(a.clone()));
     assert_eq!(
-        ObjectMeta {
-            acl: Default::default(),
-            ..read
+        s.write_objects(
+            "batch",
+            vec![write("batch", "k", Some(b.clone()), RowCondition::Absent)]
+        )
+        .await
+        .unwrap(),
+        Err(0)
+    );
+    // The versions namespace lists like a bucket, and keeps it from being
+    // deleted.
+    let page = s
+        .list_objects(&history, &q("", None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(keys(&page), ["k\0v1"]);
+    s.delete_object("batch", "k").await.unwrap();
+    assert!(matches!(
+        s.delete_bucket("batch").await,
+        Err(MetaError::BucketNotEmpty)
+    ));
+    let emptied = s
+        .write_objects(
+            "batch",
+            vec![write(&history, "k\0v1", None, RowCondition::Any)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(emptied, Ok(()));
+    s.delete_bucket("batch").await.unwrap();
+    assert!(matches!(
+        s.write_objects("batch", vec![write("batch", "k", None, RowCondition::Any)])
+            .await,
+        Err(MetaError::NoSuchBucket)
+    ));
+}
+
+/// The ids of a version listing's entries, `!` marking delete markers
+/// and `*` the latest.
+fn shown(page: &VersionPage) -> Vec<String> {
+    page.entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}@{}{}{}",
+                e.key,
+                e.meta.size,
+                if e.meta.delete_marker { "!" } else { "" },
+                if e.is_latest { "*" } else { "" }
+            )
+        })
+        .collect()
+}
+
+async fn all_versions(s: &MetaStore, bucket: &str) -> VersionPage {
+    s.list_versions(
+        bucket,
+        &VersionQuery {
+            max_keys: 1000,
+            ..Default::default()
         },
-        big
+    )
+    .await
+    .unwrap()
+}
+
+async fn versions_are_kept_hidden_promoted_and_deleted(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("ver", "r", "A").await.unwrap();
+    let put = |tag: u64, v: Versioning| {
+        let s = s.clone();
+        async move {
+            s.put_version("ver", "k", meta(tag), WriteCondition::Always, v)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Before versioning: one null version, replaced in place.
+    assert_eq!(put(1, Versioning::Unversioned).await.version_id, None);
+    let first = put(2, Versioning::Enabled).await;
+    assert!(first.displaced.is_none(), "the null version is kept");
+    let v2 = first.version_id.clone().unwrap();
+    let v3 = put(3, Versioning::Enabled).await.version_id.unwrap();
+    assert_eq!(
+        shown(&all_versions(&s, "ver").await),
+        ["k@3*", "k@2", "k@1"]
     );
-    // Another ETag or time (the object was replaced, even by the same
-    // bytes), or no object: nothing changes.
-    for other in [
-        ("\"other\"", big.last_modified),
-        (big.etag.as_str(), big.last_modified + 1),
-    ] {
-        let private = ObjectAcl::default();
-        let set = s.set_object_acl("oacl", "k", other, &private);
-        assert!(!set.await.unwrap());
-    }
-    assert_eq!(s.object("oacl", "k").await.unwrap().unwrap().acl, public);
-    assert!(
-        !s.set_object_acl("oacl", "none", version, &public)
+    // A delete marker hides the key; every version stays readable.
+    let marker = s
+        .delete_latest("ver", "k", Versioning::Enabled)
+        .await
+        .unwrap();
+    assert!(s.object("ver", "k").await.unwrap().is_none());
+    let marker_id = marker.version_id.unwrap();
+    assert_eq!(
+        s.hiding_marker("ver", "k")
             .await
             .unwrap()
+            .unwrap()
+            .version_id,
+        Some(marker_id.clone())
     );
-    // A new object at the key starts with its own ACL.
-    s.put_object_always("oacl", "k", &meta(4)).await.unwrap();
     assert_eq!(
-        s.object("oacl", "k").await.unwrap().unwrap().acl,
-        ObjectAcl::default()
+        shown(&all_versions(&s, "ver").await),
+        ["k@0!*", "k@3", "k@2", "k@1"]
     );
-    s.delete_object("oacl", "k").await.unwrap();
-    s.delete_bucket("oacl").await.unwrap();
+    let (old, _, latest) = s.version("ver", "k", &v2).await.unwrap().unwrap();
+    assert_eq!((old.size, latest), (2, false));
+    assert_eq!(
+        s.version("ver", "k", "null").await.unwrap().unwrap().0.size,
+        1
+    );
+    // Deleting the marker brings the newest version back.
+    let gone = s
+        .delete_version("ver", "k", &marker_id, |_| Ok::<_, ()>(()))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(gone.delete_marker);
+    assert_eq!(s.object("ver", "k").await.unwrap().unwrap().size, 3);
+    // Deleting the current version promotes the one before.
+    let gone = s
+        .delete_version("ver", "k", &v3, |_| Ok::<_, ()>(()))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.size, 3);
+    assert_eq!(s.object("ver", "k").await.unwrap().unwrap().size, 2);
+    assert_eq!(shown(&all_versions(&s, "ver").await), ["k@2*", "k@1"]);
+    // A refusal deletes nothing.
+    let refused = s
+        .delete_version("ver", "k", &v2, |_| Err("locked"))
+        .await
+        .unwrap();
+    assert_eq!(refused, Err("locked"));
+    // Suspended: writes replace the null version (its shards are the
+    // caller's to delete) and keep the others.
+    let suspended = put(4, Versioning::Suspended).await;
+    assert_eq!(suspended.version_id, None);
+    assert_eq!(suspended.displaced.unwrap().size, 1, "the old null version");
+    let again = put(5, Versioning::Suspended).await;
+    assert_eq!(again.displaced.unwrap().size, 4);
+    assert_eq!(shown(&all_versions(&s, "ver").await), ["k@5*", "k@2"]);
+    // Unknown versions are not found.
+    assert!(s.version("ver", "k", &v3).await.unwrap().is_none());
+    assert!(s.version("ver", "nokey", "null").await.unwrap().is_none());
+}
+
+async fn racing_versioned_puts_keep_every_version(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("race", "r", "A").await.unwrap();
+    let puts: Vec<_> = (1..=8)
+        .map(|tag| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.put_version(
+                    "race",
+                    "k",
+                    meta(tag),
+                    WriteCondition::Always,
+                    Versioning::Enabled,
+                )
+                .await
+                .unwrap()
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for put in puts {
+        let committed = put.await.unwrap();
+        assert!(committed.displaced.is_none());
+        ids.insert(committed.version_id.unwrap());
+    }
+    let page = all_versions(&s, "race").await;
+    assert_eq!(page.entries.len(), 8, "{:?}", shown(&page));
+    let listed: BTreeSet<String> = page
+        .entries
+        .iter()
+        .map(|e| e.meta.version_id.clone().unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+    assert_eq!(page.entries.iter().filter(|e| e.is_latest).count(), 1);
+    assert!(page.entries[0].is_latest);
+}
+
+async fn version_listings_page_by_key_and_version_markers(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("pages", "r", "A").await.unwrap();
+    for key in ["a", "d/1", "d/2", "e", "z"] {
+        for tag in 1..=3 {
+            s.put_version(
+                "pages",
+                key,
+                meta(tag),
+                WriteCondition::Always,
+                Versioning::Enabled,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        }
+    }
+    s.delete_latest("pages", "e", Versioning::Enabled)
+        .await
+        .unwrap();
+    let whole = all_versions(&s, "pages").await;
+    assert_eq!(whole.entries.len(), 16);
+    for (delimiter, prefix) in [(None, ""), (Some("/"), ""), (None, "d/")] {
+        let full = s
+            .list_versions(
+                "pages",
+                &VersionQuery {
+                    prefix: prefix.into(),
+                    delimiter: delimiter.map(Into::into),
+                    max_keys: 1000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for max_keys in [1, 2, 3, 5] {
+            let (mut entries, mut prefixes) = (Vec::new(), Vec::new());
+            let (mut key_marker, mut version_id_marker) = (None, None);
+            for _ in 0..40 {
+                let page = s
+                    .list_versions(
+                        "pages",
+                        &VersionQuery {
+                            prefix: prefix.into(),
+                            delimiter: delimiter.map(Into::into),
+                            key_marker: key_marker.clone(),
+                            version_id_marker: version_id_marker.clone(),
+                            max_keys,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.entries.len() + page.common_prefixes.len() <= max_keys);
+                entries.extend(page.entries.clone());
+                prefixes.extend(page.common_prefixes.clone());
+                if !page.is_truncated {
+                    break;
+                }
+                key_marker = page.next_key_marker;
+                version_id_marker = page.next_version_id_marker;
+            }
+            assert_eq!(entries, full.entries, "{delimiter:?} {prefix} {max_keys}");
+            assert_eq!(prefixes, full.common_prefixes);
+        }
+    }
+    let rolled = s
+        .list_versions(
+            "pages",
+            &VersionQuery {
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rolled.common_prefixes, ["d/"]);
+    assert_eq!(
+        shown(&rolled),
+        [
+            "a@3*", "a@2", "a@1", "e@0!*", "e@3", "e@2", "e@1", "z@3*", "z@2", "z@1"
+        ]
+    );
 }
 
 async fn keys_are_named_renamed_and_lose_their_name_with_them(f: &Fixture) {
@@ -1400,7 +1664,10 @@ conformance!(
     bucket_acls_are_kept_with_the_bucket,
     bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
     bucket_configs_are_set_replaced_removed_and_go_with_the_bucket,
-    object_acls_change_alone_and_only_on_the_object_read,
+    batched_writes_apply_together_or_not_at_all,
+    versions_are_kept_hidden_promoted_and_deleted,
+    racing_versioned_puts_keep_every_version,
+    version_listings_page_by_key_and_version_markers,
     keys_are_named_renamed_and_lose_their_name_with_them,
     keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants,
     part_checksums_are_kept_with_their_parts,

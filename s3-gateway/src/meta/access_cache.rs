@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::bucket_config::{self, PublicAccessBlock};
+use super::bucket_config::{self, ObjectLock, PublicAccessBlock};
+use super::versions::Versioning;
 use super::{BucketAcl, BucketPerms};
 use crate::cors::CorsRules;
 use crate::policy::Policy;
@@ -42,6 +43,10 @@ pub struct BucketAccessInfo {
     pub public_access: PublicAccessBlock,
     /// Its CORS rules.
     pub cors: Option<Arc<CorsRules>>,
+    /// Its versioning state.
+    pub versioning: Versioning,
+    /// Its object lock configuration, if object lock is on.
+    pub object_lock: Option<ObjectLock>,
 }
 
 impl BucketAccessInfo {
@@ -63,6 +68,8 @@ impl BucketAccessInfo {
             policy: None,
             public_access: PublicAccessBlock::default(),
             cors: None,
+            versioning: Versioning::Unversioned,
+            object_lock: None,
         };
         for (kind, value) in configs {
             match kind.as_str() {
@@ -93,6 +100,26 @@ impl BucketAccessInfo {
                             "stored CORS rules unreadable; ignoring them"
                         );
                     }
+                }
+                bucket_config::VERSIONING => {
+                    // Unreadable, it keeps every version: nothing is lost.
+                    info.versioning = Versioning::from_bytes(value).unwrap_or_else(|| {
+                        tracing::error!(
+                            bucket = name,
+                            "stored versioning state unreadable; keeping every version"
+                        );
+                        Versioning::Enabled
+                    });
+                }
+                bucket_config::OBJECT_LOCK => {
+                    // Unreadable, the lock stays on (with no default).
+                    info.object_lock = Some(ObjectLock::from_bytes(value).unwrap_or_else(|| {
+                        tracing::error!(
+                            bucket = name,
+                            "stored object lock configuration unreadable; lock on, no default"
+                        );
+                        ObjectLock::default()
+                    }));
                 }
                 _ => {}
             }

@@ -8,6 +8,69 @@ pub const POLICY: &str = "policy";
 pub const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 /// The CORS rules (encoded by `s3::cors`).
 pub const CORS: &str = "cors";
+/// The bucket's tags (encoded by `s3::tagging`).
+pub const TAGGING: &str = "tagging";
+/// The versioning state, as [`Versioning::to_byte`](super::versions::Versioning::to_byte).
+pub const VERSIONING: &str = "versioning";
+
+/// The object lock configuration, as [`ObjectLock::to_bytes`]; present
+/// once object lock is enabled (it can never be turned off).
+pub const OBJECT_LOCK: &str = "object-lock";
+
+/// A bucket's object lock configuration: object lock is on, with this
+/// default retention for new versions, if any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// The retention new versions get when their write names none.
+    pub default_retention: Option<DefaultRetention>,
+}
+
+/// A default retention period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultRetention {
+    /// COMPLIANCE rather than GOVERNANCE.
+    pub compliance: bool,
+    /// The period.
+    pub period: u32,
+    /// In years rather than days.
+    pub years: bool,
+}
+
+impl DefaultRetention {
+    /// The period in days (a year counts 365).
+    pub fn days(self) -> u64 {
+        u64::from(self.period) * if self.years { 365 } else { 1 }
+    }
+}
+
+impl ObjectLock {
+    /// As stored: `1`, then nothing, or mode (1 GOVERNANCE, 2
+    /// COMPLIANCE), unit (0 days, 1 years) and the period (u32 BE).
+    pub fn to_bytes(self) -> Vec<u8> {
+        let mut out = vec![1];
+        if let Some(d) = self.default_retention {
+            out.push(if d.compliance { 2 } else { 1 });
+            out.push(u8::from(d.years));
+            out.extend_from_slice(&d.period.to_be_bytes());
+        }
+        out
+    }
+
+    /// From [`ObjectLock::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [1] => Some(Self::default()),
+            [1, mode @ (1 | 2), unit @ (0 | 1), period @ ..] if period.len() == 4 => Some(Self {
+                default_retention: Some(DefaultRetention {
+                    compliance: *mode == 2,
+                    years: *unit == 1,
+                    period: u32::from_be_bytes(period.try_into().ok()?),
+                }),
+            }),
+            _ => None,
+        }
+    }
+}
 
 /// What a bucket's public access block turns on (PutPublicAccessBlock).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,5 +119,23 @@ mod tests {
         }
         assert_eq!(PublicAccessBlock::from_bytes(&[]), None);
         assert_eq!(PublicAccessBlock::from_bytes(&[1, 2]), None);
+    }
+
+    #[test]
+    fn object_lock_configurations_round_trip() {
+        let none = ObjectLock::default();
+        assert_eq!(ObjectLock::from_bytes(&none.to_bytes()), Some(none));
+        for (compliance, years, period) in [(true, false, 1), (false, true, 70)] {
+            let lock = ObjectLock {
+                default_retention: Some(DefaultRetention {
+                    compliance,
+                    years,
+                    period,
+                }),
+            };
+            assert_eq!(ObjectLock::from_bytes(&lock.to_bytes()), Some(lock));
+        }
+        assert_eq!(ObjectLock::from_bytes(&[]), None);
+        assert_eq!(ObjectLock::from_bytes(&[1, 3, 0, 0, 0, 0, 1]), None);
     }
 }

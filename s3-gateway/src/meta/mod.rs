@@ -30,6 +30,7 @@ pub mod object_acl;
 pub mod postgres;
 pub mod redb;
 mod types;
+pub mod versions;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -44,9 +45,9 @@ pub use types::{
     NodeHealthRecord, ObjectMeta, PartLayout, RepairEntry, SegmentKey, SegmentLayout, ShardCopy,
     ShardLocation, UploadState, WriteCondition,
 };
+pub use types::{ObjectWrite, Retention, RowCondition, owning_bucket, versions_namespace};
 
 use crate::data::keywrap::MasterKey;
-use object_acl::ObjectAcl;
 
 /// What a put comes back with: the manifest it replaced (its shards are the
 /// caller's to delete), or why its condition refused it.
@@ -154,6 +155,15 @@ pub trait MetaBackend: Send + Sync + 'static {
         meta: ObjectMeta,
         condition: WriteCondition,
     ) -> Result<PutOutcome, MetaError>;
+    /// Writes `writes` in one transaction if every row's condition holds
+    /// (else nothing, and `Err(i)` names the first that did not); every
+    /// table bucket must be `bucket` or its versions namespace, and
+    /// `bucket` must exist (`NoSuchBucket`).
+    async fn write_objects(
+        &self,
+        bucket: &str,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Result<(), usize>, MetaError>;
     /// Object `key` of `bucket` (`None` also when the bucket is missing).
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError>;
     /// Object `key` of `bucket`, telling a missing bucket from a missing
@@ -170,18 +180,8 @@ pub trait MetaBackend: Send + Sync + 'static {
     /// Deletes object `key` of `bucket`; returns what was deleted.
     async fn delete_object(&self, bucket: &str, key: &str)
     -> Result<Option<ObjectMeta>, MetaError>;
-    /// Replaces the ACL of object `key` of `bucket` if it is still the
-    /// object `version` (ETag as stored, modification time), leaving the
-    /// rest of its manifest as it is now; `false` if it is gone or was
-    /// replaced.
-    async fn set_object_acl(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: (&str, u64),
-        acl: &ObjectAcl,
-    ) -> Result<bool, MetaError>;
-    /// One page of the objects of `bucket`, as `q` asks.
+    /// One page of the objects of `bucket` (a bucket or its versions
+    /// namespace), as `q` asks.
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError>;
     /// Up to `limit` objects of every bucket, in (bucket, key) order, after
     /// `after` (for passes over all manifests).

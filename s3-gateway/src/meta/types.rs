@@ -86,8 +86,34 @@ pub struct ObjectMeta {
     /// For an object stored with a customer-provided key (SSE-C): that
     /// key's MD5, base64 (the key itself is never stored).
     pub sse_customer_key_md5: Option<String>,
-    // Fields added in version 2 come last, so records of version 1, which
-    // lack them, read with their defaults appended.
+    /// Its version id; `None` for the null version (every object of a
+    /// bucket that never had versioning, and those written while it was
+    /// suspended).
+    pub version_id: Option<String>,
+    /// Its place among the key's versions (see `meta::versions`); 0 for
+    /// an object written while its bucket had never had versioning.
+    pub version_seq: u64,
+    /// A delete marker (kept only among a key's noncurrent versions; see
+    /// `meta::versions`): no data, no attributes besides the time.
+    pub delete_marker: bool,
+    /// Its tags (`x-amz-tagging`, PutObjectTagging), in the order given.
+    pub tags: Vec<(String, String)>,
+    /// Its object lock retention, if it has one.
+    pub retention: Option<Retention>,
+    /// Whether an object lock legal hold is on.
+    pub legal_hold: bool,
+    // Fields added in later versions come last, so records of an earlier
+    // version, which lack them, read with their defaults appended.
+}
+
+/// An object lock retention: until when and how firmly a version is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// COMPLIANCE (no one may shorten or remove it) rather than
+    /// GOVERNANCE (keys allowed to bypass governance may).
+    pub compliance: bool,
+    /// Until when, in milliseconds since the Unix epoch.
+    pub until: u64,
 }
 
 /// One part of an object (the whole object for a simple PUT).
@@ -176,42 +202,62 @@ pub struct ListPage {
 
 /// A stored record type, and the version its records are written at.
 /// Object manifests (and upload records, which end in one) are at
-/// version 2, which added [`ObjectMeta::acl`] and
-/// [`ObjectMeta::sse_customer_key_md5`]; every other record is still
-/// written at version 1, so a gateway of the version before reads them
-/// (a store shared during a rolling upgrade).
+/// version 3: version 2 added [`ObjectMeta::acl`] and
+/// [`ObjectMeta::sse_customer_key_md5`], version 3 the version id, delete
+/// marker, tags, retention and legal hold. Every other record is still
+/// written at version 1, so a gateway of an earlier version reads them (a
+/// store shared during a rolling upgrade).
 pub(super) trait Record: Serialize + DeserializeOwned {
     /// The version records of this type are written at.
     const VERSION: u8 = 1;
 
-    /// What a version 1 record lacks at its end, as version 2 encodes it
-    /// when defaulted.
-    fn v1_suffix() -> Vec<u8> {
+    /// What a record of version `from` (older than [`Record::VERSION`])
+    /// lacks at its end, as the current version encodes those fields when
+    /// defaulted.
+    fn upgrade_suffix(_from: u8) -> Vec<u8> {
         Vec::new()
     }
 }
 
-/// The encoding of the defaults of the fields version 2 added to
-/// [`ObjectMeta`]: what an object manifest (or a record ending in one) of
-/// version 1 lacks.
-fn default_acl_suffix() -> Vec<u8> {
-    postcard::to_allocvec(&(ObjectAcl::default(), None::<String>)).expect("serializable")
+/// The encoding of the defaults of the fields [`ObjectMeta`] gained after
+/// version `from`: what an object manifest (or a record ending in one) of
+/// that version lacks.
+fn manifest_suffix(from: u8) -> Vec<u8> {
+    let mut suffix = Vec::new();
+    if from < 2 {
+        suffix.extend(
+            postcard::to_allocvec(&(ObjectAcl::default(), None::<String>)).expect("serializable"),
+        );
+    }
+    if from < 3 {
+        type V3 = (
+            Option<String>,
+            u64,
+            bool,
+            Vec<(String, String)>,
+            Option<Retention>,
+            bool,
+        );
+        let v3: V3 = Default::default();
+        suffix.extend(postcard::to_allocvec(&v3).expect("serializable"));
+    }
+    suffix
 }
 
 impl Record for ObjectMeta {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
-    fn v1_suffix() -> Vec<u8> {
-        default_acl_suffix()
+    fn upgrade_suffix(from: u8) -> Vec<u8> {
+        manifest_suffix(from)
     }
 }
 
 impl Record for UploadRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     // Its last field is an object manifest.
-    fn v1_suffix() -> Vec<u8> {
-        default_acl_suffix()
+    fn upgrade_suffix(from: u8) -> Vec<u8> {
+        manifest_suffix(from)
     }
 }
 
@@ -233,9 +279,9 @@ pub(super) fn decode<T: Record>(bytes: &[u8], what: &str) -> Result<T, MetaError
     let corrupt = |e: postcard::Error| MetaError::Corrupt(format!("{what}: {e}"));
     match bytes.split_first() {
         Some((&v, rest)) if v == T::VERSION => postcard::from_bytes(rest).map_err(corrupt),
-        Some((1, rest)) => {
+        Some((&v, rest)) if v >= 1 && v < T::VERSION => {
             let mut upgraded = rest.to_vec();
-            upgraded.extend(T::v1_suffix());
+            upgraded.extend(T::upgrade_suffix(v));
             postcard::from_bytes(&upgraded).map_err(corrupt)
         }
         Some((v, _)) => Err(MetaError::Corrupt(format!(
@@ -445,6 +491,69 @@ pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// What marks the object table "bucket" that holds the noncurrent
+/// versions and delete markers of a bucket (see `meta::versions`): no
+/// bucket name can contain it.
+pub(crate) const VERSIONS_SUFFIX: &str = "?versions";
+
+/// The object table "bucket" holding `bucket`'s noncurrent versions.
+pub fn versions_namespace(bucket: &str) -> String {
+    format!("{bucket}{VERSIONS_SUFFIX}")
+}
+
+/// The bucket an object table "bucket" belongs to: `bucket` itself, or
+/// the bucket whose versions namespace it is.
+pub fn owning_bucket(table_bucket: &str) -> &str {
+    table_bucket
+        .strip_suffix(VERSIONS_SUFFIX)
+        .unwrap_or(table_bucket)
+}
+
+/// One row written by [`MetaBackend::write_objects`](super::MetaBackend::write_objects).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectWrite {
+    /// The object table bucket: a bucket or its versions namespace.
+    pub bucket: String,
+    /// The row's key.
+    pub key: String,
+    /// What the row becomes (`None`: removed).
+    pub value: Option<ObjectMeta>,
+    /// What the row must hold for the batch to be written.
+    pub condition: RowCondition,
+}
+
+/// What a row must hold when a batch of writes commits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowCondition {
+    /// Nothing: the row is written whatever it holds.
+    Any,
+    /// There is no such row.
+    Absent,
+    /// The row holds exactly this record.
+    Is(Box<ObjectMeta>),
+}
+
+impl RowCondition {
+    /// Whether the condition holds over the row's current record.
+    pub fn holds(&self, current: Option<&ObjectMeta>) -> bool {
+        match (self, current) {
+            (Self::Any, _) => true,
+            (Self::Absent, current) => current.is_none(),
+            (Self::Is(want), Some(current)) => **want == *current,
+            (Self::Is(_), None) => false,
+        }
+    }
+
+    /// The condition that the row still holds `current` (`None`: that it
+    /// is still absent).
+    pub fn unchanged(current: Option<&ObjectMeta>) -> Self {
+        match current {
+            Some(meta) => Self::Is(Box::new(meta.clone())),
+            None => Self::Absent,
+        }
+    }
+}
+
 /// An in-progress multipart upload as [`super::MetaStore::upload`] returns
 /// it: bucket, key, the object template given at creation, and the parts
 /// uploaded so far, sorted by part number.
@@ -503,13 +612,46 @@ mod tests {
     use super::*;
     use crate::meta::object_acl::{Grantee, Permission};
 
-    /// A record as version 1 wrote it: version 2's encoding of the same
-    /// record with a default ACL, less that ACL.
-    fn as_v1<T: Record>(value: &T) -> Vec<u8> {
+    /// A record as version `v` wrote it: the current encoding of the same
+    /// record with the later fields defaulted, less those fields.
+    fn as_version<T: Record>(value: &T, v: u8) -> Vec<u8> {
         let mut bytes = encode(value);
-        bytes.truncate(bytes.len() - default_acl_suffix().len());
-        bytes[0] = 1;
+        bytes.truncate(bytes.len() - manifest_suffix(v).len());
+        bytes[0] = v;
         bytes
+    }
+
+    fn as_v1<T: Record>(value: &T) -> Vec<u8> {
+        as_version(value, 1)
+    }
+
+    #[test]
+    fn version_2_manifests_read_unversioned_untagged_and_unlocked() {
+        let meta = ObjectMeta {
+            size: 5,
+            etag: "\"e\"".into(),
+            acl: ObjectAcl {
+                grants: vec![(Grantee::AllUsers, Permission::Read)],
+            },
+            sse_customer_key_md5: Some("md5".into()),
+            ..Default::default()
+        };
+        let read: ObjectMeta = decode(&as_version(&meta, 2), "object").unwrap();
+        assert_eq!(read, meta);
+        let versioned = ObjectMeta {
+            version_id: Some("v".into()),
+            tags: vec![("a".into(), "b".into())],
+            retention: Some(Retention {
+                compliance: true,
+                until: 9,
+            }),
+            legal_hold: true,
+            ..meta
+        };
+        assert_eq!(
+            decode::<ObjectMeta>(&encode(&versioned), "object").unwrap(),
+            versioned
+        );
     }
 
     #[test]
@@ -549,6 +691,6 @@ mod tests {
             decode::<ObjectMeta>(&encode(&shared), "object").unwrap(),
             shared
         );
-        assert!(decode::<ObjectMeta>(&[3, 0], "object").is_err());
+        assert!(decode::<ObjectMeta>(&[4, 0], "object").is_err());
     }
 }

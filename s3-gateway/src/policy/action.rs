@@ -20,6 +20,11 @@ pub fn of_operation(op: &str) -> String {
         "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
         "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
         "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
+        "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
+        "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "DeleteBucketTagging" => "PutBucketTagging",
         other => other,
     };
     format!("s3:{action}")
@@ -48,6 +53,11 @@ pub fn on_object(op: &str) -> bool {
             | "GetObjectTagging"
             | "PutObjectTagging"
             | "DeleteObjectTagging"
+            | "GetObjectRetention"
+            | "PutObjectRetention"
+            | "GetObjectLegalHold"
+            | "PutObjectLegalHold"
+            | "BypassGovernanceRetention"
     )
 }
 
@@ -55,6 +65,22 @@ pub fn on_object(op: &str) -> bool {
 /// refused as MalformedPolicy rather than silently never matching.
 pub const KNOWN: &[&str] = &[
     "AbortMultipartUpload",
+    "BypassGovernanceRetention",
+    "GetBucketObjectLockConfiguration",
+    "GetBucketTagging",
+    "GetLifecycleConfiguration",
+    "GetObjectLegalHold",
+    "GetObjectRetention",
+    "GetObjectVersionAcl",
+    "GetObjectVersionTagging",
+    "PutBucketObjectLockConfiguration",
+    "PutBucketTagging",
+    "PutLifecycleConfiguration",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
+    "PutObjectVersionAcl",
+    "PutObjectVersionTagging",
+    "DeleteObjectVersionTagging",
     "CreateBucket",
     "DeleteBucket",
     "DeleteBucketPolicy",

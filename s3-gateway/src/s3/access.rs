@@ -74,7 +74,9 @@ pub fn needed(op: &str) -> BucketPerms {
     let governs = op.ends_with("Acl")
         || op.contains("Policy")
         || op.contains("PublicAccessBlock")
-        || op.contains("Cors");
+        || op.contains("Cors")
+        || op == "PutObjectLockConfiguration"
+        || op == "BypassGovernanceRetention";
     let bucket_change =
         (op.starts_with("Put") || op.starts_with("Delete")) && op.contains("Bucket");
     if governs || bucket_change {

@@ -1,6 +1,9 @@
 //! Bucket operations: list, create, head, location, ACLs, delete.
 
 use s3s::dto::*;
+
+use crate::meta::bucket_config;
+use crate::meta::versions::Versioning;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::s3::acl::{self, AclError, AclRequest};
@@ -85,7 +88,19 @@ pub(super) async fn create_bucket(
     {
         // AWS's legacy answer in us-east-1: success, the bucket unchanged.
         Err(crate::meta::MetaError::BucketAlreadyOwnedByYou) if region == "us-east-1" => {}
-        other => other?,
+        Err(e) => return Err(e.into()),
+        Ok(()) if input.object_lock_enabled_for_bucket == Some(true) => {
+            // Object lock comes with versioning, enabled for good.
+            let enabled = [Versioning::Enabled.to_byte()];
+            gw.meta
+                .set_bucket_config(&bucket, bucket_config::VERSIONING, Some(&enabled))
+                .await?;
+            let lock = bucket_config::ObjectLock::default().to_bytes();
+            gw.meta
+                .set_bucket_config(&bucket, bucket_config::OBJECT_LOCK, Some(&lock))
+                .await?;
+        }
+        Ok(()) => {}
     }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{bucket}")),

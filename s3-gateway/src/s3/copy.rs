@@ -11,10 +11,9 @@ use crate::s3::copy_source::{SourceFailed, parse_copy_range};
 
 use super::Gateway;
 use super::multipart::*;
-use super::object_acl;
 use super::objects::*;
 use super::response::*;
-use super::sse_c;
+use super::{object_acl, object_lock, sse_c, tagging};
 
 /// A write whose source was another object failed: if reading the source
 /// did, that is the service's fault, not the request's.
@@ -34,13 +33,28 @@ pub(super) async fn copy_object(
     let CopySource::Bucket {
         bucket: src_bucket,
         key: src_key,
-        ..
+        version_id: src_version,
     } = &input.copy_source
     else {
         return Err(s3_error!(NotImplemented, "copying from an access point"));
     };
-    let source = gw.object(src_bucket, src_key).await?;
+    let found = gw
+        .find_source(src_bucket, src_key, src_version.as_deref())
+        .await?;
+    let source = found.meta;
     gw.require_bucket(&input.bucket).await?;
+    let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+        Some(TaggingDirective::REPLACE) => input
+            .tagging
+            .as_deref()
+            .map(tagging::from_header)
+            .transpose()?
+            .unwrap_or_default(),
+        _ => source.tags.clone(),
+    };
+    let (retention, legal_hold) = gw
+        .lock_for_write(&input.bucket, object_lock::lock_headers!(input))
+        .await?;
     // SSE-C: the source is read with its key, the copy sealed with its own.
     let source_customer = sse_c::customer!(copy_source input, req)?;
     let source_key = gw.data_key(&source, source_customer.as_ref())?;
@@ -82,6 +96,7 @@ pub(super) async fn copy_object(
     if !replace
         && !changes_checksum
         && !changes_encryption
+        && src_version.is_none()
         && **src_bucket == *input.bucket
         && **src_key == *input.key
     {
@@ -105,7 +120,7 @@ pub(super) async fn copy_object(
     // Stream the source through the data path under a fresh key.
     let failed = SourceFailed::default();
     let stream = gw.data.read_parts(
-        ObjectRef::new(src_bucket, src_key),
+        ObjectRef::new(&found.at.bucket, &found.at.key),
         source_key,
         scheme_of(&source),
         source.parts.clone(),
@@ -153,17 +168,25 @@ pub(super) async fn copy_object(
     meta.parts = vec![written.part];
     meta.acl = acl;
     meta.sse_customer_key_md5 = customer.as_ref().map(|c| c.md5().to_owned());
-    if let Err(e) = gw
+    meta.tags = tags;
+    meta.retention = retention;
+    meta.legal_hold = legal_hold;
+    let version_id = match gw
         .commit(&input.bucket, &input.key, &meta, Default::default())
         .await
     {
-        gw.data.delete_shards(meta.parts);
-        return Err(e);
-    }
+        Ok(version_id) => version_id,
+        Err(e) => {
+            gw.data.delete_shards(meta.parts);
+            return Err(e);
+        }
+    };
     let sums = checksum::response_fields(meta.checksum.as_ref());
     let (sse_customer_algorithm, sse_customer_key_md5) =
         sse_c::answer(meta.sse_customer_key_md5.as_deref());
     Ok(S3Response::new(CopyObjectOutput {
+        version_id,
+        copy_source_version_id: found.version_id,
         sse_customer_algorithm,
         sse_customer_key_md5,
         copy_object_result: Some(CopyObjectResult {
@@ -192,14 +215,17 @@ pub(super) async fn upload_part_copy(
     let CopySource::Bucket {
         bucket: src_bucket,
         key: src_key,
-        ..
+        version_id: src_version,
     } = &input.copy_source
     else {
         return Err(s3_error!(NotImplemented, "copying from an access point"));
     };
-    let source = gw.object(src_bucket, src_key).await?;
+    let found = gw
+        .find_source(src_bucket, src_key, src_version.as_deref())
+        .await?;
+    let source = &found.meta;
     let source_customer = sse_c::customer!(copy_source input, req)?;
-    let source_key = gw.data_key(&source, source_customer.as_ref())?;
+    let source_key = gw.data_key(source, source_customer.as_ref())?;
     let customer = sse_c::customer!(input, req)?;
     let part_key = gw.data_key(&template, customer.as_ref())?;
     check_copy_source(
@@ -209,7 +235,7 @@ pub(super) async fn upload_part_copy(
             input.copy_source_if_modified_since.as_ref(),
             input.copy_source_if_unmodified_since.as_ref(),
         ),
-        &source,
+        source,
     )?;
     let range = parse_copy_range(input.copy_source_range.as_deref(), source.size)?;
     let len = range.end - range.start;
@@ -220,9 +246,9 @@ pub(super) async fn upload_part_copy(
     // segment at a time, never the whole range in memory.
     let failed = SourceFailed::default();
     let stream = gw.data.read_parts(
-        ObjectRef::new(src_bucket, src_key),
+        ObjectRef::new(&found.at.bucket, &found.at.key),
         source_key,
-        scheme_of(&source),
+        scheme_of(source),
         source.parts.clone(),
         range,
     );

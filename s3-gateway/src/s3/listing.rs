@@ -4,6 +4,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use crate::meta::versions::{VersionQuery, shown_id};
 use crate::meta::{ListQuery, ObjectMeta};
 
 use super::Gateway;
@@ -77,59 +78,91 @@ pub(super) async fn list_object_versions(
     gw: &Gateway,
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    // Until versioning exists every object is its only version, with
-    // version id "null", as AWS answers for an unversioned bucket.
     let input = req.input;
-    gw.require_bucket(&input.bucket).await?;
+    let bucket_owner = gw.bucket_owner(&input.bucket).await?;
     let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
     let prefix = input.prefix.clone().unwrap_or_default();
+    let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
+    let version_id_marker = input.version_id_marker.clone().filter(|m| !m.is_empty());
+    if version_id_marker.is_some() && key_marker.is_none() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "A version-id marker cannot be specified without a key marker.",
+        ));
+    }
+    if let Some(v) = version_id_marker.as_deref() {
+        super::versioning::version_param(Some(v))?;
+    }
     let page = gw
         .meta
-        .list_objects(
+        .list_versions(
             &input.bucket,
-            &ListQuery {
+            &VersionQuery {
                 prefix: prefix.clone(),
                 delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-                start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+                key_marker,
+                version_id_marker,
                 max_keys,
             },
         )
         .await?;
+    let url = input
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == EncodingType::URL);
+    let enc = |s: &str| if url { url_encode(s) } else { s.to_owned() };
+    let owner = super::acl::owner(&bucket_owner);
+    let mut versions = Vec::new();
+    let mut delete_markers = Vec::new();
+    for entry in &page.entries {
+        let version_id = Some(shown_id(&entry.meta).to_owned());
+        if entry.meta.delete_marker {
+            delete_markers.push(DeleteMarkerEntry {
+                key: Some(enc(&entry.key)),
+                version_id,
+                is_latest: Some(entry.is_latest),
+                last_modified: Some(timestamp(entry.meta.last_modified)),
+                owner: Some(owner.clone()),
+            });
+        } else {
+            versions.push(ObjectVersion {
+                key: Some(enc(&entry.key)),
+                version_id,
+                is_latest: Some(entry.is_latest),
+                size: Some(entry.meta.size as i64),
+                e_tag: Some(etag(&entry.meta.etag)),
+                last_modified: Some(timestamp(entry.meta.last_modified)),
+                owner: Some(owner.clone()),
+                checksum_algorithm: entry
+                    .meta
+                    .checksum
+                    .as_ref()
+                    .map(|(name, _)| vec![ChecksumAlgorithm::from(name.clone())]),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            });
+        }
+    }
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
-        prefix: Some(prefix),
-        delimiter: input.delimiter.filter(|d| !d.is_empty()),
-        key_marker: Some(input.key_marker.unwrap_or_default()),
+        prefix: Some(enc(&prefix)),
+        delimiter: not_empty(input.delimiter.as_deref()).map(enc),
+        key_marker: Some(enc(input.key_marker.as_deref().unwrap_or_default())),
         version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
         max_keys: Some(max_keys as i32),
         is_truncated: Some(page.is_truncated),
-        next_key_marker: page
-            .is_truncated
-            .then(|| page.next_marker.clone())
-            .flatten(),
-        next_version_id_marker: page.is_truncated.then(|| "null".to_owned()),
-        versions: Some(
-            page.objects
-                .iter()
-                .map(|(key, meta)| ObjectVersion {
-                    key: Some(key.clone()),
-                    version_id: Some("null".to_owned()),
-                    is_latest: Some(true),
-                    size: Some(meta.size as i64),
-                    e_tag: Some(etag(&meta.etag)),
-                    last_modified: Some(timestamp(meta.last_modified)),
-                    storage_class: Some(ObjectVersionStorageClass::from_static(
-                        ObjectVersionStorageClass::STANDARD,
-                    )),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+        next_key_marker: page.next_key_marker.as_deref().map(enc),
+        next_version_id_marker: page.next_version_id_marker,
+        encoding_type: input.encoding_type,
+        versions: Some(versions),
+        delete_markers: (!delete_markers.is_empty()).then_some(delete_markers),
         common_prefixes: Some(
             page.common_prefixes
                 .iter()
                 .map(|p| CommonPrefix {
-                    prefix: Some(p.clone()),
+                    prefix: Some(enc(p)),
                 })
                 .collect(),
         ),

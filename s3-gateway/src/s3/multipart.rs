@@ -10,10 +10,9 @@ use crate::s3::conditional::WriteConditions;
 
 use super::Gateway;
 use super::error::*;
-use super::object_acl;
 use super::objects::*;
 use super::response::*;
-use super::sse_c;
+use super::{object_acl, object_lock, sse_c, tagging};
 
 pub(super) async fn create_multipart_upload(
     gw: &Gateway,
@@ -66,6 +65,15 @@ pub(super) async fn create_multipart_upload(
     // (CRC64NVME's only kind): full-object multipart checksums are
     // not computed, and those objects get no checksum.
     let composite = algorithm.filter(|&a| a != Algorithm::Crc64Nvme && full_object != Some(true));
+    let tags = input
+        .tagging
+        .as_deref()
+        .map(tagging::from_header)
+        .transpose()?
+        .unwrap_or_default();
+    let (retention, legal_hold) = gw
+        .lock_for_write(&input.bucket, object_lock::lock_headers!(input))
+        .await?;
     let template = ObjectMeta {
         size: 0,
         etag: String::new(),
@@ -86,6 +94,10 @@ pub(super) async fn create_multipart_upload(
         parts: Vec::new(),
         acl,
         sse_customer_key_md5: customer.as_ref().map(|c| c.md5().to_owned()),
+        tags,
+        retention,
+        legal_hold,
+        ..Default::default()
     };
     let upload_id = gw
         .meta
@@ -301,9 +313,13 @@ pub(super) async fn complete_multipart_upload(
         }
         data.delete_shards(unused);
     });
-    gw.commit_then(&bucket, &key, &meta, conditions, Some(cleanup))
+    let version_id = gw
+        .commit_then(&bucket, &key, &meta, conditions, Some(cleanup))
         .await?;
-    Ok(S3Response::new(completed(&bucket, &key, &meta)))
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        version_id,
+        ..completed(&bucket, &key, &meta)
+    }))
 }
 
 /// The answer to a completed upload now stored as `meta`.

@@ -366,28 +366,36 @@ impl super::Gateway {
         Ok(acl)
     }
 
-    /// Object `key` of `bucket` for a request with `extensions` by
-    /// `principal`: when the access check left the decision to the
+    /// Version `version_id` (the current one if `None`) of object `key` of
+    /// `bucket` for a request with `extensions` by `principal`: when the access check left the decision to the
     /// object's ACL, that ACL must grant what was wanted.
     pub(super) async fn object_for(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         principal: Option<&str>,
         extensions: &http::Extensions,
-    ) -> S3Result<crate::meta::ObjectMeta> {
+    ) -> S3Result<super::versioning::Found> {
         let Some(decides) = extensions.get::<ObjectAclDecides>() else {
-            return self.object(bucket, key).await;
+            return self.find_version(bucket, key, version_id).await;
         };
         let denied = || S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied");
-        let meta = self.object(bucket, key).await.map_err(|_| denied())?;
+        let found = self
+            .find_version(bucket, key, version_id)
+            .await
+            .map_err(|_| denied())?;
         let ignore_public = self
             .meta
             .bucket_access(bucket)
             .await?
             .is_some_and(|i| i.public_access.ignore_public_acls);
-        if meta.acl.allows(principal, decides.wanted, ignore_public) {
-            Ok(meta)
+        if found
+            .meta
+            .acl
+            .allows(principal, decides.wanted, ignore_public)
+        {
+            Ok(found)
         } else {
             Err(denied())
         }

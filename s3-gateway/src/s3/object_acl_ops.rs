@@ -5,6 +5,8 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::object_acl::{GrantHeaders, answer};
+use super::versioning::version_header;
+use crate::meta::ObjectMeta;
 
 pub(super) async fn get_object_acl(
     gw: &Gateway,
@@ -12,15 +14,23 @@ pub(super) async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
     let input = &req.input;
-    let meta = gw
-        .object_for(&input.bucket, &input.key, principal, &req.extensions)
+    let found = gw
+        .object_for(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            principal,
+            &req.extensions,
+        )
         .await?;
-    let (owner, grants) = answer(&gw.bucket_owner(&input.bucket).await?, &meta.acl);
-    Ok(S3Response::new(GetObjectAclOutput {
+    let (owner, grants) = answer(&gw.bucket_owner(&input.bucket).await?, &found.meta.acl);
+    let mut response = S3Response::new(GetObjectAclOutput {
         owner: Some(owner),
         grants: Some(grants),
         ..Default::default()
-    }))
+    });
+    version_header(&mut response.headers, found.version_id.as_deref());
+    Ok(response)
 }
 
 pub(super) async fn put_object_acl(
@@ -29,8 +39,15 @@ pub(super) async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
     let input = &req.input;
-    let meta = gw
-        .object_for(&input.bucket, &input.key, principal, &req.extensions)
+    let version_id = input.version_id.as_deref();
+    let mut found = gw
+        .object_for(
+            &input.bucket,
+            &input.key,
+            version_id,
+            principal,
+            &req.extensions,
+        )
         .await?;
     let acl = gw
         .asked_acl(
@@ -63,23 +80,30 @@ pub(super) async fn put_object_acl(
             "Access Denied: the bucket's public access block refuses public ACLs",
         ));
     }
-    // Only the ACL of the object read changes; if it was replaced
-    // meanwhile, the ACL goes to the newest one, read again.
-    // Only the ACL of the object read (its ETag and modification time:
-    // the same bytes written again are another object) changes; if it was
-    // replaced meanwhile, the newest one is read again and checked again.
-    let mut meta = meta;
+    // Only the ACL of the version read changes; if it was replaced or
+    // changed meanwhile, it is read again and checked again.
     for _ in 0..3 {
-        let version = (meta.etag.as_str(), meta.last_modified);
+        let new = ObjectMeta {
+            acl: acl.clone(),
+            ..found.meta.clone()
+        };
         if gw
             .meta
-            .set_object_acl(&input.bucket, &input.key, version, &acl)
+            .replace_version(&input.bucket, &found.at, &found.meta, &new)
             .await?
         {
-            return Ok(S3Response::new(PutObjectAclOutput::default()));
+            let mut response = S3Response::new(PutObjectAclOutput::default());
+            version_header(&mut response.headers, found.version_id.as_deref());
+            return Ok(response);
         }
-        meta = gw
-            .object_for(&input.bucket, &input.key, principal, &req.extensions)
+        found = gw
+            .object_for(
+                &input.bucket,
+                &input.key,
+                version_id,
+                principal,
+                &req.extensions,
+            )
             .await?;
     }
     Err(S3Error::with_message(

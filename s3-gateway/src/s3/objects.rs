@@ -7,14 +7,14 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use crate::data::{ObjectRef, Written};
 use crate::http::conn::ClientInfo;
 use crate::meta::ObjectMeta;
+use crate::meta::versions::{NULL_VERSION, Versioning};
 use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
 
 use super::error::*;
-use super::object_acl;
 use super::response::*;
-use super::sse_c;
 use super::{Gateway, access};
+use super::{object_acl, object_lock, sse_c, tagging};
 
 /// Work to do once a manifest is committed (forgetting a completed
 /// upload, deleting its unused parts).
@@ -116,6 +116,15 @@ pub(super) async fn put_object(
             object_acl::write_grants!(input),
         )
         .await?;
+    let tags = input
+        .tagging
+        .as_deref()
+        .map(tagging::from_header)
+        .transpose()?
+        .unwrap_or_default();
+    let (retention, legal_hold) = gw
+        .lock_for_write(&input.bucket, object_lock::lock_headers!(input))
+        .await?;
     let conditions = WriteConditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -184,19 +193,27 @@ pub(super) async fn put_object(
         parts: vec![written.part],
         acl,
         sse_customer_key_md5: customer.as_ref().map(|c| c.md5().to_owned()),
+        tags,
+        retention,
+        legal_hold,
+        ..Default::default()
     };
-    if let Err(e) = gw
+    let version_id = match gw
         .commit(&input.bucket, &input.key, &meta, conditions)
         .await
     {
-        gw.data.delete_shards(meta.parts);
-        return Err(e);
-    }
+        Ok(version_id) => version_id,
+        Err(e) => {
+            gw.data.delete_shards(meta.parts);
+            return Err(e);
+        }
+    };
     let sums = checksum::response_fields(meta.checksum.as_ref());
     let (sse_customer_algorithm, sse_customer_key_md5) =
         sse_c::answer(meta.sse_customer_key_md5.as_deref());
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag(&meta.etag)),
+        version_id,
         sse_customer_algorithm,
         sse_customer_key_md5,
         checksum_crc32: sums.checksum_crc32,
@@ -215,9 +232,17 @@ pub(super) async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
     let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
-    let meta = gw
-        .object_for(&input.bucket, &input.key, principal, &req.extensions)
+    let found = gw
+        .object_for(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            principal,
+            &req.extensions,
+        )
         .await?;
+    let meta = &found.meta;
+    let lock = object_lock::answer(meta);
     let customer = sse_c::customer!(input, req)?;
     let (sse_customer_algorithm, sse_customer_key_md5) =
         sse_c::for_read(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
@@ -228,10 +253,10 @@ pub(super) async fn get_object(
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         ),
-        &meta,
+        meta,
     )?;
     let (window, headers, sums) = read_answer(
-        &meta,
+        meta,
         req.credentials.is_some(),
         input.range.as_ref(),
         input.part_number,
@@ -239,16 +264,19 @@ pub(super) async fn get_object(
         response_overrides!(input),
     )?;
     let range = window.range.clone();
+    // Damage found while reading is reported against the row read (a
+    // noncurrent version's is in the versions namespace).
     let stream = gw.data.read_parts(
-        ObjectRef::new(&input.bucket, &input.key),
-        gw.data_key(&meta, customer.as_ref())?,
-        scheme_of(&meta),
+        ObjectRef::new(&found.at.bucket, &found.at.key),
+        gw.data_key(meta, customer.as_ref())?,
+        scheme_of(meta),
         meta.parts.clone(),
         range.clone(),
     );
     let body = StreamingBlob::wrap(stream);
     Ok(S3Response::new(GetObjectOutput {
         body: Some(body),
+        tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
         content_length: Some((range.end - range.start) as i64),
         content_range: window.content_range,
         parts_count: window.parts_count,
@@ -263,7 +291,11 @@ pub(super) async fn get_object(
         content_language: headers.content_language,
         cache_control: headers.cache_control,
         expires: headers.expires,
-        metadata: response_metadata(&meta),
+        metadata: response_metadata(meta),
+        version_id: found.version_id.clone(),
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
         checksum_crc32: sums.checksum_crc32,
         checksum_crc32c: sums.checksum_crc32c,
         checksum_crc64nvme: sums.checksum_crc64nvme,
@@ -280,9 +312,17 @@ pub(super) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
     let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
-    let meta = gw
-        .object_for(&input.bucket, &input.key, principal, &req.extensions)
+    let found = gw
+        .object_for(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            principal,
+            &req.extensions,
+        )
         .await?;
+    let meta = &found.meta;
+    let lock = object_lock::answer(meta);
     let customer = sse_c::customer!(input, req)?;
     let (sse_customer_algorithm, sse_customer_key_md5) =
         sse_c::for_read(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
@@ -293,10 +333,10 @@ pub(super) async fn head_object(
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         ),
-        &meta,
+        meta,
     )?;
     let (window, headers, sums) = read_answer(
-        &meta,
+        meta,
         req.credentials.is_some(),
         input.range.as_ref(),
         input.part_number,
@@ -324,7 +364,11 @@ pub(super) async fn head_object(
         content_language: headers.content_language,
         cache_control: headers.cache_control,
         expires: headers.expires,
-        metadata: response_metadata(&meta),
+        metadata: response_metadata(meta),
+        version_id: found.version_id.clone(),
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
         checksum_crc32: sums.checksum_crc32,
         checksum_crc32c: sums.checksum_crc32c,
         checksum_crc64nvme: sums.checksum_crc64nvme,
@@ -340,17 +384,25 @@ pub(super) async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    gw.require_bucket(&req.input.bucket).await?;
-    // Deleting a missing key succeeds, as on AWS.
-    if let Some(old) = gw
-        .meta
-        .delete_object(&req.input.bucket, &req.input.key)
-        .await?
-    {
-        gw.data.delete_shards(old.parts);
-    }
+    let input = &req.input;
+    let asked = input.bypass_governance_retention.unwrap_or(false);
+    let may_bypass = gw
+        .may_bypass(&req, &input.bucket, &input.key, asked)
+        .await?;
+    let deleted = gw
+        .delete_one(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            may_bypass,
+        )
+        .await?;
     Ok(S3Response::with_status(
-        DeleteObjectOutput::default(),
+        DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id,
+            ..Default::default()
+        },
         http::StatusCode::NO_CONTENT,
     ))
 }
@@ -359,7 +411,7 @@ pub(super) async fn delete_objects(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let input = req.input;
+    let input = &req.input;
     gw.require_bucket(&input.bucket).await?;
     if input.delete.objects.len() > 1000 {
         return Err(S3Error::with_message(
@@ -368,6 +420,7 @@ pub(super) async fn delete_objects(
         ));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     // The access check let the request through on the bucket; a policy
@@ -379,7 +432,7 @@ pub(super) async fn delete_objects(
         headers: &req.headers,
         query: req.uri.query(),
     };
-    for object in input.delete.objects {
+    for object in &input.delete.objects {
         if let Some(info) = info.as_deref()
             && !access::permitted(
                 info,
@@ -391,7 +444,8 @@ pub(super) async fn delete_objects(
             )
         {
             errors.push(Error {
-                key: Some(object.key),
+                key: Some(object.key.clone()),
+                version_id: object.version_id.clone(),
                 code: Some("AccessDenied".into()),
                 message: Some("Access Denied".into()),
                 ..Default::default()
@@ -399,14 +453,37 @@ pub(super) async fn delete_objects(
             continue;
         }
         // A missing key counts as deleted, as on AWS.
-        if let Some(old) = gw.meta.delete_object(&input.bucket, &object.key).await? {
-            gw.data.delete_shards(old.parts);
-        }
-        if !quiet {
-            deleted.push(DeletedObject {
-                key: Some(object.key),
-                ..Default::default()
-            });
+        let may_bypass = gw
+            .may_bypass(&req, &input.bucket, &object.key, bypass)
+            .await?;
+        let done = gw
+            .delete_one(
+                &input.bucket,
+                &object.key,
+                object.version_id.as_deref(),
+                may_bypass,
+            )
+            .await;
+        match done {
+            Ok(done) if !quiet => {
+                let marker_id = done
+                    .delete_marker
+                    .then(|| done.version_id.clone())
+                    .flatten();
+                deleted.push(DeletedObject {
+                    key: Some(object.key.clone()),
+                    version_id: object.version_id.clone(),
+                    delete_marker: done.delete_marker.then_some(true),
+                    delete_marker_version_id: marker_id.filter(|_| object.version_id.is_none()),
+                })
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(Error {
+                key: Some(object.key.clone()),
+                version_id: object.version_id.clone(),
+                code: Some(e.code().as_str().to_owned()),
+                message: e.message().map(str::to_owned),
+            }),
         }
     }
     Ok(S3Response::new(DeleteObjectsOutput {
@@ -459,16 +536,18 @@ impl Gateway {
 
 impl Gateway {
     /// Commits `meta` as object `key` of `bucket` if `conditions` hold at
-    /// that moment (checked in the same transaction), and deletes the
-    /// shards of the object it replaces. On an error nothing is committed;
-    /// the new object's shards are the caller's to delete.
+    /// that moment (checked in the same transaction): a new version in a
+    /// bucket with versioning, else replacing the object (whose shards are
+    /// deleted). Returns the version id to answer with. On an error
+    /// nothing is committed; the new object's shards are the caller's to
+    /// delete.
     pub(super) async fn commit(
         &self,
         bucket: &str,
         key: &str,
         meta: &ObjectMeta,
         conditions: WriteConditions<'_>,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<String>> {
         self.commit_then(bucket, key, meta, conditions, None).await
     }
 }
@@ -486,19 +565,27 @@ impl Gateway {
         meta: &ObjectMeta,
         conditions: WriteConditions<'_>,
         cleanup: Option<Cleanup>,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<String>> {
         let condition = conditions.condition();
+        let versioning = self.versioning(bucket).await?;
         let (store, data) = (self.meta.clone(), self.data.clone());
         let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
         let with_cleanup = cleanup.is_some();
         let work = async move {
-            let replaced = store
-                .put_object(&bucket, &key, meta.clone(), condition)
+            let committed = store
+                .put_version(&bucket, &key, meta.clone(), condition, versioning)
                 .await??;
             if let Some(cleanup) = cleanup {
                 cleanup.await;
             }
-            if let Some(old) = replaced {
+            let answered = (versioning != Versioning::Unversioned).then(|| {
+                committed
+                    .version_id
+                    .as_deref()
+                    .unwrap_or(NULL_VERSION)
+                    .to_owned()
+            });
+            if let Some(old) = committed.displaced {
                 // Never a copy the new manifest still names (a retried or
                 // concurrent CompleteMultipartUpload commits the same parts).
                 let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
@@ -516,7 +603,7 @@ impl Gateway {
                 }
                 data.delete_shards(parts);
             }
-            Ok(())
+            Ok(answered)
         };
         if with_cleanup {
             // Its own task: a client that goes away must not stop it

@@ -39,6 +39,7 @@ use super::{
     NodeHealthRecord, ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy,
     ShardMove, UploadState, WriteCondition,
 };
+use super::{ObjectWrite, RowCondition, owning_bucket, versions_namespace};
 use compact::Aliases;
 
 /// Times a transaction that lost a serialization conflict is run again
@@ -650,8 +651,11 @@ impl MetaBackend for PgStore {
             if !exists(&tx, lock, &[&name]).await? {
                 return Err(MetaError::NoSuchBucket);
             }
+            // Noncurrent versions and delete markers count, as on AWS.
             let objects = "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1";
-            if exists(&tx, objects, &[&name]).await? {
+            if exists(&tx, objects, &[&name]).await?
+                || exists(&tx, objects, &[&versions_namespace(name)]).await?
+            {
                 return Err(MetaError::BucketNotEmpty);
             }
             // Unfinished multipart uploads go with the bucket, as on AWS
@@ -910,6 +914,107 @@ impl MetaBackend for PgStore {
         }
     }
 
+    async fn write_objects(
+        &self,
+        bucket: &str,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Result<(), usize>, MetaError> {
+        let mut encoded = Vec::with_capacity(writes.len());
+        for write in &writes {
+            if owning_bucket(&write.bucket) != bucket {
+                return Err(MetaError::Corrupt(format!(
+                    "a write to {} in a batch for bucket {bucket}",
+                    write.bucket
+                )));
+            }
+            encoded.push(match &write.value {
+                Some(meta) => Some(self.encode_object(meta).await?),
+                None => None,
+            });
+        }
+        // READ COMMITTED with row locks, as put_object: the bucket row is
+        // share-locked against DeleteBucket, conditioned rows that exist
+        // are locked for update before their conditions are checked, and
+        // a row that had to be absent but was inserted meanwhile makes the
+        // whole batch roll back and run again (then its condition fails).
+        transaction!(self, IsolationLevel::ReadCommitted, |tx| {
+            let lock_bucket = tx.prepare_cached(LOCK_BUCKET).await.map_err(sql)?;
+            if tx
+                .query_opt(&lock_bucket, &[&bucket])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let lock_row = tx
+                .prepare_cached(
+                    "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
+                )
+                .await
+                .map_err(sql)?;
+            for (i, write) in writes.iter().enumerate() {
+                if write.condition == RowCondition::Any {
+                    continue;
+                }
+                let row = tx
+                    .query_opt(&lock_row, &[&write.bucket, &write.key.as_bytes()])
+                    .await
+                    .map_err(sql)?;
+                let current = match row {
+                    Some(row) => Some(self.decode_object(row.get(0), row.get(1)).await?),
+                    None => None,
+                };
+                if !write.condition.holds(current.as_ref()) {
+                    return Ok(Err(i));
+                }
+            }
+            let insert_new = tx
+                .prepare_cached(
+                    "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (bucket, key) DO NOTHING",
+                )
+                .await
+                .map_err(sql)?;
+            let upsert = tx
+                .prepare_cached(
+                    "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs,
+                     layout = excluded.layout",
+                )
+                .await
+                .map_err(sql)?;
+            let remove = tx
+                .prepare_cached("DELETE FROM objects WHERE bucket = $1 AND key = $2")
+                .await
+                .map_err(sql)?;
+            for (write, columns) in writes.iter().zip(&encoded) {
+                let key = write.key.as_bytes();
+                match columns {
+                    Some((attrs, layout)) => {
+                        let statement = if write.condition == RowCondition::Absent {
+                            &insert_new
+                        } else {
+                            &upsert
+                        };
+                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                            [&write.bucket, &key, attrs, layout];
+                        if tx.execute(statement, &params).await.map_err(sql)? == 0 {
+                            // Inserted by another writer since the check.
+                            return Err(MetaError::Retry);
+                        }
+                    }
+                    None => {
+                        tx.execute(&remove, &[&write.bucket, &key])
+                            .await
+                            .map_err(sql)?;
+                    }
+                }
+            }
+            Ok(Ok(()))
+        })
+    }
+
     async fn object_in_bucket(&self, bucket: &str, key: &str) -> Result<Lookup, MetaError> {
         // One statement answers both "is there such a bucket" and "is
         // there such an object".
@@ -985,44 +1090,8 @@ impl MetaBackend for PgStore {
         }
     }
 
-    async fn set_object_acl(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: (&str, u64),
-        acl: &crate::meta::object_acl::ObjectAcl,
-    ) -> Result<bool, MetaError> {
-        let key = key.as_bytes();
-        serializable!(self, |tx| {
-            let row = tx
-                .query_opt(
-                    "SELECT attrs FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
-                    &[&bucket, &key],
-                )
-                .await
-                .map_err(sql)?;
-            let Some(row) = row else {
-                return Ok(false);
-            };
-            // The attributes only: the shard layout is another column,
-            // which repair may be changing; it is left as it is.
-            let mut attrs: ObjectMeta = decode(row.get::<_, &[u8]>(0), "object")?;
-            if (attrs.etag.as_str(), attrs.last_modified) != version {
-                return Ok(false);
-            }
-            attrs.acl = acl.clone();
-            tx.execute(
-                "UPDATE objects SET attrs = $3 WHERE bucket = $1 AND key = $2",
-                &[&bucket, &key, &encode(&attrs)],
-            )
-            .await
-            .map_err(sql)?;
-            Ok(true)
-        })
-    }
-
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
-        if self.bucket(bucket).await?.is_none() {
+        if self.bucket(owning_bucket(bucket)).await?.is_none() {
             return Err(MetaError::NoSuchBucket);
         }
         list::list(self, bucket, q).await

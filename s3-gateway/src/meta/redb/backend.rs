@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::RedbStore;
 use crate::meta::{
     BucketAcl, BucketInfo, BucketPerms, ListPage, ListQuery, MetaBackend, MetaError,
-    NodeHealthRecord, ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy,
-    ShardMove, UploadState, WriteCondition,
+    NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout, PutOutcome, RepairEntry, SegmentKey,
+    ShardCopy, ShardMove, UploadState, WriteCondition,
 };
 
 #[async_trait::async_trait]
@@ -111,18 +111,16 @@ impl MetaBackend for RedbStore {
         self.committer.put(bucket, key, meta, condition).await
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
-        RedbStore::object(self, bucket, key)
-    }
-
-    async fn set_object_acl(
+    async fn write_objects(
         &self,
         bucket: &str,
-        key: &str,
-        version: (&str, u64),
-        acl: &crate::meta::object_acl::ObjectAcl,
-    ) -> Result<bool, MetaError> {
-        RedbStore::set_object_acl(self, bucket, key, version, acl)
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Result<(), usize>, MetaError> {
+        self.committer.write(bucket, writes).await
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
+        RedbStore::object(self, bucket, key)
     }
 
     async fn delete_object(

@@ -8,19 +8,79 @@ use std::sync::{Arc, Mutex, mpsc};
 use redb::Database;
 
 use super::journal::{Journal, Marks, Table};
-use super::{BUCKETS, OBJECTS, put_in};
+use super::{BUCKETS, OBJECTS, put_in, write_in};
 use crate::meta::types::object_key;
-use crate::meta::{MetaError, ObjectMeta, PutOutcome, WriteCondition};
+use crate::meta::{MetaError, ObjectMeta, ObjectWrite, PutOutcome, WriteCondition};
 
 /// Most puts committed in one transaction.
 const MAX_BATCH: usize = 256;
 
-struct Job {
-    bucket: String,
-    key: String,
-    meta: ObjectMeta,
-    condition: WriteCondition,
-    reply: tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
+enum Job {
+    /// One object put.
+    Put {
+        bucket: String,
+        key: String,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+        reply: tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
+    },
+    /// Rows written together or not at all.
+    Batch {
+        bucket: String,
+        writes: Vec<ObjectWrite>,
+        reply: tokio::sync::oneshot::Sender<Result<Result<(), usize>, MetaError>>,
+    },
+}
+
+/// A job's answer, sent once the transaction has committed.
+enum Reply {
+    Put(
+        tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
+        Result<PutOutcome, MetaError>,
+    ),
+    Batch(
+        tokio::sync::oneshot::Sender<Result<Result<(), usize>, MetaError>>,
+        Result<Result<(), usize>, MetaError>,
+    ),
+}
+
+impl Reply {
+    fn send(self) {
+        match self {
+            Self::Put(reply, outcome) => {
+                let _ = reply.send(outcome);
+            }
+            Self::Batch(reply, outcome) => {
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    fn fail(self, message: &str) {
+        let error = MetaError::Batch(message.to_owned());
+        match self {
+            Self::Put(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+            Self::Batch(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+impl Job {
+    fn fail(self, message: &str) {
+        let error = MetaError::Batch(message.to_owned());
+        match self {
+            Self::Put { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Self::Batch { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
 }
 
 /// Commits object manifests in batches on a thread of its own. When
@@ -66,23 +126,46 @@ impl Committer {
         condition: WriteCondition,
     ) -> Result<PutOutcome, MetaError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let gone = || MetaError::Batch("the metadata commit thread has stopped".into());
-        let job = Job {
+        self.send(Job::Put {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             meta,
             condition,
             reply,
-        };
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Writes `writes` (rows of `bucket` and its versions namespace)
+    /// together if every condition holds, with whatever other jobs arrive
+    /// meanwhile.
+    pub(super) async fn write(
+        &self,
+        bucket: &str,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Result<(), usize>, MetaError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Batch {
+            bucket: bucket.to_owned(),
+            writes,
+            reply,
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn send(&self, job: Job) -> Result<(), MetaError> {
         self.queue
             .lock()
             .expect("not poisoned")
             .as_ref()
-            .ok_or_else(gone)?
+            .ok_or_else(stopped)?
             .send(job)
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+            .map_err(|_| stopped())
     }
+}
+
+fn stopped() -> MetaError {
+    MetaError::Batch("the metadata commit thread has stopped".into())
 }
 
 impl Drop for Committer {
@@ -109,18 +192,35 @@ fn commit_puts(db: &Database, journal: &Journal, jobs: Vec<Job>) {
             let buckets = txn.open_table(BUCKETS)?;
             let mut objects = txn.open_table(OBJECTS)?;
             for job in pending.by_ref() {
-                let outcome = put_in(
-                    &buckets,
-                    &mut objects,
-                    &job.bucket,
-                    &job.key,
-                    &job.meta,
-                    &job.condition,
-                );
-                if matches!(outcome, Ok(Ok(_))) {
-                    marks.row(Table::Objects, object_key(&job.bucket, &job.key));
+                match job {
+                    Job::Put {
+                        bucket,
+                        key,
+                        meta,
+                        condition,
+                        reply,
+                    } => {
+                        let outcome =
+                            put_in(&buckets, &mut objects, &bucket, &key, &meta, &condition);
+                        if matches!(outcome, Ok(Ok(_))) {
+                            marks.row(Table::Objects, object_key(&bucket, &key));
+                        }
+                        replies.push(Reply::Put(reply, outcome));
+                    }
+                    Job::Batch {
+                        bucket,
+                        writes,
+                        reply,
+                    } => {
+                        let outcome = write_in(&buckets, &mut objects, &bucket, &writes);
+                        if matches!(outcome, Ok(Ok(()))) {
+                            for write in &writes {
+                                marks.row(Table::Objects, object_key(&write.bucket, &write.key));
+                            }
+                        }
+                        replies.push(Reply::Batch(reply, outcome));
+                    }
                 }
-                replies.push((job.reply, outcome));
             }
         }
         txn.commit()?;
@@ -131,20 +231,19 @@ fn commit_puts(db: &Database, journal: &Journal, jobs: Vec<Job>) {
             // Marked before anyone is answered: an acknowledged put is in
             // the next backup.
             journal.record(marks);
-            for (reply, outcome) in replies {
-                let _ = reply.send(outcome);
+            for reply in replies {
+                reply.send();
             }
         }
         Err(e) => {
             let message = e.to_string();
             tracing::error!(error = %message, "a batched manifest commit failed");
             // Those already applied and those never reached alike.
-            let waiting = replies
-                .into_iter()
-                .map(|(reply, _)| reply)
-                .chain(pending.map(|job| job.reply));
-            for reply in waiting {
-                let _ = reply.send(Err(MetaError::Batch(message.clone())));
+            for reply in replies {
+                reply.fail(&message);
+            }
+            for job in pending {
+                job.fail(&message);
             }
         }
     }

@@ -50,8 +50,9 @@ use crate::meta::listing::prefix_successor;
 use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{BucketRecord, UploadRecord, bucket_base, decode, encode, object_key};
 use super::{
-    BucketAcl, BucketInfo, ConditionFailed, ListPage, ListQuery, MetaError, ObjectMeta, PartLayout,
-    UploadState, WriteCondition,
+    BucketAcl, BucketInfo, ConditionFailed, ListPage, ListQuery, MetaError, ObjectMeta,
+    ObjectWrite, PartLayout, RowCondition, UploadState, WriteCondition, owning_bucket,
+    versions_namespace,
 };
 use committer::Committer;
 use journal::{Journal, Marks, Table};
@@ -278,9 +279,14 @@ impl RedbStore {
                 return Err(MetaError::NoSuchBucket);
             }
             let base = bucket_base(name);
-            if any_with_prefix(&txn.open_table(OBJECTS)?, &base)? {
+            let objects = txn.open_table(OBJECTS)?;
+            // Noncurrent versions and delete markers count, as on AWS.
+            if any_with_prefix(&objects, &base)?
+                || any_with_prefix(&objects, &bucket_base(&versions_namespace(name)))?
+            {
                 return Err(MetaError::BucketNotEmpty);
             }
+            drop(objects);
             buckets.remove(name)?;
             // Unfinished multipart uploads go with the bucket, as on AWS
             // (their parts' shards are then collected).
@@ -360,43 +366,14 @@ impl RedbStore {
         Ok(removed)
     }
 
-    /// Replaces the ACL of an object still at `version` (ETag,
-    /// modification time).
-    fn set_object_acl(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: (&str, u64),
-        acl: &crate::meta::object_acl::ObjectAcl,
-    ) -> Result<bool, MetaError> {
-        let txn = self.db.begin_write()?;
-        let row = object_key(bucket, key);
-        {
-            let mut objects = txn.open_table(OBJECTS)?;
-            let current = objects.get(row.as_slice())?;
-            let Some(mut meta) = current
-                .map(|v| decode::<ObjectMeta>(v.value(), "object"))
-                .transpose()?
-            else {
-                return Ok(false);
-            };
-            if (meta.etag.as_str(), meta.last_modified) != version {
-                return Ok(false);
-            }
-            meta.acl = acl.clone();
-            objects.insert(row.as_slice(), encode(&meta).as_slice())?;
-        }
-        txn.commit()?;
-        let mut marks = Marks::default();
-        marks.row(Table::Objects, &row);
-        self.journal.record(marks);
-        Ok(true)
-    }
-
     /// One page of the objects of `bucket`, as `q` asks (see [`ListQuery`]).
     fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, MetaError> {
         let txn = self.db.begin_read()?;
-        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+        if txn
+            .open_table(BUCKETS)?
+            .get(owning_bucket(bucket))?
+            .is_none()
+        {
             return Err(MetaError::NoSuchBucket);
         }
         list::list(&txn.open_table(OBJECTS)?, bucket, q)
@@ -635,4 +612,50 @@ pub(super) fn put_in(
     }
     objects.insert(k.as_slice(), encode(meta).as_slice())?;
     Ok(Ok(current))
+}
+
+/// Writes a batch of rows within a write transaction's tables if `bucket`
+/// exists and every row's condition holds over what it holds now; else
+/// nothing, and `Err(i)` names the first row whose condition failed. A
+/// conditioned row this build cannot read is an error.
+pub(super) fn write_in(
+    buckets: &redb::Table<'_, &str, &[u8]>,
+    objects: &mut redb::Table<'_, &[u8], &[u8]>,
+    bucket: &str,
+    writes: &[ObjectWrite],
+) -> Result<Result<(), usize>, MetaError> {
+    if buckets.get(bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    for (i, write) in writes.iter().enumerate() {
+        if owning_bucket(&write.bucket) != bucket {
+            return Err(MetaError::Corrupt(format!(
+                "a write to {} in a batch for bucket {bucket}",
+                write.bucket
+            )));
+        }
+        if write.condition == RowCondition::Any {
+            continue;
+        }
+        let k = object_key(&write.bucket, &write.key);
+        let current: Option<ObjectMeta> = objects
+            .get(k.as_slice())?
+            .map(|v| decode(v.value(), "object"))
+            .transpose()?;
+        if !write.condition.holds(current.as_ref()) {
+            return Ok(Err(i));
+        }
+    }
+    for write in writes {
+        let k = object_key(&write.bucket, &write.key);
+        match &write.value {
+            Some(meta) => {
+                objects.insert(k.as_slice(), encode(meta).as_slice())?;
+            }
+            None => {
+                objects.remove(k.as_slice())?;
+            }
+        }
+    }
+    Ok(Ok(()))
 }
