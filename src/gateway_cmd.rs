@@ -189,6 +189,10 @@ struct HealthArgs {
     /// Look for unreferenced shards on nodes this often.
     #[arg(long)]
     gc_every: Option<humantime::Duration>,
+    /// What lifecycle rules count as a day (default 24h; for tests, e.g.
+    /// 2s). Rules are applied every 1/24 of it.
+    #[arg(long)]
+    lifecycle_day: Option<humantime::Duration>,
     /// Repair a segment once its healthy shards are at most this many
     /// (default k + m - 1: at the first loss).
     #[arg(long)]
@@ -224,6 +228,7 @@ impl HealthArgs {
         set(&mut c.audit_deadline, self.audit_deadline);
         set(&mut c.check_every, self.check_every);
         set(&mut c.gc_every, self.gc_every);
+        set(&mut c.lifecycle_day, self.lifecycle_day);
         if self.repair_threshold.is_some() {
             c.repair_threshold = self.repair_threshold;
         }

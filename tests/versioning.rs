@@ -1,7 +1,9 @@
-//! Versioning, object lock and tagging against one shared devnet with
-//! aws-sdk-s3: every version stays readable byte for byte, delete markers
-//! hide and unhide keys, locked versions resist every deletion, tags are
-//! held to AWS's limits. Each scenario uses buckets of its own.
+//! Versioning, object lock, lifecycle and tagging against one shared
+//! devnet with aws-sdk-s3: every version stays readable byte for byte,
+//! delete markers hide and unhide keys, locked versions resist every
+//! deletion, lifecycle rules expire what they name (a lifecycle "day" is
+//! two seconds on this devnet) and spare what is locked, tags are held to
+//! AWS's limits. Each scenario uses buckets of its own.
 
 mod common;
 
@@ -11,7 +13,9 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, DefaultRetention, Delete, ObjectIdentifier, ObjectLockConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
+    DefaultRetention, Delete, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectIdentifier, ObjectLockConfiguration,
     ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
     ObjectLockRetention, ObjectLockRetentionMode, ObjectLockRule, Tag, Tagging,
     VersioningConfiguration,
@@ -19,7 +23,7 @@ use aws_sdk_s3::types::{
 use common::devnet::{Devnet, shared_devnet};
 
 fn devnet() -> &'static Devnet {
-    shared_devnet(&[])
+    shared_devnet(&["--gateway-arg=--lifecycle-day=2s"])
 }
 
 /// The error code of a failed request, or `ok`.
@@ -55,18 +59,33 @@ async fn get_version(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, v: &str) 
 /// (key, version id, is latest, delete marker) of every entry of a
 /// bucket's version listing, versions first.
 async fn listed(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, String, bool, bool)> {
-    let page = s3.list_object_versions().bucket(bucket).send().await.unwrap();
+    let page = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
     let mut out: Vec<_> = page
         .versions()
         .iter()
         .map(|v| {
             let id = v.version_id().unwrap().to_owned();
-            (v.key().unwrap().to_owned(), id, v.is_latest().unwrap(), false)
+            (
+                v.key().unwrap().to_owned(),
+                id,
+                v.is_latest().unwrap(),
+                false,
+            )
         })
         .collect();
     out.extend(page.delete_markers().iter().map(|m| {
         let id = m.version_id().unwrap().to_owned();
-        (m.key().unwrap().to_owned(), id, m.is_latest().unwrap(), true)
+        (
+            m.key().unwrap().to_owned(),
+            id,
+            m.is_latest().unwrap(),
+            true,
+        )
     }));
     out
 }
@@ -105,9 +124,20 @@ async fn overwritten_and_deleted_objects_keep_every_version_readable() {
     let marker = deleted.version_id().unwrap().to_owned();
     let gone = s3.get_object().bucket("v-keep").key("k").send().await;
     assert_eq!(code(gone), "NoSuchKey");
-    let on_marker = s3.head_object().bucket("v-keep").key("k").version_id(&marker);
+    let on_marker = s3
+        .head_object()
+        .bucket("v-keep")
+        .key("k")
+        .version_id(&marker);
     assert_eq!(
-        on_marker.send().await.unwrap_err().raw_response().unwrap().status().as_u16(),
+        on_marker
+            .send()
+            .await
+            .unwrap_err()
+            .raw_response()
+            .unwrap()
+            .status()
+            .as_u16(),
         405
     );
 
@@ -116,7 +146,10 @@ async fn overwritten_and_deleted_objects_keep_every_version_readable() {
     let ids: Vec<&str> = all.iter().map(|(_, id, _, _)| id.as_str()).collect();
     assert_eq!(ids, [v3.as_str(), &v2, &v1, "null", &marker]);
     assert_eq!(
-        all.iter().filter(|e| e.2).map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        all.iter()
+            .filter(|e| e.2)
+            .map(|e| e.1.as_str())
+            .collect::<Vec<_>>(),
         [marker.as_str()],
         "only the marker is latest"
     );
@@ -125,20 +158,42 @@ async fn overwritten_and_deleted_objects_keep_every_version_readable() {
     assert_eq!(get_version(&s3, "v-keep", "k", &v3).await, b"three");
     assert_eq!(get_version(&s3, "v-keep", "k", "null").await, b"before");
     let head = s3.head_object().bucket("v-keep").key("k").version_id(&v2);
-    assert_eq!(head.send().await.unwrap().content_length(), Some(big.len() as i64));
+    assert_eq!(
+        head.send().await.unwrap().content_length(),
+        Some(big.len() as i64)
+    );
 
     // Deleting the marker brings the newest version back.
-    let undo = s3.delete_object().bucket("v-keep").key("k").version_id(&marker);
+    let undo = s3
+        .delete_object()
+        .bucket("v-keep")
+        .key("k")
+        .version_id(&marker);
     let undo = undo.send().await.unwrap();
     assert_eq!(undo.delete_marker(), Some(true));
-    let back = s3.get_object().bucket("v-keep").key("k").send().await.unwrap();
+    let back = s3
+        .get_object()
+        .bucket("v-keep")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.version_id(), Some(v3.as_str()));
-    assert_eq!(back.body.collect().await.unwrap().into_bytes().as_ref(), b"three");
+    assert_eq!(
+        back.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"three"
+    );
 
     // Deleting the current version for good promotes the one before.
     let drop = s3.delete_object().bucket("v-keep").key("k").version_id(&v3);
     drop.send().await.unwrap();
-    let now = s3.get_object().bucket("v-keep").key("k").send().await.unwrap();
+    let now = s3
+        .get_object()
+        .bucket("v-keep")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(now.version_id(), Some(v2.as_str()));
     let missing = s3.get_object().bucket("v-keep").key("k").version_id(&v3);
     assert_eq!(code(missing.send().await), "NoSuchVersion");
@@ -165,9 +220,19 @@ async fn suspended_versioning_replaces_only_the_null_version() {
     set_versioning(&s3, "v-suspend", BucketVersioningStatus::Enabled).await;
     let kept = put(&s3, "v-suspend", "k", b"versioned").await.unwrap();
     set_versioning(&s3, "v-suspend", BucketVersioningStatus::Suspended).await;
-    assert_eq!(put(&s3, "v-suspend", "k", b"null 1").await.as_deref(), Some("null"));
-    assert_eq!(put(&s3, "v-suspend", "k", b"null 2").await.as_deref(), Some("null"));
-    let ids: Vec<String> = listed(&s3, "v-suspend").await.into_iter().map(|e| e.1).collect();
+    assert_eq!(
+        put(&s3, "v-suspend", "k", b"null 1").await.as_deref(),
+        Some("null")
+    );
+    assert_eq!(
+        put(&s3, "v-suspend", "k", b"null 2").await.as_deref(),
+        Some("null")
+    );
+    let ids: Vec<String> = listed(&s3, "v-suspend")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
     assert_eq!(ids, ["null".to_owned(), kept.clone()]);
     assert_eq!(get_version(&s3, "v-suspend", "k", "null").await, b"null 2");
     // A delete while suspended is a null delete marker over the null
@@ -185,9 +250,16 @@ async fn suspended_versioning_replaces_only_the_null_version() {
     // Enabled again: new versions on top, the old ones kept.
     set_versioning(&s3, "v-suspend", BucketVersioningStatus::Enabled).await;
     let newest = put(&s3, "v-suspend", "k", b"again").await.unwrap();
-    let ids: Vec<String> = listed(&s3, "v-suspend").await.into_iter().map(|e| e.1).collect();
+    let ids: Vec<String> = listed(&s3, "v-suspend")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
     assert_eq!(ids, [newest, kept.clone(), "null".to_owned()]);
-    assert_eq!(get_version(&s3, "v-suspend", "k", &kept).await, b"versioned");
+    assert_eq!(
+        get_version(&s3, "v-suspend", "k", &kept).await,
+        b"versioned"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,7 +310,11 @@ fn in_secs(secs: u64) -> DateTime {
 
 async fn locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
     let create = s3.create_bucket().bucket(bucket);
-    create.object_lock_enabled_for_bucket(true).send().await.unwrap();
+    create
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
     let status = s3.get_bucket_versioning().bucket(bucket).send().await;
     assert_eq!(
         status.unwrap().status(),
@@ -261,13 +337,20 @@ async fn compliance_locked_versions_resist_every_deletion() {
         .unwrap();
     let v = put.version_id().unwrap().to_owned();
     for bypass in [false, true] {
-        let delete = s3.delete_object().bucket("v-comply").key("k").version_id(&v);
+        let delete = s3
+            .delete_object()
+            .bucket("v-comply")
+            .key("k")
+            .version_id(&v);
         let delete = delete.bypass_governance_retention(bypass).send().await;
         assert_eq!(code(delete), "AccessDenied", "bypass {bypass}");
     }
     // An overwrite is a new version; the locked one stays.
     let over = s3.put_object().bucket("v-comply").key("k");
-    over.body(ByteStream::from_static(b"new")).send().await.unwrap();
+    over.body(ByteStream::from_static(b"new"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get_version(&s3, "v-comply", "k", &v).await, b"kept");
     // Its retention can be extended, never shortened or weakened.
     let retain = |until: DateTime, mode: ObjectLockRetentionMode| {
@@ -296,7 +379,11 @@ async fn compliance_locked_versions_resist_every_deletion() {
         code(retain(in_secs(7200), ObjectLockRetentionMode::Compliance).await),
         "ok"
     );
-    let got = s3.get_object_retention().bucket("v-comply").key("k").version_id(&v);
+    let got = s3
+        .get_object_retention()
+        .bucket("v-comply")
+        .key("k")
+        .version_id(&v);
     let got = got.send().await.unwrap();
     assert_eq!(
         got.retention().unwrap().mode(),
@@ -307,18 +394,27 @@ async fn compliance_locked_versions_resist_every_deletion() {
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
     // DeleteObjects says so key by key.
     let batch = Delete::builder()
-        .objects(ObjectIdentifier::builder().key("k").version_id(&v).build().unwrap())
+        .objects(
+            ObjectIdentifier::builder()
+                .key("k")
+                .version_id(&v)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let answer = s3.delete_objects().bucket("v-comply").delete(batch);
     let answer = answer.send().await.unwrap();
     assert_eq!(answer.errors()[0].code(), Some("AccessDenied"));
     // Versioning cannot be suspended on a locked bucket.
-    let suspend = s3.put_bucket_versioning().bucket("v-comply").versioning_configuration(
-        VersioningConfiguration::builder()
-            .status(BucketVersioningStatus::Suspended)
-            .build(),
-    );
+    let suspend = s3
+        .put_bucket_versioning()
+        .bucket("v-comply")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        );
     assert_eq!(code(suspend.send().await), "InvalidBucketState");
 }
 
@@ -343,12 +439,20 @@ async fn governance_retention_yields_to_a_permitted_bypass_and_legal_holds_to_re
     let set = s3.put_object_lock_configuration().bucket("v-govern");
     set.object_lock_configuration(config).send().await.unwrap();
     let v = put(&s3, "v-govern", "k", b"governed").await.unwrap();
-    let head = s3.head_object().bucket("v-govern").key("k").send().await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket("v-govern")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
 
     // A key allowed to write, but not to bypass governance.
     let (writer_id, writer) = new_key();
-    gateway_cli(&["bucket", "allow", "v-govern", "--key", &writer_id, "--read", "--write"]);
+    gateway_cli(&[
+        "bucket", "allow", "v-govern", "--key", &writer_id, "--read", "--write",
+    ]);
     let delete = |client: &aws_sdk_s3::Client, bypass: bool| {
         client
             .delete_object()
@@ -372,7 +476,11 @@ async fn governance_retention_yields_to_a_permitted_bypass_and_legal_holds_to_re
             .send()
     };
     hold(ObjectLockLegalHoldStatus::On).await.unwrap();
-    let status = s3.get_object_legal_hold().bucket("v-govern").key("k").version_id(&v);
+    let status = s3
+        .get_object_legal_hold()
+        .bucket("v-govern")
+        .key("k")
+        .version_id(&v);
     assert_eq!(
         status.send().await.unwrap().legal_hold().unwrap().status(),
         Some(&ObjectLockLegalHoldStatus::On)
@@ -383,6 +491,38 @@ async fn governance_retention_yields_to_a_permitted_bypass_and_legal_holds_to_re
     assert_eq!(code(delete(&s3, true).await), "ok");
     let gone = s3.get_object().bucket("v-govern").key("k").version_id(&v);
     assert_eq!(code(gone.send().await), "NoSuchVersion");
+
+    // A policy may let another key bypass governance too.
+    let v2 = put(&s3, "v-govern", "k2", b"governed too").await.unwrap();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": writer_id},
+            "Action": "s3:BypassGovernanceRetention",
+            "Resource": "arn:aws:s3:::v-govern/*"
+        }]
+    });
+    let set = s3
+        .put_bucket_policy()
+        .bucket("v-govern")
+        .policy(policy.to_string());
+    set.send().await.unwrap();
+    let by_writer = |bypass: bool| {
+        writer
+            .delete_object()
+            .bucket("v-govern")
+            .key("k2")
+            .version_id(&v2)
+            .bypass_governance_retention(bypass)
+            .send()
+    };
+    assert_eq!(
+        code(by_writer(false).await),
+        "AccessDenied",
+        "no bypass asked"
+    );
+    assert_eq!(code(by_writer(true).await), "ok");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,14 +530,37 @@ async fn tags_are_kept_per_version_and_held_to_aws_limits() {
     let s3 = devnet().client();
     s3.create_bucket().bucket("v-tags").send().await.unwrap();
     set_versioning(&s3, "v-tags", BucketVersioningStatus::Enabled).await;
-    let put = s3.put_object().bucket("v-tags").key("k").tagging("team=a%20b&tier=1");
-    let v1 = put.body(ByteStream::from_static(b"1")).send().await.unwrap();
+    let put = s3
+        .put_object()
+        .bucket("v-tags")
+        .key("k")
+        .tagging("team=a%20b&tier=1");
+    let v1 = put
+        .body(ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
     let v1 = v1.version_id().unwrap().to_owned();
-    let got = s3.get_object().bucket("v-tags").key("k").send().await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket("v-tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.tag_count(), Some(2));
-    let tags = s3.get_object_tagging().bucket("v-tags").key("k").send().await;
+    let tags = s3
+        .get_object_tagging()
+        .bucket("v-tags")
+        .key("k")
+        .send()
+        .await;
     let tags = tags.unwrap();
-    let pairs: Vec<(&str, &str)> = tags.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    let pairs: Vec<(&str, &str)> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
     assert_eq!(pairs, [("team", "a b"), ("tier", "1")]);
     // A new version has its own tags; the old keeps its.
     let v2 = put_tags_version(&s3).await;
@@ -405,26 +568,57 @@ async fn tags_are_kept_per_version_and_held_to_aws_limits() {
         .tag_set(Tag::builder().key("only").value("v2").build().unwrap())
         .build()
         .unwrap();
-    let tagged = s3.put_object_tagging().bucket("v-tags").key("k").tagging(set);
+    let tagged = s3
+        .put_object_tagging()
+        .bucket("v-tags")
+        .key("k")
+        .tagging(set);
     assert_eq!(tagged.send().await.unwrap().version_id(), Some(v2.as_str()));
-    let old = s3.get_object_tagging().bucket("v-tags").key("k").version_id(&v1);
+    let old = s3
+        .get_object_tagging()
+        .bucket("v-tags")
+        .key("k")
+        .version_id(&v1);
     assert_eq!(old.send().await.unwrap().tag_set().len(), 2);
     // A copy takes the source's tags unless told to replace them.
-    let copy = s3.copy_object().bucket("v-tags").key("copy").copy_source("v-tags/k");
+    let copy = s3
+        .copy_object()
+        .bucket("v-tags")
+        .key("copy")
+        .copy_source("v-tags/k");
     copy.send().await.unwrap();
-    let copied = s3.get_object_tagging().bucket("v-tags").key("copy").send().await;
+    let copied = s3
+        .get_object_tagging()
+        .bucket("v-tags")
+        .key("copy")
+        .send()
+        .await;
     assert_eq!(copied.unwrap().tag_set()[0].key(), "only");
     // AWS's limits.
     let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
-    let too_many = s3.put_object().bucket("v-tags").key("x").tagging(eleven.join("&"));
+    let too_many = s3
+        .put_object()
+        .bucket("v-tags")
+        .key("x")
+        .tagging(eleven.join("&"));
     assert_eq!(code(too_many.send().await), "InvalidTag");
     let long_key = format!("{}=v", "k".repeat(129));
     let too_long = s3.put_object().bucket("v-tags").key("x").tagging(long_key);
     assert_eq!(code(too_long.send().await), "InvalidTag");
     let twice = s3.put_object().bucket("v-tags").key("x").tagging("a=1&a=2");
     assert_eq!(code(twice.send().await), "InvalidTag");
-    s3.delete_object_tagging().bucket("v-tags").key("k").send().await.unwrap();
-    let none = s3.get_object_tagging().bucket("v-tags").key("k").send().await;
+    s3.delete_object_tagging()
+        .bucket("v-tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let none = s3
+        .get_object_tagging()
+        .bucket("v-tags")
+        .key("k")
+        .send()
+        .await;
     assert!(none.unwrap().tag_set().is_empty());
 
     // Bucket tags.
@@ -436,16 +630,29 @@ async fn tags_are_kept_per_version_and_held_to_aws_limits() {
         .unwrap();
     let put = s3.put_bucket_tagging().bucket("v-tags").tagging(set);
     put.send().await.unwrap();
-    let got = s3.get_bucket_tagging().bucket("v-tags").send().await.unwrap();
+    let got = s3
+        .get_bucket_tagging()
+        .bucket("v-tags")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.tag_set()[0].value(), "archive");
-    s3.delete_bucket_tagging().bucket("v-tags").send().await.unwrap();
+    s3.delete_bucket_tagging()
+        .bucket("v-tags")
+        .send()
+        .await
+        .unwrap();
     let gone = s3.get_bucket_tagging().bucket("v-tags").send().await;
     assert_eq!(code(gone), "NoSuchTagSet");
 }
 
 async fn put_tags_version(s3: &aws_sdk_s3::Client) -> String {
     let put = s3.put_object().bucket("v-tags").key("k");
-    let put = put.body(ByteStream::from_static(b"2")).send().await.unwrap();
+    let put = put
+        .body(ByteStream::from_static(b"2"))
+        .send()
+        .await
+        .unwrap();
     put.version_id().unwrap().to_owned()
 }
 
@@ -484,4 +691,206 @@ fn new_key() -> (String, aws_sdk_s3::Client) {
         .force_path_style(true)
         .build();
     (id, aws_sdk_s3::Client::from_conf(config))
+}
+
+/// A lifecycle rule `id` on keys under `prefix`, its actions to add.
+fn rule(id: &str, prefix: &str) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {
+    LifecycleRule::builder()
+        .id(id)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+}
+
+async fn set_rules(s3: &aws_sdk_s3::Client, bucket: &str, rules: Vec<LifecycleRule>) {
+    let config = BucketLifecycleConfiguration::builder()
+        .set_rules(Some(rules))
+        .build()
+        .unwrap();
+    let put = s3.put_bucket_lifecycle_configuration().bucket(bucket);
+    put.lifecycle_configuration(config).send().await.unwrap();
+}
+
+/// Polls `check` every half second for up to 40 s (lifecycle passes run
+/// every half second of a two-second day).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..80 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{what}: not within 40 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_rules_expire_versions_markers_and_uploads_on_a_scaled_clock() {
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("v-life").send().await.unwrap();
+    set_versioning(&s3, "v-life", BucketVersioningStatus::Enabled).await;
+    let mut docs = Vec::new();
+    for n in 0..3 {
+        docs.push(
+            put(&s3, "v-life", "docs/a", format!("doc {n}").as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    put(&s3, "v-life", "tmp/x", b"scratch").await.unwrap();
+    let up = s3.create_multipart_upload().bucket("v-life").key("up");
+    let upload = up.send().await.unwrap().upload_id().unwrap().to_owned();
+    let part = s3
+        .upload_part()
+        .bucket("v-life")
+        .key("up")
+        .upload_id(&upload);
+    part.part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap();
+    let one_day = || {
+        NoncurrentVersionExpiration::builder()
+            .noncurrent_days(1)
+            .build()
+    };
+    set_rules(
+        &s3,
+        "v-life",
+        vec![
+            rule("docs", "docs/")
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .newer_noncurrent_versions(1)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+            rule("tmp", "tmp/")
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .noncurrent_version_expiration(one_day())
+                .build()
+                .unwrap(),
+            rule("markers", "tmp/")
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .expired_object_delete_marker(true)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+            rule("uploads", "")
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(1)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await;
+    let got = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket("v-life")
+        .send()
+        .await;
+    assert_eq!(got.unwrap().rules().len(), 4);
+
+    // The oldest noncurrent doc goes; the newest noncurrent one is kept.
+    eventually("noncurrent docs expire", || async {
+        let ids: Vec<String> = listed(&s3, "v-life")
+            .await
+            .into_iter()
+            .filter(|e| e.0 == "docs/a")
+            .map(|e| e.1)
+            .collect();
+        ids == [docs[2].clone(), docs[1].clone()]
+    })
+    .await;
+    // The scratch object expires, its version then, and the marker left
+    // alone last.
+    eventually("tmp/x leaves no version behind", || async {
+        listed(&s3, "v-life").await.iter().all(|e| e.0 != "tmp/x")
+    })
+    .await;
+    eventually("the upload is aborted", || async {
+        let uploads = s3.list_multipart_uploads().bucket("v-life").send().await;
+        uploads.unwrap().uploads().is_empty()
+    })
+    .await;
+    let late = s3
+        .upload_part()
+        .bucket("v-life")
+        .key("up")
+        .upload_id(&upload);
+    let late = late
+        .part_number(2)
+        .body(ByteStream::from_static(b"late"))
+        .send()
+        .await;
+    assert_eq!(code(late), "NoSuchUpload");
+    assert_eq!(
+        get_version(&s3, "v-life", "docs/a", &docs[1]).await,
+        b"doc 1"
+    );
+
+    s3.delete_bucket_lifecycle()
+        .bucket("v-life")
+        .send()
+        .await
+        .unwrap();
+    let gone = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket("v-life")
+        .send()
+        .await;
+    assert_eq!(code(gone), "NoSuchLifecycleConfiguration");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_never_deletes_a_locked_version() {
+    let s3 = devnet().client();
+    locked_bucket(&s3, "v-life-lock").await;
+    let put = s3.put_object().bucket("v-life-lock").key("k");
+    let put = put
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(in_secs(3600))
+        .body(ByteStream::from_static(b"locked"))
+        .send()
+        .await
+        .unwrap();
+    let locked = put.version_id().unwrap().to_owned();
+    set_rules(
+        &s3,
+        "v-life-lock",
+        vec![
+            rule("all", "")
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await;
+    // The current version expires behind a delete marker...
+    eventually("the locked object is hidden", || async {
+        let head = s3.head_object().bucket("v-life-lock").key("k").send().await;
+        code(head) != "ok"
+    })
+    .await;
+    // ...and outlives several noncurrent-expiry deadlines.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        get_version(&s3, "v-life-lock", "k", &locked).await,
+        b"locked"
+    );
 }

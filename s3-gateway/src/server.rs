@@ -442,6 +442,7 @@ pub async fn run(
         tokio::spawn(audit::run(health.clone(), mesh.clone(), survey.clone())),
         tokio::spawn(repair::run(data.clone())),
         tokio::spawn(gc::run(health.clone(), mesh.clone())),
+        tokio::spawn(crate::health::lifecycle::run(data.clone())),
     ];
     if let (Some(redb), Some(backup)) = (redb, config.backup.clone()) {
         let backup = crate::backup::Backup::new(

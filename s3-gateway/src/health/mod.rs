@@ -9,6 +9,8 @@
 //!   healthy shards, queueing the degraded ones, and choosing audit samples.
 //! * [`repair`]: rebuilds the lost shards of queued segments elsewhere.
 //! * [`gc`]: deletes shards on nodes that no manifest references.
+//! * [`lifecycle`]: expires versions and aborts stale uploads as the
+//!   buckets' lifecycle rules say.
 //! * [`lease`]: which of several gateways sharing a store runs the loops
 //!   above (all of them send heartbeats).
 
@@ -17,6 +19,7 @@ pub mod checker;
 pub mod durability_estimate;
 pub mod gc;
 pub mod lease;
+pub mod lifecycle;
 pub mod liveness;
 mod registry;
 pub mod repair;
@@ -90,6 +93,9 @@ pub struct HealthConfig {
     /// once it has been seen unreferenced for this long (another gateway
     /// may be writing it, and only that gateway knows).
     pub collect_grace: Duration,
+    /// What lifecycle rules count as a day (24 hours; tests scale it
+    /// down to seconds).
+    pub lifecycle_day: Duration,
 }
 
 impl Default for HealthConfig {
@@ -113,11 +119,18 @@ impl Default for HealthConfig {
             shared_store: false,
             lease_ttl: Duration::from_secs(30),
             collect_grace: Duration::from_secs(3600),
+            lifecycle_day: Duration::from_secs(86_400),
         }
     }
 }
 
 impl HealthConfig {
+    /// How often lifecycle rules are applied: every hour of a lifecycle
+    /// day (at least every half second, at most hourly).
+    pub fn lifecycle_every(&self) -> Duration {
+        (self.lifecycle_day / 24).clamp(Duration::from_millis(500), Duration::from_secs(3600))
+    }
+
     /// Devnet: seconds, so failures are seen and repaired while you watch
     /// (dead after 10 s, repaired 10 s later).
     pub fn devnet() -> Self {

@@ -8,6 +8,8 @@ pub const POLICY: &str = "policy";
 pub const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 /// The CORS rules (encoded by `s3::cors`).
 pub const CORS: &str = "cors";
+/// The lifecycle rules (encoded by `health::lifecycle::rules`).
+pub const LIFECYCLE: &str = "lifecycle";
 /// The bucket's tags (encoded by `s3::tagging`).
 pub const TAGGING: &str = "tagging";
 /// The versioning state, as [`Versioning::to_byte`](super::versions::Versioning::to_byte).
