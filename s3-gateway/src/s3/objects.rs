@@ -448,7 +448,6 @@ pub(super) async fn delete_objects(
                 version_id: object.version_id.clone(),
                 code: Some("AccessDenied".into()),
                 message: Some("Access Denied".into()),
-                ..Default::default()
             });
             continue;
         }

@@ -20,7 +20,7 @@ enum Job {
     Put {
         bucket: String,
         key: String,
-        meta: ObjectMeta,
+        meta: Box<ObjectMeta>,
         condition: WriteCondition,
         reply: tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
     },
@@ -36,7 +36,7 @@ enum Job {
 enum Reply {
     Put(
         tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
-        Result<PutOutcome, MetaError>,
+        Box<Result<PutOutcome, MetaError>>,
     ),
     Batch(
         tokio::sync::oneshot::Sender<Result<Result<(), usize>, MetaError>>,
@@ -48,7 +48,7 @@ impl Reply {
     fn send(self) {
         match self {
             Self::Put(reply, outcome) => {
-                let _ = reply.send(outcome);
+                let _ = reply.send(*outcome);
             }
             Self::Batch(reply, outcome) => {
                 let _ = reply.send(outcome);
@@ -129,7 +129,7 @@ impl Committer {
         self.send(Job::Put {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            meta,
+            meta: Box::new(meta),
             condition,
             reply,
         })?;
@@ -205,7 +205,7 @@ fn commit_puts(db: &Database, journal: &Journal, jobs: Vec<Job>) {
                         if matches!(outcome, Ok(Ok(_))) {
                             marks.row(Table::Objects, object_key(&bucket, &key));
                         }
-                        replies.push(Reply::Put(reply, outcome));
+                        replies.push(Reply::Put(reply, Box::new(outcome)));
                     }
                     Job::Batch {
                         bucket,
