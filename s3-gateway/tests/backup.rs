@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use s3_gateway::meta::redb::RedbStore;
 use s3_gateway::meta::redb::journal::{Change, Taken};
+use s3_gateway::meta::versions::Versioning;
 use s3_gateway::meta::{
     BucketAcl, BucketPerms, MetaStore, ObjectMeta, PartLayout, SegmentLayout, ShardLocation,
     WriteCondition,
@@ -29,6 +30,11 @@ enum Op {
     Setting(u8, u8),
     Config(u8, u8, Option<u8>),
     Name(u8, Option<u8>),
+    /// A write in a bucket with versioning (the replaced version moves to
+    /// the versions namespace in the same batch).
+    VersionedPut(u8, u8, u64),
+    /// A delete marker over a key.
+    VersionedDelete(u8, u8),
     /// Take a log here.
     Log,
 }
@@ -51,6 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
         (0..3u8, 0..2u8, proptest::option::of(any::<u8>()))
             .prop_map(|(b, kind, v)| Op::Config(b, kind, v)),
         (0..3u8, proptest::option::of(0..4u8)).prop_map(|(k, n)| Op::Name(k, n)),
+        (0..3u8, 0..4u8, 0..1000u64).prop_map(|(b, k, t)| Op::VersionedPut(b, k, t)),
+        (0..3u8, 0..4u8).prop_map(|(b, k)| Op::VersionedDelete(b, k)),
         Just(Op::Log),
     ]
 }
@@ -132,6 +140,20 @@ async fn run(
                 .map(|_| ()),
             Op::DeleteObject(i, key) => meta
                 .delete_object(&b(i), &format!("o/{key}"))
+                .await
+                .map(|_| ()),
+            Op::VersionedPut(i, key, tag) => meta
+                .put_version(
+                    &b(i),
+                    &format!("o/{key}"),
+                    object(tag),
+                    WriteCondition::Always,
+                    Versioning::Enabled,
+                )
+                .await
+                .map(|_| ()),
+            Op::VersionedDelete(i, key) => meta
+                .delete_latest(&b(i), &format!("o/{key}"), Versioning::Enabled)
                 .await
                 .map(|_| ()),
             Op::CreateKey(i) => meta.put_key(&k(i), &[i; 60], false).await.map(|_| ()),
