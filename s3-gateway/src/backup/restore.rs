@@ -401,7 +401,8 @@ async fn recover_into(
     report.keys = meta.list_key_ids().await?.len();
     let mut objects = 0usize;
     meta.for_each_object(|bucket, _, _| {
-        if bucket != INTERNAL_BUCKET {
+        // Noncurrent versions are not objects of their own.
+        if bucket != INTERNAL_BUCKET && crate::meta::owning_bucket(bucket) == bucket {
             objects += 1;
         }
     })

@@ -38,12 +38,16 @@ pub(super) async fn get_object_attributes(
             "max-parts must be an integer between 0 and 1000",
         ));
     }
-    let meta = gw.object(&input.bucket, &input.key).await?;
+    let found = gw
+        .find_version(&input.bucket, &input.key, input.version_id.as_deref())
+        .await?;
+    let meta = found.meta;
     let customer = super::sse_c::customer!(input, req)?;
     super::sse_c::check(meta.sse_customer_key_md5.as_deref(), customer.as_ref())?;
     let asked = |name: &str| wanted.contains(&name);
     let mut output = GetObjectAttributesOutput {
         last_modified: Some(timestamp(meta.last_modified)),
+        version_id: found.version_id,
         ..Default::default()
     };
     if asked(ObjectAttributes::ETAG) {

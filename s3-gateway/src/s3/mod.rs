@@ -37,7 +37,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::data::DataPath;
 use crate::data::keywrap::MasterKey;
-use crate::meta::{Lookup, MetaStore, ObjectMeta};
+use crate::meta::{MetaStore, ObjectMeta};
 use error::internal;
 
 /// The gateway's S3 implementation.
@@ -103,14 +103,6 @@ impl Gateway {
         match self.meta.bucket(bucket).await? {
             Some(_) => Ok(()),
             None => Err(s3_error!(NoSuchBucket)),
-        }
-    }
-
-    async fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
-        match self.meta.object_in_bucket(bucket, key).await? {
-            Lookup::Found(meta) => Ok(*meta),
-            Lookup::NoSuchKey => Err(s3_error!(NoSuchKey)),
-            Lookup::NoSuchBucket => Err(s3_error!(NoSuchBucket)),
         }
     }
 }
