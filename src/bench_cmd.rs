@@ -45,6 +45,10 @@ pub struct BenchArgs {
     /// (to fill a bucket, e.g. before measuring a recovery).
     #[arg(long, value_name = "N", conflicts_with = "duration")]
     objects: Option<u64>,
+    /// Turn versioning on in the bucket first (every put then keeps the
+    /// version it replaces).
+    #[arg(long)]
+    versioned: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -129,6 +133,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .send()
             .await
             .context("creating the bench bucket")?;
+    }
+    if args.versioned {
+        let enabled = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+            .build();
+        s3.put_bucket_versioning()
+            .bucket(&args.bucket)
+            .versioning_configuration(enabled)
+            .send()
+            .await
+            .context("turning versioning on")?;
     }
     let mut body = vec![0u8; size];
     blake3::Hasher::new()

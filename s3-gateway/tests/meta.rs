@@ -1273,6 +1273,64 @@ async fn racing_versioned_puts_keep_every_version(f: &Fixture) {
     assert!(page.entries[0].is_latest);
 }
 
+async fn a_version_written_after_one_from_a_clock_ahead_still_sorts_newest(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("skew", "r", "A").await.unwrap();
+    // Another gateway's clock an hour ahead wrote the current version.
+    let ahead = ObjectMeta {
+        version_id: Some(format!("{:016x}{:016x}", (u64::MAX >> 4), 1u64)),
+        version_seq: u64::MAX >> 4,
+        ..meta(1)
+    };
+    s.put_object_always("skew", "k", &ahead).await.unwrap();
+    let next = s
+        .put_version(
+            "skew",
+            "k",
+            meta(2),
+            WriteCondition::Always,
+            Versioning::Enabled,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let page = all_versions(&s, "skew").await;
+    assert_eq!(shown(&page), ["k@2*", "k@1"]);
+    assert_eq!(page.entries[0].meta.version_id, next.version_id);
+    assert!(page.entries[0].meta.version_seq > ahead.version_seq);
+    // The same above a delete marker with no current version.
+    s.delete_latest("skew", "k", Versioning::Enabled)
+        .await
+        .unwrap();
+    s.put_version(
+        "skew",
+        "k",
+        meta(3),
+        WriteCondition::Always,
+        Versioning::Enabled,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        shown(&all_versions(&s, "skew").await),
+        ["k@3*", "k@0!", "k@2", "k@1"]
+    );
+    // A condition over the current version still holds the write back.
+    let refused = s
+        .put_version(
+            "skew",
+            "k",
+            meta(4),
+            WriteCondition::IfAbsent,
+            Versioning::Enabled,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, Err(ConditionFailed::PreconditionFailed));
+    assert_eq!(all_versions(&s, "skew").await.entries.len(), 4);
+}
+
 async fn version_listings_page_by_key_and_version_markers(f: &Fixture) {
     let s = f.store();
     s.create_private_bucket("pages", "r", "A").await.unwrap();
@@ -1667,6 +1725,7 @@ conformance!(
     batched_writes_apply_together_or_not_at_all,
     versions_are_kept_hidden_promoted_and_deleted,
     racing_versioned_puts_keep_every_version,
+    a_version_written_after_one_from_a_clock_ahead_still_sorts_newest,
     version_listings_page_by_key_and_version_markers,
     keys_are_named_renamed_and_lose_their_name_with_them,
     keys_lose_and_regain_bucket_creation_and_deleting_one_drops_its_grants,

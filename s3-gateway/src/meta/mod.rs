@@ -155,6 +155,20 @@ pub trait MetaBackend: Send + Sync + 'static {
         meta: ObjectMeta,
         condition: WriteCondition,
     ) -> Result<PutOutcome, MetaError>;
+    /// Puts `meta` as object `key` of `bucket` if `condition` holds over
+    /// the current object, keeping the one it replaces as a noncurrent
+    /// version (a row of the bucket's versions namespace), in one
+    /// transaction: a write with versioning enabled. `meta`'s stamp and
+    /// id are raised above the replaced version's (or, with none, the
+    /// newest noncurrent one's) if needed (`versions::supersede`); returns
+    /// the manifest as written.
+    async fn put_object_keeping(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<Result<ObjectMeta, ConditionFailed>, MetaError>;
     /// Writes `writes` in one transaction if every row's condition holds
     /// (else nothing, and `Err(i)` names the first that did not); every
     /// table bucket must be `bucket` or its versions namespace, and

@@ -136,9 +136,30 @@ fn history_key(key: &str, stamp: u64) -> String {
     format!("{key}\0{:016x}", u64::MAX - stamp)
 }
 
-/// The start of `key`'s range in the versions namespace.
-fn history_prefix(key: &str) -> String {
+/// The start of `key`'s range in the versions namespace (every row of the
+/// key starts with it; the first is its newest noncurrent version).
+pub(crate) fn history_prefix(key: &str) -> String {
     format!("{key}\0")
+}
+
+/// What a write with versioning enabled does around the current row,
+/// inside the engine's transaction (`put_object_keeping`): `new` is
+/// restamped above `current` and above the newest noncurrent row
+/// (`newest_noncurrent`, read only when there is no current row), with a
+/// fresh id if its stamp changed; returns the row `current` becomes in the
+/// versions namespace (its key there, and it).
+pub(crate) fn supersede(
+    key: &str,
+    current: Option<&ObjectMeta>,
+    newest_noncurrent: Option<&ObjectMeta>,
+    new: &mut ObjectMeta,
+) -> Option<(String, ObjectMeta)> {
+    let floor = current.or(newest_noncurrent).map(stamp_of);
+    if floor.is_some_and(|f| new.version_seq <= f) {
+        new.version_seq = next_stamp(floor, new.last_modified);
+        new.version_id = Some(new_version_id(new.version_seq));
+    }
+    current.map(|c| (history_key(key, stamp_of(c)), c.clone()))
 }
 
 /// A string above every history key of `key` (and below every other key
@@ -293,6 +314,19 @@ impl MetaStore {
                 .map(|displaced| Committed {
                     version_id: None,
                     displaced,
+                }));
+        }
+        if versioning == Versioning::Enabled {
+            // The engine moves the current version aside in the same
+            // transaction: no read first, no retry.
+            meta.version_seq = next_stamp(None, meta.last_modified.max(now_ms()));
+            meta.version_id = Some(new_version_id(meta.version_seq));
+            return Ok(self
+                .put_object_keeping(bucket, key, meta, condition)
+                .await?
+                .map(|written| Committed {
+                    version_id: written.version_id,
+                    displaced: None,
                 }));
         }
         for _ in 0..ATTEMPTS {

@@ -32,14 +32,16 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
+use super::listing::prefix_successor;
 use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{decode, encode};
+use super::versions::{history_prefix, supersede};
 use super::{
     BucketAcl, BucketInfo, BucketPerms, ListPage, ListQuery, Lookup, MetaBackend, MetaError,
     NodeHealthRecord, ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy,
     ShardMove, UploadState, WriteCondition,
 };
-use super::{ObjectWrite, RowCondition, owning_bucket, versions_namespace};
+use super::{ConditionFailed, ObjectWrite, RowCondition, owning_bucket, versions_namespace};
 use compact::Aliases;
 
 /// Times a transaction that lost a serialization conflict is run again
@@ -912,6 +914,119 @@ impl MetaBackend for PgStore {
                 }
             },
         }
+    }
+
+    async fn put_object_keeping(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<Result<ObjectMeta, ConditionFailed>, MetaError> {
+        let (_, layout) = self.encode_object(&meta).await?;
+        let namespace = versions_namespace(bucket);
+        let row_key = key.as_bytes();
+        let history = history_prefix(key).into_bytes();
+        let history_end = prefix_successor(&history).expect("ends in NUL");
+        // As put_object (READ COMMITTED, bucket share-locked, the current
+        // row locked for update), plus the replaced row copied as it is
+        // into the versions namespace.
+        transaction!(self, IsolationLevel::ReadCommitted, |tx| {
+            let lock_bucket = tx.prepare_cached(LOCK_BUCKET).await.map_err(sql)?;
+            let lock_row = tx
+                .prepare_cached(
+                    "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2
+                     FOR UPDATE",
+                )
+                .await
+                .map_err(sql)?;
+            let newest = tx
+                .prepare_cached(
+                    "SELECT attrs, layout FROM objects
+                     WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT 1",
+                )
+                .await
+                .map_err(sql)?;
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (bucket, key) DO NOTHING",
+                )
+                .await
+                .map_err(sql)?;
+            let update = tx
+                .prepare_cached(
+                    "UPDATE objects SET attrs = $3, layout = $4 WHERE bucket = $1 AND key = $2",
+                )
+                .await
+                .map_err(sql)?;
+            if tx
+                .query_opt(&lock_bucket, &[&bucket])
+                .await
+                .map_err(sql)?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut row = tx
+                .query_opt(&lock_row, &[&bucket, &row_key])
+                .await
+                .map_err(sql)?;
+            for _ in 0..8 {
+                let columns: Option<(Vec<u8>, Vec<u8>)> = row.map(|r| (r.get(0), r.get(1)));
+                let current = match &columns {
+                    Some((attrs, layout)) => Some(self.decode_object(attrs, layout).await?),
+                    None => None,
+                };
+                if let Err(refused) = condition.check(current.as_ref().map(|m| m.etag.as_str())) {
+                    return Ok(Err(refused));
+                }
+                let newest_noncurrent = match &current {
+                    Some(_) => None,
+                    None => match tx
+                        .query_opt(&newest, &[&namespace, &history, &history_end])
+                        .await
+                        .map_err(sql)?
+                    {
+                        Some(r) => Some(self.decode_object(r.get(0), r.get(1)).await?),
+                        None => None,
+                    },
+                };
+                let mut written = meta.clone();
+                let moved = supersede(
+                    key,
+                    current.as_ref(),
+                    newest_noncurrent.as_ref(),
+                    &mut written,
+                );
+                let attrs = encode(&ObjectMeta {
+                    parts: Vec::new(),
+                    ..written.clone()
+                });
+                if let (Some((history_row, _)), Some((old_attrs, old_layout))) = (&moved, &columns)
+                {
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                        [&namespace, &history_row.as_bytes(), old_attrs, old_layout];
+                    if tx.execute(&insert, &params).await.map_err(sql)? == 0 {
+                        return Err(MetaError::Retry);
+                    }
+                }
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                    [&bucket, &row_key, &attrs, &layout];
+                if current.is_some() {
+                    tx.execute(&update, &params).await.map_err(sql)?;
+                    return Ok(Ok(written));
+                }
+                if tx.execute(&insert, &params).await.map_err(sql)? == 1 {
+                    return Ok(Ok(written));
+                }
+                row = tx
+                    .query_opt(&lock_row, &[&bucket, &row_key])
+                    .await
+                    .map_err(sql)?;
+            }
+            Err(MetaError::Retry)
+        })
     }
 
     async fn write_objects(

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::RedbStore;
 use crate::meta::{
-    BucketAcl, BucketInfo, BucketPerms, ListPage, ListQuery, MetaBackend, MetaError,
-    NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout, PutOutcome, RepairEntry, SegmentKey,
-    ShardCopy, ShardMove, UploadState, WriteCondition,
+    BucketAcl, BucketInfo, BucketPerms, ConditionFailed, ListPage, ListQuery, MetaBackend,
+    MetaError, NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout, PutOutcome, RepairEntry,
+    SegmentKey, ShardCopy, ShardMove, UploadState, WriteCondition,
 };
 
 #[async_trait::async_trait]
@@ -109,6 +109,18 @@ impl MetaBackend for RedbStore {
         condition: WriteCondition,
     ) -> Result<PutOutcome, MetaError> {
         self.committer.put(bucket, key, meta, condition).await
+    }
+
+    async fn put_object_keeping(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<Result<ObjectMeta, ConditionFailed>, MetaError> {
+        self.committer
+            .put_keeping(bucket, key, meta, condition)
+            .await
     }
 
     async fn write_objects(

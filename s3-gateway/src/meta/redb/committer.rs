@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use redb::Database;
 
 use super::journal::{Journal, Marks, Table};
-use super::{BUCKETS, OBJECTS, put_in, write_in};
+use super::{BUCKETS, OBJECTS, put_in, put_keeping_in, write_in};
 use crate::meta::types::object_key;
-use crate::meta::{MetaError, ObjectMeta, ObjectWrite, PutOutcome, WriteCondition};
+use crate::meta::{
+    ConditionFailed, MetaError, ObjectMeta, ObjectWrite, PutOutcome, WriteCondition,
+    versions_namespace,
+};
 
 /// Most puts committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -24,6 +27,14 @@ enum Job {
         condition: WriteCondition,
         reply: tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
     },
+    /// An object put keeping the version it replaces.
+    KeepPut {
+        bucket: String,
+        key: String,
+        meta: Box<ObjectMeta>,
+        condition: WriteCondition,
+        reply: tokio::sync::oneshot::Sender<Result<KeptOutcome, MetaError>>,
+    },
     /// Rows written together or not at all.
     Batch {
         bucket: String,
@@ -32,8 +43,16 @@ enum Job {
     },
 }
 
+/// What a put keeping the replaced version comes back with: the manifest
+/// as written, or why its condition refused it.
+type KeptOutcome = Result<ObjectMeta, ConditionFailed>;
+
 /// A job's answer, sent once the transaction has committed.
 enum Reply {
+    KeepPut(
+        tokio::sync::oneshot::Sender<Result<KeptOutcome, MetaError>>,
+        Box<Result<KeptOutcome, MetaError>>,
+    ),
     Put(
         tokio::sync::oneshot::Sender<Result<PutOutcome, MetaError>>,
         Box<Result<PutOutcome, MetaError>>,
@@ -50,6 +69,9 @@ impl Reply {
             Self::Put(reply, outcome) => {
                 let _ = reply.send(*outcome);
             }
+            Self::KeepPut(reply, outcome) => {
+                let _ = reply.send(*outcome);
+            }
             Self::Batch(reply, outcome) => {
                 let _ = reply.send(outcome);
             }
@@ -60,6 +82,9 @@ impl Reply {
         let error = MetaError::Batch(message.to_owned());
         match self {
             Self::Put(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+            Self::KeepPut(reply, _) => {
                 let _ = reply.send(Err(error));
             }
             Self::Batch(reply, _) => {
@@ -74,6 +99,9 @@ impl Job {
         let error = MetaError::Batch(message.to_owned());
         match self {
             Self::Put { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Self::KeepPut { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             Self::Batch { reply, .. } => {
@@ -127,6 +155,26 @@ impl Committer {
     ) -> Result<PutOutcome, MetaError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Put {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta: Box::new(meta),
+            condition,
+            reply,
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Puts `meta` keeping the version it replaces (see
+    /// `put_keeping_in`), with whatever other jobs arrive meanwhile.
+    pub(super) async fn put_keeping(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        condition: WriteCondition,
+    ) -> Result<KeptOutcome, MetaError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::KeepPut {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             meta: Box::new(meta),
@@ -206,6 +254,33 @@ fn commit_puts(db: &Database, journal: &Journal, jobs: Vec<Job>) {
                             marks.row(Table::Objects, object_key(&bucket, &key));
                         }
                         replies.push(Reply::Put(reply, Box::new(outcome)));
+                    }
+                    Job::KeepPut {
+                        bucket,
+                        key,
+                        meta,
+                        condition,
+                        reply,
+                    } => {
+                        let outcome = put_keeping_in(
+                            &buckets,
+                            &mut objects,
+                            &bucket,
+                            &key,
+                            *meta,
+                            &condition,
+                        );
+                        let outcome = outcome.map(|done| {
+                            done.map(|(written, moved)| {
+                                marks.row(Table::Objects, object_key(&bucket, &key));
+                                if let Some(row) = moved {
+                                    let namespace = versions_namespace(&bucket);
+                                    marks.row(Table::Objects, object_key(&namespace, &row));
+                                }
+                                written
+                            })
+                        });
+                        replies.push(Reply::KeepPut(reply, Box::new(outcome)));
                     }
                     Job::Batch {
                         bucket,

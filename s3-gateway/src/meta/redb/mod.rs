@@ -49,6 +49,7 @@ use crate::meta::listing::prefix_successor;
 
 use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{BucketRecord, UploadRecord, bucket_base, decode, encode, object_key};
+use super::versions::{history_prefix, supersede};
 use super::{
     BucketAcl, BucketInfo, ConditionFailed, ListPage, ListQuery, MetaError, ObjectMeta,
     ObjectWrite, PartLayout, RowCondition, UploadState, WriteCondition, owning_bucket,
@@ -658,4 +659,58 @@ pub(super) fn write_in(
         }
     }
     Ok(Ok(()))
+}
+
+/// [`put_in`] with versioning enabled: the current object (if any) is
+/// kept as a noncurrent version in the bucket's versions namespace, and
+/// `meta` restamped above it (`versions::supersede`). Returns the manifest
+/// written and the namespace row the replaced one went to.
+pub(super) fn put_keeping_in(
+    buckets: &redb::Table<'_, &str, &[u8]>,
+    objects: &mut redb::Table<'_, &[u8], &[u8]>,
+    bucket: &str,
+    key: &str,
+    mut meta: ObjectMeta,
+    condition: &WriteCondition,
+) -> Result<Result<(ObjectMeta, Option<String>), ConditionFailed>, MetaError> {
+    if buckets.get(bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let k = object_key(bucket, key);
+    // A record that cannot be read cannot be kept: an error, not a loss.
+    let current: Option<ObjectMeta> = objects
+        .get(k.as_slice())?
+        .map(|v| decode(v.value(), "object"))
+        .transpose()?;
+    if let Err(refused) = condition.check(current.as_ref().map(|m| m.etag.as_str())) {
+        return Ok(Err(refused));
+    }
+    let namespace = versions_namespace(bucket);
+    let newest = match &current {
+        Some(_) => None,
+        None => {
+            let start = object_key(&namespace, &history_prefix(key));
+            let mut range = objects.range::<&[u8]>(start.as_slice()..)?;
+            match range.next() {
+                Some(entry) => {
+                    let (row, value) = entry?;
+                    if row.value().starts_with(&start) {
+                        Some(decode::<ObjectMeta>(value.value(), "object")?)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            }
+        }
+    };
+    let moved = supersede(key, current.as_ref(), newest.as_ref(), &mut meta);
+    if let Some((row, old)) = &moved {
+        objects.insert(
+            object_key(&namespace, row).as_slice(),
+            encode(old).as_slice(),
+        )?;
+    }
+    objects.insert(k.as_slice(), encode(&meta).as_slice())?;
+    Ok(Ok((meta, moved.map(|(row, _)| row))))
 }

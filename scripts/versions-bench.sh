@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Versioning costs on a release devnet (6 nodes, 4+2, one gateway):
+#  1. 4 KiB PUTs (`cairn bench`, 32 in flight, 10 s, overwriting a pool of
+#     128 keys) into an unversioned bucket and into a versioned one,
+#     alternating, ROUNDS times;
+#  2. ListObjectVersions paged (1000 per page, boto3) over a bucket of
+#     VERSIONS versions (half current, half noncurrent: VERSIONS/2 keys
+#     written twice), entries per second.
+# Usage: scripts/versions-bench.sh [rounds] [versions]   (default: 3 100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+rounds=${1:-3}
+versions=${2:-100000}
+cargo build --release --quiet --bin cairn
+bin="$CARGO_TARGET_DIR/release/cairn"
+field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$1" "$2"; }
+
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" >"$dir/devnet.out" 2>&1 &
+devnet=$!
+trap 'kill -TERM $devnet 2>/dev/null; wait $devnet 2>/dev/null; rm -rf "$dir"' EXIT
+until [ -s "$dir/dn/devnet.json" ]; do sleep 0.1; done
+export AWS_ACCESS_KEY_ID=$(field "$dir/dn/devnet.json" '["access_key"]')
+export AWS_SECRET_ACCESS_KEY=$(field "$dir/dn/devnet.json" '["secret_key"]')
+ep="http://127.0.0.1:$port"
+sleep 2
+
+rate() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); x=next(x for x in r["results"] if x["op"]=="put"); print("%.0f req/s, %d errors, p50 %.1f ms, p99 %.1f ms" % (x["objects_per_s"], x["errors"], x["latency_ms"]["p50"], x["latency_ms"]["p99"]))' "$1"; }
+for round in $(seq 1 "$rounds"); do
+    for kind in plain versioned; do
+        flag=()
+        [ $kind = versioned ] && flag=(--versioned)
+        "$bin" bench --endpoint "$ep" --bucket "b-$kind" "${flag[@]}" --op put --size 4KiB \
+            --concurrency 32 --duration 10s --json >"$dir/$kind.json"
+        echo "round $round $kind 4 KiB PUT: $(rate "$dir/$kind.json")"
+    done
+done
+
+[ "$versions" -gt 0 ] || exit 0
+half=$((versions / 2))
+for pass in 1 2; do
+    "$bin" bench --endpoint "$ep" --bucket listing --versioned --op put --size 1KiB \
+        --concurrency 32 --objects "$half" --json >/dev/null
+done
+python3 - "$ep" "$versions" <<'PY'
+import sys, time, boto3
+ep, expected = sys.argv[1], int(sys.argv[2])
+s3 = boto3.client("s3", endpoint_url=ep, region_name="us-east-1")
+for attempt in range(3):
+    n, pages, t = 0, 0, time.monotonic()
+    kw = {"Bucket": "listing", "MaxKeys": 1000}
+    while True:
+        r = s3.list_object_versions(**kw)
+        n += len(r.get("Versions", [])) + len(r.get("DeleteMarkers", []))
+        pages += 1
+        if not r.get("IsTruncated"):
+            break
+        kw["KeyMarker"], kw["VersionIdMarker"] = r["NextKeyMarker"], r["NextVersionIdMarker"]
+    took = time.monotonic() - t
+    assert n == expected, (n, expected)
+    print("ListObjectVersions: %d entries in %d pages, %.2f s: %.0f entries/s" % (n, pages, took, n / took))
+PY
