@@ -847,8 +847,8 @@ mod tests {
         assert!(b < a, "newer first");
         assert!(history_prefix("k") < b);
         assert!(a < past_history("k"));
-        assert!(past_history("k") < "k\u{1}".to_owned());
-        assert!(past_history("k") < "ka".to_owned());
+        assert!(past_history("k").as_str() < "k\u{1}");
+        assert!(past_history("k").as_str() < "ka");
         assert_eq!(base_key(&a), "k");
     }
 
