@@ -306,8 +306,11 @@ impl MetaStore {
         condition: WriteCondition,
         versioning: Versioning,
     ) -> Result<Result<Committed, ConditionFailed>, MetaError> {
+        // A copy arrives with its source's version fields.
+        meta.delete_marker = false;
         if versioning == Versioning::Unversioned {
             meta.version_id = None;
+            meta.version_seq = 0;
             return Ok(self
                 .put_object(bucket, key, meta, condition)
                 .await?
