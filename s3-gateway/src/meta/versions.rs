@@ -759,6 +759,11 @@ impl MetaStore {
                     let current = self.object(bucket, marker).await?;
                     if current.as_ref().is_some_and(|c| shown_id(c) == v) {
                         history_after = Some(history_prefix(marker));
+                    } else if let Some(stamp) = parse_stamp(v) {
+                        // Where that version's row is (or was: the bound is
+                        // exclusive, so a version deleted between pages
+                        // skips nothing older).
+                        history_after = Some(history_key(marker, stamp));
                     } else if let Some((row, _)) =
                         self.noncurrent_version(bucket, marker, v).await?
                     {

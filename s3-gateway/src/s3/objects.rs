@@ -473,7 +473,7 @@ pub(super) async fn delete_objects(
                     key: Some(object.key.clone()),
                     version_id: object.version_id.clone(),
                     delete_marker: done.delete_marker.then_some(true),
-                    delete_marker_version_id: marker_id.filter(|_| object.version_id.is_none()),
+                    delete_marker_version_id: marker_id,
                 })
             }
             Ok(_) => {}
