@@ -16,41 +16,15 @@ fn devnet() -> &'static Devnet {
     shared_devnet(&[])
 }
 
-/// Runs `cairn gateway ARGS --data <the gateway's directory>`; its stdout,
-/// or its stderr as the error.
+/// Runs `cairn gateway ARGS` on the devnet's gateway; its stdout, or its
+/// stderr as the error.
 fn cli(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("gateway")
-        .args(args)
-        .arg("--data")
-        .arg(devnet().gateway_dir())
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    devnet().gateway_cli(args)
 }
 
 /// A new access key (id, client).
 fn new_key() -> (String, aws_sdk_s3::Client) {
-    let made: serde_json::Value =
-        serde_json::from_str(&cli(&["key", "create"]).expect("key create")).unwrap();
-    let id = made["access_key"].as_str().unwrap().to_owned();
-    let creds = aws_sdk_s3::config::Credentials::new(
-        &id,
-        made["secret_key"].as_str().unwrap(),
-        None,
-        None,
-        "test",
-    );
-    let config = devnet()
-        .config_for(devnet().info["s3_endpoint"].as_str().unwrap())
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    (id, aws_sdk_s3::Client::from_conf(config))
+    devnet().new_key()
 }
 
 /// The error code of a failed request, or `ok`.

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -323,19 +322,25 @@ async fn locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
     );
 }
 
+/// Writes `body` as key `k` of `bucket` under a COMPLIANCE retention of an
+/// hour; its version id.
+async fn put_compliance_locked(s3: &aws_sdk_s3::Client, bucket: &str, body: &[u8]) -> String {
+    let put = s3.put_object().bucket(bucket).key("k");
+    let put = put
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(in_secs(3600))
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    put.version_id().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn compliance_locked_versions_resist_every_deletion() {
     let s3 = devnet().client();
     locked_bucket(&s3, "v-comply").await;
-    let put = s3.put_object().bucket("v-comply").key("k");
-    let put = put
-        .object_lock_mode(ObjectLockMode::Compliance)
-        .object_lock_retain_until_date(in_secs(3600))
-        .body(ByteStream::from_static(b"kept"))
-        .send()
-        .await
-        .unwrap();
-    let v = put.version_id().unwrap().to_owned();
+    let v = put_compliance_locked(&s3, "v-comply", b"kept").await;
     for bypass in [false, true] {
         let delete = s3
             .delete_object()
@@ -449,10 +454,11 @@ async fn governance_retention_yields_to_a_permitted_bypass_and_legal_holds_to_re
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
 
     // A key allowed to write, but not to bypass governance.
-    let (writer_id, writer) = new_key();
-    gateway_cli(&[
+    let (writer_id, writer) = devnet().new_key();
+    let allow = [
         "bucket", "allow", "v-govern", "--key", &writer_id, "--read", "--write",
-    ]);
+    ];
+    devnet().gateway_cli(&allow).unwrap();
     let delete = |client: &aws_sdk_s3::Client, bypass: bool| {
         client
             .delete_object()
@@ -656,43 +662,6 @@ async fn put_tags_version(s3: &aws_sdk_s3::Client) -> String {
     put.version_id().unwrap().to_owned()
 }
 
-/// Runs `cairn gateway ARGS --data <the gateway's directory>`; its
-/// stdout.
-fn gateway_cli(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("gateway")
-        .args(args)
-        .arg("--data")
-        .arg(devnet().gateway_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A new access key (id, client).
-fn new_key() -> (String, aws_sdk_s3::Client) {
-    let made: serde_json::Value = serde_json::from_str(&gateway_cli(&["key", "create"])).unwrap();
-    let id = made["access_key"].as_str().unwrap().to_owned();
-    let creds = aws_sdk_s3::config::Credentials::new(
-        &id,
-        made["secret_key"].as_str().unwrap(),
-        None,
-        None,
-        "test",
-    );
-    let config = devnet()
-        .config_for(devnet().info["s3_endpoint"].as_str().unwrap())
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    (id, aws_sdk_s3::Client::from_conf(config))
-}
-
 /// A lifecycle rule `id` on keys under `prefix`, its actions to add.
 fn rule(id: &str, prefix: &str) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {
     LifecycleRule::builder()
@@ -856,15 +825,7 @@ async fn lifecycle_rules_expire_versions_markers_and_uploads_on_a_scaled_clock()
 async fn lifecycle_never_deletes_a_locked_version() {
     let s3 = devnet().client();
     locked_bucket(&s3, "v-life-lock").await;
-    let put = s3.put_object().bucket("v-life-lock").key("k");
-    let put = put
-        .object_lock_mode(ObjectLockMode::Compliance)
-        .object_lock_retain_until_date(in_secs(3600))
-        .body(ByteStream::from_static(b"locked"))
-        .send()
-        .await
-        .unwrap();
-    let locked = put.version_id().unwrap().to_owned();
+    let locked = put_compliance_locked(&s3, "v-life-lock", b"locked").await;
     set_rules(
         &s3,
         "v-life-lock",

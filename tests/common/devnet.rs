@@ -113,6 +113,45 @@ impl Devnet {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// Runs `cairn gateway ARGS --data <the gateway's directory>` (keys
+    /// and buckets go through the running gateway's admin endpoint); its
+    /// stdout, or its stderr as the error.
+    pub fn gateway_cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("gateway")
+            .args(args)
+            .arg("--data")
+            .arg(self.gateway_dir())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// A new access key made with `cairn gateway key create`: its id and a
+    /// client signing with it.
+    pub fn new_key(&self) -> (String, aws_sdk_s3::Client) {
+        let made = self.gateway_cli(&["key", "create"]).expect("key create");
+        let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+        let id = made["access_key"].as_str().unwrap().to_owned();
+        let creds = aws_sdk_s3::config::Credentials::new(
+            &id,
+            made["secret_key"].as_str().unwrap(),
+            None,
+            None,
+            "test",
+        );
+        let config = self
+            .config_for(self.info["s3_endpoint"].as_str().unwrap())
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        (id, aws_sdk_s3::Client::from_conf(config))
+    }
+
     /// `kill -9` node `index`.
     pub fn kill_node(&self, index: usize) {
         self.signal_node(index, "-9");

@@ -44,12 +44,7 @@ pub(super) async fn copy_object(
     let source = found.meta;
     gw.require_bucket(&input.bucket).await?;
     let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
-        Some(TaggingDirective::REPLACE) => input
-            .tagging
-            .as_deref()
-            .map(tagging::from_header)
-            .transpose()?
-            .unwrap_or_default(),
+        Some(TaggingDirective::REPLACE) => tagging::from_optional_header(input.tagging.as_deref())?,
         _ => source.tags.clone(),
     };
     let (retention, legal_hold) = gw

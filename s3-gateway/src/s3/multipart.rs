@@ -65,12 +65,7 @@ pub(super) async fn create_multipart_upload(
     // (CRC64NVME's only kind): full-object multipart checksums are
     // not computed, and those objects get no checksum.
     let composite = algorithm.filter(|&a| a != Algorithm::Crc64Nvme && full_object != Some(true));
-    let tags = input
-        .tagging
-        .as_deref()
-        .map(tagging::from_header)
-        .transpose()?
-        .unwrap_or_default();
+    let tags = tagging::from_optional_header(input.tagging.as_deref())?;
     let (retention, legal_hold) = gw
         .lock_for_write(&input.bucket, object_lock::lock_headers!(input))
         .await?;

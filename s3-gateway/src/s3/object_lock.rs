@@ -156,6 +156,14 @@ impl Gateway {
         }
     }
 
+    /// InvalidRequest unless `bucket` has object lock on.
+    async fn require_object_lock(&self, bucket: &str) -> S3Result<()> {
+        match self.object_lock(bucket).await? {
+            Some(_) => Ok(()),
+            None => Err(missing_configuration()),
+        }
+    }
+
     /// The retention and legal hold a new version of `bucket` gets: what
     /// the write's headers ask (refused in a bucket without object lock),
     /// else the bucket's default retention.
@@ -327,9 +335,7 @@ pub(super) async fn put_object_retention(
     req: S3Request<PutObjectRetentionInput>,
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
     let input = &req.input;
-    if gw.object_lock(&input.bucket).await?.is_none() {
-        return Err(missing_configuration());
-    }
+    gw.require_object_lock(&input.bucket).await?;
     let now = now_ms();
     let asked = match &input.retention {
         Some(ObjectLockRetention {
@@ -359,50 +365,31 @@ pub(super) async fn put_object_retention(
             input.bypass_governance_retention.unwrap_or(false),
         )
         .await?;
-    let version_id = super::versioning::version_param(input.version_id.as_deref())?;
     let changed = gw
-        .meta
-        .update_version(&input.bucket, &input.key, version_id, |v| {
-            if v.delete_marker {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::MethodNotAllowed,
-                    "The specified method is not allowed against this resource.",
-                ));
-            }
-            if let Some(old) = v.retention.as_ref().filter(|r| r.until > now) {
-                // Shortening, removing or weakening an active retention:
-                // never for COMPLIANCE, only with a bypass for GOVERNANCE.
-                let weakens = match &asked {
-                    None => true,
-                    Some(new) => new.until < old.until || (old.compliance && !new.compliance),
-                };
-                if weakens && (old.compliance || !may_bypass) {
-                    return Err(locked());
+        .change_version(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            |v| {
+                if let Some(old) = v.retention.as_ref().filter(|r| r.until > now) {
+                    // Shortening, removing or weakening an active retention:
+                    // never for COMPLIANCE, only with a bypass for GOVERNANCE.
+                    let weakens = match &asked {
+                        None => true,
+                        Some(new) => new.until < old.until || (old.compliance && !new.compliance),
+                    };
+                    if weakens && (old.compliance || !may_bypass) {
+                        return Err(locked());
+                    }
                 }
-            }
-            v.retention = asked.clone();
-            Ok(())
-        })
+                v.retention = asked.clone();
+                Ok(())
+            },
+        )
         .await?;
-    match changed {
-        None => Err(missing_version(version_id)),
-        Some(Err(e)) => Err(e),
-        Some(Ok(v)) => {
-            let mut response = S3Response::new(PutObjectRetentionOutput::default());
-            version_header(&mut response.headers, v.version_id.as_deref());
-            Ok(response)
-        }
-    }
-}
-
-fn missing_version(version_id: Option<&str>) -> S3Error {
-    match version_id {
-        Some(_) => S3Error::with_message(
-            S3ErrorCode::NoSuchVersion,
-            "The specified version does not exist.",
-        ),
-        None => s3_error!(NoSuchKey),
-    }
+    let mut response = S3Response::new(PutObjectRetentionOutput::default());
+    version_header(&mut response.headers, changed.version_id.as_deref());
+    Ok(response)
 }
 
 pub(super) async fn get_object_retention(
@@ -410,9 +397,7 @@ pub(super) async fn get_object_retention(
     req: S3Request<GetObjectRetentionInput>,
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
     let input = &req.input;
-    if gw.object_lock(&input.bucket).await?.is_none() {
-        return Err(missing_configuration());
-    }
+    gw.require_object_lock(&input.bucket).await?;
     let found = gw
         .find_version(&input.bucket, &input.key, input.version_id.as_deref())
         .await?;
@@ -437,9 +422,7 @@ pub(super) async fn put_object_legal_hold(
     req: S3Request<PutObjectLegalHoldInput>,
 ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
     let input = &req.input;
-    if gw.object_lock(&input.bucket).await?.is_none() {
-        return Err(missing_configuration());
-    }
+    gw.require_object_lock(&input.bucket).await?;
     let on = legal_hold_on(
         input
             .legal_hold
@@ -448,29 +431,20 @@ pub(super) async fn put_object_legal_hold(
             .map(|s| s.as_str())
             .unwrap_or_default(),
     )?;
-    let version_id = super::versioning::version_param(input.version_id.as_deref())?;
     let changed = gw
-        .meta
-        .update_version(&input.bucket, &input.key, version_id, |v| {
-            if v.delete_marker {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::MethodNotAllowed,
-                    "The specified method is not allowed against this resource.",
-                ));
-            }
-            v.legal_hold = on;
-            Ok(())
-        })
+        .change_version(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            |v| {
+                v.legal_hold = on;
+                Ok(())
+            },
+        )
         .await?;
-    match changed {
-        None => Err(missing_version(version_id)),
-        Some(Err(e)) => Err(e),
-        Some(Ok(v)) => {
-            let mut response = S3Response::new(PutObjectLegalHoldOutput::default());
-            version_header(&mut response.headers, v.version_id.as_deref());
-            Ok(response)
-        }
-    }
+    let mut response = S3Response::new(PutObjectLegalHoldOutput::default());
+    version_header(&mut response.headers, changed.version_id.as_deref());
+    Ok(response)
 }
 
 pub(super) async fn get_object_legal_hold(
@@ -478,9 +452,7 @@ pub(super) async fn get_object_legal_hold(
     req: S3Request<GetObjectLegalHoldInput>,
 ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
     let input = &req.input;
-    if gw.object_lock(&input.bucket).await?.is_none() {
-        return Err(missing_configuration());
-    }
+    gw.require_object_lock(&input.bucket).await?;
     let found = gw
         .find_version(&input.bucket, &input.key, input.version_id.as_deref())
         .await?;

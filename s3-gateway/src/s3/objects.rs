@@ -116,12 +116,7 @@ pub(super) async fn put_object(
             object_acl::write_grants!(input),
         )
         .await?;
-    let tags = input
-        .tagging
-        .as_deref()
-        .map(tagging::from_header)
-        .transpose()?
-        .unwrap_or_default();
+    let tags = tagging::from_optional_header(input.tagging.as_deref())?;
     let (retention, legal_hold) = gw
         .lock_for_write(&input.bucket, object_lock::lock_headers!(input))
         .await?;
@@ -385,16 +380,13 @@ pub(super) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = &req.input;
-    let asked = input.bypass_governance_retention.unwrap_or(false);
-    let may_bypass = gw
-        .may_bypass(&req, &input.bucket, &input.key, asked)
-        .await?;
     let deleted = gw
         .delete_one(
+            &req,
             &input.bucket,
             &input.key,
             input.version_id.as_deref(),
-            may_bypass,
+            input.bypass_governance_retention.unwrap_or(false),
         )
         .await?;
     Ok(S3Response::with_status(
@@ -452,15 +444,13 @@ pub(super) async fn delete_objects(
             continue;
         }
         // A missing key counts as deleted, as on AWS.
-        let may_bypass = gw
-            .may_bypass(&req, &input.bucket, &object.key, bypass)
-            .await?;
         let done = gw
             .delete_one(
+                &req,
                 &input.bucket,
                 &object.key,
                 object.version_id.as_deref(),
-                may_bypass,
+                bypass,
             )
             .await;
         match done {

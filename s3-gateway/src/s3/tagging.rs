@@ -3,12 +3,11 @@
 //! Put/Get/DeleteBucketTagging, held to AWS's limits.
 
 use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use crate::meta::bucket_config::TAGGING;
 
 use super::Gateway;
-use super::versioning::version_param;
 
 /// Most tags on an object.
 pub const MAX_OBJECT_TAGS: usize = 10;
@@ -70,6 +69,11 @@ pub fn from_header(header: &str) -> S3Result<Tags> {
     Ok(tags)
 }
 
+/// The tags of an optional `x-amz-tagging` header (none: no tags).
+pub fn from_optional_header(header: Option<&str>) -> S3Result<Tags> {
+    Ok(header.map(from_header).transpose()?.unwrap_or_default())
+}
+
 /// The tags of a Tagging document, checked.
 fn from_document(tagging: Tagging, max: usize) -> S3Result<Tags> {
     let tags: Tags = tagging
@@ -107,33 +111,14 @@ async fn set_object_tags(
     version_id: Option<&str>,
     tags: Tags,
 ) -> S3Result<Option<String>> {
-    let version_id = version_param(version_id)?;
-    gw.require_bucket(bucket).await?;
     let changed = gw
-        .meta
-        .update_version(bucket, key, version_id, |v| {
-            if v.delete_marker {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::MethodNotAllowed,
-                    "The specified method is not allowed against this resource.",
-                ));
-            }
+        .change_version(bucket, key, version_id, |v| {
             v.tags = tags.clone();
             Ok(())
         })
         .await?;
-    match changed {
-        None if version_id.is_some() => Err(S3Error::with_message(
-            S3ErrorCode::NoSuchVersion,
-            "The specified version does not exist.",
-        )),
-        None => Err(s3_error!(NoSuchKey)),
-        Some(Err(e)) => Err(e),
-        Some(Ok(v)) => {
-            let versioning = gw.versioning(bucket).await?;
-            Ok(super::versioning::answered_id(&v, versioning))
-        }
-    }
+    let versioning = gw.versioning(bucket).await?;
+    Ok(super::versioning::answered_id(&changed, versioning))
 }
 
 pub(super) async fn put_object_tagging(

@@ -107,6 +107,22 @@ pub(super) fn answered_id(meta: &ObjectMeta, versioning: Versioning) -> Option<S
         .then(|| shown_id(meta).to_owned())
 }
 
+/// 404 NoSuchVersion.
+fn no_such_version() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NoSuchVersion,
+        "The specified version does not exist.",
+    )
+}
+
+/// 405: the version named is a delete marker.
+fn method_not_allowed() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::MethodNotAllowed,
+        "The specified method is not allowed against this resource.",
+    )
+}
+
 /// Adds `x-amz-version-id` to an answer whose output type has no field
 /// for it.
 pub(super) fn version_header(headers: &mut HeaderMap, version_id: Option<&str>) {
@@ -179,16 +195,10 @@ impl Gateway {
         };
         self.require_bucket(bucket).await?;
         let Some((meta, at, _)) = self.meta.version(bucket, key, version_id).await? else {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NoSuchVersion,
-                "The specified version does not exist.",
-            ));
+            return Err(no_such_version());
         };
         if meta.delete_marker {
-            let mut error = S3Error::with_message(
-                S3ErrorCode::MethodNotAllowed,
-                "The specified method is not allowed against this resource.",
-            );
+            let mut error = method_not_allowed();
             error.set_headers(marker_headers(&meta));
             return Err(error);
         }
@@ -209,17 +219,18 @@ pub(super) struct Deleted {
 }
 
 impl Gateway {
-    /// Deletes `key` of `bucket`: version `version_id` for good if given
-    /// (unless object lock protects it; `may_bypass` overrides a
-    /// GOVERNANCE retention), else the object (a delete marker in a bucket
-    /// with versioning). A missing key or version is deleted already, as
-    /// on AWS.
-    pub(super) async fn delete_one(
+    /// Deletes `key` of `bucket` for `req`: version `version_id` for good
+    /// if given (unless object lock protects it; `bypass` asks to override
+    /// a GOVERNANCE retention, granted if `req` may), else the object (a
+    /// delete marker in a bucket with versioning). A missing key or
+    /// version is deleted already, as on AWS.
+    pub(super) async fn delete_one<T>(
         &self,
+        req: &S3Request<T>,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        may_bypass: bool,
+        bypass: bool,
     ) -> S3Result<Deleted> {
         let versioning = self.versioning(bucket).await?;
         let Some(version_id) = version_param(version_id)? else {
@@ -237,6 +248,7 @@ impl Gateway {
                 }),
             });
         };
+        let may_bypass = self.may_bypass(req, bucket, key, bypass).await?;
         let now = super::response::now_ms();
         let deleted = self
             .meta
@@ -276,5 +288,37 @@ impl Gateway {
                     e
                 }
             })
+    }
+}
+
+impl Gateway {
+    /// Changes version `version_id` (the current one if `None`) of `key`
+    /// in `bucket` with `change` (which may refuse), re-reading and
+    /// retrying if it changes meanwhile; returns it as written. A delete
+    /// marker is 405, a missing version NoSuchVersion (NoSuchKey without
+    /// an id).
+    pub(super) async fn change_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        mut change: impl FnMut(&mut ObjectMeta) -> S3Result<()>,
+    ) -> S3Result<ObjectMeta> {
+        let version_id = version_param(version_id)?;
+        self.require_bucket(bucket).await?;
+        let changed = self
+            .meta
+            .update_version(bucket, key, version_id, |v| {
+                if v.delete_marker {
+                    return Err(method_not_allowed());
+                }
+                change(v)
+            })
+            .await?;
+        match changed {
+            Some(result) => result,
+            None if version_id.is_some() => Err(no_such_version()),
+            None => Err(s3_error!(NoSuchKey)),
+        }
     }
 }
