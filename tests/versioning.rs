@@ -262,6 +262,50 @@ async fn suspended_versioning_replaces_only_the_null_version() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn racing_completions_of_one_upload_make_one_version() {
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("v-race").send().await.unwrap();
+    set_versioning(&s3, "v-race", BucketVersioningStatus::Enabled).await;
+    let upload = s3.create_multipart_upload().bucket("v-race").key("k");
+    let upload = upload.send().await.unwrap();
+    let id = upload.upload_id().unwrap().to_owned();
+    let body = vec![7u8; 300_000];
+    let part = s3.upload_part().bucket("v-race").key("k").upload_id(&id);
+    let part = part.part_number(1).body(ByteStream::from(body.clone()));
+    let etag = part.send().await.unwrap().e_tag().unwrap().to_owned();
+    let completions: Vec<_> = (0..4)
+        .map(|_| {
+            let (s3, id, etag) = (s3.clone(), id.clone(), etag.clone());
+            tokio::spawn(async move {
+                let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder().parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(etag)
+                        .build(),
+                );
+                let done = s3.complete_multipart_upload().bucket("v-race").key("k");
+                let done = done.upload_id(id).multipart_upload(parts.build());
+                code(done.send().await)
+            })
+        })
+        .collect();
+    for completion in completions {
+        let answer = completion.await.unwrap();
+        assert!(answer == "ok" || answer == "NoSuchUpload", "{answer}");
+    }
+    // One version, not one per completion naming the same shards.
+    let versions = listed(&s3, "v-race").await;
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let version = versions[0].1.clone();
+    assert_eq!(get_version(&s3, "v-race", "k", &version).await, body);
+    let delete = s3.delete_object().bucket("v-race").key("k");
+    delete.version_id(&version).send().await.unwrap();
+    assert!(listed(&s3, "v-race").await.is_empty());
+    let uploads = s3.list_multipart_uploads().bucket("v-race").send().await;
+    assert!(uploads.unwrap().uploads().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn version_listings_page_through_markers_and_prefixes() {
     let s3 = devnet().client();
     s3.create_bucket().bucket("v-pages").send().await.unwrap();

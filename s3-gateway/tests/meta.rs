@@ -12,9 +12,9 @@ use common::{Engine, Fixture};
 use proptest::prelude::*;
 use s3_gateway::meta::versions::{VersionPage, VersionQuery, Versioning};
 use s3_gateway::meta::{
-    AccessKey, BucketAcl, BucketPerms, ConditionFailed, ListPage, ListQuery, Lookup, MetaError,
-    MetaStore, NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout, RowCondition, SegmentKey,
-    SegmentLayout, ShardLocation, WriteCondition, versions_namespace,
+    AccessKey, BatchRefused, BucketAcl, BucketPerms, Completion, ConditionFailed, ListPage,
+    ListQuery, Lookup, MetaError, MetaStore, NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout,
+    RowCondition, SegmentKey, SegmentLayout, ShardLocation, WriteCondition, versions_namespace,
 };
 
 fn part(number: u32, segments: usize) -> PartLayout {
@@ -1060,6 +1060,7 @@ async fn batched_writes_apply_together_or_not_at_all(f: &Fixture) {
                 write("batch", "k", Some(a.clone()), RowCondition::Absent),
                 write(&history, "k\0v1", Some(b.clone()), RowCondition::Absent),
             ],
+            None,
         )
         .await
         .unwrap();
@@ -1079,19 +1080,21 @@ async fn batched_writes_apply_together_or_not_at_all(f: &Fixture) {
                     RowCondition::Is(Box::new(a.clone())),
                 ),
             ],
+            None,
         )
         .await
         .unwrap();
-    assert_eq!(refused, Err(1));
+    assert_eq!(refused, Err(BatchRefused::Row(1)));
     assert_eq!(s.object("batch", "k").await.unwrap(), Some(a.clone()));
     assert_eq!(
         s.write_objects(
             "batch",
-            vec![write("batch", "k", Some(b.clone()), RowCondition::Absent)]
+            vec![write("batch", "k", Some(b.clone()), RowCondition::Absent)],
+            None,
         )
         .await
         .unwrap(),
-        Err(0)
+        Err(BatchRefused::Row(0))
     );
     // The versions namespace lists like a bucket, and keeps it from being
     // deleted.
@@ -1109,16 +1112,126 @@ async fn batched_writes_apply_together_or_not_at_all(f: &Fixture) {
         .write_objects(
             "batch",
             vec![write(&history, "k\0v1", None, RowCondition::Any)],
+            None,
         )
         .await
         .unwrap();
     assert_eq!(emptied, Ok(()));
     s.delete_bucket("batch").await.unwrap();
     assert!(matches!(
-        s.write_objects("batch", vec![write("batch", "k", None, RowCondition::Any)])
-            .await,
+        s.write_objects(
+            "batch",
+            vec![write("batch", "k", None, RowCondition::Any)],
+            None
+        )
+        .await,
         Err(MetaError::NoSuchBucket)
     ));
+}
+
+async fn completing_an_upload_forgets_it_in_the_same_transaction(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("done", "r", "A").await.unwrap();
+    let id = s.create_upload("done", "k", &small_meta()).await.unwrap();
+    s.put_part(&id, &part(1, 2), Some("c1")).await.unwrap();
+    s.put_part(&id, &part(2, 1), None).await.unwrap();
+    let completion = Completion {
+        upload_id: id.clone(),
+        parts: vec![part(1, 2), part(2, 1)],
+    };
+    let object = ObjectMeta {
+        parts: completion.parts.clone(),
+        ..meta(1)
+    };
+    // Two completions of one upload race (in a versioned bucket, both
+    // committing would make two versions naming the same shards): one
+    // commits, the other is refused and writes nothing.
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, object, completion) = (s.clone(), object.clone(), completion.clone());
+            tokio::spawn(async move {
+                s.complete_version(
+                    "done",
+                    "k",
+                    object,
+                    WriteCondition::Always,
+                    Versioning::Enabled,
+                    &completion,
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.unwrap().map(|c| c.version_id.is_some()));
+    }
+    outcomes.sort_by_key(|o| o.is_ok());
+    assert_eq!(outcomes, [Err(ConditionFailed::NoSuchUpload), Ok(true)]);
+    assert_eq!(all_versions(&s, "done").await.entries.len(), 1);
+    assert_eq!(s.upload(&id).await.unwrap(), None);
+    assert!(s.part_checksums(&id).await.unwrap().is_empty());
+    assert_eq!(s.remove_upload(&id).await.unwrap(), None);
+    assert!(s.list_uploads("done", "").await.unwrap().is_empty());
+    // A part uploaded again after the completion read it: refused, the
+    // upload kept.
+    let again = s.create_upload("done", "k", &small_meta()).await.unwrap();
+    s.put_part(&again, &part(1, 2), None).await.unwrap();
+    s.put_part(&again, &part(1, 1), None).await.unwrap();
+    let stale = Completion {
+        upload_id: again.clone(),
+        parts: vec![part(1, 2)],
+    };
+    let refused = s
+        .complete_version(
+            "done",
+            "k",
+            meta(2),
+            WriteCondition::Always,
+            Versioning::Unversioned,
+            &stale,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err(), ConditionFailed::NoSuchUpload);
+    assert!(s.upload(&again).await.unwrap().is_some());
+    // A refused object condition keeps the upload too.
+    let fresh = Completion {
+        upload_id: again.clone(),
+        parts: vec![part(1, 1)],
+    };
+    let refused = s
+        .complete_version(
+            "done",
+            "k",
+            meta(3),
+            WriteCondition::IfAbsent,
+            Versioning::Suspended,
+            &fresh,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err(), ConditionFailed::PreconditionFailed);
+    assert!(s.upload(&again).await.unwrap().is_some());
+    // Suspended: the null version goes on top, the version before kept;
+    // the upload is gone.
+    let done = s
+        .complete_version(
+            "done",
+            "k",
+            meta(4),
+            WriteCondition::Always,
+            Versioning::Suspended,
+            &fresh,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.version_id, None);
+    assert_eq!(s.upload(&again).await.unwrap(), None);
+    assert_eq!(s.object("done", "k").await.unwrap().unwrap().size, 4);
+    assert_eq!(all_versions(&s, "done").await.entries.len(), 2);
 }
 
 /// The ids of a version listing's entries, `!` marking delete markers
@@ -1723,6 +1836,7 @@ conformance!(
     bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
     bucket_configs_are_set_replaced_removed_and_go_with_the_bucket,
     batched_writes_apply_together_or_not_at_all,
+    completing_an_upload_forgets_it_in_the_same_transaction,
     versions_are_kept_hidden_promoted_and_deleted,
     racing_versioned_puts_keep_every_version,
     a_version_written_after_one_from_a_clock_ahead_still_sorts_newest,

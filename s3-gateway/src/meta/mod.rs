@@ -45,7 +45,10 @@ pub use types::{
     NodeHealthRecord, ObjectMeta, PartLayout, RepairEntry, SegmentKey, SegmentLayout, ShardCopy,
     ShardLocation, UploadState, WriteCondition,
 };
-pub use types::{ObjectWrite, Retention, RowCondition, owning_bucket, versions_namespace};
+pub use types::{
+    BatchRefused, Completion, ObjectWrite, Retention, RowCondition, owning_bucket,
+    versions_namespace,
+};
 
 use crate::data::keywrap::MasterKey;
 
@@ -170,14 +173,17 @@ pub trait MetaBackend: Send + Sync + 'static {
         condition: WriteCondition,
     ) -> Result<Result<ObjectMeta, ConditionFailed>, MetaError>;
     /// Writes `writes` in one transaction if every row's condition holds
-    /// (else nothing, and `Err(i)` names the first that did not); every
+    /// (else nothing, and `Row(i)` names the first that did not); every
     /// table bucket must be `bucket` or its versions namespace, and
-    /// `bucket` must exist (`NoSuchBucket`).
+    /// `bucket` must exist (`NoSuchBucket`). With `completes`, the upload
+    /// is forgotten in the same transaction, and nothing is written
+    /// (`Upload`) unless it is still there with the same parts.
     async fn write_objects(
         &self,
         bucket: &str,
         writes: Vec<ObjectWrite>,
-    ) -> Result<Result<(), usize>, MetaError>;
+        completes: Option<&Completion>,
+    ) -> Result<Result<(), BatchRefused>, MetaError>;
     /// Object `key` of `bucket` (`None` also when the bucket is missing).
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError>;
     /// Object `key` of `bucket`, telling a missing bucket from a missing

@@ -522,6 +522,29 @@ pub struct ObjectWrite {
     pub condition: RowCondition,
 }
 
+/// A multipart upload that a batch of writes completes: the batch also
+/// forgets the upload (its record and its parts) in the same transaction,
+/// and is written only if the upload is still there with `parts` recorded
+/// exactly as they were read. Two completions of one upload (or a
+/// completion and an abort) cannot both commit, and a part replaced while
+/// the upload completes cannot leave the object naming its deleted shards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// The upload's id.
+    pub upload_id: String,
+    /// The parts the completed object is made of, as read from the upload.
+    pub parts: Vec<PartLayout>,
+}
+
+/// Why a batch of writes was not written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchRefused {
+    /// The condition of the write at this index did not hold.
+    Row(usize),
+    /// The upload the batch completes is gone, or one of its parts changed.
+    Upload,
+}
+
 /// What a row must hold when a batch of writes commits.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowCondition {
@@ -584,6 +607,9 @@ pub enum ConditionFailed {
     PreconditionFailed,
     /// There is no object to match (`IfExists`, `IfMatch`).
     NoSuchKey,
+    /// The upload being completed is gone (completed or aborted by another
+    /// request) or one of its parts was replaced meanwhile.
+    NoSuchUpload,
 }
 
 impl WriteCondition {

@@ -31,7 +31,9 @@
 
 use std::collections::VecDeque;
 
-use super::types::{ConditionFailed, ObjectWrite, RowCondition, WriteCondition};
+use super::types::{
+    BatchRefused, Completion, ConditionFailed, ObjectWrite, RowCondition, WriteCondition,
+};
 use super::{ListQuery, MetaError, MetaStore, ObjectMeta, versions_namespace};
 
 /// A bucket's versioning state (PutBucketVersioning).
@@ -332,35 +334,83 @@ impl MetaStore {
                     displaced: None,
                 }));
         }
+        self.put_by_batch(bucket, key, meta, &condition, versioning, None)
+            .await
+    }
+
+    /// [`MetaStore::put_version`] of the object that completes multipart
+    /// upload `completion`: the upload is forgotten in the same
+    /// transaction, and nothing is written (`NoSuchUpload`) if it is gone
+    /// or a part it names changed.
+    pub async fn complete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut meta: ObjectMeta,
+        condition: WriteCondition,
+        versioning: Versioning,
+        completion: &Completion,
+    ) -> Result<Result<Committed, ConditionFailed>, MetaError> {
+        meta.delete_marker = false;
+        self.put_by_batch(bucket, key, meta, &condition, versioning, Some(completion))
+            .await
+    }
+
+    /// Reads the current object, then writes `meta` over it (and moves it
+    /// aside as `versioning` says) in one batch conditioned on what was
+    /// read, again if a racing writer got there first.
+    async fn put_by_batch(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut meta: ObjectMeta,
+        condition: &WriteCondition,
+        versioning: Versioning,
+        completes: Option<&Completion>,
+    ) -> Result<Result<Committed, ConditionFailed>, MetaError> {
         for _ in 0..ATTEMPTS {
             let current = self.object(bucket, key).await?;
             if let Err(refused) = condition.check(current.as_ref().map(|m| m.etag.as_str())) {
                 return Ok(Err(refused));
             }
-            let newest = match &current {
-                Some(c) => Some(stamp_of(c)),
-                None => self
-                    .newest_noncurrent(bucket, key)
+            let mut writes = Vec::with_capacity(3);
+            let displaced = if versioning == Versioning::Unversioned {
+                meta.version_seq = 0;
+                meta.version_id = None;
+                current.clone()
+            } else {
+                let newest = match &current {
+                    Some(c) => Some(stamp_of(c)),
+                    None => self
+                        .newest_noncurrent(bucket, key)
+                        .await?
+                        .map(|(_, m)| stamp_of(&m)),
+                };
+                let stamp = next_stamp(newest, meta.last_modified.max(now_ms()));
+                meta.version_seq = stamp;
+                meta.version_id =
+                    (versioning == Versioning::Enabled).then(|| new_version_id(stamp));
+                self.retire(bucket, key, current.clone(), versioning, &mut writes)
                     .await?
-                    .map(|(_, m)| stamp_of(&m)),
             };
-            let stamp = next_stamp(newest, meta.last_modified.max(now_ms()));
-            meta.version_seq = stamp;
-            meta.version_id = (versioning == Versioning::Enabled).then(|| new_version_id(stamp));
-            let mut writes = vec![ObjectWrite {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                value: Some(meta.clone()),
-                condition: RowCondition::unchanged(current.as_ref()),
-            }];
-            let displaced = self
-                .retire(bucket, key, current, versioning, &mut writes)
-                .await?;
-            if self.write_objects(bucket, writes).await?.is_ok() {
-                return Ok(Ok(Committed {
-                    version_id: meta.version_id,
-                    displaced,
-                }));
+            writes.insert(
+                0,
+                ObjectWrite {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    value: Some(meta.clone()),
+                    condition: RowCondition::unchanged(current.as_ref()),
+                },
+            );
+            match self.write_objects(bucket, writes, completes).await? {
+                Ok(()) => {
+                    return Ok(Ok(Committed {
+                        version_id: meta.version_id,
+                        displaced,
+                    }));
+                }
+                Err(BatchRefused::Upload) => return Ok(Err(ConditionFailed::NoSuchUpload)),
+                Err(BatchRefused::Row(_)) => {}
             }
         }
         Err(too_busy(bucket, key))
@@ -416,7 +466,7 @@ impl MetaStore {
             let displaced = self
                 .retire(bucket, key, current, versioning, &mut writes)
                 .await?;
-            if self.write_objects(bucket, writes).await?.is_ok() {
+            if self.write_objects(bucket, writes, None).await?.is_ok() {
                 return Ok(Committed {
                     version_id: marker.version_id,
                     displaced,
@@ -649,7 +699,7 @@ impl MetaStore {
             value: Some(new.clone()),
             condition: RowCondition::Is(Box::new(old.clone())),
         };
-        Ok(self.write_objects(bucket, vec![write]).await?.is_ok())
+        Ok(self.write_objects(bucket, vec![write], None).await?.is_ok())
     }
 
     /// Deletes version `version_id` of `key` for good, if `allow` lets
@@ -722,7 +772,7 @@ impl MetaStore {
             if let Err(refused) = allow(&victim) {
                 return Ok(Err(refused));
             }
-            if self.write_objects(bucket, writes).await?.is_ok() {
+            if self.write_objects(bucket, writes, None).await?.is_ok() {
                 return Ok(Ok(Some(victim)));
             }
         }

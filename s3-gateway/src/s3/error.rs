@@ -81,6 +81,7 @@ impl From<ConditionFailed> for S3Error {
         match r {
             ConditionFailed::PreconditionFailed => super::response::precondition_failed(),
             ConditionFailed::NoSuchKey => s3_error!(NoSuchKey),
+            ConditionFailed::NoSuchUpload => s3_error!(NoSuchUpload),
         }
     }
 }

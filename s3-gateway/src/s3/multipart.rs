@@ -4,7 +4,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use crate::meta::{MetaError, ObjectMeta};
+use crate::meta::{Completion, MetaError, ObjectMeta};
 use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
 
@@ -217,7 +217,8 @@ pub(super) async fn complete_multipart_upload(
     };
     let requested = input
         .multipart_upload
-        .and_then(|m| m.parts)
+        .as_ref()
+        .and_then(|m| m.parts.clone())
         .unwrap_or_default();
     if requested.is_empty() {
         return Err(S3Error::with_message(
@@ -299,18 +300,31 @@ pub(super) async fn complete_multipart_upload(
         checksum: object_checksum,
         ..template
     };
-    // A refused condition leaves the upload as it was; once committed,
-    // the upload is forgotten and its unused parts deleted.
-    let (store, data, upload_id) = (gw.meta.clone(), gw.data.clone(), input.upload_id);
-    let cleanup: Cleanup = Box::pin(async move {
-        if let Err(e) = store.remove_upload(&upload_id).await {
-            tracing::error!(upload_id, error = %e, "cannot remove a completed upload");
+    // A refused condition leaves the upload as it was; the commit forgets
+    // it in the same transaction, refused if another completion or an
+    // abort got there first (then this may be a retry of that completion).
+    let completing = Completing {
+        completion: Completion {
+            upload_id: input.upload_id.clone(),
+            parts: meta.parts.clone(),
+        },
+        unused,
+    };
+    let version_id = match gw
+        .commit_then(&bucket, &key, &meta, conditions, Some(completing))
+        .await
+    {
+        Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+            if gw.meta.upload(&input.upload_id).await?.is_some() {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidPart,
+                    "A part was uploaded again while the upload was being completed",
+                ));
+            }
+            return completed_before(gw, &input).await;
         }
-        data.delete_shards(unused);
-    });
-    let version_id = gw
-        .commit_then(&bucket, &key, &meta, conditions, Some(cleanup))
-        .await?;
+        other => other?,
+    };
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         version_id,
         ..completed(&bucket, &key, &meta)

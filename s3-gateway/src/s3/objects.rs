@@ -11,14 +11,19 @@ use crate::meta::versions::{NULL_VERSION, Versioning};
 use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
 
-use super::error::*;
 use super::response::*;
 use super::{Gateway, access};
 use super::{object_acl, object_lock, sse_c, tagging};
 
-/// Work to do once a manifest is committed (forgetting a completed
-/// upload, deleting its unused parts).
-pub(super) type Cleanup = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+/// The multipart upload a commit completes: forgotten in the commit's
+/// transaction (which fails if the upload is gone or a part changed), and
+/// the shards of its parts the object leaves out, deleted once committed.
+pub(super) struct Completing {
+    /// The upload and the parts the object is made of.
+    pub(super) completion: crate::meta::Completion,
+    /// Its other parts.
+    pub(super) unused: Vec<crate::meta::PartLayout>,
+}
 
 /// Largest object a single PUT may carry, and largest part, as on AWS.
 pub(super) const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -542,67 +547,66 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// [`Gateway::commit`], then `cleanup` once the manifest is committed.
-    /// With a clean-up, commit and clean-up run as a task of their own, so
-    /// a client that goes away meanwhile cannot stop them half-way (a
-    /// committed multipart object whose upload was never removed could
-    /// later lose its parts to an AbortMultipartUpload).
+    /// [`Gateway::commit`], completing a multipart upload if `completing`
+    /// says so.
     pub(super) async fn commit_then(
         &self,
         bucket: &str,
         key: &str,
         meta: &ObjectMeta,
         conditions: WriteConditions<'_>,
-        cleanup: Option<Cleanup>,
+        completing: Option<Completing>,
     ) -> S3Result<Option<String>> {
         let condition = conditions.condition();
         let versioning = self.versioning(bucket).await?;
-        let (store, data) = (self.meta.clone(), self.data.clone());
-        let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
-        let with_cleanup = cleanup.is_some();
-        let work = async move {
-            let committed = store
-                .put_version(&bucket, &key, meta.clone(), condition, versioning)
-                .await??;
-            if let Some(cleanup) = cleanup {
-                cleanup.await;
+        let committed = match &completing {
+            Some(c) => {
+                self.meta
+                    .complete_version(
+                        bucket,
+                        key,
+                        meta.clone(),
+                        condition,
+                        versioning,
+                        &c.completion,
+                    )
+                    .await??
             }
-            let answered = (versioning != Versioning::Unversioned).then(|| {
-                committed
-                    .version_id
-                    .as_deref()
-                    .unwrap_or(NULL_VERSION)
-                    .to_owned()
-            });
-            if let Some(old) = committed.displaced {
-                // Never a copy the new manifest still names (a retried or
-                // concurrent CompleteMultipartUpload commits the same parts).
-                let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
-                    .parts
-                    .iter()
-                    .flat_map(|p| &p.segments)
-                    .flat_map(|s| &s.shards)
-                    .map(|s| (s.node.as_slice(), s.id))
-                    .collect();
-                let mut parts = old.parts;
-                for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
-                    segment
-                        .shards
-                        .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
-                }
-                data.delete_shards(parts);
+            None => {
+                self.meta
+                    .put_version(bucket, key, meta.clone(), condition, versioning)
+                    .await??
             }
-            Ok(answered)
         };
-        if with_cleanup {
-            // Its own task: a client that goes away must not stop it
-            // between the commit and the clean-up.
-            tokio::spawn(work).await.map_err(internal)?
-        } else {
-            // Stopped after the commit, this only leaves the replaced
-            // object's shards to garbage collection; not worth a task hop
-            // on every small PUT.
-            work.await
+        if let Some(c) = completing {
+            self.data.delete_shards(c.unused);
         }
+        let answered = (versioning != Versioning::Unversioned).then(|| {
+            committed
+                .version_id
+                .as_deref()
+                .unwrap_or(NULL_VERSION)
+                .to_owned()
+        });
+        if let Some(old) = committed.displaced {
+            // Never a copy the new manifest still names.
+            let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
+                .parts
+                .iter()
+                .flat_map(|p| &p.segments)
+                .flat_map(|s| &s.shards)
+                .map(|s| (s.node.as_slice(), s.id))
+                .collect();
+            let mut parts = old.parts;
+            for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
+                segment
+                    .shards
+                    .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
+            }
+            self.data.delete_shards(parts);
+        }
+        // Stopped after the commit, this only leaves the replaced object's
+        // shards to garbage collection.
+        Ok(answered)
     }
 }

@@ -37,11 +37,14 @@ use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{decode, encode};
 use super::versions::{history_prefix, supersede};
 use super::{
+    BatchRefused, Completion, ConditionFailed, ObjectWrite, RowCondition, owning_bucket,
+    versions_namespace,
+};
+use super::{
     BucketAcl, BucketInfo, BucketPerms, ListPage, ListQuery, Lookup, MetaBackend, MetaError,
     NodeHealthRecord, ObjectMeta, PartLayout, PutOutcome, RepairEntry, SegmentKey, ShardCopy,
     ShardMove, UploadState, WriteCondition,
 };
-use super::{ConditionFailed, ObjectWrite, RowCondition, owning_bucket, versions_namespace};
 use compact::Aliases;
 
 /// Times a transaction that lost a serialization conflict is run again
@@ -1033,7 +1036,15 @@ impl MetaBackend for PgStore {
         &self,
         bucket: &str,
         writes: Vec<ObjectWrite>,
-    ) -> Result<Result<(), usize>, MetaError> {
+        completes: Option<&Completion>,
+    ) -> Result<Result<(), BatchRefused>, MetaError> {
+        // The completed upload's parts as they are stored, to compare
+        // byte for byte.
+        let mut expected_parts = Vec::new();
+        for part in completes.map(|c| c.parts.as_slice()).unwrap_or_default() {
+            let number = i64::from(part.part_number);
+            expected_parts.push((number, self.encode_part(part).await?));
+        }
         let mut encoded = Vec::with_capacity(writes.len());
         for write in &writes {
             if owning_bucket(&write.bucket) != bucket {
@@ -1062,6 +1073,31 @@ impl MetaBackend for PgStore {
             {
                 return Err(MetaError::NoSuchBucket);
             }
+            // The completed upload's row is locked for update: another
+            // completion or an abort waits for this one, then finds it gone
+            // (put_part holds a share lock on it while it records a part).
+            if let Some(c) = completes {
+                let id = c.upload_id.as_str();
+                if !exists(
+                    &tx,
+                    "SELECT 1 FROM uploads WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )
+                .await?
+                {
+                    return Ok(Err(BatchRefused::Upload));
+                }
+                let stored = tx
+                    .prepare_cached("SELECT layout FROM parts WHERE upload_id = $1 AND number = $2")
+                    .await
+                    .map_err(sql)?;
+                for (number, layout) in &expected_parts {
+                    let row = tx.query_opt(&stored, &[&id, number]).await.map_err(sql)?;
+                    if row.is_none_or(|r| r.get::<_, &[u8]>(0) != layout.as_slice()) {
+                        return Ok(Err(BatchRefused::Upload));
+                    }
+                }
+            }
             let lock_row = tx
                 .prepare_cached(
                     "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
@@ -1081,7 +1117,7 @@ impl MetaBackend for PgStore {
                     None => None,
                 };
                 if !write.condition.holds(current.as_ref()) {
-                    return Ok(Err(i));
+                    return Ok(Err(BatchRefused::Row(i)));
                 }
             }
             let insert_new = tx
@@ -1125,6 +1161,15 @@ impl MetaBackend for PgStore {
                             .map_err(sql)?;
                     }
                 }
+            }
+            if let Some(c) = completes {
+                let id = c.upload_id.as_str();
+                tx.execute("DELETE FROM parts WHERE upload_id = $1", &[&id])
+                    .await
+                    .map_err(sql)?;
+                tx.execute("DELETE FROM uploads WHERE id = $1", &[&id])
+                    .await
+                    .map_err(sql)?;
             }
             Ok(Ok(()))
         })
@@ -1396,7 +1441,10 @@ impl MetaBackend for PgStore {
         let layout = self.encode_part(part).await?;
         let number = i64::from(part.part_number);
         let old: Option<Vec<u8>> = serializable!(self, |tx| {
-            if !exists(&tx, "SELECT 1 FROM uploads WHERE id = $1", &[&upload_id]).await? {
+            // Shared: a completion holding the row for update is waited
+            // for, and then this transaction retries and finds it gone.
+            let lock = "SELECT 1 FROM uploads WHERE id = $1 FOR SHARE";
+            if !exists(&tx, lock, &[&upload_id]).await? {
                 return Err(MetaError::NoSuchUpload);
             }
             let old = tx

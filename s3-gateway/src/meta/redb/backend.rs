@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::RedbStore;
 use crate::meta::{
-    BucketAcl, BucketInfo, BucketPerms, ConditionFailed, ListPage, ListQuery, MetaBackend,
-    MetaError, NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout, PutOutcome, RepairEntry,
-    SegmentKey, ShardCopy, ShardMove, UploadState, WriteCondition,
+    BatchRefused, BucketAcl, BucketInfo, BucketPerms, Completion, ConditionFailed, ListPage,
+    ListQuery, MetaBackend, MetaError, NodeHealthRecord, ObjectMeta, ObjectWrite, PartLayout,
+    PutOutcome, RepairEntry, SegmentKey, ShardCopy, ShardMove, UploadState, WriteCondition,
 };
 
 #[async_trait::async_trait]
@@ -127,8 +127,9 @@ impl MetaBackend for RedbStore {
         &self,
         bucket: &str,
         writes: Vec<ObjectWrite>,
-    ) -> Result<Result<(), usize>, MetaError> {
-        self.committer.write(bucket, writes).await
+        completes: Option<&Completion>,
+    ) -> Result<Result<(), BatchRefused>, MetaError> {
+        self.committer.write(bucket, writes, completes).await
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use redb::Database;
 
 use super::journal::{Journal, Marks, Table};
-use super::{BUCKETS, OBJECTS, put_in, put_keeping_in, write_in};
+use super::{BUCKETS, OBJECTS, completable_in, put_in, put_keeping_in, remove_upload_in, write_in};
 use crate::meta::types::object_key;
 use crate::meta::{
-    ConditionFailed, MetaError, ObjectMeta, ObjectWrite, PutOutcome, WriteCondition,
-    versions_namespace,
+    BatchRefused, Completion, ConditionFailed, MetaError, ObjectMeta, ObjectWrite, PutOutcome,
+    WriteCondition, versions_namespace,
 };
 
 /// Most puts committed in one transaction.
@@ -39,13 +39,17 @@ enum Job {
     Batch {
         bucket: String,
         writes: Vec<ObjectWrite>,
-        reply: tokio::sync::oneshot::Sender<Result<Result<(), usize>, MetaError>>,
+        completes: Option<Completion>,
+        reply: tokio::sync::oneshot::Sender<Result<BatchOutcome, MetaError>>,
     },
 }
 
 /// What a put keeping the replaced version comes back with: the manifest
 /// as written, or why its condition refused it.
 type KeptOutcome = Result<ObjectMeta, ConditionFailed>;
+
+/// What a batch of writes comes back with.
+type BatchOutcome = Result<(), BatchRefused>;
 
 /// A job's answer, sent once the transaction has committed.
 enum Reply {
@@ -58,8 +62,8 @@ enum Reply {
         Box<Result<PutOutcome, MetaError>>,
     ),
     Batch(
-        tokio::sync::oneshot::Sender<Result<Result<(), usize>, MetaError>>,
-        Result<Result<(), usize>, MetaError>,
+        tokio::sync::oneshot::Sender<Result<BatchOutcome, MetaError>>,
+        Result<BatchOutcome, MetaError>,
     ),
 }
 
@@ -191,11 +195,13 @@ impl Committer {
         &self,
         bucket: &str,
         writes: Vec<ObjectWrite>,
-    ) -> Result<Result<(), usize>, MetaError> {
+        completes: Option<&Completion>,
+    ) -> Result<BatchOutcome, MetaError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Batch {
             bucket: bucket.to_owned(),
             writes,
+            completes: completes.cloned(),
             reply,
         })?;
         answer.await.map_err(|_| stopped())?
@@ -285,12 +291,19 @@ fn commit_puts(db: &Database, journal: &Journal, jobs: Vec<Job>) {
                     Job::Batch {
                         bucket,
                         writes,
+                        completes,
                         reply,
                     } => {
-                        let outcome = write_in(&buckets, &mut objects, &bucket, &writes);
+                        let outcome = match &completes {
+                            Some(c) if !completable_in(&txn, c)? => Ok(Err(BatchRefused::Upload)),
+                            _ => write_in(&buckets, &mut objects, &bucket, &writes),
+                        };
                         if matches!(outcome, Ok(Ok(()))) {
                             for write in &writes {
                                 marks.row(Table::Objects, object_key(&write.bucket, &write.key));
+                            }
+                            if let Some(c) = &completes {
+                                remove_upload_in(&txn, &c.upload_id, &mut marks)?;
                             }
                         }
                         replies.push(Reply::Batch(reply, outcome));

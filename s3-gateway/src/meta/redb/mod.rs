@@ -51,9 +51,9 @@ use super::names::{self, UPLOAD_ID_LEN};
 use super::types::{BucketRecord, UploadRecord, bucket_base, decode, encode, object_key};
 use super::versions::{history_prefix, supersede};
 use super::{
-    BucketAcl, BucketInfo, ConditionFailed, ListPage, ListQuery, MetaError, ObjectMeta,
-    ObjectWrite, PartLayout, RowCondition, UploadState, WriteCondition, owning_bucket,
-    versions_namespace,
+    BatchRefused, BucketAcl, BucketInfo, Completion, ConditionFailed, ListPage, ListQuery,
+    MetaError, ObjectMeta, ObjectWrite, PartLayout, RowCondition, UploadState, WriteCondition,
+    owning_bucket, versions_namespace,
 };
 use committer::Committer;
 use journal::{Journal, Marks, Table};
@@ -547,36 +547,71 @@ impl RedbStore {
         }
         let txn = self.db.begin_write()?;
         let mut marks = Marks::default();
-        let parts = {
-            let mut uploads = txn.open_table(UPLOADS)?;
-            let Some(v) = uploads.remove(upload_id)? else {
-                return Ok(None);
-            };
-            let record: UploadRecord = decode(v.value(), "upload")?;
-            drop(v);
-            drop(uploads);
-            marks.row(Table::Uploads, upload_id);
-            marks.row(
-                Table::UploadsByBucket,
-                upload_index_key(&record.bucket, upload_id),
-            );
-            marks.prefix(Table::Parts, upload_id);
-            marks.prefix(Table::PartChecksums, upload_id);
-            txn.open_table(UPLOADS_BY_BUCKET)?
-                .remove(upload_index_key(&record.bucket, upload_id).as_slice())?;
-            let mut table = txn.open_table(PARTS)?;
-            let parts = parts_of(&table, upload_id)?;
-            let lo = part_key(upload_id, 0);
-            let hi = part_key(upload_id, u32::MAX);
-            table.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
-            txn.open_table(PART_CHECKSUMS)?
-                .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
-            parts
+        let Some(parts) = remove_upload_in(&txn, upload_id, &mut marks)? else {
+            return Ok(None);
         };
         txn.commit()?;
         self.journal.record(marks);
         Ok(Some(parts))
     }
+}
+
+/// Forgets upload `upload_id` (its record, index entry, parts and part
+/// checksums) within write transaction `txn`, marking what changed;
+/// returns the parts it had (`None`: no such upload).
+fn remove_upload_in(
+    txn: &redb::WriteTransaction,
+    upload_id: &str,
+    marks: &mut Marks,
+) -> Result<Option<Vec<PartLayout>>, MetaError> {
+    let mut uploads = txn.open_table(UPLOADS)?;
+    let Some(v) = uploads.remove(upload_id)? else {
+        return Ok(None);
+    };
+    let record: UploadRecord = decode(v.value(), "upload")?;
+    drop(v);
+    drop(uploads);
+    marks.row(Table::Uploads, upload_id);
+    marks.row(
+        Table::UploadsByBucket,
+        upload_index_key(&record.bucket, upload_id),
+    );
+    marks.prefix(Table::Parts, upload_id);
+    marks.prefix(Table::PartChecksums, upload_id);
+    txn.open_table(UPLOADS_BY_BUCKET)?
+        .remove(upload_index_key(&record.bucket, upload_id).as_slice())?;
+    let mut table = txn.open_table(PARTS)?;
+    let parts = parts_of(&table, upload_id)?;
+    let lo = part_key(upload_id, 0);
+    let hi = part_key(upload_id, u32::MAX);
+    table.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+    txn.open_table(PART_CHECKSUMS)?
+        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+    Ok(Some(parts))
+}
+
+/// Whether upload `completion` is still recorded, with each of the
+/// completion's parts exactly as it was read.
+fn completable_in(
+    txn: &redb::WriteTransaction,
+    completion: &Completion,
+) -> Result<bool, MetaError> {
+    let id = completion.upload_id.as_str();
+    if id.len() != UPLOAD_ID_LEN || txn.open_table(UPLOADS)?.get(id)?.is_none() {
+        return Ok(false);
+    }
+    let table = txn.open_table(PARTS)?;
+    for part in &completion.parts {
+        let key = part_key(id, part.part_number);
+        let Some(v) = table.get(key.as_slice())? else {
+            return Ok(false);
+        };
+        let recorded: PartLayout = decode(v.value(), "part")?;
+        if recorded != *part {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Puts `meta` as object `key` of `bucket` within a write transaction's
@@ -624,7 +659,7 @@ pub(super) fn write_in(
     objects: &mut redb::Table<'_, &[u8], &[u8]>,
     bucket: &str,
     writes: &[ObjectWrite],
-) -> Result<Result<(), usize>, MetaError> {
+) -> Result<Result<(), BatchRefused>, MetaError> {
     if buckets.get(bucket)?.is_none() {
         return Err(MetaError::NoSuchBucket);
     }
@@ -644,7 +679,7 @@ pub(super) fn write_in(
             .map(|v| decode(v.value(), "object"))
             .transpose()?;
         if !write.condition.holds(current.as_ref()) {
-            return Ok(Err(i));
+            return Ok(Err(BatchRefused::Row(i)));
         }
     }
     for write in writes {
