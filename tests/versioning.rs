@@ -576,6 +576,66 @@ async fn governance_retention_yields_to_a_permitted_bypass_and_legal_holds_to_re
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn policies_name_version_actions_apart_from_object_actions() {
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("v-policy").send().await.unwrap();
+    set_versioning(&s3, "v-policy", BucketVersioningStatus::Enabled).await;
+    let old = put(&s3, "v-policy", "k", b"old").await.unwrap();
+    put(&s3, "v-policy", "k", b"new").await.unwrap();
+    let (writer_id, writer) = devnet().new_key();
+    let allow = [
+        "bucket", "allow", "v-policy", "--key", &writer_id, "--read", "--write",
+    ];
+    devnet().gateway_cli(&allow).unwrap();
+    // The writer may read and delete objects, but not particular versions:
+    // history it cannot see or destroy.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Principal": {"AWS": writer_id},
+            "Action": ["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+            "Resource": "arn:aws:s3:::v-policy/*"
+        }]
+    });
+    let set = s3.put_bucket_policy().bucket("v-policy");
+    set.policy(policy.to_string()).send().await.unwrap();
+    let current = writer.get_object().bucket("v-policy").key("k").send().await;
+    assert_eq!(code(current), "ok");
+    let by_version = writer.get_object().bucket("v-policy").key("k");
+    assert_eq!(
+        code(by_version.version_id(&old).send().await),
+        "AccessDenied"
+    );
+    let head = writer.head_object().bucket("v-policy").key("k");
+    assert!(head.version_id(&old).send().await.is_err());
+    let delete = writer.delete_object().bucket("v-policy").key("k");
+    assert_eq!(code(delete.version_id(&old).send().await), "AccessDenied");
+    let batch = Delete::builder()
+        .objects(
+            ObjectIdentifier::builder()
+                .key("k")
+                .version_id(&old)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let many = writer.delete_objects().bucket("v-policy").delete(batch);
+    let many = many.send().await.unwrap();
+    assert_eq!(many.errors()[0].code(), Some("AccessDenied"));
+    // A plain delete only adds a marker, which the writer may do.
+    let marker = writer
+        .delete_object()
+        .bucket("v-policy")
+        .key("k")
+        .send()
+        .await;
+    assert_eq!(marker.unwrap().delete_marker(), Some(true));
+    assert_eq!(get_version(&s3, "v-policy", "k", &old).await, b"old");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tags_are_kept_per_version_and_held_to_aws_limits() {
     let s3 = devnet().client();
     s3.create_bucket().bucket("v-tags").send().await.unwrap();

@@ -1,8 +1,25 @@
 //! The policy action each S3 operation is checked as, as AWS documents
 //! them ("Actions, resources, and condition keys for Amazon S3").
 
-/// The `s3:` action operation `op` (s3s's operation name) needs.
-pub fn of_operation(op: &str) -> String {
+/// The `s3:` action operation `op` (s3s's operation name) needs; with
+/// `version`, when it names one version by id (`?versionId=`, or a copy
+/// source's): reading, deleting, and reading or replacing the ACL or tags
+/// of a particular version are actions of their own.
+pub fn of_operation(op: &str, version: bool) -> String {
+    let versioned = match op {
+        "GetObject" | "HeadObject" | "CopyObject" | "UploadPartCopy" => Some("GetObjectVersion"),
+        "DeleteObject" | "DeleteObjects" => Some("DeleteObjectVersion"),
+        "GetObjectAcl" => Some("GetObjectVersionAcl"),
+        "PutObjectAcl" => Some("PutObjectVersionAcl"),
+        "GetObjectTagging" => Some("GetObjectVersionTagging"),
+        "PutObjectTagging" => Some("PutObjectVersionTagging"),
+        "DeleteObjectTagging" => Some("DeleteObjectVersionTagging"),
+        "GetObjectAttributes" => Some("GetObjectVersionAttributes"),
+        _ => None,
+    };
+    if let Some(action) = versioned.filter(|_| version) {
+        return format!("s3:{action}");
+    }
     let action = match op {
         "HeadObject" => "GetObject",
         "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
@@ -99,6 +116,7 @@ pub const KNOWN: &[&str] = &[
     "GetObjectAttributes",
     "GetObjectTagging",
     "GetObjectVersion",
+    "GetObjectVersionAttributes",
     "ListAllMyBuckets",
     "ListBucket",
     "ListBucketMultipartUploads",
@@ -120,16 +138,38 @@ mod tests {
 
     #[test]
     fn operations_map_to_their_actions() {
-        assert_eq!(of_operation("GetObject"), "s3:GetObject");
-        assert_eq!(of_operation("HeadObject"), "s3:GetObject");
-        assert_eq!(of_operation("ListObjectsV2"), "s3:ListBucket");
-        assert_eq!(of_operation("UploadPart"), "s3:PutObject");
-        assert_eq!(of_operation("DeleteObjects"), "s3:DeleteObject");
-        assert_eq!(of_operation("DeleteBucketCors"), "s3:PutBucketCORS");
+        assert_eq!(of_operation("GetObject", false), "s3:GetObject");
+        assert_eq!(of_operation("HeadObject", false), "s3:GetObject");
+        assert_eq!(of_operation("ListObjectsV2", false), "s3:ListBucket");
+        assert_eq!(of_operation("UploadPart", false), "s3:PutObject");
+        assert_eq!(of_operation("DeleteObjects", false), "s3:DeleteObject");
+        assert_eq!(of_operation("DeleteBucketCors", false), "s3:PutBucketCORS");
+        // By version id.
+        assert_eq!(of_operation("HeadObject", true), "s3:GetObjectVersion");
+        assert_eq!(of_operation("DeleteObject", true), "s3:DeleteObjectVersion");
+        assert_eq!(of_operation("PutObjectAcl", true), "s3:PutObjectVersionAcl");
+        assert_eq!(
+            of_operation("DeleteObjectTagging", true),
+            "s3:DeleteObjectVersionTagging"
+        );
+        // Operations on a version with no action of their own.
+        assert_eq!(
+            of_operation("PutObjectRetention", true),
+            "s3:PutObjectRetention"
+        );
+        for op in [
+            "GetObject",
+            "DeleteObject",
+            "GetObjectAttributes",
+            "GetObjectTagging",
+        ] {
+            let action = of_operation(op, true);
+            assert!(KNOWN.contains(&&action[3..]), "{action}");
+        }
         assert!(on_object("HeadObject") && on_object("ListParts"));
         assert!(!on_object("ListObjectsV2") && !on_object("GetBucketAcl"));
         for op in ["GetObject", "ListObjects", "PutBucketCors", "ListBuckets"] {
-            let action = of_operation(op);
+            let action = of_operation(op, false);
             assert!(KNOWN.contains(&&action[3..]), "{action}");
         }
     }

@@ -150,6 +150,7 @@ fn supported(key: &str) -> bool {
             | "s3:prefix"
             | "s3:delimiter"
             | "s3:max-keys"
+            | "s3:versionid"
     ) || key.starts_with("s3:x-amz-")
 }
 

@@ -167,11 +167,16 @@ impl BucketAccess {
                 None => return Ok(()),
             },
         };
-        let deferred = if permitted(&info, principal, op, bucket, key, &facts) {
+        let target = Target {
+            bucket,
+            key,
+            version: facts.names_version(),
+        };
+        let deferred = if permitted(&info, principal, op, &target, &facts) {
             None
         } else {
             Some(
-                object_acl_decides(&info, principal, op, bucket, key, &facts)
+                object_acl_decides(&info, principal, op, &target, &facts)
                     .ok_or_else(access_denied)?,
             )
         };
@@ -184,21 +189,19 @@ impl BucketAccess {
         let source = header("x-amz-copy-source")
             .filter(|_| copies)
             .and_then(copy_source);
-        if let Some((source, source_key)) = source {
+        if let Some((source, source_key, source_version)) = source {
             let info = match principal {
                 None => self.meta.bucket_access_uncached(&source).await?,
                 Some(_) => self.meta.bucket_access(&source).await?,
             };
             match info {
                 Some(info) => {
-                    let read = permitted(
-                        &info,
-                        principal,
-                        "GetObject",
-                        &source,
-                        Some(&source_key),
-                        &facts,
-                    );
+                    let target = Target {
+                        bucket: &source,
+                        key: Some(&source_key),
+                        version: source_version,
+                    };
+                    let read = permitted(&info, principal, "GetObject", &target, &facts);
                     if !read {
                         return Err(access_denied());
                     }
@@ -217,8 +220,20 @@ impl BucketAccess {
     }
 }
 
-/// Whether `principal` (`None`: anonymous) may perform `op` on `bucket`
-/// (described by `info`) or its object `key`: a Deny in the bucket's
+/// What a request acts on, as a policy sees it.
+pub struct Target<'a> {
+    /// The bucket.
+    pub bucket: &'a str,
+    /// The object, if any.
+    pub key: Option<&'a str>,
+    /// Whether it names one version of the object by id (its action is
+    /// then the version's: s3:GetObjectVersion, s3:DeleteObjectVersion,
+    /// ...).
+    pub version: bool,
+}
+
+/// Whether `principal` (`None`: anonymous) may perform `op` on the bucket
+/// (described by `info`) or object `target` names: a Deny in the bucket's
 /// policy refuses it; otherwise what the key holds (owner, grants; the
 /// public-read ACL unless the public access block ignores it) or an
 /// Allow in the policy lets it through (unless the block restricts a
@@ -229,10 +244,14 @@ pub fn permitted(
     info: &BucketAccessInfo,
     principal: Option<&str>,
     op: &str,
-    bucket: &str,
-    key: Option<&str>,
+    target: &Target<'_>,
     facts: &Facts<'_>,
 ) -> bool {
+    let Target {
+        bucket,
+        key,
+        version,
+    } = *target;
     let is_owner = principal == Some(info.owner.as_str());
     if is_owner
         && matches!(
@@ -244,7 +263,7 @@ pub fn permitted(
     }
     let decide = |op: &str| {
         info.policy.as_ref().map_or(Decision::Unmatched, |p| {
-            let action = policy::action_of(op);
+            let action = policy::action_of(op, version);
             let resource = policy::resource_arn(bucket, key.filter(|_| policy::on_object(op)));
             p.decide(&policy::Request {
                 principal,
@@ -281,7 +300,9 @@ pub fn permitted(
         // form: let them through when the policy could allow them, and
         // decide key by key (the handlers).
         Some(p) if op == "DeleteObjects" => {
-            policy_applies(p) && p.may_allow(principal, "s3:DeleteObject")
+            policy_applies(p)
+                && (p.may_allow(principal, "s3:DeleteObject")
+                    || p.may_allow(principal, "s3:DeleteObjectVersion"))
         }
         Some(p) if op == "PostObject" => {
             policy_applies(p) && p.may_allow(principal, "s3:PutObject")
@@ -298,8 +319,7 @@ fn object_acl_decides(
     info: &BucketAccessInfo,
     principal: Option<&str>,
     op: &str,
-    bucket: &str,
-    key: Option<&str>,
+    target: &Target<'_>,
     facts: &Facts<'_>,
 ) -> Option<ObjectAclDecides> {
     let wanted = match op {
@@ -308,10 +328,10 @@ fn object_acl_decides(
         "PutObjectAcl" => Permission::WriteAcp,
         _ => return None,
     };
-    let key = key?;
+    let key = target.key?;
     let denied = info.policy.as_ref().is_some_and(|p| {
-        let action = policy::action_of(op);
-        let resource = policy::resource_arn(bucket, Some(key));
+        let action = policy::action_of(op, target.version);
+        let resource = policy::resource_arn(target.bucket, Some(key));
         p.decide(&policy::Request {
             principal,
             action: &action,
@@ -378,6 +398,14 @@ pub struct Facts<'a> {
     pub query: Option<&'a str>,
 }
 
+impl Facts<'_> {
+    /// Whether the request names a version by id (`?versionId=`).
+    pub fn names_version(&self) -> bool {
+        form_urlencoded::parse(self.query.unwrap_or_default().as_bytes())
+            .any(|(name, value)| name == "versionId" && !value.is_empty())
+    }
+}
+
 impl policy::Context for Facts<'_> {
     fn value(&self, key: &str) -> Option<String> {
         let header = |name: &str| {
@@ -401,6 +429,7 @@ impl policy::Context for Facts<'_> {
             "s3:prefix" => query("prefix"),
             "s3:delimiter" => query("delimiter"),
             "s3:max-keys" => query("max-keys"),
+            "s3:versionid" => query("versionId"),
             k if k.starts_with("s3:x-amz-") => header(&k[3..]),
             _ => None,
         }
@@ -410,9 +439,13 @@ impl policy::Context for Facts<'_> {
 /// The bucket and key of an `x-amz-copy-source` value, parsed as the
 /// copy handlers parse it; `None` if it names none (the handler refuses
 /// it).
-fn copy_source(header: &str) -> Option<(String, String)> {
+fn copy_source(header: &str) -> Option<(String, String, bool)> {
     match s3s::dto::CopySource::parse(header) {
-        Ok(s3s::dto::CopySource::Bucket { bucket, key, .. }) => Some((bucket.into(), key.into())),
+        Ok(s3s::dto::CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        }) => Some((bucket.into(), key.into(), version_id.is_some())),
         _ => None,
     }
 }
@@ -513,14 +546,20 @@ mod tests {
             facts("max-keys=5").value("s3:max-keys").as_deref(),
             Some("5")
         );
+        assert!(facts("versionId=abc").names_version());
+        assert!(!facts("versionId=").names_version() && !facts("uploads").names_version());
+        assert_eq!(
+            facts("versionId=abc").value("s3:versionid").as_deref(),
+            Some("abc")
+        );
     }
 
     #[test]
     fn the_copy_source_names_its_bucket() {
-        let parsed = |h| copy_source(h).map(|(b, k)| format!("{b} {k}"));
-        assert_eq!(parsed("src/a/b.txt").as_deref(), Some("src a/b.txt"));
-        assert_eq!(parsed("/src/k?versionId=1").as_deref(), Some("src k"));
-        assert_eq!(parsed("%73rc/k").as_deref(), Some("src k"));
+        let parsed = |h| copy_source(h).map(|(b, k, v)| format!("{b} {k} {v}"));
+        assert_eq!(parsed("src/a/b.txt").as_deref(), Some("src a/b.txt false"));
+        assert_eq!(parsed("/src/k?versionId=1").as_deref(), Some("src k true"));
+        assert_eq!(parsed("%73rc/k").as_deref(), Some("src k false"));
         assert_eq!(parsed("no-key"), None);
     }
 }

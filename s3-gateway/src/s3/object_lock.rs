@@ -225,12 +225,16 @@ impl Gateway {
             query: req.uri.query(),
         };
         let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
+        let target = access::Target {
+            bucket,
+            key: Some(key),
+            version: false,
+        };
         Ok(access::permitted(
             &info,
             principal,
             "BypassGovernanceRetention",
-            bucket,
-            Some(key),
+            &target,
             &facts,
         ))
     }

@@ -97,14 +97,12 @@ pub(super) async fn put_object(
         };
         let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
         let allowed = info.as_deref().is_some_and(|info| {
-            access::permitted(
-                info,
-                principal,
-                "PutObject",
-                &input.bucket,
-                Some(&input.key),
-                &facts,
-            )
+            let target = access::Target {
+                bucket: &input.bucket,
+                key: Some(&input.key),
+                version: false,
+            };
+            access::permitted(info, principal, "PutObject", &target, &facts)
         });
         if !allowed {
             return Err(S3Error::with_message(
@@ -421,7 +419,8 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     // The access check let the request through on the bucket; a policy
-    // decides each key (AWS checks s3:DeleteObject per object).
+    // decides each key (AWS checks s3:DeleteObject per object, or
+    // s3:DeleteObjectVersion for one named with its version id).
     let info = gw.meta.bucket_access(&input.bucket).await?;
     let principal = req.credentials.as_ref().map(|c| c.access_key.as_str());
     let facts = access::Facts {
@@ -430,15 +429,13 @@ pub(super) async fn delete_objects(
         query: req.uri.query(),
     };
     for object in &input.delete.objects {
+        let target = access::Target {
+            bucket: &input.bucket,
+            key: Some(&object.key),
+            version: object.version_id.is_some(),
+        };
         if let Some(info) = info.as_deref()
-            && !access::permitted(
-                info,
-                principal,
-                "DeleteObject",
-                &input.bucket,
-                Some(&object.key),
-                &facts,
-            )
+            && !access::permitted(info, principal, "DeleteObject", &target, &facts)
         {
             errors.push(Error {
                 key: Some(object.key.clone()),
