@@ -1348,6 +1348,29 @@ async fn versions_are_kept_hidden_promoted_and_deleted(f: &Fixture) {
     assert!(s.version("ver", "nokey", "null").await.unwrap().is_none());
 }
 
+async fn expiring_the_latest_version_spares_one_written_since_it_was_read(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("exp", "r", "A").await.unwrap();
+    for versioning in [Versioning::Unversioned, Versioning::Enabled] {
+        let key = format!("{versioning:?}");
+        let put = |tag| s.put_version("exp", &key, meta(tag), WriteCondition::Always, versioning);
+        put(1).await.unwrap().unwrap();
+        let listed = s.object("exp", &key).await.unwrap().unwrap();
+        put(2).await.unwrap().unwrap();
+        let stale = s.expire_latest("exp", &key, versioning, &listed).await;
+        assert!(stale.unwrap().is_none(), "{versioning:?}");
+        let current = s.object("exp", &key).await.unwrap().unwrap();
+        assert_eq!(current.size, 2);
+        let done = s.expire_latest("exp", &key, versioning, &current).await;
+        let done = done.unwrap().unwrap();
+        assert_eq!(s.object("exp", &key).await.unwrap(), None);
+        match versioning {
+            Versioning::Unversioned => assert_eq!(done.displaced, Some(current)),
+            _ => assert!(done.version_id.is_some() && done.displaced.is_none()),
+        }
+    }
+}
+
 async fn racing_versioned_puts_keep_every_version(f: &Fixture) {
     let s = f.store();
     s.create_private_bucket("race", "r", "A").await.unwrap();
@@ -1839,6 +1862,7 @@ conformance!(
     completing_an_upload_forgets_it_in_the_same_transaction,
     versions_are_kept_hidden_promoted_and_deleted,
     racing_versioned_puts_keep_every_version,
+    expiring_the_latest_version_spares_one_written_since_it_was_read,
     a_version_written_after_one_from_a_clock_ahead_still_sorts_newest,
     version_listings_page_by_key_and_version_markers,
     keys_are_named_renamed_and_lose_their_name_with_them,

@@ -432,8 +432,49 @@ impl MetaStore {
                 displaced,
             });
         }
+        let done = self.delete_latest_if(bucket, key, versioning, None).await?;
+        Ok(done.expect("no expectation to fail"))
+    }
+
+    /// [`MetaStore::delete_latest`] only if the current version is still
+    /// `listed` (lifecycle expiring what it read, not what a client wrote
+    /// since); `None` if it is not.
+    pub async fn expire_latest(
+        &self,
+        bucket: &str,
+        key: &str,
+        versioning: Versioning,
+        listed: &ObjectMeta,
+    ) -> Result<Option<Committed>, MetaError> {
+        if versioning == Versioning::Unversioned {
+            let write = ObjectWrite {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                value: None,
+                condition: RowCondition::Is(Box::new(listed.clone())),
+            };
+            let done = self.write_objects(bucket, vec![write], None).await?;
+            return Ok(done.ok().map(|()| Committed {
+                version_id: None,
+                displaced: Some(listed.clone()),
+            }));
+        }
+        self.delete_latest_if(bucket, key, versioning, Some(listed))
+            .await
+    }
+
+    async fn delete_latest_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        versioning: Versioning,
+        expected: Option<&ObjectMeta>,
+    ) -> Result<Option<Committed>, MetaError> {
         for _ in 0..ATTEMPTS {
             let current = self.object(bucket, key).await?;
+            if expected.is_some_and(|e| current.as_ref() != Some(e)) {
+                return Ok(None);
+            }
             let newest = match &current {
                 Some(c) => Some(stamp_of(c)),
                 None => self
@@ -467,10 +508,10 @@ impl MetaStore {
                 .retire(bucket, key, current, versioning, &mut writes)
                 .await?;
             if self.write_objects(bucket, writes, None).await?.is_ok() {
-                return Ok(Committed {
+                return Ok(Some(Committed {
                     version_id: marker.version_id,
                     displaced,
-                });
+                }));
             }
         }
         Err(too_busy(bucket, key))

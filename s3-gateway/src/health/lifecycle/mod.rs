@@ -20,6 +20,14 @@ use rules::Lifecycle;
 /// per pass; the rest wait for the next.
 pub const MAX_ACTIONS: usize = 10_000;
 
+/// Why a version a rule reached was not deleted.
+enum Kept {
+    /// Object lock protects it.
+    Locked,
+    /// It is not the version listed any more.
+    Changed,
+}
+
 /// What a pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -179,11 +187,16 @@ impl Walk<'_> {
                         .is_some_and(|d| self.now >= written + u64::from(d) * self.day)
                         || r.expiration_date.is_some_and(|t| self.now >= t))
             });
-            if expires {
-                let committed = self
-                    .meta
-                    .delete_latest(self.bucket, key, self.versioning)
-                    .await?;
+            // Only the version listed: one a client wrote since is
+            // judged in a later pass.
+            let expired = if expires {
+                self.meta
+                    .expire_latest(self.bucket, key, self.versioning, m)
+                    .await?
+            } else {
+                None
+            };
+            if let Some(committed) = expired {
                 if let Some(old) = committed.displaced {
                     self.data.delete_shards(old.parts);
                 }
@@ -226,8 +239,9 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Deletes a version for good unless object lock protects it now;
-    /// whether it went.
+    /// Deletes a version for good unless object lock protects it now or
+    /// it changed since it was listed (new tags may take it out of the
+    /// rule); whether it went.
     async fn delete_for_good(&mut self, entry: &VersionEntry) -> Result<bool, MetaError> {
         let now = self.now;
         let id = entry
@@ -240,7 +254,13 @@ impl Walk<'_> {
         let done = self
             .meta
             .delete_version(self.bucket, &entry.key, &id, |v| {
-                if is_locked(v, now) { Err(()) } else { Ok(()) }
+                if is_locked(v, now) {
+                    Err(Kept::Locked)
+                } else if *v != entry.meta {
+                    Err(Kept::Changed)
+                } else {
+                    Ok(())
+                }
             })
             .await?;
         match done {
@@ -250,8 +270,8 @@ impl Walk<'_> {
                 }
                 Ok(true)
             }
-            Ok(None) => Ok(false),
-            Err(()) => {
+            Ok(None) | Err(Kept::Changed) => Ok(false),
+            Err(Kept::Locked) => {
                 self.report.kept_locked += 1;
                 Ok(false)
             }
