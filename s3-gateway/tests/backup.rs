@@ -126,7 +126,15 @@ async fn run(
                 } else {
                     BucketAcl::Private
                 };
-                meta.create_bucket(&b(i), "us-east-1", &k(0), acl).await
+                // A public one is created with a configuration too (as a
+                // bucket with object lock is).
+                let configs: &[(&str, &[u8])] = if public {
+                    &[("tagging", b"created-with")]
+                } else {
+                    &[]
+                };
+                meta.create_bucket(&b(i), "us-east-1", &k(0), acl, configs)
+                    .await
             }
             Op::DeleteBucket(i) => meta.delete_bucket(&b(i)).await,
             Op::PutObject(i, key, tag) => meta

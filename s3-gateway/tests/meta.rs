@@ -1042,6 +1042,65 @@ async fn bucket_configs_are_set_replaced_removed_and_go_with_the_bucket(f: &Fixt
     assert_eq!(s.bucket_configs("cfg2").await.unwrap().len(), 1);
 }
 
+async fn bucket_configs_are_written_with_the_bucket_and_as_expected(f: &Fixture) {
+    let s = f.store();
+    let configs: &[(&str, &[u8])] = &[("versioning", &[1]), ("object-lock", b"on")];
+    s.create_configured_bucket("locked", "r", "A", BucketAcl::Private, configs)
+        .await
+        .unwrap();
+    let held = s.bucket_configs("locked").await.unwrap();
+    assert_eq!(
+        held,
+        [
+            ("object-lock".to_owned(), b"on".to_vec()),
+            ("versioning".to_owned(), vec![1])
+        ]
+    );
+    // A write expecting what no longer holds writes nothing.
+    let suspend = |expect: &'static [(&'static str, Option<&'static [u8]>)]| {
+        s.set_bucket_config_if("locked", "versioning", Some(&[2]), expect)
+    };
+    assert!(!suspend(&[("object-lock", None)]).await.unwrap());
+    assert_eq!(
+        s.bucket_config("locked", "versioning").await.unwrap(),
+        Some(vec![1])
+    );
+    assert!(!suspend(&[("object-lock", Some(b"off"))]).await.unwrap());
+    assert!(suspend(&[("object-lock", Some(b"on"))]).await.unwrap());
+    assert_eq!(
+        s.bucket_config("locked", "versioning").await.unwrap(),
+        Some(vec![2])
+    );
+    // Expecting absence, and removing.
+    let tag = s.set_bucket_config_if("locked", "tagging", Some(b"t"), &[("tagging", None)]);
+    assert!(tag.await.unwrap());
+    let again = s.set_bucket_config_if("locked", "tagging", Some(b"u"), &[("tagging", None)]);
+    assert!(!again.await.unwrap());
+    let gone = s.set_bucket_config_if("locked", "tagging", None, &[("tagging", Some(b"t"))]);
+    assert!(gone.await.unwrap());
+    assert_eq!(s.bucket_config("locked", "tagging").await.unwrap(), None);
+    assert!(matches!(
+        s.set_bucket_config_if("nobucket", "tagging", None, &[])
+            .await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // Created again: refused, its configurations untouched.
+    let again = s
+        .create_configured_bucket(
+            "locked",
+            "r",
+            "A",
+            BucketAcl::Private,
+            &[("versioning", &[0])],
+        )
+        .await;
+    assert!(matches!(again, Err(MetaError::BucketAlreadyOwnedByYou)));
+    assert_eq!(
+        s.bucket_config("locked", "versioning").await.unwrap(),
+        Some(vec![2])
+    );
+}
+
 async fn batched_writes_apply_together_or_not_at_all(f: &Fixture) {
     let s = f.store();
     s.create_private_bucket("batch", "r", "A").await.unwrap();
@@ -1858,6 +1917,7 @@ conformance!(
     bucket_acls_are_kept_with_the_bucket,
     bucket_grants_are_set_changed_removed_and_go_with_the_bucket,
     bucket_configs_are_set_replaced_removed_and_go_with_the_bucket,
+    bucket_configs_are_written_with_the_bucket_and_as_expected,
     batched_writes_apply_together_or_not_at_all,
     completing_an_upload_forgets_it_in_the_same_transaction,
     versions_are_kept_hidden_promoted_and_deleted,

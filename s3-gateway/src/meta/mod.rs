@@ -102,7 +102,8 @@ pub trait MetaBackend: Send + Sync + 'static {
 
     // ---- buckets ----
 
-    /// Creates bucket `name` (valid name, checked by the caller);
+    /// Creates bucket `name` (valid name, checked by the caller) with
+    /// configurations `configs` (kind, value) in the same transaction;
     /// `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` if it exists.
     async fn create_bucket(
         &self,
@@ -110,6 +111,7 @@ pub trait MetaBackend: Send + Sync + 'static {
         region: &str,
         owner: &str,
         acl: BucketAcl,
+        configs: &[(&str, &[u8])],
     ) -> Result<(), MetaError>;
     /// Bucket `name`, with its ACL.
     async fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError>;
@@ -137,15 +139,17 @@ pub trait MetaBackend: Send + Sync + 'static {
     /// rules, public access block, ...: opaque bytes by kind), sorted by
     /// kind.
     async fn bucket_configs(&self, bucket: &str) -> Result<Vec<(String, Vec<u8>)>, MetaError>;
-    /// Sets (`None`: removes) configuration `kind` of bucket `bucket`;
-    /// `NoSuchBucket` if it does not exist. Deleting the bucket removes
-    /// its configurations.
-    async fn set_bucket_config(
+    /// Sets (`None`: removes) configurations of bucket `bucket` (kind,
+    /// value) together, if every configuration of `expect` still holds its
+    /// value (`None`: is absent); else nothing, and `false`. `NoSuchBucket`
+    /// if it does not exist. Deleting the bucket removes its
+    /// configurations.
+    async fn set_bucket_configs(
         &self,
         bucket: &str,
-        kind: &str,
-        value: Option<&[u8]>,
-    ) -> Result<(), MetaError>;
+        set: &[(&str, Option<&[u8]>)],
+        expect: &[(&str, Option<&[u8]>)],
+    ) -> Result<bool, MetaError>;
 
     // ---- objects ----
 
@@ -403,9 +407,29 @@ impl MetaStore {
         kind: &str,
         value: Option<&[u8]>,
     ) -> Result<(), MetaError> {
-        let result = self.backend.set_bucket_config(bucket, kind, value).await;
+        self.set_bucket_config_if(bucket, kind, value, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets (`None`: removes) configuration `kind` of bucket `bucket` if
+    /// the configurations of `expect` still hold what the caller read
+    /// (`None`: absent): a decision made on one configuration (no
+    /// suspending versioning once object lock is on) cannot be undone by a
+    /// racing write of the other. Whether it was set.
+    pub async fn set_bucket_config_if(
+        &self,
+        bucket: &str,
+        kind: &str,
+        value: Option<&[u8]>,
+        expect: &[(&str, Option<&[u8]>)],
+    ) -> Result<bool, MetaError> {
+        let result = self
+            .backend
+            .set_bucket_configs(bucket, &[(kind, value)], expect)
+            .await;
         self.access.forget(bucket);
-        if result.is_ok() {
+        if let Ok(true) = result {
             tracing::info!(
                 bucket,
                 kind,
@@ -505,8 +529,26 @@ impl MetaStore {
         owner: &str,
         acl: BucketAcl,
     ) -> Result<(), MetaError> {
+        self.create_configured_bucket(name, region, owner, acl, &[])
+            .await
+    }
+
+    /// [`MetaStore::create_bucket_with_acl`], with configurations `configs`
+    /// (kind, value) set in the same transaction (a bucket created with
+    /// object lock never exists without it).
+    pub async fn create_configured_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        acl: BucketAcl,
+        configs: &[(&str, &[u8])],
+    ) -> Result<(), MetaError> {
         validate_bucket_name(name)?;
-        let created = self.backend.create_bucket(name, region, owner, acl).await;
+        let created = self
+            .backend
+            .create_bucket(name, region, owner, acl, configs)
+            .await;
         self.access.forget(name);
         created?;
         tracing::info!(

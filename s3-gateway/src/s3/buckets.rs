@@ -81,25 +81,25 @@ pub(super) async fn create_bucket(
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)
         .map_or_else(|| gw.region.clone(), |l| l.as_str().to_owned());
+    // Object lock comes with versioning, enabled for good, both written
+    // with the bucket.
+    let enabled = [Versioning::Enabled.to_byte()];
+    let lock = bucket_config::ObjectLock::default().to_bytes();
+    let configs: &[(&str, &[u8])] = match input.object_lock_enabled_for_bucket {
+        Some(true) => &[
+            (bucket_config::VERSIONING, &enabled),
+            (bucket_config::OBJECT_LOCK, &lock),
+        ],
+        _ => &[],
+    };
     match gw
         .meta
-        .create_bucket_with_acl(&bucket, &region, &owner, acl)
+        .create_configured_bucket(&bucket, &region, &owner, acl, configs)
         .await
     {
         // AWS's legacy answer in us-east-1: success, the bucket unchanged.
         Err(crate::meta::MetaError::BucketAlreadyOwnedByYou) if region == "us-east-1" => {}
         Err(e) => return Err(e.into()),
-        Ok(()) if input.object_lock_enabled_for_bucket == Some(true) => {
-            // Object lock comes with versioning, enabled for good.
-            let enabled = [Versioning::Enabled.to_byte()];
-            gw.meta
-                .set_bucket_config(&bucket, bucket_config::VERSIONING, Some(&enabled))
-                .await?;
-            let lock = bucket_config::ObjectLock::default().to_bytes();
-            gw.meta
-                .set_bucket_config(&bucket, bucket_config::OBJECT_LOCK, Some(&lock))
-                .await?;
-        }
         Ok(()) => {}
     }
     Ok(S3Response::new(CreateBucketOutput {

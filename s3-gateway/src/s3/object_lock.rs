@@ -13,7 +13,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::http::conn::ClientInfo;
-use crate::meta::bucket_config::{DefaultRetention, OBJECT_LOCK, ObjectLock};
+use crate::meta::bucket_config::{DefaultRetention, OBJECT_LOCK, ObjectLock, VERSIONING};
 use crate::meta::versions::Versioning;
 use crate::meta::{ObjectMeta, Retention};
 use crate::s3::conditional::unix_seconds;
@@ -259,11 +259,14 @@ pub(super) async fn put_object_lock_configuration(
     }
     // Object lock can be turned on for a bucket whose versioning is
     // enabled (AWS allows that since 2023), and never off.
-    if info.object_lock.is_none() && info.versioning != Versioning::Enabled {
-        return Err(S3Error::with_message(
+    let needs_versioning = || {
+        S3Error::with_message(
             S3ErrorCode::InvalidBucketState,
             "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
-        ));
+        )
+    };
+    if info.object_lock.is_none() && info.versioning != Versioning::Enabled {
+        return Err(needs_versioning());
     }
     let default_retention = match config.rule.and_then(|r| r.default_retention) {
         None => None,
@@ -301,9 +304,20 @@ pub(super) async fn put_object_lock_configuration(
         }
     };
     let lock = ObjectLock { default_retention };
-    gw.meta
-        .set_bucket_config(&input.bucket, OBJECT_LOCK, Some(&lock.to_bytes()))
+    // Turning it on: only if versioning is still enabled when written (a
+    // racing suspension is refused or refuses this).
+    let enabled = [Versioning::Enabled.to_byte()];
+    let expect: &[(&str, Option<&[u8]>)] = match info.object_lock {
+        None => &[(VERSIONING, Some(&enabled))],
+        Some(_) => &[],
+    };
+    let set = gw
+        .meta
+        .set_bucket_config_if(&input.bucket, OBJECT_LOCK, Some(&lock.to_bytes()), expect)
         .await?;
+    if !set {
+        return Err(needs_versioning());
+    }
     Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
 }
 

@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use crate::meta::bucket_config::VERSIONING;
+use crate::meta::bucket_config::{OBJECT_LOCK, VERSIONING};
 use crate::meta::versions::{StoredAt, Versioning, is_valid_version_id, shown_id};
 use crate::meta::{Lookup, ObjectMeta};
 
@@ -44,15 +44,28 @@ pub(super) async fn put_bucket_versioning(
         .bucket_access_uncached(&input.bucket)
         .await?
         .ok_or_else(|| s3_error!(NoSuchBucket))?;
-    if state == Versioning::Suspended && info.object_lock.is_some() {
-        return Err(S3Error::with_message(
+    let locked = || {
+        S3Error::with_message(
             S3ErrorCode::InvalidBucketState,
             "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
-        ));
+        )
+    };
+    if state == Versioning::Suspended && info.object_lock.is_some() {
+        return Err(locked());
     }
-    gw.meta
-        .set_bucket_config(&input.bucket, VERSIONING, Some(&[state.to_byte()]))
+    // Suspending: only if object lock is still off when written (it may be
+    // turned on meanwhile, through another gateway).
+    let expect: &[(&str, Option<&[u8]>)] = match state {
+        Versioning::Suspended => &[(OBJECT_LOCK, None)],
+        _ => &[],
+    };
+    let set = gw
+        .meta
+        .set_bucket_config_if(&input.bucket, VERSIONING, Some(&[state.to_byte()]), expect)
         .await?;
+    if !set {
+        return Err(locked());
+    }
     Ok(S3Response::new(PutBucketVersioningOutput::default()))
 }
 

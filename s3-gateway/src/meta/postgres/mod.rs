@@ -599,6 +599,7 @@ impl MetaBackend for PgStore {
         region: &str,
         owner: &str,
         acl: BucketAcl,
+        configs: &[(&str, &[u8])],
     ) -> Result<(), MetaError> {
         let created = i64_of(now_ms());
         serializable!(self, |tx| {
@@ -620,6 +621,14 @@ impl MetaBackend for PgStore {
             )
             .await
             .map_err(sql)?;
+            for (kind, value) in configs {
+                tx.execute(
+                    "INSERT INTO bucket_configs (bucket, kind, value) VALUES ($1, $2, $3)",
+                    &[&name, kind, value],
+                )
+                .await
+                .map_err(sql)?;
+            }
             Ok(())
         })
     }
@@ -794,36 +803,52 @@ impl MetaBackend for PgStore {
         Ok(out)
     }
 
-    async fn set_bucket_config(
+    async fn set_bucket_configs(
         &self,
         bucket: &str,
-        kind: &str,
-        value: Option<&[u8]>,
-    ) -> Result<(), MetaError> {
+        set: &[(&str, Option<&[u8]>)],
+        expect: &[(&str, Option<&[u8]>)],
+    ) -> Result<bool, MetaError> {
         serializable!(self, |tx| {
             // Locks the bucket row, so a concurrent delete (which removes
-            // the configurations) waits for this write or comes first.
+            // the configurations) waits for this write or comes first; a
+            // racing write of an expected configuration is a serialization
+            // conflict, retried.
             require_bucket(&tx, bucket).await?;
-            match value {
-                None => {
-                    tx.execute(
-                        "DELETE FROM bucket_configs WHERE bucket = $1 AND kind = $2",
-                        &[&bucket, &kind],
+            for (kind, value) in expect {
+                let held = tx
+                    .query_opt(
+                        "SELECT value FROM bucket_configs WHERE bucket = $1 AND kind = $2",
+                        &[&bucket, kind],
                     )
                     .await
                     .map_err(sql)?;
-                }
-                Some(value) => {
-                    tx.execute(
-                        "INSERT INTO bucket_configs (bucket, kind, value) VALUES ($1, $2, $3)
-                         ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
-                        &[&bucket, &kind, &value],
-                    )
-                    .await
-                    .map_err(sql)?;
+                if held.as_ref().map(|r| r.get::<_, &[u8]>(0)) != *value {
+                    return Ok(false);
                 }
             }
-            Ok(())
+            for (kind, value) in set {
+                match value {
+                    None => {
+                        tx.execute(
+                            "DELETE FROM bucket_configs WHERE bucket = $1 AND kind = $2",
+                            &[&bucket, kind],
+                        )
+                        .await
+                        .map_err(sql)?;
+                    }
+                    Some(value) => {
+                        tx.execute(
+                            "INSERT INTO bucket_configs (bucket, kind, value) VALUES ($1, $2, $3)
+                             ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
+                            &[&bucket, kind, value],
+                        )
+                        .await
+                        .map_err(sql)?;
+                    }
+                }
+            }
+            Ok(true)
         })
     }
 

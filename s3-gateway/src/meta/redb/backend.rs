@@ -43,8 +43,9 @@ impl MetaBackend for RedbStore {
         region: &str,
         owner: &str,
         acl: BucketAcl,
+        configs: &[(&str, &[u8])],
     ) -> Result<(), MetaError> {
-        RedbStore::create_bucket(self, name, region, owner, acl)
+        RedbStore::create_bucket(self, name, region, owner, acl, configs)
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketInfo>, MetaError> {
@@ -92,13 +93,13 @@ impl MetaBackend for RedbStore {
         RedbStore::bucket_configs(self, bucket)
     }
 
-    async fn set_bucket_config(
+    async fn set_bucket_configs(
         &self,
         bucket: &str,
-        kind: &str,
-        value: Option<&[u8]>,
-    ) -> Result<(), MetaError> {
-        RedbStore::set_bucket_config(self, bucket, kind, value)
+        set: &[(&str, Option<&[u8]>)],
+        expect: &[(&str, Option<&[u8]>)],
+    ) -> Result<bool, MetaError> {
+        RedbStore::set_bucket_configs(self, bucket, set, expect)
     }
 
     async fn put_object(

@@ -1,7 +1,7 @@
 //! Bucket configuration documents (`bucket_configs`: (bucket, kind) →
 //! bytes): a bucket's policy, CORS rules, public access block, each kept
-//! as the S3 layer encodes it. Written one at a time, removed with the
-//! bucket.
+//! as the S3 layer encodes it. Written with the bucket or later (one or
+//! several together, conditioned on others), removed with the bucket.
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -47,28 +47,53 @@ impl RedbStore {
         configs_in(&txn.open_table(BUCKET_CONFIGS)?, bucket)
     }
 
-    /// Sets (or with `None` removes) configuration `kind` of `bucket`.
-    pub(super) fn set_bucket_config(
+    /// Sets (or with `None` removes) configurations of `bucket` together,
+    /// if those of `expect` hold what they are expected to; whether it did.
+    pub(super) fn set_bucket_configs(
         &self,
         bucket: &str,
-        kind: &str,
-        value: Option<&[u8]>,
-    ) -> Result<(), MetaError> {
+        set: &[(&str, Option<&[u8]>)],
+        expect: &[(&str, Option<&[u8]>)],
+    ) -> Result<bool, MetaError> {
         let txn = self.db.begin_write()?;
         if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
             return Err(MetaError::NoSuchBucket);
         }
+        let mut marks = Marks::default();
         {
             let mut table = txn.open_table(BUCKET_CONFIGS)?;
-            match value {
-                Some(value) => table.insert((bucket, kind), value)?,
-                None => table.remove((bucket, kind))?,
-            };
+            for (kind, value) in expect {
+                let held = table.get((bucket, *kind))?;
+                if held.as_ref().map(|v| v.value()) != *value {
+                    return Ok(false);
+                }
+            }
+            for (kind, value) in set {
+                match value {
+                    Some(value) => table.insert((bucket, *kind), *value)?,
+                    None => table.remove((bucket, *kind))?,
+                };
+                marks.config(bucket, kind);
+            }
         }
         txn.commit()?;
-        let mut marks = Marks::default();
-        marks.config(bucket, kind);
         self.journal.record(marks);
-        Ok(())
+        Ok(true)
     }
+}
+
+/// Writes configurations `configs` of bucket `name` inside `txn` (a
+/// bucket being created), marking them.
+pub(super) fn put_all(
+    txn: &WriteTransaction,
+    name: &str,
+    configs: &[(&str, &[u8])],
+    marks: &mut Marks,
+) -> Result<(), MetaError> {
+    let mut table = txn.open_table(BUCKET_CONFIGS)?;
+    for (kind, value) in configs {
+        table.insert((name, *kind), *value)?;
+        marks.config(name, kind);
+    }
+    Ok(())
 }

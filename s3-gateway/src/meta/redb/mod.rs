@@ -202,8 +202,10 @@ impl RedbStore {
         region: &str,
         owner: &str,
         acl: BucketAcl,
+        configs: &[(&str, &[u8])],
     ) -> Result<(), MetaError> {
         let txn = self.db.begin_write()?;
+        let mut marks = Marks::default();
         {
             let mut table = txn.open_table(BUCKETS)?;
             if let Some(existing) = table.get(name)? {
@@ -222,8 +224,8 @@ impl RedbStore {
             table.insert(name, encode(&record).as_slice())?;
         }
         acl::put(&txn, name, acl)?;
+        configs::put_all(&txn, name, configs, &mut marks)?;
         txn.commit()?;
-        let mut marks = Marks::default();
         marks.row(Table::Buckets, name);
         marks.row(Table::BucketAcls, name);
         self.journal.record(marks);
