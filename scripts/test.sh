@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 # Keep build output outside the checkout so fresh clones reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A CI run builds a fresh clone once: incremental state would only pile up
+# in the shared target directory (tens of GB over many clones).
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_INCREMENTAL=0
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -516,7 +516,8 @@ pub struct ObjectWrite {
     pub bucket: String,
     /// The row's key.
     pub key: String,
-    /// What the row becomes (`None`: removed).
+    /// What the row becomes (`None`: removed; with condition
+    /// [`RowCondition::Absent`], only checked to be absent).
     pub value: Option<ObjectMeta>,
     /// What the row must hold for the batch to be written.
     pub condition: RowCondition,

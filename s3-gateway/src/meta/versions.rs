@@ -496,14 +496,15 @@ impl MetaStore {
                 value: Some(marker.clone()),
                 condition: RowCondition::Absent,
             }];
-            if let Some(c) = &current {
-                writes.push(ObjectWrite {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                    value: None,
-                    condition: RowCondition::unchanged(Some(c)),
-                });
-            }
+            // The current row goes (if it is still what was read), or must
+            // still be absent: a version written meanwhile is not buried
+            // under a marker stamped from an older read.
+            writes.push(ObjectWrite {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                value: None,
+                condition: RowCondition::unchanged(current.as_ref()),
+            });
             let displaced = self
                 .retire(bucket, key, current, versioning, &mut writes)
                 .await?;

@@ -1,7 +1,8 @@
 //! The conformance suite's fixture: a fresh metadata store of either
 //! engine. PostgreSQL stores are databases on one server per test process,
 //! started on first use from the installed binaries (and stopped, by the
-//! kernel, when the process ends).
+//! kernel, when the process ends; its directory is removed by the next
+//! test process that starts one).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,11 +28,38 @@ pub struct Fixture {
     store: std::sync::Mutex<Option<MetaStore>>,
 }
 
+/// Where a test process keeps its PostgreSQL server.
+const SERVER_DIR_PREFIX: &str = "cairn-pg-test-";
+
+/// Removes the server directories of test processes that have ended
+/// (a static is never dropped, so each process leaves its own behind: a
+/// few hundred MB that would otherwise pile up run after run).
+fn sweep_ended_servers() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SERVER_DIR_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The test process's PostgreSQL server.
 fn server() -> &'static LocalPostgres {
     static SERVER: OnceLock<LocalPostgres> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cairn-pg-test-{}", std::process::id()));
+        sweep_ended_servers();
+        let name = format!("{SERVER_DIR_PREFIX}{}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -1180,6 +1180,9 @@ impl MetaBackend for PgStore {
                             return Err(MetaError::Retry);
                         }
                     }
+                    // A row that must stay absent is not deleted: one
+                    // committed since the check is another writer's.
+                    None if write.condition == RowCondition::Absent => {}
                     None => {
                         tx.execute(&remove, &[&write.bucket, &key])
                             .await

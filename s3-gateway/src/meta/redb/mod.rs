@@ -690,6 +690,7 @@ pub(super) fn write_in(
             Some(meta) => {
                 objects.insert(k.as_slice(), encode(meta).as_slice())?;
             }
+            None if write.condition == RowCondition::Absent => {}
             None => {
                 objects.remove(k.as_slice())?;
             }
