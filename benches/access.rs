@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use s3_gateway::http::conn::ClientInfo;
 use s3_gateway::meta::{BucketPerms, MetaStore};
-use s3_gateway::s3::access::{Facts, permitted};
+use s3_gateway::s3::access::{Facts, Target, permitted};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -68,15 +68,12 @@ fn bench(c: &mut Criterion) {
     let check = |meta: &MetaStore, bucket: &str| {
         rt.block_on(async {
             let info = meta.bucket_access(bucket).await.unwrap().unwrap();
-            let key = Some("objects/2026/12/04/report.csv");
-            black_box(permitted(
-                &info,
-                Some("KEY7"),
-                "GetObject",
+            let target = Target {
                 bucket,
-                key,
-                &facts,
-            ))
+                key: Some("objects/2026/12/04/report.csv"),
+                version: false,
+            };
+            black_box(permitted(&info, Some("KEY7"), "GetObject", &target, &facts))
         })
     };
     c.bench_function("access check, cached", |b| b.iter(|| check(&meta, "bench")));
