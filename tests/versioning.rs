@@ -799,6 +799,18 @@ where
     panic!("{what}: not within 40 s");
 }
 
+/// Every shard file on the devnet's nodes, with its size.
+fn shard_files() -> std::collections::BTreeMap<std::path::PathBuf, u64> {
+    let nodes = devnet().info["nodes"].as_array().unwrap().len();
+    (0..nodes)
+        .flat_map(|i| {
+            let dir = std::path::PathBuf::from(devnet().node_field(i, "data_dir"));
+            common::files_under(&dir.join("shards"))
+        })
+        .filter_map(|path| Some((path.clone(), std::fs::metadata(&path).ok()?.len())))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle_rules_expire_versions_markers_and_uploads_on_a_scaled_clock() {
     let s3 = devnet().client();
@@ -820,11 +832,20 @@ async fn lifecycle_rules_expire_versions_markers_and_uploads_on_a_scaled_clock()
         .bucket("v-life")
         .key("up")
         .upload_id(&upload);
+    // A part of a size no other scenario writes, so that its shards can be
+    // told on the nodes' disks: ~278 KB each (a quarter of the part).
+    let before = shard_files();
     part.part_number(1)
-        .body(ByteStream::from_static(b"part"))
+        .body(ByteStream::from(vec![5u8; 1_111_111]))
         .send()
         .await
         .unwrap();
+    let part_shards: Vec<_> = shard_files()
+        .into_iter()
+        .filter(|(path, size)| !before.contains_key(path) && (270_000..300_000).contains(size))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(part_shards.len() >= 6, "{part_shards:?}");
     let one_day = || {
         NoncurrentVersionExpiration::builder()
             .noncurrent_days(1)
@@ -894,6 +915,10 @@ async fn lifecycle_rules_expire_versions_markers_and_uploads_on_a_scaled_clock()
     eventually("the upload is aborted", || async {
         let uploads = s3.list_multipart_uploads().bucket("v-life").send().await;
         uploads.unwrap().uploads().is_empty()
+    })
+    .await;
+    eventually("the aborted part's shards are deleted", || async {
+        part_shards.iter().all(|path| !path.exists())
     })
     .await;
     let late = s3
