@@ -169,12 +169,18 @@ impl StateWatch {
 }
 
 /// Waits until the gateway has measured a round trip to every node and
-/// checks each against the WAN's table; returns the status.
+/// admitted it (placement counts only admitted nodes: a PUT sent before
+/// is refused for want of nodes), and checks each RTT against the WAN's
+/// table; returns the status.
 fn measured_rtts(devnet: &Devnet) -> serde_json::Value {
-    let status = devnet.wait_status("RTTs to every node", Duration::from_secs(60), |s| {
-        s["nodes"]
-            .as_array()
-            .is_some_and(|nodes| nodes.len() == 6 && nodes.iter().all(|n| n["rtt_ms"].is_number()))
+    let what = "RTTs to every node, every node admitted";
+    let status = devnet.wait_status(what, Duration::from_secs(60), |s| {
+        s["nodes"].as_array().is_some_and(|nodes| {
+            nodes.len() == 6
+                && nodes
+                    .iter()
+                    .all(|n| n["rtt_ms"].is_number() && n["admitted"] == true)
+        })
     });
     for node in status["nodes"].as_array().unwrap() {
         let region = node["region"].as_str().unwrap();
