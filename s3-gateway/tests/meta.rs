@@ -1430,6 +1430,45 @@ async fn expiring_the_latest_version_spares_one_written_since_it_was_read(f: &Fi
     }
 }
 
+async fn a_first_version_and_a_delete_marker_racing_stay_in_order(f: &Fixture) {
+    let s = f.store();
+    s.create_private_bucket("order", "r", "A").await.unwrap();
+    for i in 0..24 {
+        let key = format!("k{i}");
+        let (a, b, k1, k2) = (s.clone(), s.clone(), key.clone(), key.clone());
+        let put = tokio::spawn(async move {
+            let v = Versioning::Enabled;
+            a.put_version("order", &k1, meta(i), WriteCondition::Always, v)
+                .await
+        });
+        let delete =
+            tokio::spawn(async move { b.delete_latest("order", &k2, Versioning::Enabled).await });
+        put.await.unwrap().unwrap().unwrap();
+        delete.await.unwrap().unwrap();
+        // The invariant: a current row is the newest version; with none,
+        // the newest entry is a delete marker. Never a current version
+        // under a newer marker.
+        let current = s.object("order", &key).await.unwrap();
+        let namespace = versions_namespace("order");
+        let query = q(&format!("{key}\0"), None, None, 10);
+        let history = s.list_objects(&namespace, &query).await.unwrap().objects;
+        match current {
+            // The marker first, then the version over it.
+            Some(c) => assert!(
+                history.len() == 1
+                    && history[0].1.delete_marker
+                    && history[0].1.version_seq < c.version_seq,
+                "{key}: a marker newer than the current version"
+            ),
+            // The version first, then hidden by the marker.
+            None => assert!(
+                history.len() == 2 && history[0].1.delete_marker && !history[1].1.delete_marker,
+                "{key}"
+            ),
+        }
+    }
+}
+
 async fn racing_versioned_puts_keep_every_version(f: &Fixture) {
     let s = f.store();
     s.create_private_bucket("race", "r", "A").await.unwrap();
@@ -1922,6 +1961,7 @@ conformance!(
     completing_an_upload_forgets_it_in_the_same_transaction,
     versions_are_kept_hidden_promoted_and_deleted,
     racing_versioned_puts_keep_every_version,
+    a_first_version_and_a_delete_marker_racing_stay_in_order,
     expiring_the_latest_version_spares_one_written_since_it_was_read,
     a_version_written_after_one_from_a_clock_ahead_still_sorts_newest,
     version_listings_page_by_key_and_version_markers,

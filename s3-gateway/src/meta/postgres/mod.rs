@@ -1046,6 +1046,27 @@ impl MetaBackend for PgStore {
                     return Ok(Ok(written));
                 }
                 if tx.execute(&insert, &params).await.map_err(sql)? == 1 {
+                    // A delete marker committed while this insert waited
+                    // (its batch held this row's place) is newer than the
+                    // version read above: stamp this one above it.
+                    let again = match tx
+                        .query_opt(&newest, &[&namespace, &history, &history_end])
+                        .await
+                        .map_err(sql)?
+                    {
+                        Some(r) => Some(self.decode_object(r.get(0), r.get(1)).await?),
+                        None => None,
+                    };
+                    if again != newest_noncurrent {
+                        supersede(key, None, again.as_ref(), &mut written);
+                        let attrs = encode(&ObjectMeta {
+                            parts: Vec::new(),
+                            ..written.clone()
+                        });
+                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                            [&bucket, &row_key, &attrs, &layout];
+                        tx.execute(&update, &params).await.map_err(sql)?;
+                    }
                     return Ok(Ok(written));
                 }
                 row = tx
@@ -1129,8 +1150,25 @@ impl MetaBackend for PgStore {
                 )
                 .await
                 .map_err(sql)?;
+            let insert_new = tx
+                .prepare_cached(
+                    "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (bucket, key) DO NOTHING",
+                )
+                .await
+                .map_err(sql)?;
+            // A row that must stay absent (a delete marker's key with no
+            // current version) is held by a placeholder until the commit,
+            // which removes it: a writer inserting that row meanwhile
+            // waits for this transaction, and one that inserted it first
+            // makes this one wait, then refuse (a FOR UPDATE read of an
+            // absent row would lock nothing). Placed after every other
+            // condition held, and removed again if one cannot be placed,
+            // so that a refused batch (which commits) leaves none.
+            let held_absent =
+                |w: &ObjectWrite| w.condition == RowCondition::Absent && w.value.is_none();
             for (i, write) in writes.iter().enumerate() {
-                if write.condition == RowCondition::Any {
+                if write.condition == RowCondition::Any || held_absent(write) {
                     continue;
                 }
                 let row = tx
@@ -1145,13 +1183,26 @@ impl MetaBackend for PgStore {
                     return Ok(Err(BatchRefused::Row(i)));
                 }
             }
-            let insert_new = tx
-                .prepare_cached(
-                    "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (bucket, key) DO NOTHING",
-                )
-                .await
-                .map_err(sql)?;
+            let placeholder: &[u8] = &[];
+            let mut placed: Vec<&ObjectWrite> = Vec::new();
+            for (i, write) in writes.iter().enumerate().filter(|(_, w)| held_absent(w)) {
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+                    &write.bucket,
+                    &write.key.as_bytes(),
+                    &placeholder,
+                    &placeholder,
+                ];
+                if tx.execute(&insert_new, &params).await.map_err(sql)? == 0 {
+                    let remove = "DELETE FROM objects WHERE bucket = $1 AND key = $2";
+                    for w in placed {
+                        tx.execute(remove, &[&w.bucket, &w.key.as_bytes()])
+                            .await
+                            .map_err(sql)?;
+                    }
+                    return Ok(Err(BatchRefused::Row(i)));
+                }
+                placed.push(write);
+            }
             let upsert = tx
                 .prepare_cached(
                     "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
@@ -1180,9 +1231,7 @@ impl MetaBackend for PgStore {
                             return Err(MetaError::Retry);
                         }
                     }
-                    // A row that must stay absent is not deleted: one
-                    // committed since the check is another writer's.
-                    None if write.condition == RowCondition::Absent => {}
+                    // (For a row that must stay absent: the placeholder.)
                     None => {
                         tx.execute(&remove, &[&write.bucket, &key])
                             .await
