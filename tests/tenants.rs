@@ -1027,3 +1027,29 @@ async fn an_anonymous_copy_needs_to_read_its_source_too() {
     let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["note"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_id_does_not_make_a_copy_a_read() {
+    // Everyone may read every version, nobody but the owner may write.
+    let a = devnet().client();
+    a.create_bucket().bucket("t-readable").send().await.unwrap();
+    let put = a.put_object().bucket("t-readable").key("src");
+    put.body(ByteStream::from_static(b"source"))
+        .send()
+        .await
+        .unwrap();
+    let open = r#"{"Statement":[{"Effect":"Allow","Principal":"*",
+        "Action":["s3:GetObject","s3:GetObjectVersion"],
+        "Resource":"arn:aws:s3:::t-readable/*"}]}"#;
+    assert_eq!(put_policy("t-readable", open).await, "ok");
+    let read = anonymous_request("127.0.0.1", "GET", "/t-readable/src", &[]);
+    assert_eq!(read.await, 200);
+    // A copy is a write to its destination, whatever query it carries.
+    let copy = [("x-amz-copy-source", "t-readable/src")];
+    for path in ["/t-readable/dst?versionId=x", "/t-readable/dst"] {
+        let status = anonymous_request("127.0.0.1", "PUT", path, &copy).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    let gone = a.head_object().bucket("t-readable").key("dst").send().await;
+    assert!(gone.is_err(), "nothing written");
+}

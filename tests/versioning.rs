@@ -306,6 +306,43 @@ async fn racing_completions_of_one_upload_make_one_version() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_part_sent_twice_keeps_its_shards() {
+    // A client retrying UploadPart after a time-out sends the same bytes
+    // again: sealed and placed as before, they are the same shards, which
+    // replacing the "old" part must not delete (deletes wait 30 s).
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("v-retry").send().await.unwrap();
+    let upload = s3.create_multipart_upload().bucket("v-retry").key("k");
+    let id = upload.send().await.unwrap().upload_id().unwrap().to_owned();
+    let body = common::bytes(333_333, 9);
+    let mut etags = Vec::new();
+    for _ in 0..2 {
+        let part = s3.upload_part().bucket("v-retry").key("k").upload_id(&id);
+        let part = part.part_number(1).body(ByteStream::from(body.clone()));
+        etags.push(part.send().await.unwrap().e_tag().unwrap().to_owned());
+    }
+    assert_eq!(etags[0], etags[1]);
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder().parts(
+        aws_sdk_s3::types::CompletedPart::builder()
+            .part_number(1)
+            .e_tag(&etags[0])
+            .build(),
+    );
+    let done = s3.complete_multipart_upload().bucket("v-retry").key("k");
+    let done = done.upload_id(&id).multipart_upload(parts.build());
+    done.send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let got = s3
+        .get_object()
+        .bucket("v-retry")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert!(got.body.collect().await.unwrap().into_bytes() == body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn version_listings_page_through_markers_and_prefixes() {
     let s3 = devnet().client();
     s3.create_bucket().bucket("v-pages").send().await.unwrap();

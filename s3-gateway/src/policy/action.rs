@@ -3,11 +3,15 @@
 
 /// The `s3:` action operation `op` (s3s's operation name) needs; with
 /// `version`, when it names one version by id (`?versionId=`, or a copy
-/// source's): reading, deleting, and reading or replacing the ACL or tags
-/// of a particular version are actions of their own.
+/// source's, checked as GetObject): reading, deleting, and reading or
+/// replacing the ACL or tags of a particular version are actions of their
+/// own.
 pub fn of_operation(op: &str, version: bool) -> String {
     let versioned = match op {
-        "GetObject" | "HeadObject" | "CopyObject" | "UploadPartCopy" => Some("GetObjectVersion"),
+        // (A copy's own action is its destination's, s3:PutObject; its
+        // source is checked apart, as s3:GetObject or
+        // s3:GetObjectVersion.)
+        "GetObject" | "HeadObject" => Some("GetObjectVersion"),
         "DeleteObject" | "DeleteObjects" => Some("DeleteObjectVersion"),
         "GetObjectAcl" => Some("GetObjectVersionAcl"),
         "PutObjectAcl" => Some("PutObjectVersionAcl"),
@@ -152,6 +156,9 @@ mod tests {
             of_operation("DeleteObjectTagging", true),
             "s3:DeleteObjectVersionTagging"
         );
+        // A copy writes: `?versionId=` on it changes nothing.
+        assert_eq!(of_operation("CopyObject", true), "s3:PutObject");
+        assert_eq!(of_operation("UploadPartCopy", true), "s3:PutObject");
         // Operations on a version with no action of their own.
         assert_eq!(
             of_operation("PutObjectRetention", true),

@@ -4,6 +4,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use crate::meta::versions::Versioning;
 use crate::meta::{Completion, MetaError, ObjectMeta};
 use crate::s3::checksum::{self, Algorithm, BodyCheck};
 use crate::s3::conditional::WriteConditions;
@@ -379,7 +380,15 @@ async fn completed_before(
     if !same_parts {
         return Err(s3_error!(NoSuchUpload));
     }
-    Ok(S3Response::new(completed(&input.bucket, &input.key, &meta)))
+    // The version the first completion made, in a bucket with versioning.
+    let version_id = match gw.versioning(&input.bucket).await? {
+        Versioning::Unversioned => None,
+        _ => Some(crate::meta::versions::shown_id(&meta).to_owned()),
+    };
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        version_id,
+        ..completed(&input.bucket, &input.key, &meta)
+    }))
 }
 
 pub(super) async fn abort_multipart_upload(
@@ -481,7 +490,13 @@ pub(super) const MIN_PART_SIZE: u64 = 5 << 20;
 
 impl Gateway {
     /// Records `part` of upload `upload_id`, deleting the shards of the part
-    /// it replaces (or its own if the upload is gone).
+    /// it replaces that it does not name itself. The same bytes sent again
+    /// (a client retrying after a time-out) are sealed and placed exactly
+    /// as before, so the "replaced" part is often this one: deleting it
+    /// whole would lose the part. A part not recorded (the upload gone, or
+    /// an error) leaves its shards to garbage collection: they may be the
+    /// very shards of a recorded part or of the object that completed the
+    /// upload.
     pub(super) async fn record_part(
         &self,
         upload_id: &str,
@@ -489,18 +504,26 @@ impl Gateway {
         checksum: Option<&str>,
     ) -> S3Result<()> {
         match self.meta.put_part(upload_id, &part, checksum).await {
-            Ok(Some(old)) => {
+            Ok(Some(mut old)) => {
+                let kept: std::collections::HashSet<(&[u8], [u8; 32])> = part
+                    .segments
+                    .iter()
+                    .flat_map(|s| &s.shards)
+                    .map(|s| (s.node.as_slice(), s.id))
+                    .collect();
+                for segment in &mut old.segments {
+                    segment
+                        .shards
+                        .retain(|s| !kept.contains(&(s.node.as_slice(), s.id)));
+                }
                 self.data.delete_shards(vec![old]);
                 Ok(())
             }
             Ok(None) => Ok(()),
-            Err(e) => {
-                self.data.delete_shards(vec![part]);
-                Err(match e {
-                    MetaError::NoSuchUpload => s3_error!(NoSuchUpload),
-                    other => internal(other),
-                })
-            }
+            Err(MetaError::NoSuchUpload) => Err(s3_error!(NoSuchUpload)),
+            // Not recorded, but the same bytes may be recorded already
+            // (under the same shard ids): garbage collection decides.
+            Err(other) => Err(internal(other)),
         }
     }
 }
