@@ -504,19 +504,9 @@ impl Gateway {
         checksum: Option<&str>,
     ) -> S3Result<()> {
         match self.meta.put_part(upload_id, &part, checksum).await {
-            Ok(Some(mut old)) => {
-                let kept: std::collections::HashSet<(&[u8], [u8; 32])> = part
-                    .segments
-                    .iter()
-                    .flat_map(|s| &s.shards)
-                    .map(|s| (s.node.as_slice(), s.id))
-                    .collect();
-                for segment in &mut old.segments {
-                    segment
-                        .shards
-                        .retain(|s| !kept.contains(&(s.node.as_slice(), s.id)));
-                }
-                self.data.delete_shards(vec![old]);
+            Ok(Some(old)) => {
+                let left = not_named_by(vec![old], std::slice::from_ref(&part));
+                self.data.delete_shards(left);
                 Ok(())
             }
             Ok(None) => Ok(()),

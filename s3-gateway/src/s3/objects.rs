@@ -25,6 +25,27 @@ pub(super) struct Completing {
     pub(super) unused: Vec<crate::meta::PartLayout>,
 }
 
+/// `old` without the shard copies `new` still names (the same bytes
+/// written again under the same key are the same shards), for deleting
+/// what a replaced object or part leaves behind.
+pub(super) fn not_named_by(
+    mut old: Vec<crate::meta::PartLayout>,
+    new: &[crate::meta::PartLayout],
+) -> Vec<crate::meta::PartLayout> {
+    let named: std::collections::HashSet<(&[u8], [u8; 32])> = new
+        .iter()
+        .flat_map(|p| &p.segments)
+        .flat_map(|s| &s.shards)
+        .map(|s| (s.node.as_slice(), s.id))
+        .collect();
+    for segment in old.iter_mut().flat_map(|p| &mut p.segments) {
+        segment
+            .shards
+            .retain(|s| !named.contains(&(s.node.as_slice(), s.id)));
+    }
+    old
+}
+
 /// Largest object a single PUT may carry, and largest part, as on AWS.
 pub(super) const MAX_PUT_SIZE: u64 = 5 << 30;
 
@@ -586,21 +607,8 @@ impl Gateway {
                 .to_owned()
         });
         if let Some(old) = committed.displaced {
-            // Never a copy the new manifest still names.
-            let keep: std::collections::HashSet<(&[u8], [u8; 32])> = meta
-                .parts
-                .iter()
-                .flat_map(|p| &p.segments)
-                .flat_map(|s| &s.shards)
-                .map(|s| (s.node.as_slice(), s.id))
-                .collect();
-            let mut parts = old.parts;
-            for segment in parts.iter_mut().flat_map(|p| &mut p.segments) {
-                segment
-                    .shards
-                    .retain(|s| !keep.contains(&(s.node.as_slice(), s.id)));
-            }
-            self.data.delete_shards(parts);
+            self.data
+                .delete_shards(not_named_by(old.parts, &meta.parts));
         }
         // Stopped after the commit, this only leaves the replaced object's
         // shards to garbage collection.
