@@ -383,3 +383,74 @@ async fn a_listing_prefix_comes_back_as_given_unless_url_encoding_is_asked() {
     assert_eq!(v1.prefix(), Some("a b/c+"));
     assert_eq!(v1.contents().len(), 1);
 }
+
+/// A part number uploaded again with other bytes (each write of a part is
+/// sealed under a key of its own, from a random salt in its layout): the
+/// upload holds the new bytes, the old ETag is no longer a part of it,
+/// and the completed object reads back as the new bytes, in a range too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_uploaded_again_with_other_bytes_reads_as_the_new_bytes() {
+    let s3 = devnet().client();
+    s3.create_bucket().bucket("reparts").send().await.unwrap();
+    let up = s3.create_multipart_upload().bucket("reparts").key("k");
+    let id = up.send().await.unwrap().upload_id().unwrap().to_owned();
+    let upload = |n: i32, body: Vec<u8>| {
+        let part = s3.upload_part().bucket("reparts").key("k").upload_id(&id);
+        part.part_number(n).body(ByteStream::from(body)).send()
+    };
+    let first: Vec<u8> = (0..5 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let second: Vec<u8> = (0..5 << 20).map(|i: u32| (i % 241) as u8).collect();
+    let old = upload(1, first).await.unwrap().e_tag().unwrap().to_owned();
+    let new = upload(1, second.clone())
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+    let last = upload(2, b"tail".to_vec())
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old, new);
+    let listed = s3.list_parts().bucket("reparts").key("k").upload_id(&id);
+    let listed = listed.send().await.unwrap();
+    let etags: Vec<_> = listed.parts().iter().map(|p| p.e_tag().unwrap()).collect();
+    assert_eq!(etags, [new.as_str(), last.as_str()]);
+    let complete = |first: &str| {
+        let parts = [(1, first), (2, last.as_str())]
+            .map(|(n, etag)| CompletedPart::builder().part_number(n).e_tag(etag).build());
+        let parts = CompletedMultipartUpload::builder().set_parts(Some(parts.to_vec()));
+        let done = s3.complete_multipart_upload().bucket("reparts").key("k");
+        done.upload_id(&id).multipart_upload(parts.build()).send()
+    };
+    assert_eq!(code(complete(&old).await), "InvalidPart");
+    complete(&new).await.unwrap();
+    let mut expected = second;
+    expected.extend_from_slice(b"tail");
+    let got = s3
+        .get_object()
+        .bucket("reparts")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let got = got.body.collect().await.unwrap().into_bytes();
+    assert!(got[..] == expected[..], "the object is the second write");
+    let range = s3
+        .get_object()
+        .bucket("reparts")
+        .key("k")
+        .range("bytes=5242000-5242885");
+    let range = range
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(&range[..], &expected[5_242_000..]);
+}

@@ -77,6 +77,7 @@ fn part(number: u32, tag: u64) -> PartLayout {
                 })
                 .collect(),
         }],
+        key_salt: (number > 1).then_some([tag as u8; 16]),
     }
 }
 

@@ -33,6 +33,8 @@ fn part(number: u32, segments: usize) -> PartLayout {
                     .collect(),
             })
             .collect(),
+        // Parts of multipart uploads are salted; 0 (a simple PUT) is not.
+        key_salt: (number != 0).then_some([number as u8; 16]),
     }
 }
 

@@ -30,6 +30,19 @@ impl ObjectKey {
         &self.0
     }
 
+    /// The key one write of a multipart part is sealed with: this (the
+    /// upload's) key and a random `salt` kept in the part's layout. Parts
+    /// are sealed with the nonce (part number, segment index), so a part
+    /// number uploaded again with other bytes must not be sealed under the
+    /// same key; a fresh salt per write makes every write's key distinct.
+    pub fn for_part_write(&self, salt: &[u8; 16]) -> ObjectKey {
+        let mut hasher =
+            blake3::Hasher::new_derive_key("cairn 2026-12-04 multipart part write key");
+        hasher.update(&self.0);
+        hasher.update(salt);
+        ObjectKey(*hasher.finalize().as_bytes())
+    }
+
     pub(crate) fn cipher(&self) -> LessSafeKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key"))
     }

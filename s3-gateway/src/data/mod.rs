@@ -235,7 +235,9 @@ impl DataPath {
     }
 
     /// Streams `body` (of `declared` bytes if known) into the mesh as part
-    /// `part_number` of an object sealed with `key`.
+    /// `part_number` of an object sealed with `key` (part 0, a simple
+    /// object) or with a key of this write derived from it (a multipart
+    /// part; the salt is kept in the returned layout).
     pub async fn write<S, E>(
         &self,
         key: &ObjectKey,
@@ -254,6 +256,11 @@ impl DataPath {
             self.params.scheme
         };
         let codec = self.codec(scheme)?;
+        // A part is sealed under a key of its own write (see
+        // `ObjectKey::for_part_write`): its number may be uploaded again.
+        let key_salt: Option<[u8; 16]> = (part_number != 0).then(rand::random);
+        let part_key = key_salt.map(|salt| key.for_part_write(&salt));
+        let key = part_key.as_ref().unwrap_or(key);
         let guard = Arc::new(InflightGuard::new(self.health.clone()));
         let mut md5 = Md5::new();
         let mut total = 0u64;
@@ -330,6 +337,7 @@ impl DataPath {
                 size: total,
                 etag: format!("\"{}\"", hex(&md5)),
                 segments,
+                key_salt,
             },
             scheme,
             md5,
@@ -558,6 +566,10 @@ impl DataPath {
         }
         let this = self.clone();
         let part_number = part.part_number;
+        let key = match &part.key_salt {
+            Some(salt) => key.for_part_write(salt),
+            None => key,
+        };
         futures_util::stream::iter(pieces)
             .map(move |(index, segment, local)| {
                 let (this, key, at) = (this.clone(), key.clone(), at.clone());

@@ -337,6 +337,7 @@ mod tests {
                 size: 1000 * segments.len() as u64,
                 etag: "\"e\"".into(),
                 segments,
+                key_salt: None,
             }],
             ..ObjectMeta::default()
         }

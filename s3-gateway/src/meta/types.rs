@@ -117,9 +117,15 @@ pub struct Retention {
 }
 
 /// One part of an object (the whole object for a simple PUT).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Stored (see [`PartLayout`]'s `Serialize`) as the four fields in order,
+/// as before salts existed; a salted part sets [`SALTED`] in the part
+/// number and puts the salt right after it, so every record written
+/// earlier (manifests, parts, backup pointers) still reads the same.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PartLayout {
-    /// The part number (1..=10000; 1 for a simple PUT).
+    /// The part number (1..=10000 for a multipart upload's part; 0 for a
+    /// simple PUT).
     pub part_number: u32,
     /// Length of the part in bytes.
     pub size: u64,
@@ -127,6 +133,98 @@ pub struct PartLayout {
     pub etag: String,
     /// Its segments, in order.
     pub segments: Vec<SegmentLayout>,
+    /// For a part written with its own key: the random salt that key is
+    /// derived from, with the upload's key (`ObjectKey::for_part_write`).
+    /// `None`: sealed with the object's (or upload's) key itself, as
+    /// simple objects and parts written before salts were.
+    pub key_salt: Option<[u8; 16]>,
+}
+
+/// The bit of a stored part number that says a salt follows it (part
+/// numbers stop at 10,000).
+const SALTED: u32 = 1 << 31;
+
+impl Serialize for PartLayout {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let head = (
+            self.part_number,
+            self.key_salt,
+            self.size,
+            self.etag.as_str(),
+        );
+        serialize_part(head, &self.segments, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PartLayout {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let ((part_number, key_salt, size, etag), segments) = deserialize_part(deserializer)?;
+        Ok(PartLayout {
+            part_number,
+            size,
+            etag,
+            segments,
+            key_salt,
+        })
+    }
+}
+
+/// A part's number, salt, size and ETag.
+pub(crate) type PartHead<E> = (u32, Option<[u8; 16]>, u64, E);
+
+/// Writes a part (of any segment type) as [`PartLayout`] is stored.
+pub(crate) fn serialize_part<S: serde::Serializer, T: Serialize>(
+    (number, salt, size, etag): PartHead<&str>,
+    segments: &[T],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeTuple;
+    debug_assert!(number & SALTED == 0, "part numbers stop at 10,000");
+    let mut fields = serializer.serialize_tuple(4 + usize::from(salt.is_some()))?;
+    match &salt {
+        None => fields.serialize_element(&number)?,
+        Some(salt) => {
+            fields.serialize_element(&(number | SALTED))?;
+            fields.serialize_element(salt)?;
+        }
+    }
+    fields.serialize_element(&size)?;
+    fields.serialize_element(etag)?;
+    fields.serialize_element(segments)?;
+    fields.end()
+}
+
+/// Reads a part written by [`serialize_part`].
+pub(crate) fn deserialize_part<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<(PartHead<String>, Vec<T>), D::Error> {
+    struct Fields<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+        type Value = (PartHead<String>, Vec<T>);
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a part layout")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let missing = |what: &str| A::Error::custom(format!("part layout: no {what}"));
+            let stored: u32 = seq.next_element()?.ok_or_else(|| missing("part number"))?;
+            let salt = match stored & SALTED {
+                0 => None,
+                _ => Some(seq.next_element()?.ok_or_else(|| missing("salt"))?),
+            };
+            let size = seq.next_element()?.ok_or_else(|| missing("size"))?;
+            let etag = seq.next_element()?.ok_or_else(|| missing("ETag"))?;
+            let segments = seq.next_element()?.ok_or_else(|| missing("segments"))?;
+            Ok(((stored & !SALTED, salt, size, etag), segments))
+        }
+    }
+    // Five elements at most; an unsalted part has four.
+    deserializer.deserialize_tuple(5, Fields(std::marker::PhantomData))
 }
 
 /// One segment: its plaintext length and where each of its shards lives.
@@ -201,12 +299,15 @@ pub struct ListPage {
 }
 
 /// A stored record type, and the version its records are written at.
-/// Object manifests (and upload records, which end in one) are at
-/// version 3: version 2 added [`ObjectMeta::acl`] and
-/// [`ObjectMeta::sse_customer_key_md5`], version 3 the version id, delete
-/// marker, tags, retention and legal hold. Every other record is still
-/// written at version 1, so a gateway of an earlier version reads them (a
-/// store shared during a rolling upgrade).
+/// Object manifests are at version 4: version 2 added [`ObjectMeta::acl`]
+/// and [`ObjectMeta::sse_customer_key_md5`], version 3 the version id,
+/// delete marker, tags, retention and legal hold, version 4 parts with a
+/// [`PartLayout::key_salt`] (so that a gateway of an earlier version
+/// refuses them instead of misreading them). Upload records (which end in
+/// a template manifest, with no parts) are at version 3; a part record is
+/// at version 2 (it may be salted). Every other record is still written at
+/// version 1, so a gateway of an earlier version reads them (a store
+/// shared during a rolling upgrade).
 pub(super) trait Record: Serialize + DeserializeOwned {
     /// The version records of this type are written at.
     const VERSION: u8 = 1;
@@ -245,7 +346,7 @@ fn manifest_suffix(from: u8) -> Vec<u8> {
 }
 
 impl Record for ObjectMeta {
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
     fn upgrade_suffix(from: u8) -> Vec<u8> {
         manifest_suffix(from)
@@ -262,7 +363,10 @@ impl Record for UploadRecord {
 }
 
 impl Record for BucketRecord {}
-impl Record for PartLayout {}
+impl Record for PartLayout {
+    // Version 2 may be salted; version 1 reads unchanged.
+    const VERSION: u8 = 2;
+}
 impl Record for BucketAcl {}
 impl Record for NodeHealthRecord {}
 impl Record for RepairEntry {}
@@ -718,6 +822,77 @@ mod tests {
             decode::<ObjectMeta>(&encode(&shared), "object").unwrap(),
             shared
         );
-        assert!(decode::<ObjectMeta>(&[4, 0], "object").is_err());
+        assert!(decode::<ObjectMeta>(&[5, 0], "object").is_err());
+    }
+
+    #[test]
+    fn parts_written_before_salts_read_unchanged_and_salted_parts_round_trip() {
+        #[derive(Serialize)]
+        struct PartBeforeSalts {
+            part_number: u32,
+            size: u64,
+            etag: String,
+            segments: Vec<SegmentLayout>,
+        }
+        let segments = vec![SegmentLayout {
+            plain_len: 10,
+            shards: vec![ShardLocation {
+                id: [3; 32],
+                node: vec![1; 38],
+            }],
+        }];
+        let old = PartBeforeSalts {
+            part_number: 7,
+            size: 10,
+            etag: "\"e\"".into(),
+            segments: segments.clone(),
+        };
+        let mut v1 = vec![1u8];
+        v1.extend(postcard::to_allocvec(&old).unwrap());
+        let read: PartLayout = decode(&v1, "part").unwrap();
+        let unsalted = PartLayout {
+            part_number: 7,
+            size: 10,
+            etag: "\"e\"".into(),
+            segments,
+            key_salt: None,
+        };
+        assert_eq!(read, unsalted);
+        // An unsalted part is stored byte for byte as before salts.
+        assert_eq!(
+            postcard::to_allocvec(&unsalted).unwrap(),
+            postcard::to_allocvec(&old).unwrap()
+        );
+        // A version 3 manifest made of such parts reads with its parts.
+        let meta = ObjectMeta {
+            size: 10,
+            parts: vec![unsalted.clone()],
+            ..Default::default()
+        };
+        let mut v3 = encode(&meta);
+        v3[0] = 3;
+        assert_eq!(decode::<ObjectMeta>(&v3, "object").unwrap(), meta);
+        // Salted parts round trip, alone and in a manifest next to an
+        // unsalted one, at versions earlier gateways refuse.
+        let salted = PartLayout {
+            part_number: 10_000,
+            key_salt: Some([9; 16]),
+            ..unsalted.clone()
+        };
+        let both = ObjectMeta {
+            parts: vec![unsalted, salted.clone()],
+            ..meta
+        };
+        assert_eq!(
+            decode::<ObjectMeta>(&encode(&both), "object").unwrap(),
+            both
+        );
+        assert_eq!(
+            decode::<PartLayout>(&encode(&salted), "part").unwrap(),
+            salted
+        );
+        assert_eq!((encode(&both)[0], encode(&salted)[0]), (4, 2));
+        // A salted part cut short after its number does not parse.
+        assert!(decode::<PartLayout>(&encode(&salted)[..8], "part").is_err());
     }
 }

@@ -132,7 +132,7 @@ mod tests {
                     part_number,
                     size,
                     etag: String::new(),
-                    segments: Vec::new(),
+                    ..PartLayout::default()
                 })
                 .collect(),
             ..ObjectMeta::default()

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::meta::types::encode;
+use crate::meta::types::{deserialize_part, encode, serialize_part};
 use crate::meta::{MetaError, PartLayout, SegmentLayout, ShardLocation};
 
 /// Node ids and their aliases, both ways. Aliases are never changed or
@@ -33,12 +33,38 @@ impl Aliases {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// A [`PartLayout`] with node aliases, stored as a part layout is.
 pub(super) struct CompactPart {
     part_number: u32,
     size: u64,
     etag: String,
     segments: Vec<CompactSegment>,
+    key_salt: Option<[u8; 16]>,
+}
+
+impl Serialize for CompactPart {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let head = (
+            self.part_number,
+            self.key_salt,
+            self.size,
+            self.etag.as_str(),
+        );
+        serialize_part(head, &self.segments, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactPart {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let ((part_number, key_salt, size, etag), segments) = deserialize_part(deserializer)?;
+        Ok(CompactPart {
+            part_number,
+            size,
+            etag,
+            segments,
+            key_salt,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -68,6 +94,7 @@ pub(super) fn encode_parts(parts: &[PartLayout], aliases: &HashMap<Vec<u8>, i64>
             part_number: p.part_number,
             size: p.size,
             etag: p.etag.clone(),
+            key_salt: p.key_salt,
             segments: p
                 .segments
                 .iter()
@@ -89,12 +116,22 @@ pub(super) fn encode_parts(parts: &[PartLayout], aliases: &HashMap<Vec<u8>, i64>
                 .collect(),
         })
         .collect();
-    encode(&compact)
+    encode(&CompactLayout(compact))
+}
+
+/// A stored shard layout: its parts, at record version 2 (parts may be
+/// salted; version 1 reads unchanged).
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct CompactLayout(Vec<CompactPart>);
+
+impl crate::meta::types::Record for CompactLayout {
+    const VERSION: u8 = 2;
 }
 
 /// Decodes an encoded layout (aliases not yet resolved).
 pub(super) fn decode_layout(bytes: &[u8]) -> Result<Vec<CompactPart>, MetaError> {
-    crate::meta::types::decode(bytes, "shard layout")
+    crate::meta::types::decode::<CompactLayout>(bytes, "shard layout").map(|l| l.0)
 }
 
 /// Every alias `parts` use.
@@ -120,6 +157,7 @@ pub(super) fn expand(
                 part_number: p.part_number,
                 size: p.size,
                 etag: p.etag,
+                key_salt: p.key_salt,
                 segments: p
                     .segments
                     .into_iter()
@@ -153,7 +191,7 @@ mod tests {
 
     #[test]
     fn layouts_round_trip_through_aliases() {
-        let parts = vec![PartLayout {
+        let part = PartLayout {
             part_number: 1,
             size: 10,
             etag: "\"e\"".into(),
@@ -170,7 +208,15 @@ mod tests {
                     },
                 ],
             }],
-        }];
+            key_salt: None,
+        };
+        // A simple object's part and a salted multipart part.
+        let salted = PartLayout {
+            part_number: 2,
+            key_salt: Some([9; 16]),
+            ..part.clone()
+        };
+        let parts = vec![part, salted];
         let mut cache = Aliases::default();
         cache.learn(vec![7; 38], 5);
         let map: HashMap<Vec<u8>, i64> = [(vec![7; 38], 5)].into();
