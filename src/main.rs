@@ -7,6 +7,7 @@ mod logging;
 mod manage_cmd;
 mod mesh_cmd;
 mod node_cmd;
+mod publish_cmd;
 mod recover_cmd;
 mod shard_id_cmd;
 mod simulate_cmd;
@@ -49,6 +50,8 @@ enum Command {
     /// Estimate the annual durability of a configuration: repair-queue
     /// simulation, segment Monte Carlo and an analytic tail.
     Simulate(Box<simulate_cmd::SimulateArgs>),
+    /// Publish an object by its content id (CID) through a gateway.
+    Publish(publish_cmd::PublishArgs),
     /// Show a gateway's view of its nodes and of its data's health.
     Status(status_cmd::StatusArgs),
     /// Check nodes' signed usage reports (fetched with `cairn shard usage`).
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Node(args) => runtime().block_on(node_cmd::run(*args)),
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
+        Command::Publish(args) => runtime().block_on(publish_cmd::run(args)),
         Command::Status(args) => runtime().block_on(status_cmd::run(args)),
         Command::Usage(command) => usage_cmd::run(command),
     };

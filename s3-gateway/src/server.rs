@@ -486,7 +486,9 @@ pub async fn run(
         None => None,
     };
     let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone());
+    let route = crate::s3::content_route::ContentRoute::new(gateway.clone(), meta.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_route(route);
     builder.set_auth(MetaAuth {
         meta: meta.clone(),
         master: master.clone(),

@@ -39,6 +39,11 @@ impl SegmentBuffer {
         self.filled
     }
 
+    /// The plaintext added so far.
+    pub fn filled(&self) -> &[u8] {
+        &self.bytes[..self.filled]
+    }
+
     /// Whether no plaintext has been added.
     pub fn is_empty(&self) -> bool {
         self.filled == 0

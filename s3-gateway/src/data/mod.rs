@@ -21,6 +21,7 @@ use libp2p::PeerId;
 use md5::{Digest, Md5};
 use mesh::ShardId;
 use mesh::codec::{CodecParams, ObjectKey, Scheme, SegmentBuffer, SegmentCodec, SegmentRef};
+use mesh::content::ContentId;
 use mesh::net::{ClientError, MeshClient};
 use mesh::wire::ErrorCode;
 use placement::NodeId;
@@ -60,6 +61,12 @@ pub enum DataError {
     /// The client's body stream failed.
     #[error("reading the request body: {0}")]
     Body(String),
+    /// Published content cannot be cut or checked as its manifest says.
+    #[error("published content: {0}")]
+    Content(#[from] mesh::content::ManifestError),
+    /// A segment of published content is not the bytes its CID names.
+    #[error("segment {0} does not match the content id")]
+    Mismatch(u64),
     /// The body was longer or shorter than declared.
     #[error("the body had {got} bytes, {expected} were declared")]
     Length {
@@ -178,6 +185,55 @@ pub struct Written {
     pub guard: Arc<InflightGuard>,
 }
 
+/// How a read opens a part's segments.
+#[derive(Clone)]
+enum Opening {
+    /// Under one key (an object's, or a part write's).
+    Key(ObjectKey),
+    /// As published content: each under the key from its hash, checked.
+    Content(Arc<ContentRef>),
+}
+
+/// Published content as a reader needs it: its id, size, segment size and
+/// segment hashes, already checked against the id
+/// ([`ContentRef::new`]).
+#[derive(Clone, Debug)]
+pub struct ContentRef {
+    cid: ContentId,
+    size: u64,
+    segment_size: u64,
+    hashes: Vec<[u8; 32]>,
+}
+
+impl ContentRef {
+    /// Content `cid` of `size` bytes in `segment_size`-byte segments with
+    /// chaining values `hashes`, refused unless they make `cid`.
+    pub fn new(
+        cid: ContentId,
+        size: u64,
+        segment_size: u64,
+        hashes: Vec<[u8; 32]>,
+    ) -> Result<Self, mesh::content::ManifestError> {
+        mesh::content::check_hashes(&cid, size, segment_size, &hashes)?;
+        Ok(Self {
+            cid,
+            size,
+            segment_size,
+            hashes,
+        })
+    }
+
+    /// The content id.
+    pub fn cid(&self) -> &ContentId {
+        &self.cid
+    }
+
+    fn check(&self, index: u64, plain: &[u8]) -> bool {
+        let (size, segment) = (self.size, self.segment_size);
+        mesh::content::check_segment(&self.cid, size, segment, &self.hashes, index, plain)
+    }
+}
+
 /// Reads and writes object data through the mesh.
 #[derive(Clone)]
 pub struct DataPath {
@@ -243,8 +299,62 @@ impl DataPath {
         key: &ObjectKey,
         part_number: u32,
         declared: Option<u64>,
-        mut body: S,
+        body: S,
     ) -> Result<Written, DataError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        // A part is sealed under a key of its own write (see
+        // `ObjectKey::for_part_write`): its number may be uploaded again.
+        let key_salt: Option<[u8; 16]> = (part_number != 0).then(rand::random);
+        let part_key = key_salt.map(|salt| key.for_part_write(&salt));
+        let key = part_key.as_ref().unwrap_or(key);
+        let (mut written, _) = self
+            .write_sealed(Some(key), part_number, declared, body)
+            .await?;
+        written.part.key_salt = key_salt;
+        Ok(written)
+    }
+
+    /// Streams `body` (of `declared` bytes if known) into the mesh as
+    /// published content: each segment sealed under the key derived from
+    /// its own blake3 chaining value (`mesh::content`), so the same bytes
+    /// make the same shards whoever writes them. Returns the write, the
+    /// content id and the segments' chaining values.
+    pub async fn write_content<S, E>(
+        &self,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<(Written, ContentId, Vec<[u8; 32]>), DataError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let segment_size = self.params.segment_size as u64;
+        mesh::content::check_segment_size(segment_size)?;
+        let (written, hashes) = self.write_sealed(None, 0, declared, body).await?;
+        let (hashes, whole) = hashes.expect("content writes hash their segments");
+        let cid = match mesh::content::root_of(written.part.size, segment_size, &hashes)? {
+            Some(root) => root,
+            None => ContentId::from_hash(whole),
+        };
+        Ok((written, cid, hashes))
+    }
+
+    /// The write behind [`DataPath::write`] (segments sealed under `key`)
+    /// and [`DataPath::write_content`] (`None`: each under its content
+    /// key); for content, also the segments' chaining values and the hash
+    /// of the first segment as a whole (the content id of content of one
+    /// segment).
+    #[allow(clippy::type_complexity)]
+    async fn write_sealed<S, E>(
+        &self,
+        key: Option<&ObjectKey>,
+        part_number: u32,
+        declared: Option<u64>,
+        mut body: S,
+    ) -> Result<(Written, Option<(Vec<[u8; 32]>, [u8; 32])>), DataError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -256,11 +366,8 @@ impl DataPath {
             self.params.scheme
         };
         let codec = self.codec(scheme)?;
-        // A part is sealed under a key of its own write (see
-        // `ObjectKey::for_part_write`): its number may be uploaded again.
-        let key_salt: Option<[u8; 16]> = (part_number != 0).then(rand::random);
-        let part_key = key_salt.map(|salt| key.for_part_write(&salt));
-        let key = part_key.as_ref().unwrap_or(key);
+        let mut hashes = Vec::new();
+        let mut whole = *blake3::hash(b"").as_bytes();
         let guard = Arc::new(InflightGuard::new(self.health.clone()));
         let mut md5 = Md5::new();
         let mut total = 0u64;
@@ -296,6 +403,21 @@ impl DataPath {
                 index,
             };
             index += 1;
+            let content_key;
+            let key = match key {
+                Some(key) => key,
+                None => {
+                    let plain = buffer.filled();
+                    let segment_size = codec.segment_size() as u64;
+                    let hash = mesh::content::segment_hash(at.index, segment_size, plain);
+                    if at.index == 0 {
+                        whole = *blake3::hash(plain).as_bytes();
+                    }
+                    hashes.push(hash);
+                    content_key = mesh::content::segment_key(&hash);
+                    &content_key
+                }
+            };
             // Small segments are encoded in place: handing a few KiB to the
             // blocking pool costs more (thread wake-ups) than the work.
             let encoded = if buffer.len() <= INLINE_CODEC_MAX {
@@ -331,18 +453,19 @@ impl DataPath {
         }
         let md5: [u8; 16] = md5.finalize().into();
         self.health.metrics().bytes_in.inc_by(total);
-        Ok(Written {
+        let written = Written {
             part: PartLayout {
                 part_number,
                 size: total,
                 etag: format!("\"{}\"", hex(&md5)),
                 segments,
-                key_salt,
+                key_salt: None,
             },
             scheme,
             md5,
             guard,
-        })
+        };
+        Ok((written, key.is_none().then_some((hashes, whole))))
     }
 
     /// Places one encoded segment and uploads its shards in parallel. Once
@@ -550,6 +673,37 @@ impl DataPath {
         part: PartLayout,
         range: std::ops::Range<u64>,
     ) -> impl Stream<Item = Result<Bytes, DataError>> + Send + use<> {
+        let key = match &part.key_salt {
+            Some(salt) => key.for_part_write(salt),
+            None => key,
+        };
+        self.read_opened(at, Opening::Key(key), scheme, part, range)
+    }
+
+    /// Streams the bytes `range` (end exclusive) of published content
+    /// `content`, stored as `part` with `scheme`: every segment is checked
+    /// against the content id before any of its bytes is handed out (a
+    /// segment that does not match ends the stream with
+    /// [`DataError::Mismatch`]).
+    pub fn read_content(
+        &self,
+        at: PartRef,
+        content: Arc<ContentRef>,
+        scheme: Scheme,
+        part: PartLayout,
+        range: std::ops::Range<u64>,
+    ) -> impl Stream<Item = Result<Bytes, DataError>> + Send + use<> {
+        self.read_opened(at, Opening::Content(content), scheme, part, range)
+    }
+
+    fn read_opened(
+        &self,
+        at: PartRef,
+        opening: Opening,
+        scheme: Scheme,
+        part: PartLayout,
+        range: std::ops::Range<u64>,
+    ) -> impl Stream<Item = Result<Bytes, DataError>> + Send + use<> {
         // Segment boundaries come from the layout (each records its length),
         // so reading never assumes how the writer cut the stream.
         let mut pieces = Vec::new();
@@ -566,18 +720,21 @@ impl DataPath {
         }
         let this = self.clone();
         let part_number = part.part_number;
-        let key = match &part.key_salt {
-            Some(salt) => key.for_part_write(salt),
-            None => key,
-        };
         futures_util::stream::iter(pieces)
             .map(move |(index, segment, local)| {
-                let (this, key, at) = (this.clone(), key.clone(), at.clone());
+                let (this, opening, at) = (this.clone(), opening.clone(), at.clone());
                 async move {
-                    let result = this
-                        .read_segment(&key, scheme, part_number, (&at, index), &segment)
-                        .await
-                        .map(|plain| plain.slice(local));
+                    let result = match &opening {
+                        Opening::Key(key) => {
+                            this.read_segment(key, scheme, part_number, (&at, index), &segment)
+                                .await
+                        }
+                        Opening::Content(content) => {
+                            this.read_content_segment(content, scheme, (&at, index), &segment)
+                                .await
+                        }
+                    }
+                    .map(|plain| plain.slice(local));
                     if let Err(e) = &result {
                         tracing::warn!(part = part_number, segment = index, error = %e, "reading a segment failed; ending the response early");
                     }
@@ -652,6 +809,37 @@ impl DataPath {
                 }
             }
         });
+    }
+
+    /// Reads segment `index` of published content and checks it against
+    /// the content id.
+    async fn read_content_segment(
+        &self,
+        content: &ContentRef,
+        scheme: Scheme,
+        at: (&PartRef, u64),
+        layout: &SegmentLayout,
+    ) -> Result<Bytes, DataError> {
+        let index = at.1;
+        let hash = content
+            .hashes
+            .get(index as usize)
+            .ok_or(DataError::Mismatch(index))?;
+        let key = mesh::content::segment_key(hash);
+        let plain = self.read_segment(&key, scheme, 0, at, layout).await?;
+        let checked = if plain.len() <= INLINE_CODEC_MAX {
+            content.check(index, &plain)
+        } else {
+            let (content, plain) = (content.clone(), plain.clone());
+            tokio::task::spawn_blocking(move || content.check(index, &plain))
+                .await
+                .expect("hashing does not panic")
+        };
+        if !checked {
+            tracing::warn!(cid = %content.cid, segment = index, "a segment of published content does not match its content id");
+            return Err(DataError::Mismatch(index));
+        }
+        Ok(plain)
     }
 
     /// Fetches k shards of one segment (nearest first, the rest as backups)

@@ -572,6 +572,32 @@ impl MetaStore {
             .await
     }
 
+    /// Creates a bucket the gateway keeps for itself (its name is not a
+    /// valid S3 bucket name, so no S3 request reaches it), owned by
+    /// `owner`; nothing if it exists already.
+    pub async fn ensure_internal_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+    ) -> Result<(), MetaError> {
+        debug_assert!(
+            validate_bucket_name(name).is_err(),
+            "{name} is not internal"
+        );
+        let created = self
+            .backend
+            .create_bucket(name, region, owner, BucketAcl::Private, &[])
+            .await;
+        self.access.forget(name);
+        match created {
+            Ok(()) | Err(MetaError::BucketAlreadyExists | MetaError::BucketAlreadyOwnedByYou) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The ACL of bucket `name`, or `None` if there is no such bucket.
     pub async fn bucket_acl(&self, name: &str) -> Result<Option<BucketAcl>, MetaError> {
         Ok(self.bucket(name).await?.map(|b| b.acl))

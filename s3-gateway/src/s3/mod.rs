@@ -12,6 +12,8 @@ mod attributes;
 mod buckets;
 pub mod checksum;
 pub mod conditional;
+pub mod content;
+pub mod content_route;
 mod copy;
 pub mod copy_source;
 mod cors;
@@ -40,7 +42,9 @@ use crate::data::keywrap::MasterKey;
 use crate::meta::{MetaStore, ObjectMeta};
 use error::internal;
 
-/// The gateway's S3 implementation.
+/// The gateway's S3 implementation. Cheap to clone (shared handles): the
+/// published-content route holds one too.
+#[derive(Clone)]
 pub struct Gateway {
     meta: MetaStore,
     data: DataPath,

@@ -1,0 +1,302 @@
+//! Published content: an object published by its content id (CIDv1, raw,
+//! blake3) and served to anyone who names that id.
+//!
+//! Publishing reads the object once and writes its bytes again as
+//! content (`DataPath::write_content`): each segment sealed under a key
+//! derived from its own blake3 chaining value, so the same bytes make the
+//! same shards whoever publishes them. The manifest is kept as an object
+//! of the hidden bucket [`CONTENT_BUCKET`] named by the CID (audited,
+//! repaired and garbage-collected like any object, and kept in metadata
+//! backups); its `content_hashes` are the segments' chaining values.
+//! Serving checks those against the CID, then every segment against its
+//! value before any of its bytes is sent.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use hyper::header::{self, HeaderValue};
+use hyper::{HeaderMap, StatusCode};
+use mesh::content::ContentId;
+use s3s::dto::{Range, StreamingBlob};
+use s3s::{Body, S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
+
+use super::Gateway;
+use super::error::internal;
+use super::response::scheme_of;
+use crate::data::{ContentRef, ObjectRef, PartRef};
+use crate::meta::{MetaError, ObjectMeta, WriteCondition};
+
+/// The bucket published content's manifests are kept in, by CID. Not a
+/// valid S3 bucket name, so no client can create, list or write it.
+pub const CONTENT_BUCKET: &str = ".cairn-content";
+
+/// The owner of [`CONTENT_BUCKET`]: no access key (key ids are
+/// alphanumeric), so no key lists, reads or writes it through S3.
+const CONTENT_OWNER: &str = "cairn:published-content";
+
+/// The response header carrying a published object's CID.
+pub const CID_HEADER: &str = "x-cairn-cid";
+
+/// How long clients and caches may keep a response for a CID: it never
+/// changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// What publishing made.
+#[derive(Debug, serde::Serialize)]
+pub struct Published {
+    /// The content id.
+    pub cid: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether this gateway already had it published.
+    pub already: bool,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The file name a download of `key` is offered under: its last path
+/// segment, without quotes or control characters.
+fn file_name(key: &str) -> String {
+    let name = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("content");
+    name.chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect()
+}
+
+/// Parses the CID a client named, refusing it with a 400 that says why.
+pub fn parse_cid(text: &str) -> S3Result<ContentId> {
+    ContentId::parse(text).map_err(|e| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("{text:?} is not a content id this gateway serves ({e}); it serves CIDv1 raw blake3-256 ids, e.g. bafkr4i..."),
+        )
+    })
+}
+
+impl Gateway {
+    /// Publishes the current version of `bucket/key`; the caller's right
+    /// to is checked by the route.
+    pub async fn publish(&self, bucket: &str, key: &str) -> S3Result<Published> {
+        let meta = match self.meta.object(bucket, key).await? {
+            Some(meta) if !meta.delete_marker => meta,
+            _ => return Err(s3_error!(NoSuchKey)),
+        };
+        if meta.sse_customer_key_md5.is_some() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "An object stored with a customer-provided key (SSE-C) cannot be published: \
+                 the gateway does not hold its key.",
+            ));
+        }
+        let object_key = self.object_key(&meta)?;
+        let source = self.data.read_parts(
+            ObjectRef::new(bucket, key),
+            object_key,
+            scheme_of(&meta),
+            meta.parts.clone(),
+            0..meta.size,
+        );
+        let (written, cid, hashes) = self
+            .data
+            .write_content(Some(meta.size), Box::pin(source))
+            .await?;
+        let name = cid.to_string();
+        let disposition = meta
+            .content_disposition
+            .clone()
+            .unwrap_or_else(|| format!("inline; filename=\"{}\"", file_name(key)));
+        let record = ObjectMeta {
+            size: written.part.size,
+            etag: format!("\"{name}\""),
+            last_modified: unix_ms(),
+            content_type: meta.content_type.clone(),
+            content_disposition: Some(disposition),
+            segment_size: self.data.params().segment_size as u64,
+            k: written.scheme.k as u8,
+            m: written.scheme.m as u8,
+            parts: vec![written.part],
+            content_hashes: hashes,
+            ..ObjectMeta::default()
+        };
+        // Published already (by this or another key): the shards just
+        // written have the same ids; copies placed on other nodes than the
+        // kept manifest names are garbage collection's.
+        let already = self.keep_manifest(&name, record).await?;
+        drop(written.guard);
+        tracing::info!(%bucket, %key, cid = %name, already, "published");
+        Ok(Published {
+            cid: name,
+            size: meta.size,
+            already,
+        })
+    }
+
+    /// Records the manifest of content `name` unless it is recorded
+    /// already (then `true`). The content bucket is made on first use,
+    /// owned by no access key (so no listing shows it).
+    async fn keep_manifest(&self, name: &str, record: ObjectMeta) -> S3Result<bool> {
+        let mut made = false;
+        loop {
+            let put = self
+                .meta
+                .put_object(
+                    CONTENT_BUCKET,
+                    name,
+                    record.clone(),
+                    WriteCondition::IfAbsent,
+                )
+                .await;
+            match put {
+                Ok(outcome) => return Ok(outcome.is_err()),
+                Err(MetaError::NoSuchBucket) if !made => {
+                    made = true;
+                    self.meta
+                        .ensure_internal_bucket(CONTENT_BUCKET, &self.region, CONTENT_OWNER)
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Answers `GET` (or `HEAD`) `/cid/<cid>`: the content, whole or the
+    /// range asked, every byte checked against the CID.
+    pub async fn serve_cid(
+        &self,
+        text: &str,
+        head: bool,
+        headers: &HeaderMap,
+    ) -> S3Result<S3Response<Body>> {
+        let cid = parse_cid(text)?;
+        let name = cid.to_string();
+        let Some(meta) = self.meta.object(CONTENT_BUCKET, &name).await? else {
+            return Err(S3Error::with_message(
+                S3ErrorCode::NoSuchKey,
+                format!("No content with id {name} is published through this gateway."),
+            ));
+        };
+        let content = ContentRef::new(
+            cid,
+            meta.size,
+            meta.segment_size,
+            meta.content_hashes.clone(),
+        )
+        .map_err(|e| {
+            tracing::error!(cid = %name, error = %e, "a stored content manifest does not make its CID");
+            internal(e)
+        })?;
+        let etag = format!("\"{name}\"");
+        let mut out = HeaderMap::new();
+        let value = |v: &str| HeaderValue::from_str(v).map_err(internal);
+        out.insert(header::ETAG, value(&etag)?);
+        out.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        out.insert(CID_HEADER, value(&name)?);
+        let content_type = meta
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        out.insert(header::CONTENT_TYPE, value(content_type)?);
+        if let Some(disposition) = &meta.content_disposition {
+            out.insert(header::CONTENT_DISPOSITION, value(disposition)?);
+        }
+        let unchanged = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        if unchanged {
+            return Ok(response(StatusCode::NOT_MODIFIED, out, Body::empty()));
+        }
+        let asked = headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| Range::parse(v).map_err(|_| s3_error!(InvalidRange)));
+        let (status, range) = match asked.transpose()? {
+            None => (StatusCode::OK, 0..meta.size),
+            Some(range) => match range.check(meta.size) {
+                Ok(r) => {
+                    let end = r.end.saturating_sub(1);
+                    let span = format!("bytes {}-{end}/{}", r.start, meta.size);
+                    out.insert(header::CONTENT_RANGE, value(&span)?);
+                    (StatusCode::PARTIAL_CONTENT, r)
+                }
+                Err(_) => {
+                    let span = format!("bytes */{}", meta.size);
+                    let mut e = s3_error!(InvalidRange);
+                    e.set_headers({
+                        let mut h = HeaderMap::new();
+                        h.insert(header::CONTENT_RANGE, value(&span)?);
+                        h
+                    });
+                    return Err(e);
+                }
+            },
+        };
+        out.insert(
+            header::CONTENT_LENGTH,
+            value(&(range.end - range.start).to_string())?,
+        );
+        if head || range.is_empty() {
+            return Ok(response(status, out, Body::empty()));
+        }
+        let part = meta
+            .parts
+            .first()
+            .cloned()
+            .ok_or_else(|| internal("no part"))?;
+        let at = PartRef {
+            object: ObjectRef::new(CONTENT_BUCKET, &name),
+            index: 0,
+        };
+        let stream = self
+            .data
+            .read_content(at, Arc::new(content), scheme_of(&meta), part, range)
+            .map(|r| r.map_err(std::io::Error::other));
+        let body: StreamingBlob = StreamingBlob::wrap::<_, std::io::Error>(stream);
+        Ok(response(status, out, Body::from(body)))
+    }
+}
+
+fn response(status: StatusCode, headers: HeaderMap, body: Body) -> S3Response<Body> {
+    let mut out = S3Response::new(body);
+    out.status = Some(status);
+    out.headers = headers;
+    out
+}
+
+/// The body of a publish answer.
+pub fn published_body(published: &Published) -> Bytes {
+    let mut text = serde_json::to_vec_pretty(published).expect("serializable");
+    text.push(b'\n');
+    Bytes::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_the_last_path_segment_without_quotes() {
+        assert_eq!(file_name("a/b/report.pdf"), "report.pdf");
+        assert_eq!(file_name("dir/"), "dir");
+        assert_eq!(file_name("we\"ird\\name\n"), "weirdname");
+        assert_eq!(file_name(""), "content");
+    }
+
+    #[test]
+    fn a_bad_cid_is_an_invalid_argument_saying_why() {
+        let e =
+            parse_cid("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi").unwrap_err();
+        assert_eq!(e.code(), &S3ErrorCode::InvalidArgument);
+        assert!(
+            e.message().unwrap().contains("codec 0x70"),
+            "{:?}",
+            e.message()
+        );
+    }
+}
