@@ -37,7 +37,11 @@ impl Answer {
 /// Sends an unsigned request to the devnet's S3 port (HTTP/1.1, closed
 /// after the answer) and reads the whole answer.
 fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
-    let port = devnet().s3_port();
+    request_at(devnet().s3_port(), method, path, extra)
+}
+
+/// [`request`] to the S3 port `port`.
+fn request_at(port: u16, method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
@@ -94,7 +98,11 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 /// Runs `cairn publish s3://BUCKET/KEY` with `keys` (the devnet's if
 /// `None`); its stdout, or its stderr as the error.
 fn publish(object: &str, keys: Option<(&str, &str)>) -> Result<String, String> {
-    let d = devnet();
+    publish_on(devnet(), object, keys)
+}
+
+/// [`publish`] through `d`'s gateway.
+fn publish_on(d: &Devnet, object: &str, keys: Option<(&str, &str)>) -> Result<String, String> {
     let (access, secret) = keys.unwrap_or((
         d.info["access_key"].as_str().unwrap(),
         d.info["secret_key"].as_str().unwrap(),
@@ -118,7 +126,11 @@ fn cid_of(data: &[u8]) -> String {
 }
 
 async fn put(bucket: &str, key: &str, data: &[u8], content_type: Option<&str>) {
-    let s3 = devnet().client();
+    put_on(devnet(), bucket, key, data, content_type).await
+}
+
+async fn put_on(d: &Devnet, bucket: &str, key: &str, data: &[u8], content_type: Option<&str>) {
+    let s3 = d.client();
     let _ = s3.create_bucket().bucket(bucket).send().await;
     let put = s3.put_object().bucket(bucket).key(key);
     let put = put.set_content_type(content_type.map(str::to_owned));
@@ -258,5 +270,117 @@ async fn publishing_needs_a_key_that_may_read_and_write_the_object() {
     assert_eq!(
         publish("s3://pub-private/secret.txt", None).unwrap(),
         content
+    );
+}
+
+/// A gateway started on an empty data directory, joining `devnet`'s mesh
+/// through its first node; stopped on drop.
+struct SecondGateway(std::process::Child, u16);
+
+impl SecondGateway {
+    fn start(devnet: &Devnet, dir: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("gateway")
+            .arg("--data")
+            .arg(dir.join("data"))
+            .args([
+                "--s3",
+                &format!("127.0.0.1:{port}"),
+                "--devnet",
+                "--no-backup",
+            ])
+            .arg("--bootstrap")
+            .arg(devnet.bootstrap(0).to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("gateway-b.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !dir.join("data/gateway.json").exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway B did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self(child, port)
+    }
+}
+
+impl Drop for SecondGateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Content published through gateway A, whose process is then killed and
+/// its data directory deleted, is served by gateway B started on an empty
+/// directory: B finds the record in the DHT, opens and checks the
+/// manifest against the CID, and reads every segment from the nodes,
+/// checked too.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_outlives_the_gateway_that_published_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(&dir.path().join("devnet"), &[]);
+    let data = bytes((9 << 20) + 777, 17);
+    put_on(
+        &devnet,
+        "archive",
+        "report.pdf",
+        &data,
+        Some("application/pdf"),
+    )
+    .await;
+    let cid = publish_on(&devnet, "s3://archive/report.pdf", None).unwrap();
+    assert_eq!(cid, cid_of(&data));
+
+    // A is gone, with everything it knew.
+    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+
+    let b = SecondGateway::start(&devnet, dir.path());
+    let path = format!("/cid/{cid}");
+    // B may need a moment to know the nodes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let whole = loop {
+        let got = request_at(b.1, "GET", &path, &[]);
+        if got.status == 200 || std::time::Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(
+        whole.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&whole.body)
+    );
+    assert!(whole.body == data, "B serves the published bytes");
+    assert_eq!(whole.header("content-type"), Some("application/pdf"));
+    assert_eq!(whole.header("etag"), Some(format!("\"{cid}\"").as_str()));
+    let (from, to) = ((8 << 20) - 5, (8 << 20) + 5);
+    let range = format!("bytes={from}-{to}");
+    let ranged = request_at(b.1, "GET", &path, &[("Range", &range)]);
+    assert_eq!(ranged.status, 206);
+    assert!(ranged.body[..] == data[from..=to]);
+    // Content nobody published is still a 404 there.
+    let unknown = cid_of(b"nobody published this");
+    assert_eq!(
+        request_at(b.1, "GET", &format!("/cid/{unknown}"), &[]).status,
+        404
     );
 }

@@ -378,6 +378,7 @@ pub async fn run(
         check_identity(&meta, &peer_id, &config.data_dir).await?;
     }
     let mesh = MeshClient::spawn(keypair.clone(), Duration::from_secs(30))?;
+    let content_keypair = keypair.clone();
     for addr in &config.bootstrap {
         if let Err(e) = mesh.dial(addr).await {
             tracing::warn!(%addr, error = %e, "cannot reach bootstrap node");
@@ -485,7 +486,14 @@ pub async fn run(
         }
         None => None,
     };
-    let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone());
+    let content_dht = crate::s3::content_dht::ContentDht::new(mesh.clone(), content_keypair);
+    background.push(tokio::spawn(reannounce(
+        content_dht.clone(),
+        meta.clone(),
+        health.clone(),
+    )));
+    let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone())
+        .with_content_dht(content_dht);
     let route = crate::s3::content_route::ContentRoute::new(gateway.clone(), meta.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_route(route);
@@ -555,6 +563,22 @@ pub async fn run(
     }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// Announces every published content this gateway keeps, soon after
+/// start and then every `REANNOUNCE_EVERY`, while it runs the health loops
+/// (with a shared store, one gateway does it for all).
+async fn reannounce(dht: crate::s3::content_dht::ContentDht, meta: MetaStore, health: Health) {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    loop {
+        if health.leads() {
+            let announced = dht.announce_all(&meta).await;
+            if announced > 0 {
+                tracing::info!(announced, "published content announced again");
+            }
+        }
+        tokio::time::sleep(crate::s3::content_dht::REANNOUNCE_EVERY).await;
+    }
 }
 
 fn write_info(dir: &std::path::Path, info: &GatewayInfo) -> std::io::Result<()> {

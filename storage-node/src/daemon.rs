@@ -21,10 +21,12 @@ use serde::Serialize;
 
 use crate::admission::Admission;
 use crate::config::{ConfigError, NodeConfig};
+use crate::content_records::ContentQuota;
 use crate::identity;
 use crate::metrics::{self, NodeMetrics};
 use crate::server::ShardServer;
 use crate::store::{Store, StoreError};
+use mesh::content::CONTENT_PREFIX;
 
 /// How long a published node record stays valid without a refresh.
 const RECORD_TTL: Duration = Duration::from_secs(15 * 60);
@@ -161,6 +163,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         publish_due: true,
         scrubbing: Default::default(),
         admission,
+        content: ContentQuota::default(),
     };
     node.event_loop(&mut swarm, shutdown).await;
     let store = node.store.clone();
@@ -263,6 +266,8 @@ struct Node {
     scrubbing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Who may store; its file is re-read when it changes.
     admission: Admission,
+    /// What each publisher has had this node keep of the content records.
+    content: ContentQuota,
 }
 
 impl Node {
@@ -292,6 +297,7 @@ impl Node {
                 }
                 _ = republish.tick() => {
                     self.publish_due = true;
+                    self.content.prune(swarm.behaviour_mut().kad.store_mut());
                     if swarm.behaviour_mut().kad.bootstrap().is_err() {
                         tracing::debug!("no known peers to refresh the DHT with");
                     }
@@ -353,10 +359,23 @@ impl Node {
                 request,
             })) => match request {
                 kad::InboundRequest::PutRecord {
+                    record: Some(record),
+                    ..
+                } if record.key.as_ref().starts_with(CONTENT_PREFIX) => {
+                    let store = swarm.behaviour_mut().kad.store_mut();
+                    self.content.accept_record(store, record);
+                }
+                kad::InboundRequest::PutRecord {
                     source,
                     record: Some(record),
                     ..
                 } => accept_record(swarm, source, record),
+                kad::InboundRequest::AddProvider {
+                    record: Some(provider),
+                } if provider.key.as_ref().starts_with(CONTENT_PREFIX) => {
+                    let store = swarm.behaviour_mut().kad.store_mut();
+                    self.content.accept_provider(store, provider);
+                }
                 kad::InboundRequest::AddProvider {
                     record: Some(provider),
                 } if provider.key.as_ref() == NODES_KEY => {

@@ -5,6 +5,8 @@
 //!   reconciliation on start, scrubbing, proofs from disk.
 //! - [`admission`]: who may store here and how much (accept list, quotas).
 //! - [`server`]: the shard protocol served over libp2p streams.
+//! - [`content_records`]: the content records and providers other peers
+//!   may have this node keep in the DHT, and their quotas.
 //! - [`daemon`]: identity, swarm, DHT membership and node records, metrics,
 //!   background scrubbing, clean shutdown.
 
@@ -12,6 +14,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod content_records;
 pub mod daemon;
 pub mod identity;
 pub mod metrics;

@@ -67,7 +67,8 @@ pub fn build_swarm(
                     // Every node provides the one nodes key; the default of
                     // 20 would hide all but the first 20 nodes.
                     max_providers_per_key: 100_000,
-                    max_provided_keys: 1024,
+                    // A gateway provides every content id it publishes.
+                    max_provided_keys: 100_000,
                 },
             );
             let mut kad = kad::Behaviour::with_config(peer_id, store, config);

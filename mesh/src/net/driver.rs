@@ -39,11 +39,21 @@ pub enum MeshError {
     /// The background task is gone.
     #[error("the mesh task has stopped")]
     Stopped,
+    /// A record could not be stored in the DHT.
+    #[error("publishing in the DHT: {0}")]
+    Publish(String),
 }
 
 enum Command {
     Dial(Multiaddr, PeerId, oneshot::Sender<Result<(), String>>),
     FindNodes(oneshot::Sender<Vec<NodeRecord>>),
+    PublishContent {
+        locator: Vec<u8>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    FindContent(Vec<u8>, oneshot::Sender<Vec<(Vec<u8>, Vec<u8>)>>),
 }
 
 /// A handle on a client swarm running in the background. Dropping every
@@ -139,6 +149,65 @@ impl MeshClient {
             .map_err(|_| MeshError::Stopped)?;
         answer.await.map_err(|_| MeshError::Stopped)
     }
+
+    /// Stores a signed content record (`key`, `value`, made with
+    /// `mesh::content::SignedContentRecord::sign`) in the DHT and announces
+    /// this peer as a provider of `locator`; returns once both reached at
+    /// least one node (or why not).
+    pub async fn publish_content(
+        &self,
+        locator: Vec<u8>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<(), MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::PublishContent {
+                locator,
+                key,
+                value,
+                reply,
+            })
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| MeshError::Stopped)?
+            .map_err(MeshError::Publish)
+    }
+
+    /// Finds the content records of `locator`: its providers, then each
+    /// one's record (key, value), unverified: the caller checks them
+    /// (signature, then the manifest against the CID).
+    pub async fn find_content(
+        &self,
+        locator: Vec<u8>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::FindContent(locator, reply))
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)
+    }
+}
+
+/// A content record being stored and announced: the two queries left,
+/// and the first failure.
+struct ContentPublish {
+    left: usize,
+    failed: Option<String>,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// A content lookup in progress.
+struct ContentLookup {
+    locator: Vec<u8>,
+    reply: oneshot::Sender<Vec<(Vec<u8>, Vec<u8>)>>,
+    providers_done: bool,
+    asked: HashSet<PeerId>,
+    pending: HashSet<kad::QueryId>,
+    found: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A discovery in progress.
@@ -158,6 +227,11 @@ struct Driver {
     /// Record queries, mapped to the providers query they belong to and the
     /// provider whose record they fetch.
     record_queries: HashMap<kad::QueryId, (kad::QueryId, PeerId)>,
+    /// Content lookups by their providers query, and their record queries.
+    content_lookups: HashMap<kad::QueryId, ContentLookup>,
+    content_records: HashMap<kad::QueryId, kad::QueryId>,
+    /// Content publications by their queries (two share one entry).
+    content_publishes: HashMap<kad::QueryId, Arc<Mutex<Option<ContentPublish>>>>,
     rtts: Rtts,
 }
 
@@ -169,6 +243,9 @@ impl Driver {
             dials: HashMap::new(),
             discoveries: HashMap::new(),
             record_queries: HashMap::new(),
+            content_lookups: HashMap::new(),
+            content_records: HashMap::new(),
+            content_publishes: HashMap::new(),
         }
     }
 
@@ -200,6 +277,50 @@ impl Driver {
                         let _ = reply.send(Err(e.to_string()));
                     }
                 }
+            }
+            Command::PublishContent {
+                locator,
+                key,
+                value,
+                reply,
+            } => {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                let record = kad::Record::new(RecordKey::new(&key), value);
+                let started = kad
+                    .put_record(record, kad::Quorum::One)
+                    .and_then(|put| Ok((put, kad.start_providing(RecordKey::new(&locator))?)));
+                match started {
+                    Ok((put, provide)) => {
+                        let publish = Arc::new(Mutex::new(Some(ContentPublish {
+                            left: 2,
+                            failed: None,
+                            reply,
+                        })));
+                        self.content_publishes.insert(put, publish.clone());
+                        self.content_publishes.insert(provide, publish);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Command::FindContent(locator, reply) => {
+                let query = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(RecordKey::new(&locator));
+                self.content_lookups.insert(
+                    query,
+                    ContentLookup {
+                        locator,
+                        reply,
+                        providers_done: false,
+                        asked: HashSet::new(),
+                        pending: HashSet::new(),
+                        found: Vec::new(),
+                    },
+                );
             }
             Command::FindNodes(reply) => {
                 let query = self
@@ -271,6 +392,53 @@ impl Driver {
 
     fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
         match result {
+            kad::QueryResult::GetProviders(result) if self.content_lookups.contains_key(&id) => {
+                let lookup = self.content_lookups.get_mut(&id).expect("checked");
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "looking up content providers");
+                }
+                if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+                    tracing::debug!(found = providers.len(), "content providers found");
+                    for provider in providers {
+                        if lookup.asked.insert(provider) {
+                            let key = crate::content::record_key(&lookup.locator, &provider);
+                            let query = self
+                                .swarm
+                                .behaviour_mut()
+                                .kad
+                                .get_record(RecordKey::new(&key));
+                            lookup.pending.insert(query);
+                            self.content_records.insert(query, id);
+                        }
+                    }
+                }
+                if last {
+                    lookup.providers_done = true;
+                }
+                self.finish_content_if_done(id);
+            }
+            kad::QueryResult::GetRecord(result) if self.content_records.contains_key(&id) => {
+                let parent = self.content_records[&id];
+                if let Some(lookup) = self.content_lookups.get_mut(&parent) {
+                    if let Ok(kad::GetRecordOk::FoundRecord(found)) = result {
+                        let record = found.record;
+                        lookup.found.push((record.key.to_vec(), record.value));
+                    }
+                    if last {
+                        lookup.pending.remove(&id);
+                    }
+                }
+                if last {
+                    self.content_records.remove(&id);
+                    self.finish_content_if_done(parent);
+                }
+            }
+            kad::QueryResult::PutRecord(result) => {
+                self.content_published(id, result.err().map(|e| e.to_string()))
+            }
+            kad::QueryResult::StartProviding(result) => {
+                self.content_published(id, result.err().map(|e| e.to_string()))
+            }
             kad::QueryResult::GetProviders(result) => {
                 let Some(discovery) = self.discoveries.get_mut(&id) else {
                     return;
@@ -326,6 +494,37 @@ impl Driver {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// One of a content publication's queries ended (`failed`: why not).
+    fn content_published(&mut self, id: kad::QueryId, failed: Option<String>) {
+        let Some(publish) = self.content_publishes.remove(&id) else {
+            return;
+        };
+        let mut slot = publish.lock().expect("not poisoned");
+        let Some(state) = slot.as_mut() else {
+            return;
+        };
+        state.left -= 1;
+        if let Some(why) = failed {
+            tracing::info!(error = %why, "a content record reached too few nodes");
+            state.failed.get_or_insert(why);
+        }
+        if state.left == 0 {
+            let state = slot.take().expect("present");
+            let _ = state.reply.send(state.failed.map_or(Ok(()), Err));
+        }
+    }
+
+    fn finish_content_if_done(&mut self, id: kad::QueryId) {
+        let done = self
+            .content_lookups
+            .get(&id)
+            .is_some_and(|l| l.providers_done && l.pending.is_empty());
+        if done {
+            let lookup = self.content_lookups.remove(&id).expect("present");
+            let _ = lookup.reply.send(lookup.found);
         }
     }
 

@@ -51,6 +51,9 @@ pub struct Published {
     pub size: u64,
     /// Whether this gateway already had it published.
     pub already: bool,
+    /// Whether it was announced in the DHT (so that any gateway, and
+    /// clients with no gateway, can find it).
+    pub announced: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -126,13 +129,27 @@ impl Gateway {
         // Published already (by this or another key): the shards just
         // written have the same ids; copies placed on other nodes than the
         // kept manifest names are garbage collection's.
-        let already = self.keep_manifest(&name, record).await?;
+        let already = self.keep_manifest(&name, record.clone()).await?;
         drop(written.guard);
-        tracing::info!(%bucket, %key, cid = %name, already, "published");
+        // Announced from what is kept (the first publisher's layout if
+        // this content was kept already).
+        let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
+        let announced = match (&self.dht, kept) {
+            (Some(dht), Some(kept)) => match dht.announce(&cid, &kept).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(cid = %name, error = %e, "published, but not announced in the DHT");
+                    false
+                }
+            },
+            _ => false,
+        };
+        tracing::info!(%bucket, %key, cid = %name, already, announced, "published");
         Ok(Published {
             cid: name,
             size: meta.size,
             already,
+            announced,
         })
     }
 
@@ -174,10 +191,19 @@ impl Gateway {
     ) -> S3Result<S3Response<Body>> {
         let cid = parse_cid(text)?;
         let name = cid.to_string();
-        let Some(meta) = self.meta.object(CONTENT_BUCKET, &name).await? else {
+        let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
+        let found = match (kept, &self.dht) {
+            (Some(meta), _) => Some(meta),
+            (None, Some(dht)) => dht
+                .resolve(&cid)
+                .await
+                .map(|manifest| super::content_dht::meta_of(&cid, &manifest)),
+            (None, None) => None,
+        };
+        let Some(meta) = found else {
             return Err(S3Error::with_message(
                 S3ErrorCode::NoSuchKey,
-                format!("No content with id {name} is published through this gateway."),
+                format!("No content with id {name} is kept here or announced in the mesh."),
             ));
         };
         let content = ContentRef::new(

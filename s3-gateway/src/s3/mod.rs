@@ -13,6 +13,7 @@ mod buckets;
 pub mod checksum;
 pub mod conditional;
 pub mod content;
+pub mod content_dht;
 pub mod content_route;
 mod copy;
 pub mod copy_source;
@@ -50,6 +51,9 @@ pub struct Gateway {
     data: DataPath,
     region: String,
     master: Arc<MasterKey>,
+    /// Announces published content and finds others' (`None`: this
+    /// gateway serves only the content it keeps).
+    dht: Option<content_dht::ContentDht>,
 }
 
 impl Gateway {
@@ -61,6 +65,16 @@ impl Gateway {
             data,
             region,
             master,
+            dht: None,
+        }
+    }
+
+    /// Announces published content in the DHT and looks up content it
+    /// does not keep through `dht`.
+    pub fn with_content_dht(self, dht: content_dht::ContentDht) -> Self {
+        Self {
+            dht: Some(dht),
+            ..self
         }
     }
 

@@ -16,6 +16,15 @@
 //! share them), whoever holds the CID and the manifest can read it, and a
 //! node holding shards, which knows neither, cannot.
 
+mod manifest;
+mod record;
+
+pub use manifest::{ContentManifest, MAX_SEALED_MANIFEST, ManifestSegment, NO_NODE};
+pub use record::{
+    CONTENT_PREFIX, CONTENT_RECORD_TTL, ContentRecordError, SignedContentRecord, locator,
+    record_key,
+};
+
 use blake3::hazmat::{ChainingValue, HasherExt, Mode, left_subtree_len};
 
 use crate::codec::ObjectKey;
@@ -111,6 +120,13 @@ pub enum ManifestError {
     /// The hashes do not make the CID.
     #[error("the segment hashes do not make the content id")]
     Root,
+    /// A sealed manifest does not open under the CID's key (another
+    /// content's, or altered).
+    #[error("the manifest does not open with this content id")]
+    Sealed,
+    /// An opened manifest is not a well-formed one.
+    #[error("malformed manifest: {0}")]
+    Malformed(&'static str),
 }
 
 /// How many segments `size` bytes make (none for empty content).

@@ -1,0 +1,243 @@
+//! Published content in the DHT: this gateway announces every content it
+//! keeps (a signed record with the sealed manifest, see
+//! `mesh::content::record`) and, asked for a CID it does not keep, finds
+//! another publisher's record and reads the content from the nodes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libp2p::identity::Keypair;
+use mesh::content::{
+    ContentId, ContentManifest, MAX_SEALED_MANIFEST, ManifestSegment, NO_NODE, SignedContentRecord,
+    locator,
+};
+use mesh::net::MeshClient;
+
+use super::content::CONTENT_BUCKET;
+use crate::meta::{ListQuery, MetaStore, ObjectMeta, PartLayout, SegmentLayout, ShardLocation};
+
+/// How often every kept content is announced again (records live
+/// `mesh::content::CONTENT_RECORD_TTL`, three hours).
+pub const REANNOUNCE_EVERY: Duration = Duration::from_secs(30 * 60);
+
+/// How long a manifest found in the DHT is reused before looking again.
+const RESOLVED_FOR: Duration = Duration::from_secs(60);
+
+/// Most manifests found in the DHT kept in memory.
+const RESOLVED_MAX: usize = 1024;
+
+/// Announces and finds content records. Cheap to clone.
+#[derive(Clone)]
+pub struct ContentDht {
+    mesh: MeshClient,
+    keypair: Keypair,
+    /// Manifests found in the DHT, by CID, with when they were found.
+    resolved: Arc<Mutex<HashMap<ContentId, (Instant, Arc<ContentManifest>)>>>,
+}
+
+/// Why content could not be announced.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceError {
+    /// The manifest does not fit a DHT record.
+    #[error(
+        "the manifest of {0} is {1} bytes sealed, more than a DHT record holds ({MAX_SEALED_MANIFEST})"
+    )]
+    TooLarge(String, usize),
+    /// The stored manifest is not a content manifest.
+    #[error("{0}")]
+    Manifest(String),
+    /// The mesh task is gone.
+    #[error("{0}")]
+    Mesh(#[from] mesh::net::MeshError),
+}
+
+impl ContentDht {
+    /// Announces through `mesh`, signing with `keypair` (the gateway's
+    /// identity).
+    pub fn new(mesh: MeshClient, keypair: Keypair) -> Self {
+        Self {
+            mesh,
+            keypair,
+            resolved: Default::default(),
+        }
+    }
+
+    /// Announces content `cid` kept as `meta`: stores this gateway's
+    /// signed record and announces it as a provider.
+    pub async fn announce(&self, cid: &ContentId, meta: &ObjectMeta) -> Result<(), AnnounceError> {
+        let manifest = manifest_of(meta)?;
+        manifest
+            .check(cid)
+            .map_err(|e| AnnounceError::Manifest(e.to_string()))?;
+        let sealed = manifest.seal(cid);
+        if sealed.len() > MAX_SEALED_MANIFEST {
+            return Err(AnnounceError::TooLarge(cid.to_string(), sealed.len()));
+        }
+        let locator = locator(cid);
+        let (key, value) = SignedContentRecord::sign(&locator, sealed, &self.keypair);
+        self.mesh.publish_content(locator, key, value).await?;
+        Ok(())
+    }
+
+    /// Announces every content `meta` keeps, a page at a time. How many.
+    pub async fn announce_all(&self, meta: &MetaStore) -> usize {
+        let mut query = ListQuery::default();
+        let mut announced = 0;
+        loop {
+            let page = match meta.list_objects(CONTENT_BUCKET, &query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot list published content");
+                    return announced;
+                }
+            };
+            for (name, object) in &page.objects {
+                let Ok(cid) = ContentId::parse(name) else {
+                    continue;
+                };
+                match self.announce(&cid, object).await {
+                    Ok(()) => announced += 1,
+                    Err(e) => tracing::warn!(cid = %name, error = %e, "cannot announce content"),
+                }
+            }
+            match page.next_marker {
+                Some(marker) if page.is_truncated => query.start_after = Some(marker),
+                _ => return announced,
+            }
+        }
+    }
+
+    /// Finds `cid`'s manifest in the DHT: the newest record of any
+    /// publisher that verifies and opens into a manifest checked against
+    /// the CID; records that do not are logged and skipped. `None` if no
+    /// publisher has a usable one.
+    pub async fn resolve(&self, cid: &ContentId) -> Option<Arc<ContentManifest>> {
+        if let Some((at, manifest)) = self.resolved.lock().expect("not poisoned").get(cid)
+            && at.elapsed() < RESOLVED_FOR
+        {
+            return Some(manifest.clone());
+        }
+        let found = match self.mesh.find_content(locator(cid)).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look content up");
+                return None;
+            }
+        };
+        let mut best: Option<(u64, ContentManifest)> = None;
+        for (key, value) in found {
+            let (publisher, record) = match SignedContentRecord::verify(&key, &value) {
+                Ok(verified) => verified,
+                Err(e) => {
+                    tracing::info!(%cid, error = %e, "skipping a content record");
+                    continue;
+                }
+            };
+            match ContentManifest::open(&record.sealed, cid) {
+                Ok(manifest) if best.as_ref().is_none_or(|(t, _)| *t < record.issued_at) => {
+                    best = Some((record.issued_at, manifest));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest does not match its content id");
+                }
+            }
+        }
+        let manifest = Arc::new(best?.1);
+        let mut resolved = self.resolved.lock().expect("not poisoned");
+        if resolved.len() >= RESOLVED_MAX {
+            resolved.retain(|_, (at, _)| at.elapsed() < RESOLVED_FOR);
+            if resolved.len() >= RESOLVED_MAX {
+                resolved.clear();
+            }
+        }
+        resolved.insert(*cid, (Instant::now(), manifest.clone()));
+        Some(manifest)
+    }
+}
+
+/// The DHT manifest of content kept as `meta` (one part, its segments'
+/// hashes in `content_hashes`).
+pub fn manifest_of(meta: &ObjectMeta) -> Result<ContentManifest, AnnounceError> {
+    let [part] = meta.parts.as_slice() else {
+        return Err(AnnounceError::Manifest("content has one part".into()));
+    };
+    if part.segments.len() != meta.content_hashes.len() {
+        return Err(AnnounceError::Manifest("a hash per segment".into()));
+    }
+    let mut nodes: Vec<Vec<u8>> = Vec::new();
+    let mut index: HashMap<Vec<u8>, u16> = HashMap::new();
+    let mut segments = Vec::with_capacity(part.segments.len());
+    for (segment, hash) in part.segments.iter().zip(&meta.content_hashes) {
+        let shards = segment
+            .shards
+            .iter()
+            .map(|shard| {
+                let at = if shard.node.is_empty() {
+                    NO_NODE
+                } else {
+                    *index.entry(shard.node.clone()).or_insert_with(|| {
+                        nodes.push(shard.node.clone());
+                        (nodes.len() - 1) as u16
+                    })
+                };
+                (shard.id, at)
+            })
+            .collect();
+        segments.push(ManifestSegment {
+            hash: *hash,
+            shards,
+        });
+    }
+    Ok(ContentManifest {
+        size: meta.size,
+        segment_size: meta.segment_size,
+        k: meta.k,
+        m: meta.m,
+        content_type: meta.content_type.clone(),
+        disposition: meta.content_disposition.clone(),
+        nodes,
+        segments,
+    })
+}
+
+/// Content found in the DHT as this gateway's read path takes it: a
+/// manifest with one part and the segments' hashes.
+pub fn meta_of(cid: &ContentId, manifest: &ContentManifest) -> ObjectMeta {
+    let node = |i: u16| match i {
+        NO_NODE => Vec::new(),
+        i => manifest.nodes[i as usize].clone(),
+    };
+    let segments = manifest
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SegmentLayout {
+            plain_len: manifest.segment_len(i as u64),
+            shards: s
+                .shards
+                .iter()
+                .map(|&(id, at)| ShardLocation { id, node: node(at) })
+                .collect(),
+        })
+        .collect();
+    ObjectMeta {
+        size: manifest.size,
+        etag: format!("\"{cid}\""),
+        content_type: manifest.content_type.clone(),
+        content_disposition: manifest.disposition.clone(),
+        segment_size: manifest.segment_size,
+        k: manifest.k,
+        m: manifest.m,
+        parts: vec![PartLayout {
+            part_number: 0,
+            size: manifest.size,
+            etag: format!("\"{cid}\""),
+            segments,
+            key_salt: None,
+        }],
+        content_hashes: manifest.hashes(),
+        ..ObjectMeta::default()
+    }
+}
