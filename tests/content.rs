@@ -352,6 +352,11 @@ async fn content_outlives_the_gateway_that_published_it() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
 
+    // A stranger announces a forged manifest for the same CID (sealed
+    // under the CID's key, naming other segment hashes), newer than the
+    // publisher's: B must skip it.
+    forge_record(&devnet, &cid).await;
+
     let b = SecondGateway::start(&devnet, dir.path());
     let path = format!("/cid/{cid}");
     // B may need a moment to know the nodes.
@@ -383,4 +388,38 @@ async fn content_outlives_the_gateway_that_published_it() {
         request_at(b.1, "GET", &format!("/cid/{unknown}"), &[]).status,
         404
     );
+}
+
+/// Announces, from a fresh identity joined to `devnet`'s mesh, a record
+/// for `cid` whose manifest is sealed under the CID's key but names segment
+/// hashes that do not make the CID.
+async fn forge_record(devnet: &Devnet, cid: &str) {
+    use mesh::content::{ContentManifest, ManifestSegment, SignedContentRecord, locator};
+    let cid = ContentId::parse(cid).unwrap();
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let client =
+        mesh::net::MeshClient::spawn(keypair.clone(), std::time::Duration::from_secs(10)).unwrap();
+    for node in 0..3 {
+        client.dial(&devnet.bootstrap(node)).await.unwrap();
+    }
+    let forged = ContentManifest {
+        size: (9 << 20) + 777,
+        segment_size: 8 << 20,
+        k: 4,
+        m: 2,
+        content_type: Some("text/html".into()),
+        disposition: None,
+        nodes: Vec::new(),
+        segments: (0..2)
+            .map(|i| ManifestSegment {
+                hash: [i; 32],
+                shards: vec![([i; 32], mesh::content::NO_NODE); 6],
+            })
+            .collect(),
+    };
+    let locator = locator(&cid);
+    let (key, value) = SignedContentRecord::sign(&locator, forged.seal(&cid), &keypair);
+    // Let the DHT routing table fill before storing.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    client.publish_content(locator, key, value).await.unwrap();
 }
