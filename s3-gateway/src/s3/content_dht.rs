@@ -33,8 +33,11 @@ pub struct ContentDht {
     mesh: MeshClient,
     keypair: Keypair,
     /// Manifests found in the DHT, by CID, with when they were found.
-    resolved: Arc<Mutex<HashMap<ContentId, (Instant, Arc<ContentManifest>)>>>,
+    resolved: Arc<Mutex<Resolved>>,
 }
+
+/// Manifests found in the DHT, by CID, with when they were found.
+type Resolved = HashMap<ContentId, (Instant, Arc<ContentManifest>)>;
 
 /// Why content could not be announced.
 #[derive(Debug, thiserror::Error)]
