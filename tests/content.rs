@@ -5,94 +5,33 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::process::Command;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::bytes;
 use common::devnet::{Devnet, shared_devnet};
+use common::raw_http::{RawResponse, exchange};
 use mesh::content::ContentId;
 
 fn devnet() -> &'static Devnet {
     shared_devnet(&[])
 }
 
-/// An HTTP answer: status, headers (names lower-cased), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// Sends an unsigned request to the devnet's S3 port (HTTP/1.1, closed
 /// after the answer) and reads the whole answer.
-fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
+fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> RawResponse {
     request_at(devnet().s3_port(), method, path, extra)
 }
 
 /// [`request`] to the S3 port `port`.
-fn request_at(port: u16, method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn request_at(port: u16, method: &str, path: &str, extra: &[(&str, &str)]) -> RawResponse {
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (name, value) in extra {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let text = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    if chunked {
-        body = dechunk(&body);
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&raw[..line]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line + 2..line + 2 + size]);
-        raw = &raw[line + 4 + size..];
-    }
+    exchange(&format!("127.0.0.1:{port}"), head.as_bytes(), b"").dechunked()
 }
 
 /// Runs `cairn publish s3://BUCKET/KEY` with `keys` (the devnet's if

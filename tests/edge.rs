@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::raw_http::RawResponse;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -301,52 +303,7 @@ fn sigv4_signature(keys: &Keys, stamp: &str, canonical: &str) -> (String, String
     (scope, hex(&hmac256(&key, &to_sign)))
 }
 
-/// A raw HTTP response.
-#[derive(Debug)]
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
 impl RawResponse {
-    fn parse(raw: &[u8]) -> Self {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-            .collect();
-        Self {
-            status,
-            headers,
-            body: raw[split + 4..].to_vec(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
     /// The S3 error code of an XML error body.
     fn code(&self) -> String {
         let text = self.text();

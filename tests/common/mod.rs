@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod devnet;
+pub mod raw_http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
