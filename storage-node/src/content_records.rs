@@ -14,9 +14,12 @@ use libp2p::{Multiaddr, PeerId};
 use mesh::content::SignedContentRecord;
 
 /// Most content records and provider entries one publisher may have kept.
-pub const MAX_PER_PUBLISHER: usize = 10_000;
-/// Most content records and provider entries kept in all.
-pub const MAX_TOTAL: usize = 50_000;
+pub const MAX_PER_PUBLISHER: usize = 2_000;
+/// Most content records and provider entries kept in all: with records of
+/// at most 16 KiB, at most about 160 MiB of memory. (Peer ids cost nothing,
+/// so many publishers can still use it all up between them; bounding
+/// content records by who the node admits is future work.)
+pub const MAX_TOTAL: usize = 10_000;
 
 /// What each publisher has had this node keep.
 #[derive(Default)]

@@ -172,6 +172,17 @@ pub fn root_of(
     segment_size: u64,
     hashes: &[[u8; 32]],
 ) -> Result<Option<ContentId>, ManifestError> {
+    root_checked(None, size, segment_size, hashes)
+}
+
+/// [`root_of`]; with `cid`, empty content is refused unless `cid` is the
+/// empty content's.
+fn root_checked(
+    cid: Option<&ContentId>,
+    size: u64,
+    segment_size: u64,
+    hashes: &[[u8; 32]],
+) -> Result<Option<ContentId>, ManifestError> {
     check_segment_size(segment_size)?;
     let want = segment_count(size, segment_size);
     if hashes.len() as u64 != want {
@@ -180,6 +191,10 @@ pub fn root_of(
             want,
             size,
         });
+    }
+    if want == 0 && cid.is_some_and(|cid| cid.hash() != blake3::hash(b"").as_bytes()) {
+        // Only the empty content has no segments.
+        return Err(ManifestError::Root);
     }
     if want <= 1 {
         return Ok(None);
@@ -199,7 +214,7 @@ pub fn check_hashes(
     segment_size: u64,
     hashes: &[[u8; 32]],
 ) -> Result<(), ManifestError> {
-    match root_of(size, segment_size, hashes)? {
+    match root_checked(Some(cid), size, segment_size, hashes)? {
         Some(root) if root != *cid => Err(ManifestError::Root),
         _ => Ok(()),
     }
@@ -300,6 +315,10 @@ mod tests {
     #[test]
     fn bad_manifests_are_refused() {
         let cid = ContentId::from_hash([0; 32]);
+        // Claiming to be empty proves nothing, except for the empty content.
+        assert_eq!(check_hashes(&cid, 0, 4096, &[]), Err(ManifestError::Root));
+        let empty = ContentId::from_hash(*blake3::hash(b"").as_bytes());
+        assert_eq!(check_hashes(&empty, 0, 4096, &[]), Ok(()));
         assert_eq!(
             check_hashes(&cid, 10, 1000, &[[0; 32]]),
             Err(ManifestError::SegmentSize(1000))

@@ -200,6 +200,9 @@ struct ContentPublish {
     reply: oneshot::Sender<Result<(), String>>,
 }
 
+/// Most providers whose record one content lookup fetches.
+const MAX_CONTENT_PROVIDERS_ASKED: usize = 20;
+
 /// A content lookup in progress.
 struct ContentLookup {
     locator: Vec<u8>,
@@ -400,6 +403,10 @@ impl Driver {
                 if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
                     tracing::debug!(found = providers.len(), "content providers found");
                     for provider in providers {
+                        // Providers cost nothing to make: ask a few.
+                        if lookup.asked.len() >= MAX_CONTENT_PROVIDERS_ASKED {
+                            break;
+                        }
                         if lookup.asked.insert(provider) {
                             let key = crate::content::record_key(&lookup.locator, &provider);
                             let query = self

@@ -203,6 +203,8 @@ pub struct ContentRef {
     size: u64,
     segment_size: u64,
     hashes: Vec<[u8; 32]>,
+    /// Whether its layout is another publisher's (found in the DHT).
+    foreign: bool,
 }
 
 impl ContentRef {
@@ -220,7 +222,17 @@ impl ContentRef {
             size,
             segment_size,
             hashes,
+            foreign: false,
         })
+    }
+
+    /// The same content, its layout marked as another publisher's: read
+    /// failures are not held against the nodes it names.
+    pub fn foreign(self) -> Self {
+        Self {
+            foreign: true,
+            ..self
+        }
     }
 
     /// The content id.
@@ -826,7 +838,9 @@ impl DataPath {
             .get(index as usize)
             .ok_or(DataError::Mismatch(index))?;
         let key = mesh::content::segment_key(hash);
-        let plain = self.read_segment(&key, scheme, 0, at, layout).await?;
+        let plain = self
+            .read_segment_of(&key, scheme, 0, at, layout, !content.foreign)
+            .await?;
         let checked = if plain.len() <= INLINE_CODEC_MAX {
             content.check(index, &plain)
         } else {
@@ -852,10 +866,28 @@ impl DataPath {
         at: (&PartRef, u64),
         layout: &SegmentLayout,
     ) -> Result<Bytes, DataError> {
+        self.read_segment_of(key, scheme, part, at, layout, true)
+            .await
+    }
+
+    /// [`DataPath::read_segment`]; `ours` false for a layout this gateway
+    /// did not write (another publisher's manifest): a shard it names that
+    /// is missing or wrong is then no evidence against its node, so nothing
+    /// is struck, marked or queued for repair.
+    async fn read_segment_of(
+        &self,
+        key: &ObjectKey,
+        scheme: Scheme,
+        part: u32,
+        at: (&PartRef, u64),
+        layout: &SegmentLayout,
+        ours: bool,
+    ) -> Result<Bytes, DataError> {
         let (part_ref, index) = at;
         let candidates: Vec<usize> = (0..layout.shards.len()).collect();
+        let origin = Some((part_ref, index as u32));
         let (slots, got) = self
-            .fetch_shards(layout, candidates, scheme.k, Some((part_ref, index as u32)))
+            .fetch_judged(layout, candidates, scheme.k, origin, ours)
             .await?;
         if got < scheme.k {
             return Err(DataError::Unavailable {
@@ -892,6 +924,20 @@ impl DataPath {
         candidates: Vec<usize>,
         need: usize,
         origin: Option<(&PartRef, u32)>,
+    ) -> Result<(Vec<Option<Bytes>>, usize), DataError> {
+        self.fetch_judged(layout, candidates, need, origin, true)
+            .await
+    }
+
+    /// [`DataPath::fetch_shards`]; with `judge` false, failures are not
+    /// held against nodes (see [`DataPath::read_segment_of`]).
+    async fn fetch_judged(
+        &self,
+        layout: &SegmentLayout,
+        candidates: Vec<usize>,
+        need: usize,
+        origin: Option<(&PartRef, u32)>,
+        judge: bool,
     ) -> Result<(Vec<Option<Bytes>>, usize), DataError> {
         use futures_util::stream::FuturesUnordered;
         // Shards written short have no node.
@@ -955,7 +1001,11 @@ impl DataPath {
                             self.health.metrics().shards_read.inc();
                         }
                         Err(e) => {
-                            found_bad |= self.strike(node, &layout.shards[i].id, &e);
+                            if judge {
+                                found_bad |= self.strike(node, &layout.shards[i].id, &e);
+                            } else {
+                                tracing::debug!(node = %crate::health::peer_name(node), error = %e, "a shard another publisher's manifest names could not be read");
+                            }
                             if next < order.len() {
                                 fetches.push(start(order[next])?);
                                 next += 1;

@@ -102,9 +102,6 @@ pub struct ObjectMeta {
     pub retention: Option<Retention>,
     /// Whether an object lock legal hold is on.
     pub legal_hold: bool,
-    /// For published content (`s3::content`): the blake3 chaining value
-    /// of each segment, checked against its content id on every read.
-    pub content_hashes: Vec<[u8; 32]>,
     // Fields added in later versions come last, so records of an earlier
     // version, which lack them, read with their defaults appended.
 }
@@ -306,8 +303,9 @@ pub struct ListPage {
 /// and [`ObjectMeta::sse_customer_key_md5`], version 3 the version id,
 /// delete marker, tags, retention and legal hold, version 4 parts with a
 /// [`PartLayout::key_salt`] (so that a gateway of an earlier version
-/// refuses them instead of misreading them) and
-/// [`ObjectMeta::content_hashes`]. Upload records (which end in
+/// refuses them instead of misreading them); the fields of an
+/// [`ObjectMeta`] are those of version 3, so records that embed one raw
+/// (backup pointers) read across the change. Upload records (which end in
 /// a template manifest, with no parts) are at version 3; a part record is
 /// at version 2 (it may be salted). Every other record is still written at
 /// version 1, so a gateway of an earlier version reads them (a store
@@ -345,9 +343,6 @@ fn manifest_suffix(from: u8) -> Vec<u8> {
         );
         let v3: V3 = Default::default();
         suffix.extend(postcard::to_allocvec(&v3).expect("serializable"));
-    }
-    if from < 4 {
-        suffix.extend(postcard::to_allocvec(&Vec::<[u8; 32]>::new()).expect("serializable"));
     }
     suffix
 }
@@ -887,7 +882,6 @@ mod tests {
         };
         let both = ObjectMeta {
             parts: vec![unsalted, salted.clone()],
-            content_hashes: vec![[5; 32], [6; 32]],
             ..meta
         };
         assert_eq!(

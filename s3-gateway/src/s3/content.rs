@@ -7,7 +7,9 @@
 //! same shards whoever publishes them. The manifest is kept as an object
 //! of the hidden bucket [`CONTENT_BUCKET`] named by the CID (audited,
 //! repaired and garbage-collected like any object, and kept in metadata
-//! backups); its `content_hashes` are the segments' chaining values.
+//! backups); the segments' chaining values are its metadata entry
+//! [`HASHES_ENTRY`] (so that the manifest format of every object stays as
+//! it was).
 //! Serving checks those against the CID, then every segment against its
 //! value before any of its bytes is sent.
 
@@ -34,6 +36,36 @@ pub const CONTENT_BUCKET: &str = ".cairn-content";
 /// The owner of [`CONTENT_BUCKET`]: no access key (key ids are
 /// alphanumeric), so no key lists, reads or writes it through S3.
 const CONTENT_OWNER: &str = "cairn:published-content";
+
+/// The metadata entry of a kept content's manifest holding its segments'
+/// chaining values, in hex, one after another.
+pub const HASHES_ENTRY: &str = "cairn-segment-hashes";
+
+/// The metadata entry carrying `hashes`.
+pub fn hashes_entry(hashes: &[[u8; 32]]) -> (String, String) {
+    let text: String = hashes.iter().map(|h| crate::data::hex(h)).collect();
+    (HASHES_ENTRY.to_owned(), text)
+}
+
+/// The segments' chaining values of a kept content's manifest; `None` if
+/// the entry is missing or malformed.
+pub fn hashes_of(meta: &ObjectMeta) -> Option<Vec<[u8; 32]>> {
+    let (_, text) = meta.user_metadata.iter().find(|(n, _)| n == HASHES_ENTRY)?;
+    if text.len() % 64 != 0 || !text.is_ascii() {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(64)
+        .map(|hash| {
+            let mut out = [0u8; 32];
+            for (i, pair) in hash.chunks(2).enumerate() {
+                let pair = std::str::from_utf8(pair).ok()?;
+                out[i] = u8::from_str_radix(pair, 16).ok()?;
+            }
+            Some(out)
+        })
+        .collect()
+}
 
 /// The response header carrying a published object's CID.
 pub const CID_HEADER: &str = "x-cairn-cid";
@@ -123,7 +155,7 @@ impl Gateway {
             k: written.scheme.k as u8,
             m: written.scheme.m as u8,
             parts: vec![written.part],
-            content_hashes: hashes,
+            user_metadata: vec![hashes_entry(&hashes)],
             ..ObjectMeta::default()
         };
         // Published already (by this or another key): the shards just
@@ -192,15 +224,16 @@ impl Gateway {
         let cid = parse_cid(text)?;
         let name = cid.to_string();
         let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
+        // Kept here, or another publisher's layout found in the DHT.
         let found = match (kept, &self.dht) {
-            (Some(meta), _) => Some(meta),
+            (Some(meta), _) => Some((meta, false)),
             (None, Some(dht)) => dht
                 .resolve(&cid)
                 .await
-                .map(|manifest| super::content_dht::meta_of(&cid, &manifest)),
+                .map(|manifest| (super::content_dht::meta_of(&cid, &manifest), true)),
             (None, None) => None,
         };
-        let Some(meta) = found else {
+        let Some((meta, foreign)) = found else {
             return Err(S3Error::with_message(
                 S3ErrorCode::NoSuchKey,
                 format!("No content with id {name} is kept here or announced in the mesh."),
@@ -210,12 +243,13 @@ impl Gateway {
             cid,
             meta.size,
             meta.segment_size,
-            meta.content_hashes.clone(),
+            hashes_of(&meta).ok_or_else(|| internal("a content manifest without its hashes"))?,
         )
         .map_err(|e| {
             tracing::error!(cid = %name, error = %e, "a stored content manifest does not make its CID");
             internal(e)
         })?;
+        let content = if foreign { content.foreign() } else { content };
         let etag = format!("\"{name}\"");
         let mut out = HeaderMap::new();
         let value = |v: &str| HeaderValue::from_str(v).map_err(internal);
@@ -223,6 +257,16 @@ impl Gateway {
         out.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
         out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         out.insert(CID_HEADER, value(&name)?);
+        // Content from anyone, on the S3 origin: never sniffed, never run
+        // as a page of this origin.
+        out.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        out.insert(
+            "content-security-policy",
+            HeaderValue::from_static("sandbox"),
+        );
         let content_type = meta
             .content_type
             .as_deref()
@@ -305,6 +349,22 @@ pub fn published_body(published: &Published) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_hashes_round_trip_through_the_metadata_entry() {
+        let hashes = vec![[0xab; 32], [0x01; 32]];
+        let meta = ObjectMeta {
+            user_metadata: vec![hashes_entry(&hashes)],
+            ..ObjectMeta::default()
+        };
+        assert_eq!(hashes_of(&meta), Some(hashes));
+        let bad = ObjectMeta {
+            user_metadata: vec![(HASHES_ENTRY.into(), "zz".repeat(32))],
+            ..ObjectMeta::default()
+        };
+        assert_eq!(hashes_of(&bad), None);
+        assert_eq!(hashes_of(&ObjectMeta::default()), None);
+    }
 
     #[test]
     fn file_names_are_the_last_path_segment_without_quotes() {

@@ -161,18 +161,18 @@ impl ContentDht {
 }
 
 /// The DHT manifest of content kept as `meta` (one part, its segments'
-/// hashes in `content_hashes`).
+/// hashes in its metadata entry).
 pub fn manifest_of(meta: &ObjectMeta) -> Result<ContentManifest, AnnounceError> {
     let [part] = meta.parts.as_slice() else {
         return Err(AnnounceError::Manifest("content has one part".into()));
     };
-    if part.segments.len() != meta.content_hashes.len() {
-        return Err(AnnounceError::Manifest("a hash per segment".into()));
-    }
+    let hashes = super::content::hashes_of(meta)
+        .filter(|h| h.len() == part.segments.len())
+        .ok_or_else(|| AnnounceError::Manifest("a hash per segment".into()))?;
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut index: HashMap<Vec<u8>, u16> = HashMap::new();
     let mut segments = Vec::with_capacity(part.segments.len());
-    for (segment, hash) in part.segments.iter().zip(&meta.content_hashes) {
+    for (segment, hash) in part.segments.iter().zip(&hashes) {
         let shards = segment
             .shards
             .iter()
@@ -240,7 +240,7 @@ pub fn meta_of(cid: &ContentId, manifest: &ContentManifest) -> ObjectMeta {
             segments,
             key_salt: None,
         }],
-        content_hashes: manifest.hashes(),
+        user_metadata: vec![super::content::hashes_entry(&manifest.hashes())],
         ..ObjectMeta::default()
     }
 }
