@@ -738,7 +738,8 @@ impl DataPath {
                 async move {
                     let result = match &opening {
                         Opening::Key(key) => {
-                            this.read_segment(key, scheme, part_number, (&at, index), &segment)
+                            let at = (&at, index);
+                            this.read_segment(key, scheme, part_number, at, &segment, true)
                                 .await
                         }
                         Opening::Content(content) => {
@@ -839,7 +840,7 @@ impl DataPath {
             .ok_or(DataError::Mismatch(index))?;
         let key = mesh::content::segment_key(hash);
         let plain = self
-            .read_segment_of(&key, scheme, 0, at, layout, !content.foreign)
+            .read_segment(&key, scheme, 0, at, layout, !content.foreign)
             .await?;
         let checked = if plain.len() <= INLINE_CODEC_MAX {
             content.check(index, &plain)
@@ -858,23 +859,11 @@ impl DataPath {
 
     /// Fetches k shards of one segment (nearest first, the rest as backups)
     /// and decodes it. `at` is the part and the segment's index in it.
+    /// `ours` is false for a layout this gateway did not write (another
+    /// publisher's manifest): a shard it names that is missing or wrong is
+    /// then no evidence against its node, so nothing is struck, marked or
+    /// queued for repair.
     async fn read_segment(
-        &self,
-        key: &ObjectKey,
-        scheme: Scheme,
-        part: u32,
-        at: (&PartRef, u64),
-        layout: &SegmentLayout,
-    ) -> Result<Bytes, DataError> {
-        self.read_segment_of(key, scheme, part, at, layout, true)
-            .await
-    }
-
-    /// [`DataPath::read_segment`]; `ours` false for a layout this gateway
-    /// did not write (another publisher's manifest): a shard it names that
-    /// is missing or wrong is then no evidence against its node, so nothing
-    /// is struck, marked or queued for repair.
-    async fn read_segment_of(
         &self,
         key: &ObjectKey,
         scheme: Scheme,
@@ -930,7 +919,7 @@ impl DataPath {
     }
 
     /// [`DataPath::fetch_shards`]; with `judge` false, failures are not
-    /// held against nodes (see [`DataPath::read_segment_of`]).
+    /// held against nodes (see [`DataPath::read_segment`]).
     async fn fetch_judged(
         &self,
         layout: &SegmentLayout,

@@ -163,9 +163,12 @@ impl Gateway {
         // kept manifest names are garbage collection's.
         let already = self.keep_manifest(&name, record.clone()).await?;
         drop(written.guard);
-        // Announced from what is kept (the first publisher's layout if
-        // this content was kept already).
-        let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
+        // Announced from what is kept: the first publication's layout if
+        // this content was kept already.
+        let kept = match already {
+            false => Some(record),
+            true => self.meta.object(CONTENT_BUCKET, &name).await?,
+        };
         let announced = match (&self.dht, kept) {
             (Some(dht), Some(kept)) => match dht.announce(&cid, &kept).await {
                 Ok(()) => true,
