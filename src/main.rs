@@ -2,11 +2,13 @@
 
 mod bench_cmd;
 mod devnet_cmd;
+mod gateway_client;
 mod gateway_cmd;
 mod logging;
 mod manage_cmd;
 mod mesh_cmd;
 mod node_cmd;
+mod pin_cmd;
 mod publish_cmd;
 mod recover_cmd;
 mod shard_id_cmd;
@@ -52,6 +54,10 @@ enum Command {
     Simulate(Box<simulate_cmd::SimulateArgs>),
     /// Publish an object by its content id (CID) through a gateway.
     Publish(publish_cmd::PublishArgs),
+    /// Pin content on a gateway (IPFS Pinning Service API), list and
+    /// remove pins.
+    #[command(subcommand)]
+    Pin(pin_cmd::PinCommand),
     /// Show a gateway's view of its nodes and of its data's health.
     Status(status_cmd::StatusArgs),
     /// Check nodes' signed usage reports (fetched with `cairn shard usage`).
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
         Command::Publish(args) => runtime().block_on(publish_cmd::run(args)),
+        Command::Pin(command) => runtime().block_on(pin_cmd::run(command)),
         Command::Status(args) => runtime().block_on(status_cmd::run(args)),
         Command::Usage(command) => usage_cmd::run(command),
     };

@@ -2,7 +2,6 @@
 //! through a gateway (a signed `POST /BUCKET/KEY?publish`), and prints the
 //! CID and where anyone can fetch it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,33 +12,11 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 pub struct PublishArgs {
     /// The object: s3://BUCKET/KEY.
     object: String,
-    /// The gateway's S3 endpoint; default: the devnet's in --dir.
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// Access key id; default: the devnet's.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    access_key: Option<String>,
-    /// Secret key; default: the devnet's.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
-    /// A devnet directory whose devnet.json gives what is not given.
-    #[arg(long, default_value = "./devnet")]
-    dir: PathBuf,
+    #[command(flatten)]
+    gateway: crate::gateway_client::GatewayArgs,
     /// Print the gateway's JSON answer instead.
     #[arg(long)]
     json: bool,
-}
-
-/// What `devnet.json` offers a client: endpoint, access key, secret.
-fn devnet_defaults(dir: &std::path::Path) -> Option<(String, String, String)> {
-    let text = std::fs::read_to_string(dir.join("devnet.json")).ok()?;
-    let info: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let field = |name: &str| info[name].as_str().map(str::to_owned);
-    Some((
-        field("s3_endpoint")?,
-        field("access_key")?,
-        field("secret_key")?,
-    ))
 }
 
 /// Splits `s3://bucket/key`.
@@ -58,20 +35,9 @@ fn parse_object(text: &str) -> anyhow::Result<(String, String)> {
 /// Runs `cairn publish`.
 pub async fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let (bucket, key) = parse_object(&args.object)?;
-    let devnet = devnet_defaults(&args.dir);
-    let pick =
-        |given: Option<String>, from: fn(&(String, String, String)) -> &String, what: &str| {
-            given
-                .or_else(|| devnet.as_ref().map(|d| from(d).clone()))
-                .with_context(|| format!("no {what}: give it, or run in a directory with a devnet"))
-        };
-    let endpoint = pick(args.endpoint, |d| &d.0, "--endpoint")?;
-    let access = pick(args.access_key, |d| &d.1, "access key (AWS_ACCESS_KEY_ID)")?;
-    let secret = pick(
-        args.secret_key,
-        |d| &d.2,
-        "secret key (AWS_SECRET_ACCESS_KEY)",
-    )?;
+    let login = args.gateway.resolve()?;
+    let endpoint = login.endpoint;
+    let (access, secret) = (login.access_key, login.secret_key);
     let creds = aws_sdk_s3::config::Credentials::new(access, secret, None, None, "cairn");
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())

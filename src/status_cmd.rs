@@ -59,11 +59,13 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
     let status: Status = serde_json::from_str(&body).context("reading the status")?;
     print!("{}", render(&status));
-    Ok(if status.segments.lost + status.backup_segments.lost > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if status.segments.lost + status.backup_segments.lost + status.content_segments.lost > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn admin_of_devnet(dir: &std::path::Path) -> anyhow::Result<String> {
@@ -91,7 +93,22 @@ pub(crate) async fn request(
     method: &str,
     token: Option<&str>,
 ) -> anyhow::Result<(http::StatusCode, bytes::Bytes)> {
+    request_with(url, method, token, None).await
+}
+
+/// Sends `method url` (plain http) with `body` as JSON if given, and
+/// `Authorization: Bearer TOKEN` if given; its status and body.
+pub(crate) async fn request_with(
+    url: &str,
+    method: &str,
+    token: Option<&str>,
+    body: Option<bytes::Bytes>,
+) -> anyhow::Result<(http::StatusCode, bytes::Bytes)> {
     let uri: http::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+    anyhow::ensure!(
+        uri.scheme_str() != Some("https"),
+        "{url}: this command speaks plain HTTP only"
+    );
     let host = uri.host().context("the URL has no host")?;
     let port = uri.port_u16().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((host, port))
@@ -108,7 +125,10 @@ pub(crate) async fn request(
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let request = request.body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(http_body_util::Full::new(body.unwrap_or_default()))?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
@@ -194,6 +214,22 @@ pub fn render(status: &Status) -> String {
             out,
             "metadata backup segments: {} full, {} degraded, {} queued for repair, {} lost",
             b.full, b.degraded, b.queued, b.lost,
+        );
+    }
+    let c = &status.content_segments;
+    if c.full + c.degraded + c.queued + c.lost > 0 {
+        let _ = writeln!(
+            out,
+            "content segments (published or pinned, by CID): {} full, {} degraded, {} queued for repair, {} lost",
+            c.full, c.degraded, c.queued, c.lost,
+        );
+    }
+    let p = &status.pins;
+    if p.queued + p.pinning + p.pinned + p.failed > 0 {
+        let _ = writeln!(
+            out,
+            "pins: {} pinned, {} queued, {} pinning, {} failed",
+            p.pinned, p.queued, p.pinning, p.failed,
         );
     }
     let _ = writeln!(

@@ -217,7 +217,7 @@ async fn publishing_needs_a_key_that_may_read_and_write_the_object() {
 struct SecondGateway(std::process::Child, u16);
 
 impl SecondGateway {
-    fn start(devnet: &Devnet, dir: &std::path::Path) -> Self {
+    fn start(devnet: &Devnet, dir: &std::path::Path, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -235,6 +235,7 @@ impl SecondGateway {
             ])
             .arg("--bootstrap")
             .arg(devnet.bootstrap(0).to_string())
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.join("gateway-b.log")).unwrap())
             .spawn()
@@ -296,7 +297,7 @@ async fn content_outlives_the_gateway_that_published_it() {
     // publisher's: B must skip it.
     forge_record(&devnet, &cid).await;
 
-    let b = SecondGateway::start(&devnet, dir.path());
+    let b = SecondGateway::start(&devnet, dir.path(), &[]);
     let path = format!("/cid/{cid}");
     // B may need a moment to know the nodes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -361,4 +362,227 @@ async fn forge_record(devnet: &Devnet, cid: &str) {
     // Let the DHT routing table fill before storing.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     client.publish_content(locator, key, value).await.unwrap();
+}
+
+/// Sends `method path` with `body` (JSON) and `Authorization: Bearer
+/// token` (if any) to the S3 port `port`; the answer.
+fn pins_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> RawResponse {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = token {
+        head.push_str(&format!(
+            "Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        ));
+    }
+    head.push_str("\r\n");
+    exchange(
+        &format!("127.0.0.1:{port}"),
+        head.as_bytes(),
+        body.as_bytes(),
+    )
+    .dechunked()
+}
+
+fn json_of(response: &RawResponse) -> serde_json::Value {
+    serde_json::from_slice(&response.body)
+        .unwrap_or_else(|_| panic!("not JSON ({}): {}", response.status, response.text()))
+}
+
+/// The pinning scenario: A publishes, B (another gateway, on an
+/// empty directory, with its own key) pins the CID through the Pinning
+/// Service API; A is then killed and its data directory deleted, and two
+/// nodes holding B's shards are killed: B repairs its copy, serves every
+/// byte, and lets go of it when the pin is removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(&dir.path().join("devnet"), &["--nodes", "8"]);
+    let data = bytes((9 << 20) + 321, 23);
+    put_on(&devnet, "pub", "film.bin", &data, None).await;
+    let cid = publish_on(&devnet, "s3://pub/film.bin", None).unwrap();
+
+    // B's own key, made before it starts.
+    let b_data = dir.path().join("data");
+    let made = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["gateway", "key", "create", "--data"])
+        .arg(&b_data)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let key: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let (id, secret) = (
+        key["access_key"].as_str().unwrap(),
+        key["secret_key"].as_str().unwrap(),
+    );
+    let token = s3_gateway::pins::token::make(id, secret);
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{admin_port}");
+    let b = SecondGateway::start(&devnet, dir.path(), &["--admin", &admin]);
+    let b_status = || -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["status", "--json", "--admin", &format!("http://{admin}")])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let wait_b = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        loop {
+            let status = b_status();
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {status:#}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+
+    // No token, a wrong token, a bad CID: refused as the spec says.
+    let anonymous = pins_request(b.1, "GET", "/pins", None, None);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(json_of(&anonymous)["error"]["reason"], "UNAUTHORIZED");
+    let forged = s3_gateway::pins::token::make(id, "not the secret");
+    assert_eq!(
+        pins_request(b.1, "GET", "/pins", Some(&forged), None).status,
+        401
+    );
+    let bad = pins_request(
+        b.1,
+        "POST",
+        "/pins",
+        Some(&token),
+        Some(serde_json::json!({"cid": "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(json_of(&bad)["error"]["reason"], "BAD_REQUEST");
+
+    // Pin: queued at once, pinned soon.
+    let pin = serde_json::json!({"cid": cid, "name": "film", "meta": {"app": "tests"}});
+    let made = pins_request(b.1, "POST", "/pins", Some(&token), Some(pin));
+    assert_eq!(made.status, 202, "{}", made.text());
+    let made = json_of(&made);
+    assert_eq!(made["status"], "queued");
+    assert_eq!(made["pin"]["cid"], cid.as_str());
+    assert!(!made["delegates"].as_array().unwrap().is_empty());
+    let request = made["requestid"].as_str().unwrap().to_owned();
+    let path = format!("/pins/{request}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = json_of(&pins_request(b.1, "GET", &path, Some(&token), None));
+        match now["status"].as_str().unwrap() {
+            "pinned" => break,
+            "queued" | "pinning" => {}
+            other => panic!("pin went {other}: {now:#}"),
+        }
+        assert!(Instant::now() < deadline, "not pinned: {now:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed = json_of(&pins_request(
+        b.1,
+        "GET",
+        "/pins?name=FIL&match=ipartial",
+        Some(&token),
+        None,
+    ));
+    assert_eq!(listed["count"], 1, "{listed:#}");
+    assert_eq!(listed["results"][0]["requestid"], request.as_str());
+    let status = wait_b("the pin counted", &|s| s["pins"]["pinned"] == 1);
+    assert_eq!(status["pins"]["failed"], 0);
+
+    // The publisher is gone with everything it knew.
+    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+
+    // Two nodes holding B's copy die; B repairs around them.
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["status", "--json", "--admin", &format!("http://{admin}")])
+        .args(["--object", &format!(".cairn-content/{cid}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shards: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let holder = |segment: usize, index: usize| {
+        let peer = shards["segments"][segment]["shards"][index]["node"]
+            .as_str()
+            .unwrap();
+        devnet.node_index(peer).unwrap()
+    };
+    let first = holder(0, 0);
+    let second = (1..6).map(|i| holder(0, i)).find(|&n| n != first).unwrap();
+    devnet.kill_node(first);
+    devnet.kill_node(second);
+    let (first_peer, second_peer) = (
+        devnet.node_field(first, "peer_id"),
+        devnet.node_field(second, "peer_id"),
+    );
+    let healed = wait_b("B's repair of the pinned content", &|s| {
+        let dead = |peer: &str| {
+            let node = Devnet::node_status(s, peer);
+            node["state"] == "dead" && node["shards"] == 0
+        };
+        s["content_segments"]["lost"] == 0
+            && s["content_segments"]["full"] == 2
+            && s["repair_queue"] == 0
+            && dead(&first_peer)
+            && dead(&second_peer)
+    });
+    assert_eq!(healed["content_segments"]["degraded"], 0, "{healed:#}");
+
+    let whole = request_at(b.1, "GET", &format!("/cid/{cid}"), &[]);
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    assert!(whole.body == data, "B serves the pinned bytes after repair");
+    let ranged = request_at(
+        b.1,
+        "GET",
+        &format!("/cid/{cid}"),
+        &[("Range", "bytes=8388600-8388620")],
+    );
+    assert_eq!(ranged.status, 206);
+    assert!(ranged.body[..] == data[8_388_600..=8_388_620]);
+
+    // Unpinned: the request is gone and B lets go of its copy.
+    assert_eq!(
+        pins_request(b.1, "DELETE", &path, Some(&token), None).status,
+        202
+    );
+    assert_eq!(
+        pins_request(b.1, "GET", &path, Some(&token), None).status,
+        404
+    );
+    wait_b("B letting go of the content", &|s| {
+        s["content_segments"]["full"] == 0 && s["pins"]["pinned"] == 0
+    });
 }

@@ -19,6 +19,7 @@ pub mod data;
 pub mod health;
 pub mod http;
 pub mod meta;
+pub mod pins;
 pub mod policy;
 pub mod s3;
 pub mod server;

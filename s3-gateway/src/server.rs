@@ -494,6 +494,15 @@ pub async fn run(
     )));
     let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone())
         .with_content_dht(content_dht);
+    let pin_store = crate::pins::PinStore::new(meta.clone(), config.region.clone());
+    let pin_worker =
+        crate::pins::worker::PinWorker::new(pin_store.clone(), gateway.clone(), health.clone());
+    // Where pinned content can be fetched from with no gateway: the
+    // mesh's entry points.
+    let delegates = config.bootstrap.iter().map(|a| a.to_string()).collect();
+    let pins =
+        crate::pins::api::PinService::new(pin_store, master.clone(), delegates, pin_worker.waker());
+    background.push(tokio::spawn(pin_worker.run()));
     let route = crate::s3::content_route::ContentRoute::new(gateway.clone(), meta.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_route(route);
@@ -510,7 +519,10 @@ pub async fn run(
     }
     let service = Measured::new(
         crate::http::request_id::WithRequestId::new(crate::cors::layer::Cors::new(
-            crate::http::signing::SignatureRules::new(builder.build(), config.allow_sigv2),
+            crate::pins::api::PinningApi::new(
+                crate::http::signing::SignatureRules::new(builder.build(), config.allow_sigv2),
+                pins,
+            ),
             meta,
             domains.clone(),
         )),

@@ -45,6 +45,7 @@ pub struct GatewayMetrics {
     pub reduced_diversity: Gauge,
     segments: Family<Labels, Gauge>,
     nodes: Family<Labels, Gauge>,
+    pins: Family<Labels, Gauge>,
     /// Unreferenced shards deleted by garbage collection.
     pub collected_shards: Counter,
     /// Shard leases renewed on the nodes.
@@ -99,6 +100,7 @@ impl GatewayMetrics {
             rebalanced_shards: Counter::default(),
             reduced_diversity: Gauge::default(),
             segments: Family::default(),
+            pins: Family::default(),
             nodes: Family::default(),
             collected_shards: Counter::default(),
             renewed_shards: Counter::default(),
@@ -199,6 +201,11 @@ impl GatewayMetrics {
             m.rebalanced_shards.clone(),
         );
         registry.register(
+            "pins",
+            "Pin requests by status (queued, pinning, pinned, failed) at the pin worker's last pass",
+            m.pins.clone(),
+        );
+        registry.register(
             "segments",
             "Segments by health (full, degraded, queued, lost) at the last check",
             m.segments.clone(),
@@ -275,6 +282,21 @@ impl GatewayMetrics {
         self.audits
             .get_or_create(&vec![("result", result.to_owned())])
             .inc();
+    }
+
+    /// Sets the number of pin requests in `status`.
+    pub fn set_pins(&self, status: &str, count: u64) {
+        self.pins
+            .get_or_create(&vec![("status", status.to_owned())])
+            .set(count as i64);
+    }
+
+    /// The number of pin requests in `status` last set.
+    pub fn pins(&self, status: &str) -> u64 {
+        self.pins
+            .get_or_create(&vec![("status", status.to_owned())])
+            .get()
+            .max(0) as u64
     }
 
     /// Sets the segment counts by health.

@@ -29,6 +29,7 @@ use crate::data::nodes::NodeView;
 use crate::health::checker::{SegmentCounts, Survey, doubled_up};
 use crate::health::{Health, peer_name};
 use crate::meta::MetaError;
+use crate::metrics::GatewayMetrics;
 
 /// One node as the gateway sees it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -115,6 +116,31 @@ impl From<SegmentCounts> for SegmentStatus {
     }
 }
 
+/// Pin requests by status.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct PinCounts {
+    /// Waiting to be taken on.
+    pub queued: u64,
+    /// Being taken on.
+    pub pinning: u64,
+    /// Kept here.
+    pub pinned: u64,
+    /// Given up.
+    pub failed: u64,
+}
+
+impl PinCounts {
+    /// The counts the pin worker last published in `metrics`.
+    fn of(metrics: &GatewayMetrics) -> Self {
+        Self {
+            queued: metrics.pins("queued"),
+            pinning: metrics.pins("pinning"),
+            pinned: metrics.pins("pinned"),
+            failed: metrics.pins("failed"),
+        }
+    }
+}
+
 /// The gateway's health report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
@@ -125,6 +151,13 @@ pub struct Status {
     /// Segments of the gateway's metadata backups by health.
     #[serde(default)]
     pub backup_segments: SegmentStatus,
+    /// Segments of content kept by its CID (published or pinned) by
+    /// health.
+    #[serde(default)]
+    pub content_segments: SegmentStatus,
+    /// Pin requests by status, at the pin worker's last pass.
+    #[serde(default)]
+    pub pins: PinCounts,
     /// Segments in the repair queue now.
     pub repair_queue: u64,
     /// Segments waiting to have doubled-up shards spread out now.
@@ -246,6 +279,8 @@ impl Admin {
             nodes,
             segments: survey.segments.into(),
             backup_segments: survey.backup_segments.into(),
+            content_segments: survey.content_segments.into(),
+            pins: PinCounts::of(self.health.metrics()),
             repair_queue: meta.repair_queue().await?.len() as u64,
             rebalance_queue: meta.rebalance_queue().await?.len() as u64,
             last_check_secs: (survey.at > 0).then(|| {

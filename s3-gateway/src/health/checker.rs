@@ -50,6 +50,9 @@ pub struct CheckReport {
     /// Segments of the gateway's metadata backups by health (repaired
     /// alike, counted apart).
     pub backup_segments: SegmentCounts,
+    /// Segments of content kept by its CID (published through this
+    /// gateway or pinned here) by health (repaired alike, counted apart).
+    pub content_segments: SegmentCounts,
     /// Shards referenced on each node.
     pub held: HashMap<Vec<u8>, u64>,
     /// Per node, the shards chosen for its next audits.
@@ -143,6 +146,7 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
     };
     let mut counts = SegmentCounts::default();
     let mut backup_counts = SegmentCounts::default();
+    let mut content_counts = SegmentCounts::default();
     let mut degraded = Vec::new();
     let mut healed = Vec::new();
     let mut seen_queued = HashSet::new();
@@ -180,10 +184,10 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
         }
         let healthy = held;
         let total = layout.shards.len();
-        let counts = if at.bucket == crate::backup::INTERNAL_BUCKET {
-            &mut backup_counts
-        } else {
-            &mut counts
+        let counts = match at.bucket.as_str() {
+            crate::backup::INTERNAL_BUCKET => &mut backup_counts,
+            crate::s3::content::CONTENT_BUCKET => &mut content_counts,
+            _ => &mut counts,
         };
         let threshold = config.threshold(k as usize, total);
         if held < k as usize {
@@ -243,6 +247,7 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
     let report = CheckReport {
         segments: counts,
         backup_segments: backup_counts,
+        content_segments: content_counts,
         held: sampler.seen,
         samples: sampler.picked,
         at: now_ms(),

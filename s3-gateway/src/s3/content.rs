@@ -26,7 +26,7 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 use super::Gateway;
 use super::error::internal;
 use super::response::scheme_of;
-use crate::data::{ContentRef, ObjectRef, PartRef};
+use crate::data::{ContentRef, ObjectRef, PartRef, Written};
 use crate::meta::{MetaError, ObjectMeta, WriteCondition};
 
 /// The bucket published content's manifests are kept in, by CID. Not a
@@ -65,6 +65,20 @@ pub fn hashes_of(meta: &ObjectMeta) -> Option<Vec<[u8; 32]>> {
             Some(out)
         })
         .collect()
+}
+
+/// The metadata entry of a kept content's manifest saying what it is
+/// kept for; [`KEPT_FOR_PINS`]: written for a pin, let go when no pin or
+/// publication holds it. Content published before pins existed has none.
+const KEPT_FOR_ENTRY: &str = "cairn-kept-for";
+const KEPT_FOR_PINS: &str = "pins";
+
+/// How content about to be kept is described.
+struct Kept {
+    content_type: Option<String>,
+    disposition: Option<String>,
+    /// Written for a pin (so let go when nothing holds it).
+    for_pins: bool,
 }
 
 /// The response header carrying a published object's CID.
@@ -141,44 +155,25 @@ impl Gateway {
             .write_content(Some(meta.size), Box::pin(source))
             .await?;
         let name = cid.to_string();
+        // Held before it is kept, so that letting go of a pin of the same
+        // content (the pin worker) never drops what is being published.
+        crate::pins::refs::hold(
+            &self.meta,
+            &self.region,
+            &name,
+            crate::pins::refs::PUBLISHED,
+        )
+        .await?;
         let disposition = meta
             .content_disposition
             .clone()
             .unwrap_or_else(|| format!("inline; filename=\"{}\"", file_name(key)));
-        let record = ObjectMeta {
-            size: written.part.size,
-            etag: format!("\"{name}\""),
-            last_modified: unix_ms(),
+        let kept = Kept {
             content_type: meta.content_type.clone(),
-            content_disposition: Some(disposition),
-            segment_size: self.data.params().segment_size as u64,
-            k: written.scheme.k as u8,
-            m: written.scheme.m as u8,
-            parts: vec![written.part],
-            user_metadata: vec![hashes_entry(&hashes)],
-            ..ObjectMeta::default()
+            disposition: Some(disposition),
+            for_pins: false,
         };
-        // Published already (by this or another key): the shards just
-        // written have the same ids; copies placed on other nodes than the
-        // kept manifest names are garbage collection's.
-        let already = self.keep_manifest(&name, record.clone()).await?;
-        drop(written.guard);
-        // Announced from what is kept: the first publication's layout if
-        // this content was kept already.
-        let kept = match already {
-            false => Some(record),
-            true => self.meta.object(CONTENT_BUCKET, &name).await?,
-        };
-        let announced = match (&self.dht, kept) {
-            (Some(dht), Some(kept)) => match dht.announce(&cid, &kept).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(cid = %name, error = %e, "published, but not announced in the DHT");
-                    false
-                }
-            },
-            _ => false,
-        };
+        let (already, announced) = self.keep_content(&cid, written, &hashes, kept).await?;
         tracing::info!(%bucket, %key, cid = %name, already, announced, "published");
         Ok(Published {
             cid: name,
@@ -186,6 +181,128 @@ impl Gateway {
             already,
             announced,
         })
+    }
+
+    /// Keeps content `cid` just written (`written`, with segment chaining
+    /// values `hashes`) as this gateway's own: its manifest recorded in
+    /// [`CONTENT_BUCKET`] unless recorded already, and announced in the
+    /// DHT. Returns whether it was kept already and whether it was
+    /// announced.
+    async fn keep_content(
+        &self,
+        cid: &ContentId,
+        written: Written,
+        hashes: &[[u8; 32]],
+        kept: Kept,
+    ) -> S3Result<(bool, bool)> {
+        let name = cid.to_string();
+        let mut user_metadata = vec![hashes_entry(hashes)];
+        if kept.for_pins {
+            user_metadata.push((KEPT_FOR_ENTRY.to_owned(), KEPT_FOR_PINS.to_owned()));
+        }
+        let record = ObjectMeta {
+            size: written.part.size,
+            etag: format!("\"{name}\""),
+            last_modified: unix_ms(),
+            content_type: kept.content_type,
+            content_disposition: kept.disposition,
+            segment_size: self.data.params().segment_size as u64,
+            k: written.scheme.k as u8,
+            m: written.scheme.m as u8,
+            parts: vec![written.part],
+            user_metadata,
+            ..ObjectMeta::default()
+        };
+        // Kept already (published by this or another key, or pinned): the
+        // shards just written have the same ids; copies placed on other
+        // nodes than the kept manifest names are garbage collection's.
+        let already = self.keep_manifest(&name, record.clone()).await?;
+        drop(written.guard);
+        // Announced from what is kept: the first layout if this content
+        // was kept already.
+        let kept = match already {
+            false => Some(record),
+            true => self.meta.object(CONTENT_BUCKET, &name).await?,
+        };
+        let announced = match (&self.dht, kept) {
+            (Some(dht), Some(kept)) => match dht.announce(cid, &kept).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(cid = %name, error = %e, "kept, but not announced in the DHT");
+                    false
+                }
+            },
+            _ => false,
+        };
+        Ok((already, announced))
+    }
+
+    /// Takes content `cid` on as this gateway's own (a pin): unless it is
+    /// kept here already, finds its manifest in the DHT, reads every byte
+    /// (each segment checked against the CID) and writes it again under
+    /// this gateway's identity, so that it is audited, repaired and
+    /// renewed here whatever its publisher does. Returns whether it was
+    /// kept already.
+    pub async fn take_on(&self, cid: &ContentId) -> S3Result<bool> {
+        let name = cid.to_string();
+        if self.meta.object(CONTENT_BUCKET, &name).await?.is_some() {
+            return Ok(true);
+        }
+        let (meta, content) = self.find_content(cid).await?;
+        let part = meta
+            .parts
+            .first()
+            .cloned()
+            .ok_or_else(|| internal("no part"))?;
+        let at = PartRef {
+            object: ObjectRef::new(CONTENT_BUCKET, &name),
+            index: 0,
+        };
+        let source =
+            self.data
+                .read_content(at, Arc::new(content), scheme_of(&meta), part, 0..meta.size);
+        let (written, got, hashes) = self
+            .data
+            .write_content(Some(meta.size), Box::pin(source))
+            .await?;
+        if got != *cid {
+            // Every segment was checked against the CID on the way in.
+            return Err(internal(format!("content {name} was written as {got}")));
+        }
+        let kept = Kept {
+            content_type: meta.content_type.clone(),
+            disposition: meta.content_disposition.clone(),
+            for_pins: true,
+        };
+        let (already, announced) = self.keep_content(cid, written, &hashes, kept).await?;
+        tracing::info!(cid = %name, size = meta.size, already, announced, "content taken on for a pin");
+        Ok(already)
+    }
+
+    /// Lets go of content `cid` kept for pins: deletes its manifest and
+    /// shards if nothing holds it any more (no pin, no publication). What
+    /// was published here before pins existed (no [`KEPT_FOR_ENTRY`]) is
+    /// never let go. Returns whether it was deleted.
+    pub async fn let_go(&self, cid: &str) -> S3Result<bool> {
+        if crate::pins::refs::held(&self.meta, cid).await? {
+            return Ok(false);
+        }
+        let Some(kept) = self.meta.object(CONTENT_BUCKET, cid).await? else {
+            return Ok(false);
+        };
+        let for_pins = kept
+            .user_metadata
+            .iter()
+            .any(|(n, v)| n == KEPT_FOR_ENTRY && v == KEPT_FOR_PINS);
+        if !for_pins {
+            return Ok(false);
+        }
+        if let Some(gone) = self.meta.delete_object(CONTENT_BUCKET, cid).await? {
+            self.data.delete_shards(gone.parts);
+            tracing::info!(%cid, "content no pin holds any more deleted");
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Records the manifest of content `name` unless it is recorded
@@ -216,6 +333,40 @@ impl Gateway {
         }
     }
 
+    /// The manifest of content `cid` (kept here, or another publisher's
+    /// found in the DHT) and what reading it needs, checked against the
+    /// CID.
+    async fn find_content(&self, cid: &ContentId) -> S3Result<(ObjectMeta, ContentRef)> {
+        let name = cid.to_string();
+        let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
+        let found = match (kept, &self.dht) {
+            (Some(meta), _) => Some((meta, false)),
+            (None, Some(dht)) => dht
+                .resolve(cid)
+                .await
+                .map(|manifest| (super::content_dht::meta_of(cid, &manifest), true)),
+            (None, None) => None,
+        };
+        let Some((meta, foreign)) = found else {
+            return Err(S3Error::with_message(
+                S3ErrorCode::NoSuchKey,
+                format!("No content with id {name} is kept here or announced in the mesh."),
+            ));
+        };
+        let content = ContentRef::new(
+            *cid,
+            meta.size,
+            meta.segment_size,
+            hashes_of(&meta).ok_or_else(|| internal("a content manifest without its hashes"))?,
+        )
+        .map_err(|e| {
+            tracing::error!(cid = %name, error = %e, "a content manifest does not make its CID");
+            internal(e)
+        })?;
+        let content = if foreign { content.foreign() } else { content };
+        Ok((meta, content))
+    }
+
     /// Answers `GET` (or `HEAD`) `/cid/<cid>`: the content, whole or the
     /// range asked, every byte checked against the CID.
     pub async fn serve_cid(
@@ -226,33 +377,7 @@ impl Gateway {
     ) -> S3Result<S3Response<Body>> {
         let cid = parse_cid(text)?;
         let name = cid.to_string();
-        let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
-        // Kept here, or another publisher's layout found in the DHT.
-        let found = match (kept, &self.dht) {
-            (Some(meta), _) => Some((meta, false)),
-            (None, Some(dht)) => dht
-                .resolve(&cid)
-                .await
-                .map(|manifest| (super::content_dht::meta_of(&cid, &manifest), true)),
-            (None, None) => None,
-        };
-        let Some((meta, foreign)) = found else {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NoSuchKey,
-                format!("No content with id {name} is kept here or announced in the mesh."),
-            ));
-        };
-        let content = ContentRef::new(
-            cid,
-            meta.size,
-            meta.segment_size,
-            hashes_of(&meta).ok_or_else(|| internal("a content manifest without its hashes"))?,
-        )
-        .map_err(|e| {
-            tracing::error!(cid = %name, error = %e, "a stored content manifest does not make its CID");
-            internal(e)
-        })?;
-        let content = if foreign { content.foreign() } else { content };
+        let (meta, content) = self.find_content(&cid).await?;
         let etag = format!("\"{name}\"");
         let mut out = HeaderMap::new();
         let value = |v: &str| HeaderValue::from_str(v).map_err(internal);

@@ -78,6 +78,11 @@ impl Gateway {
         }
     }
 
+    /// The region this gateway answers for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// A fresh object key, and its wrapped form for the manifest.
     fn new_object_key(&self) -> (mesh::codec::ObjectKey, Vec<u8>) {
         let key = mesh::codec::ObjectKey::generate();

@@ -1,0 +1,88 @@
+//! What holds content kept here: each pin of it, and its publication
+//! through this gateway. Kept content written for pins is let go
+//! ([`crate::s3::Gateway::let_go`]) only once nothing holds it.
+//!
+//! A hold is an empty record `ref/<cid>/<holder>` of the internal bucket
+//! [`super::PINS_BUCKET`], so "is it held?" is one short listing. Holds
+//! are written before the content is kept and removed after the pin is,
+//! so a hold never points at nothing being taken on.
+
+use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta};
+
+/// The holder standing for publication through this gateway.
+pub const PUBLISHED: &str = "published";
+
+fn key(cid: &str, holder: &str) -> String {
+    format!("ref/{cid}/{holder}")
+}
+
+/// Records that `holder` holds content `cid`.
+pub async fn hold(
+    meta: &MetaStore,
+    region: &str,
+    cid: &str,
+    holder: &str,
+) -> Result<(), MetaError> {
+    super::put_internal(meta, region, &key(cid, holder), &ObjectMeta::default()).await
+}
+
+/// Removes `holder`'s hold on `cid`.
+pub async fn release(meta: &MetaStore, cid: &str, holder: &str) -> Result<(), MetaError> {
+    match meta
+        .delete_object(super::PINS_BUCKET, &key(cid, holder))
+        .await
+    {
+        Ok(_) | Err(MetaError::NoSuchBucket) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether anything holds `cid`.
+pub async fn held(meta: &MetaStore, cid: &str) -> Result<bool, MetaError> {
+    let query = ListQuery {
+        prefix: format!("ref/{cid}/"),
+        max_keys: 1,
+        ..ListQuery::default()
+    };
+    match meta.list_objects(super::PINS_BUCKET, &query).await {
+        Ok(page) => Ok(!page.objects.is_empty()),
+        Err(MetaError::NoSuchBucket) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Notes that a hold on `cid` went away, for the pin worker to let go of
+/// the content if nothing else holds it (one task decides, so a pin taken
+/// on at the same moment is never undone by another request).
+pub async fn released(meta: &MetaStore, region: &str, cid: &str) -> Result<(), MetaError> {
+    super::put_internal(meta, region, &format!("gone/{cid}"), &ObjectMeta::default()).await
+}
+
+/// The contents noted by [`released`] (at most `limit`).
+pub async fn released_list(meta: &MetaStore, limit: usize) -> Result<Vec<String>, MetaError> {
+    let query = ListQuery {
+        prefix: "gone/".into(),
+        max_keys: limit,
+        ..ListQuery::default()
+    };
+    match meta.list_objects(super::PINS_BUCKET, &query).await {
+        Ok(page) => Ok(page
+            .objects
+            .into_iter()
+            .filter_map(|(key, _)| key.strip_prefix("gone/").map(str::to_owned))
+            .collect()),
+        Err(MetaError::NoSuchBucket) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Clears the note [`released`] left for `cid`.
+pub async fn settled(meta: &MetaStore, cid: &str) -> Result<(), MetaError> {
+    match meta
+        .delete_object(super::PINS_BUCKET, &format!("gone/{cid}"))
+        .await
+    {
+        Ok(_) | Err(MetaError::NoSuchBucket) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
