@@ -127,6 +127,11 @@ struct RunArgs {
     /// disk then loses every object).
     #[arg(long)]
     no_backup: bool,
+    /// A file of CIDs (one per line, `#` comments) this gateway will not
+    /// serve (451) or pin; reread when it changes. Other gateways, and
+    /// `cairn get`, are not affected.
+    #[arg(long, value_name = "FILE")]
+    denylist: Option<PathBuf>,
 }
 
 /// Connection cap and timeouts of the S3 endpoint.
@@ -282,6 +287,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                     every: (*run.backup_every).max(std::time::Duration::from_millis(100)),
                     ..Default::default()
                 }),
+                denylist: run.denylist,
             };
             s3_gateway::run(config, crate::node_cmd::shutdown_signal()).await?;
         }

@@ -586,3 +586,61 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
         s["content_segments"]["full"] == 0 && s["pins"]["pinned"] == 0
     });
 }
+
+/// An operator's denylist: the gateway that has it answers 451 for the
+/// CID and refuses to pin it; the gateway that published it still serves
+/// it; taking the CID off the list serves it again, without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denylisted_cid_is_refused_by_that_gateway_only() {
+    let data = bytes(70_000, 41);
+    put("deny-src", "leaflet.txt", &data, Some("text/plain")).await;
+    let cid = publish("s3://deny-src/leaflet.txt", None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("denylist.txt");
+    std::fs::write(&list, format!("# refused here\n{cid}\n")).unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["gateway", "key", "create", "--data"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let key: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let token = s3_gateway::pins::token::make(
+        key["access_key"].as_str().unwrap(),
+        key["secret_key"].as_str().unwrap(),
+    );
+    let b = SecondGateway::start(
+        devnet(),
+        dir.path(),
+        &["--denylist", list.to_str().unwrap()],
+    );
+    let path = format!("/cid/{cid}");
+
+    let refused = request_at(b.1, "GET", &path, &[]);
+    assert_eq!(refused.status, 451, "{}", refused.text());
+    assert!(refused.text().contains("UnavailableForLegalReasons"));
+    let pin = serde_json::json!({ "cid": cid });
+    let pinned = pins_request(b.1, "POST", "/pins", Some(&token), Some(pin));
+    assert_eq!(pinned.status, 451, "{}", pinned.text());
+    assert_eq!(json_of(&pinned)["error"]["reason"], "DENYLISTED");
+    // The publishing gateway has no such list.
+    let served = request("GET", &path, &[]);
+    assert_eq!(served.status, 200);
+    assert!(served.body == data);
+
+    std::fs::write(&list, "# nothing refused now\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = request_at(b.1, "GET", &path, &[]);
+        if got.status == 200 {
+            assert!(got.body == data, "B serves the bytes once allowed");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}: {}",
+            got.status,
+            got.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

@@ -77,6 +77,9 @@ pub struct GatewayConfig {
     /// backups; ignored with `meta_url`, where the database is backed up by
     /// its own means).
     pub backup: Option<crate::backup::BackupConfig>,
+    /// A file of CIDs this gateway will not serve or pin (reread when it
+    /// changes).
+    pub denylist: Option<PathBuf>,
 }
 
 /// Why the gateway could not start.
@@ -492,16 +495,27 @@ pub async fn run(
         meta.clone(),
         health.clone(),
     )));
+    let denylist = match &config.denylist {
+        Some(path) => crate::s3::denylist::Denylist::watch(path.clone())
+            .map_err(|e| std::io::Error::other(format!("the denylist {}: {e}", path.display())))?,
+        None => crate::s3::denylist::Denylist::empty(),
+    };
     let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone())
-        .with_content_dht(content_dht);
+        .with_content_dht(content_dht)
+        .with_denylist(denylist);
     let pin_store = crate::pins::PinStore::new(meta.clone(), config.region.clone());
     let pin_worker =
         crate::pins::worker::PinWorker::new(pin_store.clone(), gateway.clone(), health.clone());
     // Where pinned content can be fetched from with no gateway: the
     // mesh's entry points.
     let delegates = config.bootstrap.iter().map(|a| a.to_string()).collect();
-    let pins =
-        crate::pins::api::PinService::new(pin_store, master.clone(), delegates, pin_worker.waker());
+    let pins = crate::pins::api::PinService::new(
+        pin_store,
+        gateway.clone(),
+        master.clone(),
+        delegates,
+        pin_worker.waker(),
+    );
     background.push(tokio::spawn(pin_worker.run()));
     let route = crate::s3::content_route::ContentRoute::new(gateway.clone(), meta.clone());
     let mut builder = S3ServiceBuilder::new(gateway);

@@ -48,6 +48,7 @@ type Response = http::Response<s3s::Body>;
 /// store handle, one waker).
 pub struct PinService {
     store: PinStore,
+    gateway: crate::s3::Gateway,
     master: Arc<MasterKey>,
     delegates: Vec<String>,
     wake: Arc<Notify>,
@@ -55,10 +56,12 @@ pub struct PinService {
 
 impl PinService {
     /// The API over `store`, checking tokens with secrets opened by
-    /// `master`, naming `delegates` (the mesh addresses content can be
-    /// fetched from) and waking the pin worker with `wake`.
+    /// `master`, refusing what `gateway`'s denylist names, naming
+    /// `delegates` (the mesh addresses content can be fetched from) and
+    /// waking the pin worker with `wake`.
     pub fn new(
         store: PinStore,
+        gateway: crate::s3::Gateway,
         master: Arc<MasterKey>,
         delegates: Vec<String>,
         wake: Arc<Notify>,
@@ -66,6 +69,7 @@ impl PinService {
         let delegates = delegates.into_iter().take(MAX_ADDRS).collect();
         Self {
             store,
+            gateway,
             master,
             delegates,
             wake,
@@ -337,7 +341,16 @@ impl PinService {
     }
 
     async fn add(&self, owner: &str, pin: Pin) -> Result<PinRecord, Failure> {
-        check_pin(&pin)?;
+        let cid = check_pin(&pin)?;
+        if self.gateway.check_allowed(&cid).is_err() {
+            return Err(Failure::new(
+                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+                "DENYLISTED",
+                format!(
+                    "This gateway's operator does not keep {cid}; another pinning service may."
+                ),
+            ));
+        }
         if self.store.list(owner).await?.len() >= MAX_PINS_PER_KEY {
             return Err(Failure::new(
                 StatusCode::CONFLICT,
@@ -393,9 +406,9 @@ async fn read_pin(mut body: s3s::Body) -> Result<Pin, Failure> {
         .map_err(|e| Failure::bad_request(format!("The request body is not a Pin object: {e}")))
 }
 
-/// Refuses a pin the gateway cannot or will not keep.
-fn check_pin(pin: &Pin) -> Result<(), Failure> {
-    ContentId::parse(&pin.cid).map_err(|e| {
+/// Refuses a pin the gateway cannot keep; its CID.
+fn check_pin(pin: &Pin) -> Result<ContentId, Failure> {
+    let cid = ContentId::parse(&pin.cid).map_err(|e| {
         Failure::bad_request(format!(
             "{:?} is not a content id Cairn keeps ({e}); it keeps CIDv1 raw blake3-256 ids (bafkr4i...).",
             pin.cid
@@ -424,7 +437,7 @@ fn check_pin(pin: &Pin) -> Result<(), Failure> {
             "A pin's meta has at most {MAX_META} entries of at most {MAX_META_TEXT} bytes each."
         )));
     }
-    Ok(())
+    Ok(cid)
 }
 
 /// How names are matched.

@@ -244,6 +244,7 @@ impl Gateway {
     /// renewed here whatever its publisher does. Returns whether it was
     /// kept already.
     pub async fn take_on(&self, cid: &ContentId) -> S3Result<bool> {
+        self.check_allowed(cid)?;
         let name = cid.to_string();
         if self.meta.object(CONTENT_BUCKET, &name).await?.is_some() {
             return Ok(true);
@@ -333,6 +334,21 @@ impl Gateway {
         }
     }
 
+    /// Refuses content the operator's denylist names: 451.
+    pub fn check_allowed(&self, cid: &ContentId) -> S3Result<()> {
+        if !self.denylist.denies(cid) {
+            return Ok(());
+        }
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("UnavailableForLegalReasons".into()),
+            format!(
+                "This gateway's operator does not serve or keep {cid}; other gateways, and `cairn get` from the mesh, may."
+            ),
+        );
+        e.set_status_code(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+        Err(e)
+    }
+
     /// The manifest of content `cid` (kept here, or another publisher's
     /// found in the DHT) and what reading it needs, checked against the
     /// CID.
@@ -376,6 +392,7 @@ impl Gateway {
         headers: &HeaderMap,
     ) -> S3Result<S3Response<Body>> {
         let cid = parse_cid(text)?;
+        self.check_allowed(&cid)?;
         let name = cid.to_string();
         let (meta, content) = self.find_content(&cid).await?;
         let etag = format!("\"{name}\"");

@@ -18,6 +18,7 @@ pub mod content_route;
 mod copy;
 pub mod copy_source;
 mod cors;
+pub mod denylist;
 mod error;
 mod lifecycle;
 mod listing;
@@ -54,6 +55,8 @@ pub struct Gateway {
     /// Announces published content and finds others' (`None`: this
     /// gateway serves only the content it keeps).
     dht: Option<content_dht::ContentDht>,
+    /// CIDs the operator will not serve or pin here.
+    denylist: denylist::Denylist,
 }
 
 impl Gateway {
@@ -66,6 +69,7 @@ impl Gateway {
             region,
             master,
             dht: None,
+            denylist: denylist::Denylist::empty(),
         }
     }
 
@@ -76,6 +80,11 @@ impl Gateway {
             dht: Some(dht),
             ..self
         }
+    }
+
+    /// Refuses to serve or pin the CIDs `denylist` names.
+    pub fn with_denylist(self, denylist: denylist::Denylist) -> Self {
+        Self { denylist, ..self }
     }
 
     /// The region this gateway answers for.
