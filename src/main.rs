@@ -4,6 +4,7 @@ mod bench_cmd;
 mod devnet_cmd;
 mod gateway_client;
 mod gateway_cmd;
+mod get_cmd;
 mod logging;
 mod manage_cmd;
 mod mesh_cmd;
@@ -54,6 +55,9 @@ enum Command {
     Simulate(Box<simulate_cmd::SimulateArgs>),
     /// Publish an object by its content id (CID) through a gateway.
     Publish(publish_cmd::PublishArgs),
+    /// Fetch published content by its CID straight from the mesh, with no
+    /// gateway (every byte checked against the CID; resumes).
+    Get(get_cmd::GetArgs),
     /// Pin content on a gateway (IPFS Pinning Service API), list and
     /// remove pins.
     #[command(subcommand)]
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
         Command::Publish(args) => runtime().block_on(publish_cmd::run(args)),
+        Command::Get(args) => runtime().block_on(get_cmd::run(args)),
         Command::Pin(command) => runtime().block_on(pin_cmd::run(command)),
         Command::Status(args) => runtime().block_on(status_cmd::run(args)),
         Command::Usage(command) => usage_cmd::run(command),

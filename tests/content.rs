@@ -328,6 +328,88 @@ async fn content_outlives_the_gateway_that_published_it() {
         request_at(b.1, "GET", &format!("/cid/{unknown}"), &[]).status,
         404
     );
+
+    // No gateway at all: `cairn get` with one node's address.
+    let out = dir.path().join("report.pdf");
+    cairn_get(&devnet, &cid, &out).unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "cairn get fetches the bytes"
+    );
+    // Interrupted after the first segment, with garbage after it: the
+    // next run keeps the checked segment and fetches the rest.
+    let again = dir.path().join("again.pdf");
+    let mut partial = data[..8 << 20].to_vec();
+    partial.extend_from_slice(&[0xee; 4096]);
+    std::fs::write(dir.path().join("again.pdf.cairn-part"), &partial).unwrap();
+    let said = cairn_get(&devnet, &cid, &again).unwrap();
+    assert!(
+        std::fs::read(&again).unwrap() == data,
+        "the resumed download is whole"
+    );
+    assert!(said.contains("8388608 bytes were already there"), "{said}");
+    assert!(!dir.path().join("again.pdf.cairn-part").exists());
+}
+
+/// Runs `cairn get CID -o OUT --bootstrap <node 1>`; its stderr, or why
+/// it failed.
+fn cairn_get(devnet: &Devnet, cid: &str, out: &std::path::Path) -> Result<String, String> {
+    let run = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["get", cid, "-o"])
+        .arg(out)
+        .arg("--bootstrap")
+        .arg(devnet.bootstrap(1).to_string())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stderr).into_owned();
+    if run.status.success() {
+        Ok(said)
+    } else {
+        Err(said)
+    }
+}
+
+/// A node holding a data shard of published content serves other bytes
+/// (its copy rotted, or it lies): the gateway and `cairn get` both notice
+/// (the bytes do not hash to the shard id), fetch a parity shard instead
+/// and return the right bytes; the gateway marks the copy bad.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_serving_wrong_shard_bytes_does_not_change_what_a_cid_returns() {
+    let d = devnet();
+    let data = bytes(3 << 20, 59);
+    put("liar-src", "map.bin", &data, None).await;
+    let cid = publish("s3://liar-src/map.bin", None).unwrap();
+    let report = d.object_status(".cairn-content", &cid);
+    let shard = &report["segments"][0]["shards"][0];
+    let (node, id) = (
+        shard["node"].as_str().unwrap(),
+        shard["id"].as_str().unwrap(),
+    );
+    let index = d.node_index(node).expect("a devnet node");
+    let file = common::shard_file(std::path::Path::new(&d.node_field(index, "data_dir")), id);
+    common::flip_byte(&file);
+    assert!(!common::intact(&file, id));
+
+    let got = request("GET", &format!("/cid/{cid}"), &[]);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert!(got.body == data, "the gateway returns the published bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("map.bin");
+    cairn_get(d, &cid, &out).unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "cairn get returns the published bytes"
+    );
+    // The gateway found the rotten copy: marked bad (then repaired).
+    d.wait_object(
+        (".cairn-content", &cid),
+        "the rotten copy marked or rewritten",
+        std::time::Duration::from_secs(60),
+        |o| {
+            let now = &o["segments"][0]["shards"][0];
+            now["state"] != "healthy" || now["id"] != id || common::intact(&file, id)
+        },
+    );
 }
 
 /// Announces, from a fresh identity joined to `devnet`'s mesh, a record

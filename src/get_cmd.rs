@@ -1,0 +1,411 @@
+//! `cairn get CID -o FILE`: fetches published content straight from the
+//! mesh, with no gateway. A light client joins the DHT through a
+//! bootstrap node, finds the CID's signed records, opens the newest
+//! manifest that checks against the CID, then fetches each segment's
+//! shards from the nodes, decodes, decrypts and checks it against the CID
+//! before writing it.
+//!
+//! The download goes to `FILE.cairn-part` and is renamed to `FILE` once
+//! every segment is in and checked; an interrupted download resumes: the
+//! segments already in the part file that check against the CID are kept,
+//! the rest fetched.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use mesh::codec::{Scheme, SegmentCodec, SegmentRef};
+use mesh::content::{ContentId, ContentManifest, NO_NODE};
+use mesh::net::MeshClient;
+use proofs::ShardId;
+
+/// Segments fetched at once.
+const IN_FLIGHT: usize = 4;
+/// How long to keep looking for the content's records.
+const RESOLVE_FOR: Duration = Duration::from_secs(20);
+
+/// Arguments of `cairn get`.
+#[derive(clap::Args, Debug)]
+pub struct GetArgs {
+    /// The content id (bafkr4i...).
+    cid: String,
+    /// Where to write the content.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// A node to join the mesh through (repeatable), ending in
+    /// /p2p/<peer id>; default: the nodes of the devnet in --dir.
+    #[arg(long)]
+    bootstrap: Vec<Multiaddr>,
+    /// A devnet directory whose devnet.json names nodes to join through.
+    #[arg(long, default_value = "./devnet")]
+    dir: PathBuf,
+    /// No progress line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// The nodes of the devnet in `dir`.
+fn devnet_nodes(dir: &Path) -> Vec<Multiaddr> {
+    let Ok(text) = std::fs::read_to_string(dir.join("devnet.json")) else {
+        return Vec::new();
+    };
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    info["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["addr"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// The part file of a download to `output`.
+fn part_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".cairn-part");
+    PathBuf::from(name)
+}
+
+/// Runs `cairn get`.
+pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let cid = ContentId::parse(&args.cid).map_err(|e| {
+        anyhow::anyhow!(
+            "{:?} is not a content id Cairn serves ({e}); it serves CIDv1 raw blake3-256 ids (bafkr4i...)",
+            args.cid
+        )
+    })?;
+    let mut bootstrap = args.bootstrap.clone();
+    if bootstrap.is_empty() {
+        bootstrap = devnet_nodes(&args.dir);
+    }
+    if bootstrap.is_empty() {
+        bail!("no node to join the mesh through: give --bootstrap ADDR, or run where ./devnet is");
+    }
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let mesh = MeshClient::spawn(keypair.clone(), Duration::from_secs(30))?;
+    let mut joined = 0;
+    for addr in &bootstrap {
+        match mesh.dial(addr).await {
+            Ok(_) => joined += 1,
+            Err(e) => tracing::warn!(%addr, error = %e, "cannot reach bootstrap node"),
+        }
+    }
+    if joined == 0 {
+        bail!("none of the bootstrap nodes answered");
+    }
+    let started = Instant::now();
+    let manifest = resolve(&mesh, keypair, &cid).await?;
+    tracing::info!(
+        %cid,
+        size = manifest.size,
+        segments = manifest.segments.len(),
+        took = ?started.elapsed(),
+        "manifest found"
+    );
+    connect_holders(&mesh, &manifest).await;
+    let got = download(&mesh, &cid, &manifest, &args.output, args.quiet).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if !args.quiet {
+        eprintln!(
+            "{cid}: {} bytes to {} in {secs:.2} s ({:.0} MB/s; {} bytes were already there)",
+            manifest.size,
+            args.output.display(),
+            manifest.size as f64 / secs.max(1e-9) / 1e6,
+            got.resumed,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The newest manifest of `cid` in the DHT that checks against it.
+async fn resolve(
+    mesh: &MeshClient,
+    keypair: libp2p::identity::Keypair,
+    cid: &ContentId,
+) -> anyhow::Result<Arc<ContentManifest>> {
+    let dht = s3_gateway::s3::content_dht::ContentDht::new(mesh.clone(), keypair);
+    let deadline = Instant::now() + RESOLVE_FOR;
+    loop {
+        if let Some(manifest) = dht.resolve(cid).await {
+            return Ok(manifest);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "no usable record of {cid} in the mesh (nobody announces it, or every record failed its checks)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Dials the nodes the manifest names, at the addresses their signed
+/// records give.
+async fn connect_holders(mesh: &MeshClient, manifest: &ContentManifest) {
+    let wanted: std::collections::HashSet<Vec<u8>> = manifest.nodes.iter().cloned().collect();
+    let records = match mesh.find_nodes().await {
+        Ok(records) => records,
+        Err(e) => {
+            tracing::warn!(error = %e, "node discovery failed");
+            return;
+        }
+    };
+    let dials = records
+        .iter()
+        .filter(|r| wanted.contains(&r.peer_id))
+        .filter_map(|r| Some((r.peer().ok()?, r.multiaddrs())))
+        .map(|(peer, addrs)| async move {
+            for addr in addrs {
+                if mesh.dial(&addr.with(Protocol::P2p(peer))).await.is_ok() {
+                    return;
+                }
+            }
+        });
+    futures_util::future::join_all(dials).await;
+}
+
+/// What a download did.
+struct Downloaded {
+    /// Bytes found in the part file already, checked.
+    resumed: u64,
+}
+
+async fn download(
+    mesh: &MeshClient,
+    cid: &ContentId,
+    manifest: &Arc<ContentManifest>,
+    output: &Path,
+    quiet: bool,
+) -> anyhow::Result<Downloaded> {
+    let part = part_path(output);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&part)
+        .with_context(|| format!("opening {}", part.display()))?;
+    let file = Arc::new(file);
+    let hashes = Arc::new(manifest.hashes());
+    let count = manifest.segments.len() as u64;
+    // Segments already there (an interrupted download) that check.
+    let have = {
+        let (file, manifest, hashes, cid) = (file.clone(), manifest.clone(), hashes.clone(), *cid);
+        tokio::task::spawn_blocking(move || present(&file, &cid, &manifest, &hashes)).await??
+    };
+    let resumed: u64 = have
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| **h)
+        .map(|(i, _)| manifest.segment_len(i as u64))
+        .sum();
+    let done = Arc::new(AtomicU64::new(resumed));
+    let progress = (!quiet).then(|| spawn_progress(done.clone(), manifest.size));
+    let codec = Arc::new(SegmentCodec::new(
+        Scheme::new(manifest.k as usize, manifest.m as usize)?,
+        manifest.segment_size as usize,
+    )?);
+    let peers: Arc<Vec<Option<PeerId>>> = Arc::new(
+        manifest
+            .nodes
+            .iter()
+            .map(|n| PeerId::from_bytes(n).ok())
+            .collect(),
+    );
+    let todo: Vec<u64> = (0..count).filter(|&i| !have[i as usize]).collect();
+    let mut results = futures_util::stream::iter(todo.into_iter().map(|index| {
+        let (mesh, manifest, codec, peers, hashes, file, done, cid) = (
+            mesh.clone(),
+            manifest.clone(),
+            codec.clone(),
+            peers.clone(),
+            hashes.clone(),
+            file.clone(),
+            done.clone(),
+            *cid,
+        );
+        async move {
+            let plain = fetch_segment(&mesh, &manifest, &codec, &peers, index).await?;
+            let offset = index * manifest.segment_size;
+            let len = plain.len() as u64;
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let size = manifest.size;
+                if !mesh::content::check_segment(
+                    &cid,
+                    size,
+                    manifest.segment_size,
+                    &hashes,
+                    index,
+                    &plain,
+                ) {
+                    bail!("segment {index} does not match the content id");
+                }
+                file.write_all_at(&plain, offset)?;
+                Ok(())
+            })
+            .await??;
+            done.fetch_add(len, Ordering::Relaxed);
+            anyhow::Ok(())
+        }
+    }))
+    .buffer_unordered(IN_FLIGHT);
+    let mut failed = None;
+    while let Some(result) = results.next().await {
+        if let Err(e) = result {
+            failed.get_or_insert(e);
+        }
+    }
+    if let Some(progress) = progress {
+        progress.abort();
+        eprint!("\r\x1b[2K");
+    }
+    if let Some(e) = failed {
+        return Err(e.context(format!(
+            "fetching {cid}; what was fetched stays in {} and a new `cairn get` resumes from it",
+            part.display()
+        )));
+    }
+    file.set_len(manifest.size)?;
+    file.sync_all()?;
+    std::fs::rename(&part, output)
+        .with_context(|| format!("renaming {} to {}", part.display(), output.display()))?;
+    Ok(Downloaded { resumed })
+}
+
+/// Which segments the part file holds already, checked against the CID.
+fn present(
+    file: &std::fs::File,
+    cid: &ContentId,
+    manifest: &ContentManifest,
+    hashes: &[[u8; 32]],
+) -> anyhow::Result<Vec<bool>> {
+    let len = file.metadata()?.len();
+    let mut have = Vec::with_capacity(manifest.segments.len());
+    let mut buf = Vec::new();
+    for index in 0..manifest.segments.len() as u64 {
+        let (start, seg) = (index * manifest.segment_size, manifest.segment_len(index));
+        if start + seg > len || seg == 0 {
+            have.push(false);
+            continue;
+        }
+        buf.resize(seg as usize, 0);
+        file.read_exact_at(&mut buf, start)?;
+        have.push(mesh::content::check_segment(
+            cid,
+            manifest.size,
+            manifest.segment_size,
+            hashes,
+            index,
+            &buf,
+        ));
+    }
+    Ok(have)
+}
+
+/// Fetches any k shards of segment `index` (data shards first, parity if
+/// some fail) and decodes them.
+async fn fetch_segment(
+    mesh: &MeshClient,
+    manifest: &ContentManifest,
+    codec: &Arc<SegmentCodec>,
+    peers: &[Option<PeerId>],
+    index: u64,
+) -> anyhow::Result<Bytes> {
+    let segment = &manifest.segments[index as usize];
+    let k = manifest.k as usize;
+    let total = segment.shards.len();
+    let mut slots: Vec<Option<Bytes>> = vec![None; total];
+    let fetch = |i: usize| {
+        let (id, node) = segment.shards[i];
+        let peer = (node != NO_NODE)
+            .then(|| peers.get(node as usize).copied().flatten())
+            .flatten();
+        let mut shards = mesh.shards();
+        async move {
+            let Some(peer) = peer else {
+                return (i, None);
+            };
+            match shards.get(peer, ShardId(id)).await {
+                Ok(bytes) => (i, Some(Bytes::from(bytes))),
+                Err(e) => {
+                    tracing::debug!(segment = index, shard = i, %peer, error = %e, "shard fetch failed");
+                    (i, None)
+                }
+            }
+        }
+    };
+    let mut next = k.min(total);
+    let mut pending: FuturesUnordered<_> = (0..next).map(fetch).collect();
+    let mut got = 0;
+    while let Some((i, bytes)) = pending.next().await {
+        match bytes {
+            Some(bytes) => {
+                slots[i] = Some(bytes);
+                got += 1;
+                if got == k {
+                    break;
+                }
+            }
+            // One failed: ask the next shard instead.
+            None if next < total => {
+                pending.push(fetch(next));
+                next += 1;
+            }
+            None => {}
+        }
+    }
+    if got < k {
+        bail!("segment {index}: only {got} of the {k} shards needed could be fetched");
+    }
+    let plain_len = manifest.segment_len(index) as usize;
+    let key = mesh::content::segment_key(&segment.hash);
+    let codec = codec.clone();
+    let decoded = tokio::task::spawn_blocking(move || {
+        codec.decode(&key, SegmentRef::simple(index), plain_len, &slots)
+    })
+    .await??;
+    Ok(decoded)
+}
+
+/// Prints the progress on stderr every half second.
+fn spawn_progress(done: Arc<AtomicU64>, total: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let first = done.load(Ordering::Relaxed);
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = done.load(Ordering::Relaxed);
+            let rate = (now - first) as f64 / started.elapsed().as_secs_f64() / 1e6;
+            let percent = if total == 0 {
+                100.0
+            } else {
+                now as f64 * 100.0 / total as f64
+            };
+            eprint!(
+                "\r\x1b[2K{} / {}  {percent:.0} %  {rate:.0} MB/s",
+                bytesize::ByteSize(now).display().iec_short(),
+                bytesize::ByteSize(total).display().iec_short(),
+            );
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_part_file_sits_beside_the_output() {
+        assert_eq!(
+            part_path(Path::new("/tmp/film.bin")),
+            PathBuf::from("/tmp/film.bin.cairn-part")
+        );
+    }
+}
