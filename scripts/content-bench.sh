@@ -2,8 +2,9 @@
 # Published content on a release devnet (6 nodes, 4+2):
 #  1. a SIZE_MIB (256) MiB object read ROUNDS (3) times as a plain S3 GET
 #     (aws-cli `s3 cp` to a file, and curl signing with --aws-sigv4) and
-#     as `GET /cid/<cid>` (curl), the order reversed every other round:
-#     MB/s of each;
+#     as `GET /cid/<cid>` (curl) and as `cairn get <cid>` (no gateway: a
+#     light client joined through one node), the order reversed every
+#     other round: MB/s of each;
 #  2. `cairn publish` of it: seconds (one read, one convergent write);
 #  3. resolution through the DHT: a second gateway, started on an empty
 #     directory, fetches LOOKUPS (20) small published objects (1 KiB
@@ -45,8 +46,8 @@ echo "publish of $size MiB: $(python3 -c "print('%.2f s' % ($t1 - $t0))")  cid $
 
 mbps() { python3 -c "print('%.0f MB/s' % ($size * 1048576 / 1e6 / ($2 - $1)))" "$@"; }
 for round in $(seq 1 "$rounds"); do
-    order=(aws-cli curl-s3 curl-cid)
-    [ $((round % 2)) = 0 ] && order=(curl-cid curl-s3 aws-cli)
+    order=(aws-cli curl-s3 curl-cid cairn-get)
+    [ $((round % 2)) = 0 ] && order=(cairn-get curl-cid curl-s3 aws-cli)
     for kind in "${order[@]}"; do
         rm -f "$dir/out"
         t0=$(date +%s.%N)
@@ -56,6 +57,9 @@ for round in $(seq 1 "$rounds"); do
         curl-s3) curl -sf -o "$dir/out" --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
             --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$ep/content/big" ;;
         curl-cid) curl -sf -o "$dir/out" "$ep/cid/$cid" ;;
+        # Resolution in the DHT included.
+        cairn-get) "$bin" get "$cid" -o "$dir/out" --quiet \
+            --bootstrap "$(field "$dir/dn/devnet.json" '["nodes"][1]["addr"]')" 2>/dev/null ;;
         esac
         t1=$(date +%s.%N)
         cmp -s "$dir/out" "$dir/big" || { echo "round $round $kind: bytes differ"; exit 1; }

@@ -726,3 +726,112 @@ async fn a_denylisted_cid_is_refused_by_that_gateway_only() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+/// A bucket tagged `cairn:publish` = `true` publishes every object
+/// written to it: a PUT answers with the CID in `x-cairn-cid` and the
+/// content is served by it at once; a completed multipart upload is
+/// published too. A bucket without the tag publishes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_tagged_to_publish_publishes_every_object_written() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
+    let s3 = devnet().client();
+    for bucket in ["autopub", "autopub-off"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let tag = Tag::builder()
+        .key("cairn:publish")
+        .value("true")
+        .build()
+        .unwrap();
+    let tagging = Tagging::builder().tag_set(tag).build().unwrap();
+    s3.put_bucket_tagging()
+        .bucket("autopub")
+        .tagging(tagging)
+        .send()
+        .await
+        .unwrap();
+
+    // A PUT, through a presigned URL to see the answer's headers.
+    let put_raw = |bucket: &'static str, data: Vec<u8>| {
+        let s3 = s3.clone();
+        async move {
+            let presigned = s3
+                .put_object()
+                .bucket(bucket)
+                .key("note.txt")
+                .presigned(
+                    aws_sdk_s3::presigning::PresigningConfig::expires_in(
+                        std::time::Duration::from_secs(300),
+                    )
+                    .unwrap(),
+                )
+                .await
+                .unwrap();
+            let uri: http::Uri = presigned.uri().parse().unwrap();
+            let port = devnet().s3_port();
+            let head = format!(
+                "PUT {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                uri.path_and_query().unwrap(),
+                data.len()
+            );
+            exchange(&format!("127.0.0.1:{port}"), head.as_bytes(), &data).dechunked()
+        }
+    };
+    let data = bytes(50_000, 71);
+    let put = put_raw("autopub", data.clone()).await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let cid = cid_of(&data);
+    assert_eq!(put.header("x-cairn-cid"), Some(cid.as_str()));
+    let got = request("GET", &format!("/cid/{cid}"), &[]);
+    assert_eq!(got.status, 200);
+    assert!(got.body == data);
+
+    let other = bytes(50_000, 72);
+    let put = put_raw("autopub-off", other.clone()).await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.header("x-cairn-cid"), None);
+    let unpublished = request("GET", &format!("/cid/{}", cid_of(&other)), &[]);
+    assert_eq!(unpublished.status, 404);
+
+    // A multipart upload, published when it completes.
+    let up = s3
+        .create_multipart_upload()
+        .bucket("autopub")
+        .key("big.bin");
+    let id = up.send().await.unwrap().upload_id().unwrap().to_owned();
+    let whole = bytes((5 << 20) + 999, 73);
+    let mut parts = Vec::new();
+    for (n, chunk) in whole.chunks(5 << 20).enumerate() {
+        let n = n as i32 + 1;
+        let part = s3
+            .upload_part()
+            .bucket("autopub")
+            .key("big.bin")
+            .upload_id(&id);
+        let body = ByteStream::from(chunk.to_vec());
+        let done = part.part_number(n).body(body).send().await.unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(done.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let complete = CompletedMultipartUpload::builder()
+        .set_parts(Some(parts))
+        .build();
+    s3.complete_multipart_upload()
+        .bucket("autopub")
+        .key("big.bin")
+        .upload_id(&id)
+        .multipart_upload(complete)
+        .send()
+        .await
+        .unwrap();
+    let got = request("GET", &format!("/cid/{}", cid_of(&whole)), &[]);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert!(
+        got.body == whole,
+        "the completed upload is served by its CID"
+    );
+}

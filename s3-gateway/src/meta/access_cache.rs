@@ -47,7 +47,14 @@ pub struct BucketAccessInfo {
     pub versioning: Versioning,
     /// Its object lock configuration, if object lock is on.
     pub object_lock: Option<ObjectLock>,
+    /// Whether every object written to it is published by its CID (the
+    /// bucket tag [`PUBLISH_TAG`] = `true`).
+    pub publish: bool,
 }
+
+/// The bucket tag that makes a bucket publish every object written to it
+/// (value `true`), set with PutBucketTagging by whoever may tag it.
+pub const PUBLISH_TAG: &str = "cairn:publish";
 
 impl BucketAccessInfo {
     /// Bucket `name` of `owner` with `acl`, `grants` and its configuration
@@ -70,6 +77,7 @@ impl BucketAccessInfo {
             cors: None,
             versioning: Versioning::Unversioned,
             object_lock: None,
+            publish: false,
         };
         for (kind, value) in configs {
             match kind.as_str() {
@@ -120,6 +128,14 @@ impl BucketAccessInfo {
                         );
                         ObjectLock::default()
                     }));
+                }
+                bucket_config::TAGGING => {
+                    // Unreadable tags publish nothing.
+                    info.publish =
+                        postcard::from_bytes::<Vec<(String, String)>>(value).is_ok_and(|tags| {
+                            tags.iter()
+                                .any(|(k, v)| k == PUBLISH_TAG && v.eq_ignore_ascii_case("true"))
+                        });
                 }
                 _ => {}
             }

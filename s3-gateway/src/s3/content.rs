@@ -183,6 +183,28 @@ impl Gateway {
         })
     }
 
+    /// Publishes `bucket/key`, just written, if its bucket publishes
+    /// everything written to it (the bucket tag `cairn:publish` = `true`),
+    /// and puts the CID in `headers`. The write stands whatever happens
+    /// here: a publication that fails is logged and the header left out.
+    pub async fn publish_if_asked(&self, bucket: &str, key: &str, headers: &mut HeaderMap) {
+        let asked = match self.meta.bucket_access(bucket).await {
+            Ok(Some(info)) => info.publish,
+            _ => false,
+        };
+        if !asked {
+            return;
+        }
+        match self.publish(bucket, key).await {
+            Ok(published) => {
+                if let Ok(value) = HeaderValue::from_str(&published.cid) {
+                    headers.insert(CID_HEADER, value);
+                }
+            }
+            Err(e) => tracing::warn!(%bucket, %key, error = ?e, "written, but not published"),
+        }
+    }
+
     /// Keeps content `cid` just written (`written`, with segment chaining
     /// values `hashes`) as this gateway's own: its manifest recorded in
     /// [`CONTENT_BUCKET`] unless recorded already, and announced in the

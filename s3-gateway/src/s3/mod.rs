@@ -195,7 +195,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        objects::put_object(self, req).await
+        let at = (req.input.bucket.clone(), req.input.key.clone());
+        let mut out = objects::put_object(self, req).await?;
+        self.publish_if_asked(&at.0, &at.1, &mut out.headers).await;
+        Ok(out)
     }
 
     async fn get_object(
@@ -237,7 +240,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        copy::copy_object(self, req).await
+        let at = (req.input.bucket.clone(), req.input.key.clone());
+        let mut out = copy::copy_object(self, req).await?;
+        self.publish_if_asked(&at.0, &at.1, &mut out.headers).await;
+        Ok(out)
     }
 
     async fn list_object_versions(
@@ -272,7 +278,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        multipart::complete_multipart_upload(self, req).await
+        let at = (req.input.bucket.clone(), req.input.key.clone());
+        let mut out = multipart::complete_multipart_upload(self, req).await?;
+        self.publish_if_asked(&at.0, &at.1, &mut out.headers).await;
+        Ok(out)
     }
 
     async fn abort_multipart_upload(
