@@ -85,6 +85,11 @@ struct RunArgs {
     /// stay at most m per region either way).
     #[arg(long, default_value_t = 0.5, value_name = "EXPONENT")]
     latency_weight: f64,
+    /// Plaintext bytes per segment of new objects: a power of two from
+    /// 64KiB to 8MiB. Smaller segments cost more metadata and shards per
+    /// byte; reads and repairs work a segment at a time.
+    #[arg(long, default_value = "8MiB")]
+    segment_size: bytesize::ByteSize,
     /// Region reported to clients.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -274,6 +279,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 devnet: run.devnet,
                 min_nodes: run.min_nodes.unwrap_or(scheme.total()),
                 latency_weight: run.latency_weight,
+                segment_size: segment_size(run.segment_size)?,
                 health: run.health.config(run.devnet),
                 admin: run.admin,
                 tls: run
@@ -293,4 +299,15 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A segment size given on the command line, checked: a power of two from
+/// 64 KiB to 8 MiB.
+fn segment_size(given: bytesize::ByteSize) -> anyhow::Result<usize> {
+    let bytes = given.as_u64();
+    anyhow::ensure!(
+        bytes.is_power_of_two() && (64 << 10..=8 << 20).contains(&bytes),
+        "--segment-size {given}: a power of two from 64KiB to 8MiB"
+    );
+    Ok(bytes as usize)
 }

@@ -18,15 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
+use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId};
-use mesh::codec::{Scheme, SegmentCodec, SegmentRef};
-use mesh::content::{ContentId, ContentManifest, NO_NODE};
+use mesh::content::fetch::Fetcher;
+use mesh::content::{ContentId, ContentManifest};
 use mesh::net::MeshClient;
-use proofs::ShardId;
 
 /// Segments fetched at once.
 const IN_FLIGHT: usize = 4;
@@ -102,6 +99,9 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         bail!("none of the bootstrap nodes answered");
     }
     let started = Instant::now();
+    // A large content's manifest is itself fetched from nodes while
+    // resolving: know the nodes first.
+    connect_nodes(&mesh, None).await;
     let manifest = resolve(&mesh, keypair, &cid).await?;
     tracing::info!(
         %cid,
@@ -110,7 +110,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         took = ?started.elapsed(),
         "manifest found"
     );
-    connect_holders(&mesh, &manifest).await;
+    connect_nodes(&mesh, Some(&manifest)).await;
     let got = download(&mesh, &cid, &manifest, &args.output, args.quiet).await?;
     let secs = started.elapsed().as_secs_f64();
     if !args.quiet {
@@ -146,10 +146,11 @@ async fn resolve(
     }
 }
 
-/// Dials the nodes the manifest names, at the addresses their signed
-/// records give.
-async fn connect_holders(mesh: &MeshClient, manifest: &ContentManifest) {
-    let wanted: std::collections::HashSet<Vec<u8>> = manifest.nodes.iter().cloned().collect();
+/// Dials the storage nodes (those `manifest` names, or all found) not
+/// yet connected, at the addresses their signed records give.
+async fn connect_nodes(mesh: &MeshClient, manifest: Option<&ContentManifest>) {
+    let wanted: Option<std::collections::HashSet<&Vec<u8>>> =
+        manifest.map(|m| m.nodes.iter().collect());
     let records = match mesh.find_nodes().await {
         Ok(records) => records,
         Err(e) => {
@@ -159,8 +160,9 @@ async fn connect_holders(mesh: &MeshClient, manifest: &ContentManifest) {
     };
     let dials = records
         .iter()
-        .filter(|r| wanted.contains(&r.peer_id))
+        .filter(|r| wanted.as_ref().is_none_or(|w| w.contains(&r.peer_id)))
         .filter_map(|r| Some((r.peer().ok()?, r.multiaddrs())))
+        .filter(|(peer, _)| mesh.rtt(peer).is_none())
         .map(|(peer, addrs)| async move {
             for addr in addrs {
                 if mesh.dial(&addr.with(Protocol::P2p(peer))).await.is_ok() {
@@ -208,31 +210,19 @@ async fn download(
         .sum();
     let done = Arc::new(AtomicU64::new(resumed));
     let progress = (!quiet).then(|| spawn_progress(done.clone(), manifest.size));
-    let codec = Arc::new(SegmentCodec::new(
-        Scheme::new(manifest.k as usize, manifest.m as usize)?,
-        manifest.segment_size as usize,
-    )?);
-    let peers: Arc<Vec<Option<PeerId>>> = Arc::new(
-        manifest
-            .nodes
-            .iter()
-            .map(|n| PeerId::from_bytes(n).ok())
-            .collect(),
-    );
+    let fetcher = Arc::new(Fetcher::new(mesh.clone(), manifest.clone())?);
     let todo: Vec<u64> = (0..count).filter(|&i| !have[i as usize]).collect();
     let mut results = futures_util::stream::iter(todo.into_iter().map(|index| {
-        let (mesh, manifest, codec, peers, hashes, file, done, cid) = (
-            mesh.clone(),
+        let (fetcher, manifest, hashes, file, done, cid) = (
+            fetcher.clone(),
             manifest.clone(),
-            codec.clone(),
-            peers.clone(),
             hashes.clone(),
             file.clone(),
             done.clone(),
             *cid,
         );
         async move {
-            let plain = fetch_segment(&mesh, &manifest, &codec, &peers, index).await?;
+            let plain = fetcher.segment(index).await?;
             let offset = index * manifest.segment_size;
             let len = plain.len() as u64;
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -307,71 +297,6 @@ fn present(
         ));
     }
     Ok(have)
-}
-
-/// Fetches any k shards of segment `index` (data shards first, parity if
-/// some fail) and decodes them.
-async fn fetch_segment(
-    mesh: &MeshClient,
-    manifest: &ContentManifest,
-    codec: &Arc<SegmentCodec>,
-    peers: &[Option<PeerId>],
-    index: u64,
-) -> anyhow::Result<Bytes> {
-    let segment = &manifest.segments[index as usize];
-    let k = manifest.k as usize;
-    let total = segment.shards.len();
-    let mut slots: Vec<Option<Bytes>> = vec![None; total];
-    let fetch = |i: usize| {
-        let (id, node) = segment.shards[i];
-        let peer = (node != NO_NODE)
-            .then(|| peers.get(node as usize).copied().flatten())
-            .flatten();
-        let mut shards = mesh.shards();
-        async move {
-            let Some(peer) = peer else {
-                return (i, None);
-            };
-            match shards.get(peer, ShardId(id)).await {
-                Ok(bytes) => (i, Some(Bytes::from(bytes))),
-                Err(e) => {
-                    tracing::debug!(segment = index, shard = i, %peer, error = %e, "shard fetch failed");
-                    (i, None)
-                }
-            }
-        }
-    };
-    let mut next = k.min(total);
-    let mut pending: FuturesUnordered<_> = (0..next).map(fetch).collect();
-    let mut got = 0;
-    while let Some((i, bytes)) = pending.next().await {
-        match bytes {
-            Some(bytes) => {
-                slots[i] = Some(bytes);
-                got += 1;
-                if got == k {
-                    break;
-                }
-            }
-            // One failed: ask the next shard instead.
-            None if next < total => {
-                pending.push(fetch(next));
-                next += 1;
-            }
-            None => {}
-        }
-    }
-    if got < k {
-        bail!("segment {index}: only {got} of the {k} shards needed could be fetched");
-    }
-    let plain_len = manifest.segment_len(index) as usize;
-    let key = mesh::content::segment_key(&segment.hash);
-    let codec = codec.clone();
-    let decoded = tokio::task::spawn_blocking(move || {
-        codec.decode(&key, SegmentRef::simple(index), plain_len, &slots)
-    })
-    .await??;
-    Ok(decoded)
 }
 
 /// Prints the progress on stderr every half second.

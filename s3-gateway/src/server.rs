@@ -80,6 +80,8 @@ pub struct GatewayConfig {
     /// A file of CIDs this gateway will not serve or pin (reread when it
     /// changes).
     pub denylist: Option<PathBuf>,
+    /// Plaintext bytes per segment of new objects.
+    pub segment_size: usize,
 }
 
 /// Why the gateway could not start.
@@ -433,6 +435,7 @@ pub async fn run(
 
     let params = CodecParams {
         scheme: Scheme::new(config.scheme.k, config.scheme.m)?,
+        segment_size: config.segment_size,
         ..CodecParams::default()
     };
     let data = DataPath::new(mesh.clone(), nodes.clone(), params, health.clone());
@@ -490,11 +493,6 @@ pub async fn run(
         None => None,
     };
     let content_dht = crate::s3::content_dht::ContentDht::new(mesh.clone(), content_keypair);
-    background.push(tokio::spawn(reannounce(
-        content_dht.clone(),
-        meta.clone(),
-        health.clone(),
-    )));
     let denylist = match &config.denylist {
         Some(path) => crate::s3::denylist::Denylist::watch(path.clone())
             .map_err(|e| std::io::Error::other(format!("the denylist {}: {e}", path.display())))?,
@@ -503,6 +501,7 @@ pub async fn run(
     let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone())
         .with_content_dht(content_dht)
         .with_denylist(denylist);
+    background.push(tokio::spawn(reannounce(gateway.clone(), health.clone())));
     let pin_store = crate::pins::PinStore::new(meta.clone(), config.region.clone());
     let pin_worker =
         crate::pins::worker::PinWorker::new(pin_store.clone(), gateway.clone(), health.clone());
@@ -594,11 +593,11 @@ pub async fn run(
 /// Announces every published content this gateway keeps, soon after
 /// start and then every `REANNOUNCE_EVERY`, while it runs the health loops
 /// (with a shared store, one gateway does it for all).
-async fn reannounce(dht: crate::s3::content_dht::ContentDht, meta: MetaStore, health: Health) {
+async fn reannounce(gateway: Gateway, health: Health) {
     tokio::time::sleep(Duration::from_secs(10)).await;
     loop {
         if health.leads() {
-            let announced = dht.announce_all(&meta).await;
+            let announced = gateway.announce_all().await;
             if announced > 0 {
                 tracing::info!(announced, "published content announced again");
             }

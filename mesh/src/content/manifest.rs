@@ -55,12 +55,108 @@ pub struct ManifestSegment {
     pub shards: Vec<([u8; 32], u16)>,
 }
 
+/// Largest manifest stored as content of its own (what a
+/// [`ManifestPointer`] points to): about 70,000 segments, some 560 GB of
+/// content in 8 MiB segments.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 fn manifest_key(cid: &ContentId) -> LessSafeKey {
-    let key = blake3::derive_key(
-        "cairn 2026-12-04 published content manifest key",
-        cid.hash(),
-    );
+    sealing_key("cairn 2026-12-04 published content manifest key", cid)
+}
+
+fn pointer_key(cid: &ContentId) -> LessSafeKey {
+    sealing_key(
+        "cairn 2026-12-04 published content manifest pointer key",
+        cid,
+    )
+}
+
+fn sealing_key(context: &str, cid: &ContentId) -> LessSafeKey {
+    let key = blake3::derive_key(context, cid.hash());
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte key"))
+}
+
+/// `body` sealed under `key`, bound to `cid`: a random nonce, then the
+/// sealed bytes.
+fn seal_with(key: &LessSafeKey, cid: &ContentId, mut body: Vec<u8>) -> Vec<u8> {
+    let nonce: [u8; 12] = rand::random();
+    let mut out = nonce.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(cid.hash()),
+        &mut body,
+    )
+    .expect("sealing cannot fail for these sizes");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Opens what [`seal_with`] sealed.
+fn open_with(key: &LessSafeKey, cid: &ContentId, sealed: &[u8]) -> Result<Vec<u8>, ManifestError> {
+    if sealed.len() > MAX_SEALED_MANIFEST || sealed.len() < 12 {
+        return Err(ManifestError::Malformed("sealed size"));
+    }
+    let (nonce, body) = sealed.split_at(12);
+    let mut body = body.to_vec();
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| ManifestError::Sealed)?;
+    let plain = key
+        .open_in_place(nonce, Aad::from(cid.hash()), &mut body)
+        .map_err(|_| ManifestError::Sealed)?;
+    Ok(plain.to_vec())
+}
+
+/// Where the manifest of content too large for its manifest to fit a DHT
+/// record is: the manifest's bytes ([`ContentManifest::to_bytes`]) are
+/// published content of their own, and this names them and says where
+/// they are. It travels sealed under another key derived from the outer
+/// CID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPointer {
+    /// The content id hash of the manifest's bytes.
+    pub manifest: [u8; 32],
+    /// The manifest of those bytes (small: a few segments).
+    pub layout: ContentManifest,
+}
+
+impl ManifestPointer {
+    /// The content id of the manifest's bytes.
+    pub fn manifest_cid(&self) -> ContentId {
+        ContentId::from_hash(self.manifest)
+    }
+
+    /// Sealed under the pointer key of `cid` (the content pointed for).
+    pub fn seal(&self, cid: &ContentId) -> Vec<u8> {
+        let body = postcard::to_allocvec(self).expect("serializable");
+        seal_with(&pointer_key(cid), cid, body)
+    }
+}
+
+/// A content record's sealed body, opened and checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// The manifest itself, checked against the CID.
+    Manifest(ContentManifest),
+    /// Where the manifest is; the layout is checked against the
+    /// manifest's own CID, and the manifest, once fetched, must be checked
+    /// against the content's ([`ContentManifest::from_bytes`]).
+    Pointer(ManifestPointer),
+}
+
+/// Opens a record's sealed body for `cid`: a manifest, or a pointer to
+/// one.
+pub fn open_record(sealed: &[u8], cid: &ContentId) -> Result<Opened, ManifestError> {
+    match ContentManifest::open(sealed, cid) {
+        Err(ManifestError::Sealed) => {}
+        other => return other.map(Opened::Manifest),
+    }
+    let plain = open_with(&pointer_key(cid), cid, sealed)?;
+    let pointer: ManifestPointer =
+        postcard::from_bytes(&plain).map_err(|_| ManifestError::Malformed("encoding"))?;
+    if pointer.layout.size > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::Malformed("manifest size"));
+    }
+    pointer.layout.check(&pointer.manifest_cid())?;
+    Ok(Opened::Pointer(pointer))
 }
 
 impl ContentManifest {
@@ -77,34 +173,25 @@ impl ContentManifest {
     /// Sealed under the key of `cid`: a random nonce, then the sealed
     /// postcard bytes.
     pub fn seal(&self, cid: &ContentId) -> Vec<u8> {
-        let nonce: [u8; 12] = rand::random();
-        let mut out = nonce.to_vec();
-        let mut body = postcard::to_allocvec(self).expect("serializable");
-        manifest_key(cid)
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(cid.hash()),
-                &mut body,
-            )
-            .expect("sealing cannot fail for these sizes");
-        out.extend_from_slice(&body);
-        out
+        seal_with(&manifest_key(cid), cid, self.to_bytes())
     }
 
     /// Opens a manifest sealed with [`ContentManifest::seal`] and checks it
     /// against `cid` ([`ContentManifest::check`]).
     pub fn open(sealed: &[u8], cid: &ContentId) -> Result<Self, ManifestError> {
-        if sealed.len() > MAX_SEALED_MANIFEST || sealed.len() < 12 {
-            return Err(ManifestError::Malformed("sealed size"));
-        }
-        let (nonce, body) = sealed.split_at(12);
-        let mut body = body.to_vec();
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| ManifestError::Sealed)?;
-        let plain = manifest_key(cid)
-            .open_in_place(nonce, Aad::from(cid.hash()), &mut body)
-            .map_err(|_| ManifestError::Sealed)?;
+        let plain = open_with(&manifest_key(cid), cid, sealed)?;
+        Self::from_bytes(&plain, cid)
+    }
+
+    /// The manifest's bytes (postcard): what a [`ManifestPointer`] names.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("serializable")
+    }
+
+    /// A manifest from its bytes, checked against `cid`.
+    pub fn from_bytes(bytes: &[u8], cid: &ContentId) -> Result<Self, ManifestError> {
         let manifest: Self =
-            postcard::from_bytes(plain).map_err(|_| ManifestError::Malformed("encoding"))?;
+            postcard::from_bytes(bytes).map_err(|_| ManifestError::Malformed("encoding"))?;
         manifest.check(cid)?;
         Ok(manifest)
     }
@@ -190,6 +277,44 @@ mod tests {
         assert_eq!(
             ContentManifest::open(&altered, &cid),
             Err(ManifestError::Sealed)
+        );
+    }
+
+    #[test]
+    fn a_pointer_opens_for_its_content_and_its_layout_checks_against_the_manifest() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let (cid, manifest) = manifest(&data);
+        let bytes = manifest.to_bytes();
+        let (inner_cid, layout) = self::manifest(&bytes);
+        let pointer = ManifestPointer {
+            manifest: *inner_cid.hash(),
+            layout,
+        };
+        let sealed = pointer.seal(&cid);
+        assert_eq!(
+            open_record(&sealed, &cid),
+            Ok(Opened::Pointer(pointer.clone()))
+        );
+        assert_eq!(
+            open_record(&manifest.seal(&cid), &cid),
+            Ok(Opened::Manifest(manifest.clone()))
+        );
+        assert_eq!(
+            ContentManifest::from_bytes(&bytes, &cid),
+            Ok(manifest.clone())
+        );
+        assert_eq!(
+            open_record(&sealed, &ContentId::from_hash([3; 32])),
+            Err(ManifestError::Sealed)
+        );
+        // What the pointer names is checked when it is fetched: each
+        // segment against the manifest's CID (a one-segment layout has no
+        // tree to check before), then the manifest against the content's.
+        let mut other = manifest;
+        other.segments[1].hash[0] ^= 1;
+        assert_eq!(
+            ContentManifest::from_bytes(&other.to_bytes(), &cid),
+            Err(ManifestError::Root)
         );
     }
 

@@ -16,10 +16,14 @@
 //! share them), whoever holds the CID and the manifest can read it, and a
 //! node holding shards, which knows neither, cannot.
 
+pub mod fetch;
 mod manifest;
 mod record;
 
-pub use manifest::{ContentManifest, MAX_SEALED_MANIFEST, ManifestSegment, NO_NODE};
+pub use manifest::{
+    ContentManifest, MAX_MANIFEST_BYTES, MAX_SEALED_MANIFEST, ManifestPointer, ManifestSegment,
+    NO_NODE, Opened, open_record,
+};
 pub use record::{
     CONTENT_PREFIX, CONTENT_RECORD_TTL, ContentRecordError, SignedContentRecord, locator,
     record_key,

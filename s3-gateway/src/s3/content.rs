@@ -19,15 +19,16 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, StatusCode};
-use mesh::content::ContentId;
+use mesh::content::{ContentId, MAX_MANIFEST_BYTES, MAX_SEALED_MANIFEST, ManifestPointer};
 use s3s::dto::{Range, StreamingBlob};
 use s3s::{Body, S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 
 use super::Gateway;
+use super::content_dht::{AnnounceError, manifest_of};
 use super::error::internal;
 use super::response::scheme_of;
 use crate::data::{ContentRef, ObjectRef, PartRef, Written};
-use crate::meta::{MetaError, ObjectMeta, WriteCondition};
+use crate::meta::{ListQuery, MetaError, ObjectMeta, WriteCondition};
 
 /// The bucket published content's manifests are kept in, by CID. Not a
 /// valid S3 bucket name, so no client can create, list or write it.
@@ -72,6 +73,11 @@ pub fn hashes_of(meta: &ObjectMeta) -> Option<Vec<[u8; 32]>> {
 /// publication holds it. Content published before pins existed has none.
 const KEPT_FOR_ENTRY: &str = "cairn-kept-for";
 const KEPT_FOR_PINS: &str = "pins";
+
+/// Where in [`CONTENT_BUCKET`] the manifest of content too large for its
+/// manifest to fit a DHT record is kept, as content of its own:
+/// `manifest/<cid>`.
+pub const MANIFEST_PREFIX: &str = "manifest/";
 
 /// How content about to be kept is described.
 struct Kept {
@@ -218,23 +224,7 @@ impl Gateway {
         kept: Kept,
     ) -> S3Result<(bool, bool)> {
         let name = cid.to_string();
-        let mut user_metadata = vec![hashes_entry(hashes)];
-        if kept.for_pins {
-            user_metadata.push((KEPT_FOR_ENTRY.to_owned(), KEPT_FOR_PINS.to_owned()));
-        }
-        let record = ObjectMeta {
-            size: written.part.size,
-            etag: format!("\"{name}\""),
-            last_modified: unix_ms(),
-            content_type: kept.content_type,
-            content_disposition: kept.disposition,
-            segment_size: self.data.params().segment_size as u64,
-            k: written.scheme.k as u8,
-            m: written.scheme.m as u8,
-            parts: vec![written.part],
-            user_metadata,
-            ..ObjectMeta::default()
-        };
+        let record = self.content_record(cid, &written, hashes, kept);
         // Kept already (published by this or another key, or pinned): the
         // shards just written have the same ids; copies placed on other
         // nodes than the kept manifest names are garbage collection's.
@@ -246,8 +236,8 @@ impl Gateway {
             false => Some(record),
             true => self.meta.object(CONTENT_BUCKET, &name).await?,
         };
-        let announced = match (&self.dht, kept) {
-            (Some(dht), Some(kept)) => match dht.announce(cid, &kept).await {
+        let announced = match kept {
+            Some(kept) if self.dht.is_some() => match self.announce(cid, &kept).await {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::warn!(cid = %name, error = %e, "kept, but not announced in the DHT");
@@ -257,6 +247,140 @@ impl Gateway {
             _ => false,
         };
         Ok((already, announced))
+    }
+
+    /// Announces content `cid` kept as `kept` in the DHT: this gateway's
+    /// signed record with the sealed manifest; or, when the manifest is
+    /// too large for a record (more than about 60 segments), with a
+    /// pointer to the manifest kept as content of its own
+    /// ([`MANIFEST_PREFIX`]).
+    pub async fn announce(&self, cid: &ContentId, kept: &ObjectMeta) -> Result<(), AnnounceError> {
+        let Some(dht) = &self.dht else {
+            return Ok(());
+        };
+        let manifest = manifest_of(kept)?;
+        manifest
+            .check(cid)
+            .map_err(|e| AnnounceError::Manifest(e.to_string()))?;
+        let sealed = manifest.seal(cid);
+        if sealed.len() <= MAX_SEALED_MANIFEST {
+            return dht.announce_sealed(cid, sealed).await;
+        }
+        let (inner, inner_meta) = self.keep_manifest_bytes(cid, manifest.to_bytes()).await?;
+        let pointer = ManifestPointer {
+            manifest: *inner.hash(),
+            layout: manifest_of(&inner_meta)?,
+        };
+        dht.announce_sealed(cid, pointer.seal(cid)).await
+    }
+
+    /// Keeps `bytes`, the manifest of content `cid`, as content of its
+    /// own at `manifest/<cid>` of [`CONTENT_BUCKET`] (written again only
+    /// when it changed, e.g. after a repair moved shards); its CID and
+    /// kept record.
+    async fn keep_manifest_bytes(
+        &self,
+        cid: &ContentId,
+        bytes: Vec<u8>,
+    ) -> Result<(ContentId, ObjectMeta), AnnounceError> {
+        let len = bytes.len() as u64;
+        if len > MAX_MANIFEST_BYTES {
+            return Err(AnnounceError::TooLarge(cid.to_string(), bytes.len()));
+        }
+        let store = |e: &dyn std::fmt::Display| AnnounceError::Store(e.to_string());
+        let inner = ContentId::from_hash(*blake3::hash(&bytes).as_bytes());
+        let key = format!("{MANIFEST_PREFIX}{cid}");
+        let kept = self.meta.object(CONTENT_BUCKET, &key).await;
+        if let Some(kept) = kept.map_err(|e| store(&e))?
+            && kept.etag == format!("\"{inner}\"")
+        {
+            return Ok((inner, kept));
+        }
+        let body =
+            futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(bytes)) });
+        let (written, got, hashes) = self
+            .data
+            .write_content(Some(len), Box::pin(body))
+            .await
+            .map_err(|e| store(&e))?;
+        let record = self.content_record(
+            &got,
+            &written,
+            &hashes,
+            Kept {
+                content_type: None,
+                disposition: None,
+                for_pins: false,
+            },
+        );
+        let replaced = self
+            .meta
+            .put_object_always(CONTENT_BUCKET, &key, &record)
+            .await
+            .map_err(|e| store(&e))?;
+        drop(written.guard);
+        if let Some(old) = replaced {
+            self.data
+                .delete_shards(super::objects::not_named_by(old.parts, &record.parts));
+        }
+        Ok((got, record))
+    }
+
+    /// Announces every content this gateway keeps, a page at a time. How
+    /// many.
+    pub async fn announce_all(&self) -> usize {
+        let mut query = ListQuery::default();
+        let mut announced = 0;
+        loop {
+            let page = match self.meta.list_objects(CONTENT_BUCKET, &query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot list published content");
+                    return announced;
+                }
+            };
+            for (name, object) in &page.objects {
+                // Manifests kept as content are announced through theirs.
+                let Ok(cid) = ContentId::parse(name) else {
+                    continue;
+                };
+                match self.announce(&cid, object).await {
+                    Ok(()) => announced += 1,
+                    Err(e) => tracing::warn!(cid = %name, error = %e, "cannot announce content"),
+                }
+            }
+            match page.next_marker {
+                Some(marker) if page.is_truncated => query.start_after = Some(marker),
+                _ => return announced,
+            }
+        }
+    }
+
+    /// The record kept for content `cid` just written.
+    fn content_record(
+        &self,
+        cid: &ContentId,
+        written: &Written,
+        hashes: &[[u8; 32]],
+        kept: Kept,
+    ) -> ObjectMeta {
+        let mut user_metadata = vec![hashes_entry(hashes)];
+        if kept.for_pins {
+            user_metadata.push((KEPT_FOR_ENTRY.to_owned(), KEPT_FOR_PINS.to_owned()));
+        }
+        ObjectMeta {
+            size: written.part.size,
+            etag: format!("\"{cid}\""),
+            last_modified: unix_ms(),
+            content_type: kept.content_type,
+            content_disposition: kept.disposition,
+            segment_size: self.data.params().segment_size as u64,
+            k: written.scheme.k as u8,
+            m: written.scheme.m as u8,
+            parts: vec![written.part.clone()],
+            user_metadata,
+            ..ObjectMeta::default()
+        }
     }
 
     /// Takes content `cid` on as this gateway's own (a pin): unless it is
@@ -319,6 +443,13 @@ impl Gateway {
             .any(|(n, v)| n == KEPT_FOR_ENTRY && v == KEPT_FOR_PINS);
         if !for_pins {
             return Ok(false);
+        }
+        if let Some(gone) = self
+            .meta
+            .delete_object(CONTENT_BUCKET, &format!("{MANIFEST_PREFIX}{cid}"))
+            .await?
+        {
+            self.data.delete_shards(gone.parts);
         }
         if let Some(gone) = self.meta.delete_object(CONTENT_BUCKET, cid).await? {
             self.data.delete_shards(gone.parts);

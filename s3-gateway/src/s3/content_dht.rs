@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::identity::Keypair;
+use mesh::content::fetch::Fetcher;
 use mesh::content::{
-    ContentId, ContentManifest, MAX_SEALED_MANIFEST, ManifestSegment, NO_NODE, SignedContentRecord,
-    locator,
+    ContentId, ContentManifest, MAX_MANIFEST_BYTES, MAX_SEALED_MANIFEST, ManifestPointer,
+    ManifestSegment, NO_NODE, Opened, SignedContentRecord, locator, open_record,
 };
 use mesh::net::MeshClient;
 
-use super::content::CONTENT_BUCKET;
-use crate::meta::{ListQuery, MetaStore, ObjectMeta, PartLayout, SegmentLayout, ShardLocation};
+use crate::meta::{ObjectMeta, PartLayout, SegmentLayout, ShardLocation};
 
 /// How often every kept content is announced again (records live
 /// `mesh::content::CONTENT_RECORD_TTL`, three hours).
@@ -42,14 +42,15 @@ type Resolved = HashMap<ContentId, (Instant, Arc<ContentManifest>)>;
 /// Why content could not be announced.
 #[derive(Debug, thiserror::Error)]
 pub enum AnnounceError {
-    /// The manifest does not fit a DHT record.
-    #[error(
-        "the manifest of {0} is {1} bytes sealed, more than a DHT record holds ({MAX_SEALED_MANIFEST})"
-    )]
+    /// The manifest does not fit a DHT record, even as a pointer.
+    #[error("the manifest of {0} is too large to announce ({1} bytes)")]
     TooLarge(String, usize),
     /// The stored manifest is not a content manifest.
     #[error("{0}")]
     Manifest(String),
+    /// Keeping a large manifest as content failed.
+    #[error("keeping the manifest as content: {0}")]
+    Store(String),
     /// The mesh task is gone.
     #[error("{0}")]
     Mesh(#[from] mesh::net::MeshError),
@@ -66,14 +67,14 @@ impl ContentDht {
         }
     }
 
-    /// Announces content `cid` kept as `meta`: stores this gateway's
-    /// signed record and announces it as a provider.
-    pub async fn announce(&self, cid: &ContentId, meta: &ObjectMeta) -> Result<(), AnnounceError> {
-        let manifest = manifest_of(meta)?;
-        manifest
-            .check(cid)
-            .map_err(|e| AnnounceError::Manifest(e.to_string()))?;
-        let sealed = manifest.seal(cid);
+    /// Stores this gateway's signed record for `cid` carrying `sealed` (a
+    /// sealed manifest or manifest pointer) and announces it as a
+    /// provider.
+    pub async fn announce_sealed(
+        &self,
+        cid: &ContentId,
+        sealed: Vec<u8>,
+    ) -> Result<(), AnnounceError> {
         if sealed.len() > MAX_SEALED_MANIFEST {
             return Err(AnnounceError::TooLarge(cid.to_string(), sealed.len()));
         }
@@ -83,38 +84,11 @@ impl ContentDht {
         Ok(())
     }
 
-    /// Announces every content `meta` keeps, a page at a time. How many.
-    pub async fn announce_all(&self, meta: &MetaStore) -> usize {
-        let mut query = ListQuery::default();
-        let mut announced = 0;
-        loop {
-            let page = match meta.list_objects(CONTENT_BUCKET, &query).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot list published content");
-                    return announced;
-                }
-            };
-            for (name, object) in &page.objects {
-                let Ok(cid) = ContentId::parse(name) else {
-                    continue;
-                };
-                match self.announce(&cid, object).await {
-                    Ok(()) => announced += 1,
-                    Err(e) => tracing::warn!(cid = %name, error = %e, "cannot announce content"),
-                }
-            }
-            match page.next_marker {
-                Some(marker) if page.is_truncated => query.start_after = Some(marker),
-                _ => return announced,
-            }
-        }
-    }
-
-    /// Finds `cid`'s manifest in the DHT: the newest record of any
+    /// Finds `cid`'s manifest in the DHT: from the newest record of any
     /// publisher that verifies and opens into a manifest checked against
-    /// the CID; records that do not are logged and skipped. `None` if no
-    /// publisher has a usable one.
+    /// the CID, or into a pointer to a manifest (then fetched from the
+    /// nodes and checked); records that do not are logged and skipped, and
+    /// the next newest tried. `None` if no publisher has a usable one.
     pub async fn resolve(&self, cid: &ContentId) -> Option<Arc<ContentManifest>> {
         if let Some((at, manifest)) = self.resolved.lock().expect("not poisoned").get(cid)
             && at.elapsed() < RESOLVED_FOR
@@ -128,7 +102,7 @@ impl ContentDht {
                 return None;
             }
         };
-        let mut best: Option<(u64, ContentManifest)> = None;
+        let mut candidates = Vec::new();
         for (key, value) in found {
             let (publisher, record) = match SignedContentRecord::verify(&key, &value) {
                 Ok(verified) => verified,
@@ -137,17 +111,33 @@ impl ContentDht {
                     continue;
                 }
             };
-            match ContentManifest::open(&record.sealed, cid) {
-                Ok(manifest) if best.as_ref().is_none_or(|(t, _)| *t < record.issued_at) => {
-                    best = Some((record.issued_at, manifest));
-                }
-                Ok(_) => {}
+            match open_record(&record.sealed, cid) {
+                Ok(opened) => candidates.push((record.issued_at, publisher, opened)),
                 Err(e) => {
                     tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest does not match its content id");
                 }
             }
         }
-        let manifest = Arc::new(best?.1);
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+        let mut chosen = None;
+        for (_, publisher, opened) in candidates {
+            match opened {
+                Opened::Manifest(manifest) => {
+                    chosen = Some(manifest);
+                    break;
+                }
+                Opened::Pointer(pointer) => match self.follow(cid, pointer).await {
+                    Ok(manifest) => {
+                        chosen = Some(manifest);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest pointer leads nowhere usable");
+                    }
+                },
+            }
+        }
+        let manifest = Arc::new(chosen?);
         let mut resolved = self.resolved.lock().expect("not poisoned");
         if resolved.len() >= RESOLVED_MAX {
             resolved.retain(|_, (at, _)| at.elapsed() < RESOLVED_FOR);
@@ -157,6 +147,22 @@ impl ContentDht {
         }
         resolved.insert(*cid, (Instant::now(), manifest.clone()));
         Some(manifest)
+    }
+
+    /// Fetches the manifest `pointer` names and checks it against `cid`.
+    async fn follow(
+        &self,
+        cid: &ContentId,
+        pointer: ManifestPointer,
+    ) -> Result<ContentManifest, String> {
+        let inner = pointer.manifest_cid();
+        let fetcher =
+            Fetcher::new(self.mesh.clone(), Arc::new(pointer.layout)).map_err(|e| e.to_string())?;
+        let bytes = fetcher
+            .whole(&inner, MAX_MANIFEST_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
+        ContentManifest::from_bytes(&bytes, cid).map_err(|e| e.to_string())
     }
 }
 
