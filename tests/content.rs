@@ -304,7 +304,13 @@ async fn content_outlives_the_gateway_that_published_it() {
     // publisher's: B must skip it.
     forge_record(&devnet, &cid).await;
 
-    let b = SecondGateway::start(&devnet, dir.path(), &[]);
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{admin_port}");
+    let b = SecondGateway::start(&devnet, dir.path(), &["--admin", &admin]);
     let path = format!("/cid/{cid}");
     // B may need a moment to know the nodes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -322,6 +328,16 @@ async fn content_outlives_the_gateway_that_published_it() {
         String::from_utf8_lossy(&whole.body)
     );
     assert!(whole.body == data, "B serves the published bytes");
+    // The forger's record was refused and its publisher struck.
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["status", "--json", "--admin", &format!("http://{admin}")])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        status["content_records_refused"].as_u64().unwrap() >= 1,
+        "{status:#}"
+    );
     assert_eq!(whole.header("content-type"), Some("application/pdf"));
     assert_eq!(whole.header("etag"), Some(format!("\"{cid}\"").as_str()));
     let (from, to) = ((8 << 20) - 5, (8 << 20) + 5);
@@ -451,6 +467,9 @@ async fn forge_record(devnet: &Devnet, cid: &str) {
     // Let the DHT routing table fill before storing.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     client.publish_content(locator, key, value).await.unwrap();
+    // `publish_content` returns once one node has the record and the
+    // provider entry: let the others get theirs before the client goes.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 }
 
 /// Sends `method path` with `body` (JSON) and `Authorization: Bearer

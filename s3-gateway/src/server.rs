@@ -492,7 +492,8 @@ pub async fn run(
         }
         None => None,
     };
-    let content_dht = crate::s3::content_dht::ContentDht::new(mesh.clone(), content_keypair);
+    let content_dht = crate::s3::content_dht::ContentDht::new(mesh.clone(), content_keypair)
+        .with_metrics(metrics.clone());
     let denylist = match &config.denylist {
         Some(path) => crate::s3::denylist::Denylist::watch(path.clone())
             .map_err(|e| std::io::Error::other(format!("the denylist {}: {e}", path.display())))?,

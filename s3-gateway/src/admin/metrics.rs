@@ -48,6 +48,9 @@ pub struct GatewayMetrics {
     pins: Family<Labels, Gauge>,
     /// Unreferenced shards deleted by garbage collection.
     pub collected_shards: Counter,
+    /// Content records refused: forged or malformed manifests, and
+    /// records of publishers struck for one.
+    pub content_records_refused: Counter,
     /// Shard leases renewed on the nodes.
     pub renewed_shards: Counter,
     /// S3 connections open now.
@@ -103,6 +106,7 @@ impl GatewayMetrics {
             pins: Family::default(),
             nodes: Family::default(),
             collected_shards: Counter::default(),
+            content_records_refused: Counter::default(),
             renewed_shards: Counter::default(),
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
@@ -216,6 +220,11 @@ impl GatewayMetrics {
             m.reduced_diversity.clone(),
         );
         registry.register("nodes", "Known nodes by state", m.nodes.clone());
+        registry.register(
+            "content_records_refused",
+            "Content records refused: manifests that do not match their CID, and records of publishers struck for one",
+            m.content_records_refused.clone(),
+        );
         registry.register(
             "collected_shards",
             "Unreferenced shards deleted by garbage collection",

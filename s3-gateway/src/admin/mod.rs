@@ -158,6 +158,10 @@ pub struct Status {
     /// Pin requests by status, at the pin worker's last pass.
     #[serde(default)]
     pub pins: PinCounts,
+    /// Content records refused since start: manifests that do not match
+    /// their CID, and records of publishers struck for one.
+    #[serde(default)]
+    pub content_records_refused: u64,
     /// Segments in the repair queue now.
     pub repair_queue: u64,
     /// Segments waiting to have doubled-up shards spread out now.
@@ -281,6 +285,7 @@ impl Admin {
             backup_segments: survey.backup_segments.into(),
             content_segments: survey.content_segments.into(),
             pins: PinCounts::of(self.health.metrics()),
+            content_records_refused: self.health.metrics().content_records_refused.get(),
             repair_queue: meta.repair_queue().await?.len() as u64,
             rebalance_queue: meta.rebalance_queue().await?.len() as u64,
             last_check_secs: (survey.at > 0).then(|| {

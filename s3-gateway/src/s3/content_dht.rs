@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use mesh::content::fetch::Fetcher;
 use mesh::content::{
@@ -16,6 +17,7 @@ use mesh::content::{
 use mesh::net::MeshClient;
 
 use crate::meta::{ObjectMeta, PartLayout, SegmentLayout, ShardLocation};
+use crate::metrics::GatewayMetrics;
 
 /// How often every kept content is announced again (records live
 /// `mesh::content::CONTENT_RECORD_TTL`, three hours).
@@ -34,7 +36,17 @@ pub struct ContentDht {
     keypair: Keypair,
     /// Manifests found in the DHT, by CID, with when they were found.
     resolved: Arc<Mutex<Resolved>>,
+    /// Publishers struck for a record that did not match its CID, with
+    /// when: their records are skipped unread for [`STRUCK_FOR`].
+    struck: Arc<Mutex<HashMap<PeerId, Instant>>>,
+    /// Counts refused records, when the gateway keeps metrics.
+    metrics: Option<GatewayMetrics>,
 }
+
+/// How long a publisher struck for a forged record is not listened to.
+const STRUCK_FOR: Duration = Duration::from_secs(3600);
+/// Most publishers remembered as struck.
+const STRUCK_MAX: usize = 4096;
 
 /// Manifests found in the DHT, by CID, with when they were found.
 type Resolved = HashMap<ContentId, (Instant, Arc<ContentManifest>)>;
@@ -64,6 +76,44 @@ impl ContentDht {
             mesh,
             keypair,
             resolved: Default::default(),
+            struck: Default::default(),
+            metrics: None,
+        }
+    }
+
+    /// Counts refused records in `metrics`.
+    pub fn with_metrics(self, metrics: GatewayMetrics) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    /// Whether `publisher` is struck now.
+    fn is_struck(&self, publisher: &PeerId) -> bool {
+        let struck = self.struck.lock().expect("not poisoned");
+        struck
+            .get(publisher)
+            .is_some_and(|at| at.elapsed() < STRUCK_FOR)
+    }
+
+    /// Strikes `publisher` for a record that does not match its CID.
+    fn strike(&self, publisher: PeerId) {
+        let mut struck = self.struck.lock().expect("not poisoned");
+        if struck.len() >= STRUCK_MAX {
+            struck.retain(|_, at| at.elapsed() < STRUCK_FOR);
+            if struck.len() >= STRUCK_MAX {
+                struck.clear();
+            }
+        }
+        struck.insert(publisher, Instant::now());
+        drop(struck);
+        self.refused();
+    }
+
+    fn refused(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.content_records_refused.inc();
         }
     }
 
@@ -111,10 +161,16 @@ impl ContentDht {
                     continue;
                 }
             };
+            if self.is_struck(&publisher) {
+                tracing::debug!(%cid, %publisher, "skipping the record of a struck publisher");
+                self.refused();
+                continue;
+            }
             match open_record(&record.sealed, cid) {
                 Ok(opened) => candidates.push((record.issued_at, publisher, opened)),
                 Err(e) => {
-                    tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest does not match its content id");
+                    tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest does not match its content id; publisher struck");
+                    self.strike(publisher);
                 }
             }
         }
@@ -127,12 +183,17 @@ impl ContentDht {
                     break;
                 }
                 Opened::Pointer(pointer) => match self.follow(cid, pointer).await {
-                    Ok(manifest) => {
+                    Ok(Ok(manifest)) => {
                         chosen = Some(manifest);
                         break;
                     }
+                    // Nodes down, perhaps: no evidence against anyone.
                     Err(e) => {
-                        tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest pointer leads nowhere usable");
+                        tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest pointer leads to nothing readable");
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(%cid, %publisher, error = %e, "a publisher's pointed manifest does not match its content id; publisher struck");
+                        self.strike(publisher);
                     }
                 },
             }
@@ -149,12 +210,14 @@ impl ContentDht {
         Some(manifest)
     }
 
-    /// Fetches the manifest `pointer` names and checks it against `cid`.
+    /// Fetches the manifest `pointer` names (an error if it cannot be
+    /// read whole) and checks it against `cid` (the inner error if it does
+    /// not match: a forgery).
     async fn follow(
         &self,
         cid: &ContentId,
         pointer: ManifestPointer,
-    ) -> Result<ContentManifest, String> {
+    ) -> Result<Result<ContentManifest, mesh::content::ManifestError>, String> {
         let inner = pointer.manifest_cid();
         let fetcher =
             Fetcher::new(self.mesh.clone(), Arc::new(pointer.layout)).map_err(|e| e.to_string())?;
@@ -162,7 +225,7 @@ impl ContentDht {
             .whole(&inner, MAX_MANIFEST_BYTES)
             .await
             .map_err(|e| e.to_string())?;
-        ContentManifest::from_bytes(&bytes, cid).map_err(|e| e.to_string())
+        Ok(ContentManifest::from_bytes(&bytes, cid))
     }
 }
 
