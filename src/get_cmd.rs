@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 use mesh::content::fetch::Fetcher;
 use mesh::content::{ContentId, ContentManifest};
 use mesh::net::MeshClient;
+
+use crate::light_client;
 
 /// Segments fetched at once.
 const IN_FLIGHT: usize = 4;
@@ -50,20 +51,6 @@ pub struct GetArgs {
     quiet: bool,
 }
 
-/// The nodes of the devnet in `dir`.
-fn devnet_nodes(dir: &Path) -> Vec<Multiaddr> {
-    let Ok(text) = std::fs::read_to_string(dir.join("devnet.json")) else {
-        return Vec::new();
-    };
-    let info: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    info["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n["addr"].as_str()?.parse().ok())
-        .collect()
-}
-
 /// The part file of a download to `output`.
 fn part_path(output: &Path) -> PathBuf {
     let mut name = output.as_os_str().to_owned();
@@ -79,29 +66,12 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
             args.cid
         )
     })?;
-    let mut bootstrap = args.bootstrap.clone();
-    if bootstrap.is_empty() {
-        bootstrap = devnet_nodes(&args.dir);
-    }
-    if bootstrap.is_empty() {
-        bail!("no node to join the mesh through: give --bootstrap ADDR, or run where ./devnet is");
-    }
     let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let mesh = MeshClient::spawn(keypair.clone(), Duration::from_secs(30))?;
-    let mut joined = 0;
-    for addr in &bootstrap {
-        match mesh.dial(addr).await {
-            Ok(_) => joined += 1,
-            Err(e) => tracing::warn!(%addr, error = %e, "cannot reach bootstrap node"),
-        }
-    }
-    if joined == 0 {
-        bail!("none of the bootstrap nodes answered");
-    }
+    let mesh = light_client::join(keypair.clone(), &args.bootstrap, &args.dir).await?;
     let started = Instant::now();
     // A large content's manifest is itself fetched from nodes while
     // resolving: know the nodes first.
-    connect_nodes(&mesh, None).await;
+    light_client::connect_nodes(&mesh, None).await;
     let manifest = resolve(&mesh, keypair, &cid).await?;
     tracing::info!(
         %cid,
@@ -110,7 +80,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         took = ?started.elapsed(),
         "manifest found"
     );
-    connect_nodes(&mesh, Some(&manifest)).await;
+    light_client::connect_nodes(&mesh, Some(&manifest)).await;
     let got = download(&mesh, &cid, &manifest, &args.output, args.quiet).await?;
     let secs = started.elapsed().as_secs_f64();
     if !args.quiet {
@@ -144,33 +114,6 @@ async fn resolve(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// Dials the storage nodes (those `manifest` names, or all found) not
-/// yet connected, at the addresses their signed records give.
-async fn connect_nodes(mesh: &MeshClient, manifest: Option<&ContentManifest>) {
-    let wanted: Option<std::collections::HashSet<&Vec<u8>>> =
-        manifest.map(|m| m.nodes.iter().collect());
-    let records = match mesh.find_nodes().await {
-        Ok(records) => records,
-        Err(e) => {
-            tracing::warn!(error = %e, "node discovery failed");
-            return;
-        }
-    };
-    let dials = records
-        .iter()
-        .filter(|r| wanted.as_ref().is_none_or(|w| w.contains(&r.peer_id)))
-        .filter_map(|r| Some((r.peer().ok()?, r.multiaddrs())))
-        .filter(|(peer, _)| mesh.rtt(peer).is_none())
-        .map(|(peer, addrs)| async move {
-            for addr in addrs {
-                if mesh.dial(&addr.with(Protocol::P2p(peer))).await.is_ok() {
-                    return;
-                }
-            }
-        });
-    futures_util::future::join_all(dials).await;
 }
 
 /// What a download did.
@@ -209,7 +152,7 @@ async fn download(
         .map(|(i, _)| manifest.segment_len(i as u64))
         .sum();
     let done = Arc::new(AtomicU64::new(resumed));
-    let progress = (!quiet).then(|| spawn_progress(done.clone(), manifest.size));
+    let progress = (!quiet).then(|| light_client::spawn_progress(done.clone(), manifest.size));
     let fetcher = Arc::new(Fetcher::new(mesh.clone(), manifest.clone())?);
     let todo: Vec<u64> = (0..count).filter(|&i| !have[i as usize]).collect();
     let mut results = futures_util::stream::iter(todo.into_iter().map(|index| {
@@ -297,29 +240,6 @@ fn present(
         ));
     }
     Ok(have)
-}
-
-/// Prints the progress on stderr every half second.
-fn spawn_progress(done: Arc<AtomicU64>, total: u64) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let started = Instant::now();
-        let first = done.load(Ordering::Relaxed);
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let now = done.load(Ordering::Relaxed);
-            let rate = (now - first) as f64 / started.elapsed().as_secs_f64() / 1e6;
-            let percent = if total == 0 {
-                100.0
-            } else {
-                now as f64 * 100.0 / total as f64
-            };
-            eprint!(
-                "\r\x1b[2K{} / {}  {percent:.0} %  {rate:.0} MB/s",
-                bytesize::ByteSize(now).display().iec_short(),
-                bytesize::ByteSize(total).display().iec_short(),
-            );
-        }
-    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `cairn`: the one binary users run.
 
+mod add_cmd;
 mod bench_cmd;
 mod devnet_cmd;
 mod gateway_client;
 mod gateway_cmd;
 mod get_cmd;
+mod light_client;
 mod logging;
 mod manage_cmd;
 mod mesh_cmd;
@@ -55,6 +57,9 @@ enum Command {
     Simulate(Box<simulate_cmd::SimulateArgs>),
     /// Publish an object by its content id (CID) through a gateway.
     Publish(publish_cmd::PublishArgs),
+    /// Publish a file by its CID straight to the mesh, with no gateway
+    /// (a light client with its own identity).
+    Add(add_cmd::AddArgs),
     /// Fetch published content by its CID straight from the mesh, with no
     /// gateway (every byte checked against the CID; resumes).
     Get(get_cmd::GetArgs),
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => runtime().block_on(mesh_cmd::nodes(args)),
         Command::Shard(command) => runtime().block_on(mesh_cmd::shard(command)),
         Command::Publish(args) => runtime().block_on(publish_cmd::run(args)),
+        Command::Add(args) => runtime().block_on(add_cmd::run(args)),
         Command::Get(args) => runtime().block_on(get_cmd::run(args)),
         Command::Pin(command) => runtime().block_on(pin_cmd::run(command)),
         Command::Status(args) => runtime().block_on(status_cmd::run(args)),

@@ -861,3 +861,43 @@ async fn a_bucket_tagged_to_publish_publishes_every_object_written() {
         "the completed upload is served by its CID"
     );
 }
+
+/// `cairn add` publishes a file with no gateway: the CID is the one any
+/// gateway gives the same bytes, and the devnet's gateway (which never
+/// saw them) serves them by it, found through the DHT; so does `cairn get`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_added_from_a_light_client_is_served_by_any_gateway() {
+    let d = devnet();
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes((8 << 20) + 4321, 83);
+    let file = dir.path().join("atlas.bin");
+    std::fs::write(&file, &data).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("add")
+        .arg(&file)
+        .arg("--bootstrap")
+        .arg(d.bootstrap(2).to_string())
+        .arg("--identity")
+        .arg(dir.path().join("client"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(cid, cid_of(&data));
+    assert!(dir.path().join("client/identity.key").exists());
+
+    let got = request("GET", &format!("/cid/{cid}"), &[]);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert!(got.body == data, "the gateway serves the added bytes");
+    assert_eq!(
+        got.header("content-disposition"),
+        Some("inline; filename=\"atlas.bin\"")
+    );
+    let fetched = dir.path().join("fetched.bin");
+    cairn_get(d, &cid, &fetched).unwrap();
+    assert!(std::fs::read(&fetched).unwrap() == data);
+}
