@@ -137,6 +137,11 @@ struct RunArgs {
     /// `cairn get`, are not affected.
     #[arg(long, value_name = "FILE")]
     denylist: Option<PathBuf>,
+    /// Parity shards per segment added to content this gateway takes on
+    /// for pins (more than its objects get: pinned content outlives its
+    /// publisher here). Needs k + m + this many nodes.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pin_extra_parity: usize,
 }
 
 /// Connection cap and timeouts of the S3 endpoint.
@@ -294,6 +299,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                     ..Default::default()
                 }),
                 denylist: run.denylist,
+                pin_extra_parity: run.pin_extra_parity,
             };
             s3_gateway::run(config, crate::node_cmd::shutdown_signal()).await?;
         }

@@ -506,15 +506,15 @@ fn json_of(response: &RawResponse) -> serde_json::Value {
 }
 
 /// The pinning scenario: A publishes, B (another gateway, on an
-/// empty directory, with its own key) pins the CID through the Pinning
-/// Service API; A is then killed and its data directory deleted, and two
+/// empty directory, with its own key, keeping pins with an extra parity
+/// shard) pins the CID through the Pinning Service API; A is then killed and its data directory deleted, and two
 /// nodes holding B's shards are killed: B repairs its copy, serves every
 /// byte, and lets go of it when the pin is removed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start(&dir.path().join("devnet"), &["--nodes", "8"]);
+    let devnet = Devnet::start(&dir.path().join("devnet"), &["--nodes", "9"]);
     let data = bytes((9 << 20) + 321, 23);
     put_on(&devnet, "pub", "film.bin", &data, None).await;
     let cid = publish_on(&devnet, "s3://pub/film.bin", None).unwrap();
@@ -543,7 +543,12 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
         .unwrap()
         .port();
     let admin = format!("127.0.0.1:{admin_port}");
-    let b = SecondGateway::start(&devnet, dir.path(), &["--admin", &admin]);
+    // B keeps what it pins with one more parity shard than objects get.
+    let b = SecondGateway::start(
+        &devnet,
+        dir.path(),
+        &["--admin", &admin, "--pin-extra-parity", "1"],
+    );
     let b_status = || -> serde_json::Value {
         let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(["status", "--json", "--admin", &format!("http://{admin}")])
@@ -642,6 +647,13 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
         String::from_utf8_lossy(&out.stderr)
     );
     let shards: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for segment in shards["segments"].as_array().unwrap() {
+        assert_eq!(
+            segment["shards"].as_array().unwrap().len(),
+            7,
+            "4+3: {shards:#}"
+        );
+    }
     let holder = |segment: usize, index: usize| {
         let peer = shards["segments"][segment]["shards"][index]["node"]
             .as_str()

@@ -82,6 +82,8 @@ pub struct GatewayConfig {
     pub denylist: Option<PathBuf>,
     /// Plaintext bytes per segment of new objects.
     pub segment_size: usize,
+    /// Parity shards per segment added to content taken on for pins.
+    pub pin_extra_parity: usize,
 }
 
 /// Why the gateway could not start.
@@ -501,7 +503,8 @@ pub async fn run(
     };
     let gateway = Gateway::new(meta.clone(), data, config.region.clone(), master.clone())
         .with_content_dht(content_dht)
-        .with_denylist(denylist);
+        .with_denylist(denylist)
+        .with_pin_extra_parity(config.pin_extra_parity);
     background.push(tokio::spawn(reannounce(gateway.clone(), health.clone())));
     let pin_store = crate::pins::PinStore::new(meta.clone(), config.region.clone());
     let pin_worker =

@@ -323,7 +323,7 @@ impl DataPath {
         let part_key = key_salt.map(|salt| key.for_part_write(&salt));
         let key = part_key.as_ref().unwrap_or(key);
         let (mut written, _) = self
-            .write_sealed(Some(key), part_number, declared, body)
+            .write_sealed(Some(key), part_number, declared, 0, body)
             .await?;
         written.part.key_salt = key_salt;
         Ok(written)
@@ -332,11 +332,14 @@ impl DataPath {
     /// Streams `body` (of `declared` bytes if known) into the mesh as
     /// published content: each segment sealed under the key derived from
     /// its own blake3 chaining value (`mesh::content`), so the same bytes
-    /// make the same shards whoever writes them. Returns the write, the
-    /// content id and the segments' chaining values.
+    /// make the same shards whoever writes them, with `extra_parity`
+    /// parity shards per segment beyond the configured scheme's (the data
+    /// shards do not change). Returns the write, the content id and the
+    /// segments' chaining values.
     pub async fn write_content<S, E>(
         &self,
         declared: Option<u64>,
+        extra_parity: usize,
         body: S,
     ) -> Result<(Written, ContentId, Vec<[u8; 32]>), DataError>
     where
@@ -345,7 +348,9 @@ impl DataPath {
     {
         let segment_size = self.params.segment_size as u64;
         mesh::content::check_segment_size(segment_size)?;
-        let (written, hashes) = self.write_sealed(None, 0, declared, body).await?;
+        let (written, hashes) = self
+            .write_sealed(None, 0, declared, extra_parity, body)
+            .await?;
         let (hashes, whole) = hashes.expect("content writes hash their segments");
         let cid = match mesh::content::root_of(written.part.size, segment_size, &hashes)? {
             Some(root) => root,
@@ -365,6 +370,7 @@ impl DataPath {
         key: Option<&ObjectKey>,
         part_number: u32,
         declared: Option<u64>,
+        extra_parity: usize,
         mut body: S,
     ) -> Result<(Written, Option<(Vec<[u8; 32]>, [u8; 32])>), DataError>
     where
@@ -372,11 +378,14 @@ impl DataPath {
         E: std::fmt::Display,
     {
         // Parts of a multipart upload are never tiny objects on their own.
-        let scheme = if part_number == 0 {
+        let mut scheme = if part_number == 0 {
             self.params.scheme_for(declared.unwrap_or(u64::MAX))
         } else {
             self.params.scheme
         };
+        if extra_parity > 0 {
+            scheme = Scheme::new(scheme.k, scheme.m + extra_parity)?;
+        }
         let codec = self.codec(scheme)?;
         let mut hashes = Vec::new();
         let mut whole = *blake3::hash(b"").as_bytes();

@@ -158,7 +158,7 @@ impl Gateway {
         );
         let (written, cid, hashes) = self
             .data
-            .write_content(Some(meta.size), Box::pin(source))
+            .write_content(Some(meta.size), 0, Box::pin(source))
             .await?;
         let name = cid.to_string();
         // Held before it is kept, so that letting go of a pin of the same
@@ -300,7 +300,7 @@ impl Gateway {
             futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(bytes)) });
         let (written, got, hashes) = self
             .data
-            .write_content(Some(len), Box::pin(body))
+            .write_content(Some(len), 0, Box::pin(body))
             .await
             .map_err(|e| store(&e))?;
         let record = self.content_record(
@@ -410,7 +410,7 @@ impl Gateway {
                 .read_content(at, Arc::new(content), scheme_of(&meta), part, 0..meta.size);
         let (written, got, hashes) = self
             .data
-            .write_content(Some(meta.size), Box::pin(source))
+            .write_content(Some(meta.size), self.pin_extra_parity, Box::pin(source))
             .await?;
         if got != *cid {
             // Every segment was checked against the CID on the way in.

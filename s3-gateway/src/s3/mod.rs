@@ -57,6 +57,8 @@ pub struct Gateway {
     dht: Option<content_dht::ContentDht>,
     /// CIDs the operator will not serve or pin here.
     denylist: denylist::Denylist,
+    /// Parity shards per segment added to content taken on for pins.
+    pin_extra_parity: usize,
 }
 
 impl Gateway {
@@ -70,6 +72,7 @@ impl Gateway {
             master,
             dht: None,
             denylist: denylist::Denylist::empty(),
+            pin_extra_parity: 0,
         }
     }
 
@@ -85,6 +88,15 @@ impl Gateway {
     /// Refuses to serve or pin the CIDs `denylist` names.
     pub fn with_denylist(self, denylist: denylist::Denylist) -> Self {
         Self { denylist, ..self }
+    }
+
+    /// Stores content taken on for pins with `extra` more parity shards
+    /// per segment than objects get.
+    pub fn with_pin_extra_parity(self, extra: usize) -> Self {
+        Self {
+            pin_extra_parity: extra,
+            ..self
+        }
     }
 
     /// The region this gateway answers for.
