@@ -183,10 +183,16 @@ pub async fn run(args: AddArgs) -> anyhow::Result<ExitCode> {
         let clean: String = n
             .chars()
             .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .take(200)
             .collect();
         format!("inline; filename=\"{clean}\"")
     });
-    manifest.disposition = name;
+    manifest.disposition = name.filter(|d| d.len() <= mesh::content::MAX_MANIFEST_FIELD);
+    manifest
+        .content_type
+        .take_if(|t| t.len() > mesh::content::MAX_MANIFEST_FIELD);
+    // What every reader checks, checked before announcing.
+    manifest.check(&cid)?;
     let mut sealed = manifest.seal(&cid);
     if sealed.len() > MAX_SEALED_MANIFEST {
         // Too large for a record: the manifest is itself stored as

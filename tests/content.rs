@@ -590,8 +590,10 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(json_of(&bad)["error"]["reason"], "BAD_REQUEST");
 
-    // Pin: queued at once, pinned soon.
-    let pin = serde_json::json!({"cid": cid, "name": "film", "meta": {"app": "tests"}});
+    // Pin: queued at once, pinned soon. The CID is given in another
+    // multibase (base32 upper case) and kept in the one standard form.
+    let shouted = format!("B{}", cid[1..].to_uppercase());
+    let pin = serde_json::json!({"cid": shouted, "name": "film", "meta": {"app": "tests"}});
     let made = pins_request(b.1, "POST", "/pins", Some(&token), Some(pin));
     assert_eq!(made.status, 202, "{}", made.text());
     let made = json_of(&made);

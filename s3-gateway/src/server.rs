@@ -511,7 +511,11 @@ pub async fn run(
         crate::pins::worker::PinWorker::new(pin_store.clone(), gateway.clone(), health.clone());
     // Where pinned content can be fetched from with no gateway: the
     // mesh's entry points.
-    let delegates = config.bootstrap.iter().map(|a| a.to_string()).collect();
+    let mut delegates: Vec<String> = config.bootstrap.iter().map(|a| a.to_string()).collect();
+    if delegates.is_empty() {
+        // The spec wants at least one: this gateway's own peer.
+        delegates.push(format!("/p2p/{peer_id}"));
+    }
     let pins = crate::pins::api::PinService::new(
         pin_store,
         gateway.clone(),
@@ -539,6 +543,7 @@ pub async fn run(
             crate::pins::api::PinningApi::new(
                 crate::http::signing::SignatureRules::new(builder.build(), config.allow_sigv2),
                 pins,
+                domains.clone(),
             ),
             meta,
             domains.clone(),

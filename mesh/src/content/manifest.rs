@@ -22,7 +22,7 @@ const MAX_SHARDS: usize = 64;
 /// Most nodes a manifest may name.
 const MAX_NODES: usize = 1024;
 /// Longest node id, content type or disposition, in bytes.
-const MAX_FIELD: usize = 256;
+pub const MAX_FIELD: usize = 256;
 
 /// Published content's manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,17 @@ fn pointer_key(cid: &ContentId) -> LessSafeKey {
         "cairn 2026-12-04 published content manifest pointer key",
         cid,
     )
+}
+
+fn withdrawal_key(cid: &ContentId) -> LessSafeKey {
+    sealing_key("cairn 2026-12-04 published content withdrawal key", cid)
+}
+
+/// A record body saying that its publisher no longer keeps `cid`: it
+/// replaces the publisher's earlier record, so readers stop following a
+/// manifest whose shards are going away.
+pub fn withdrawal(cid: &ContentId) -> Vec<u8> {
+    seal_with(&withdrawal_key(cid), cid, Vec::new())
 }
 
 fn sealing_key(context: &str, cid: &ContentId) -> LessSafeKey {
@@ -140,6 +151,8 @@ pub enum Opened {
     /// manifest's own CID, and the manifest, once fetched, must be checked
     /// against the content's ([`ContentManifest::from_bytes`]).
     Pointer(ManifestPointer),
+    /// The publisher no longer keeps the content ([`withdrawal`]).
+    Withdrawn,
 }
 
 /// Opens a record's sealed body for `cid`: a manifest, or a pointer to
@@ -149,7 +162,17 @@ pub fn open_record(sealed: &[u8], cid: &ContentId) -> Result<Opened, ManifestErr
         Err(ManifestError::Sealed) => {}
         other => return other.map(Opened::Manifest),
     }
-    let plain = open_with(&pointer_key(cid), cid, sealed)?;
+    let plain = match open_with(&pointer_key(cid), cid, sealed) {
+        Err(ManifestError::Sealed) => {
+            let plain = open_with(&withdrawal_key(cid), cid, sealed)?;
+            return if plain.is_empty() {
+                Ok(Opened::Withdrawn)
+            } else {
+                Err(ManifestError::Malformed("withdrawal"))
+            };
+        }
+        other => other?,
+    };
     let pointer: ManifestPointer =
         postcard::from_bytes(&plain).map_err(|_| ManifestError::Malformed("encoding"))?;
     if pointer.layout.size > MAX_MANIFEST_BYTES {
@@ -305,6 +328,11 @@ mod tests {
         );
         assert_eq!(
             open_record(&sealed, &ContentId::from_hash([3; 32])),
+            Err(ManifestError::Sealed)
+        );
+        assert_eq!(open_record(&withdrawal(&cid), &cid), Ok(Opened::Withdrawn));
+        assert_eq!(
+            open_record(&withdrawal(&cid), &ContentId::from_hash([3; 32])),
             Err(ManifestError::Sealed)
         );
         // What the pointer names is checked when it is fetched: each

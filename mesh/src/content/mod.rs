@@ -21,8 +21,8 @@ mod manifest;
 mod record;
 
 pub use manifest::{
-    ContentManifest, MAX_MANIFEST_BYTES, MAX_SEALED_MANIFEST, ManifestPointer, ManifestSegment,
-    NO_NODE, Opened, open_record,
+    ContentManifest, MAX_FIELD as MAX_MANIFEST_FIELD, MAX_MANIFEST_BYTES, MAX_SEALED_MANIFEST,
+    ManifestPointer, ManifestSegment, NO_NODE, Opened, open_record, withdrawal,
 };
 pub use record::{
     CONTENT_PREFIX, CONTENT_RECORD_TTL, ContentRecordError, SignedContentRecord, locator,

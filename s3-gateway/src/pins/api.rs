@@ -14,7 +14,8 @@
 //!
 //! Requests carry `Authorization: Bearer <token>`, a token tied to a
 //! Cairn access key ([`super::token`]); each key sees only its own pins.
-//! Requests to `/pins` with a Bearer token or no credentials come here;
+//! Path-style requests (not virtual-hosted ones) to `/pins` with a Bearer
+//! token or no credentials come here;
 //! S3 requests signed for a bucket named `pins` pass through (its objects
 //! cannot be read anonymously with path-style URLs). Errors are
 //! `{"error": {"reason", "details"}}` with the spec's statuses.
@@ -38,9 +39,13 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_NAME: usize = 255;
 /// The most origins and delegates a pin carries (the spec's limit).
 const MAX_ADDRS: usize = 20;
-/// The most meta entries a pin carries, and the longest key or value.
-const MAX_META: usize = 64;
-const MAX_META_TEXT: usize = 1024;
+/// The most meta entries a pin carries, and the longest origin, key or
+/// value.
+const MAX_META: usize = 32;
+const MAX_META_TEXT: usize = 256;
+/// The most bytes a pin takes as stored (its JSON): what listing a key's
+/// pins reads, at most [`MAX_PINS_PER_KEY`] times.
+const MAX_PIN_BYTES: usize = 4096;
 
 type Response = http::Response<s3s::Body>;
 
@@ -82,14 +87,17 @@ impl PinService {
 pub struct PinningApi<S> {
     inner: S,
     service: Arc<PinService>,
+    domains: crate::http::vhost::Domains,
 }
 
 impl<S> PinningApi<S> {
-    /// `inner` with the pinning API of `service` in front.
-    pub fn new(inner: S, service: PinService) -> Self {
+    /// `inner` with the pinning API of `service` in front; `domains` tell
+    /// virtual-hosted S3 requests (never for the API) apart.
+    pub fn new(inner: S, service: PinService, domains: crate::http::vhost::Domains) -> Self {
         Self {
             inner,
             service: Arc::new(service),
+            domains,
         }
     }
 }
@@ -110,7 +118,12 @@ where
     >;
 
     fn call(&self, req: http::Request<s3s::Body>) -> Self::Future {
-        if !is_pinning_request(&req) {
+        let virtual_hosted = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| self.domains.bucket_of(h).is_some());
+        if virtual_hosted || !is_pinning_request(&req) {
             return Box::pin(self.inner.call(req));
         }
         let service = self.service.clone();
@@ -340,8 +353,18 @@ impl PinService {
         }
     }
 
-    async fn add(&self, owner: &str, pin: Pin) -> Result<PinRecord, Failure> {
+    async fn add(&self, owner: &str, mut pin: Pin) -> Result<PinRecord, Failure> {
         let cid = check_pin(&pin)?;
+        // One spelling per content (any multibase is accepted): holds and
+        // filters compare text.
+        pin.cid = cid.to_string();
+        if !self.store.meta().key_may_create_buckets(owner).await? {
+            return Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "This key may not store data of its own on this gateway (it may not create buckets), so it may not pin.",
+            ));
+        }
         if self.gateway.check_allowed(&cid).is_err() {
             return Err(Failure::new(
                 StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
@@ -437,6 +460,11 @@ fn check_pin(pin: &Pin) -> Result<ContentId, Failure> {
             "A pin's meta has at most {MAX_META} entries of at most {MAX_META_TEXT} bytes each."
         )));
     }
+    if serde_json::to_vec(pin).map_or(usize::MAX, |j| j.len()) > MAX_PIN_BYTES {
+        return Err(Failure::bad_request(format!(
+            "A pin takes at most {MAX_PIN_BYTES} bytes as JSON."
+        )));
+    }
     Ok(cid)
 }
 
@@ -477,7 +505,12 @@ impl Filter {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "cid" => {
-                    filter.cids = value.split(',').map(str::to_owned).collect();
+                    filter.cids = value
+                        .split(',')
+                        .map(|c| {
+                            ContentId::parse(c).map_or_else(|_| c.to_owned(), |c| c.to_string())
+                        })
+                        .collect();
                     if filter.cids.len() > 10 {
                         return Err(Failure::bad_request(
                             "At most 10 CIDs may be asked for at once.",

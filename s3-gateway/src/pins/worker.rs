@@ -1,9 +1,11 @@
 //! The pin worker: takes queued pins on, retries those that failed for a
 //! while, and lets go of content nothing holds any more.
 //!
-//! One task does all three, in the gateway that runs the health loops
-//! (with a shared store, one gateway for all), so taking content on and
-//! letting it go never race. A pass runs when a request wakes it and at
+//! One task does all three (up to four pins at once), in the gateway that
+//! runs the health loops (with a shared store, one gateway for all).
+//! Letting go re-checks the holds after deleting and puts the manifest
+//! back if one appeared; shards are left to garbage collection, which
+//! spares those being written. A pass runs when a request wakes it and at
 //! least every [`POLL`]; a gateway restarted mid-pin finds the request
 //! still `queued` or `pinning` and takes it on again (content kept
 //! already is not read twice).
@@ -11,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use mesh::content::ContentId;
 use tokio::sync::Notify;
 
@@ -20,6 +23,9 @@ use crate::s3::Gateway;
 
 /// The longest the worker sleeps between passes.
 pub const POLL: Duration = Duration::from_secs(5);
+
+/// Pins taken on at once.
+const AT_ONCE: usize = 4;
 
 /// Attempts before a pin is marked failed.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -98,16 +104,22 @@ impl PinWorker {
         };
         self.count(&pins);
         let now = now_ms();
-        let mut changed = false;
-        for stored in pins {
-            let due = matches!(stored.record.status, Status::Queued | Status::Pinning)
-                && stored.record.retry_at <= now;
-            if due {
-                self.pin_one(stored).await;
-                changed = true;
-            }
+        let due: Vec<Stored> = pins
+            .into_iter()
+            .filter(|p| {
+                matches!(p.record.status, Status::Queued | Status::Pinning)
+                    && p.record.retry_at <= now
+            })
+            .collect();
+        if due.is_empty() {
+            return;
         }
-        if changed && let Ok(pins) = self.store.all().await {
+        // A few at once, so that content that cannot be found does not
+        // hold up the rest.
+        futures_util::stream::iter(due)
+            .for_each_concurrent(AT_ONCE, |stored| self.pin_one(stored))
+            .await;
+        if let Ok(pins) = self.store.all().await {
             self.count(&pins);
         }
     }

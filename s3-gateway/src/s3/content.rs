@@ -160,6 +160,7 @@ impl Gateway {
             .data
             .write_content(Some(meta.size), 0, Box::pin(source))
             .await?;
+        self.check_allowed(&cid)?;
         let name = cid.to_string();
         // Held before it is kept, so that letting go of a pin of the same
         // content (the pin worker) never drops what is being published.
@@ -323,6 +324,19 @@ impl Gateway {
             self.data
                 .delete_shards(super::objects::not_named_by(old.parts, &record.parts));
         }
+        // Let go of meanwhile (a reannouncement racing the pin worker):
+        // no manifest of content no longer kept (garbage collection takes
+        // its shards).
+        if self
+            .meta
+            .object(CONTENT_BUCKET, &cid.to_string())
+            .await
+            .map_err(|e| store(&e))?
+            .is_none()
+        {
+            let _ = self.meta.delete_object(CONTENT_BUCKET, &key).await;
+            return Err(AnnounceError::Store(format!("{cid} is no longer kept")));
+        }
         Ok((got, record))
     }
 
@@ -344,6 +358,9 @@ impl Gateway {
                 let Ok(cid) = ContentId::parse(name) else {
                     continue;
                 };
+                if self.denylist.denies(&cid) {
+                    continue;
+                }
                 match self.announce(&cid, object).await {
                     Ok(()) => announced += 1,
                     Err(e) => tracing::warn!(cid = %name, error = %e, "cannot announce content"),
@@ -426,10 +443,17 @@ impl Gateway {
         Ok(already)
     }
 
-    /// Lets go of content `cid` kept for pins: deletes its manifest and
-    /// shards if nothing holds it any more (no pin, no publication). What
-    /// was published here before pins existed (no [`KEPT_FOR_ENTRY`]) is
-    /// never let go. Returns whether it was deleted.
+    /// Lets go of content `cid` kept for pins: deletes its manifest if
+    /// nothing holds it any more (no pin, no publication) and withdraws
+    /// this gateway's record of it. What was published here before pins
+    /// existed (no [`KEPT_FOR_ENTRY`]) is never let go. Returns whether it
+    /// was deleted.
+    ///
+    /// Its shards are left to garbage collection, which deletes copies no
+    /// manifest names and spares those being written: a publication of
+    /// the same bytes racing this (its shards have the same ids) keeps
+    /// what it wrote. A hold that appears between the check and the
+    /// deletion puts the manifest back.
     pub async fn let_go(&self, cid: &str) -> S3Result<bool> {
         if crate::pins::refs::held(&self.meta, cid).await? {
             return Ok(false);
@@ -444,19 +468,28 @@ impl Gateway {
         if !for_pins {
             return Ok(false);
         }
-        if let Some(gone) = self
-            .meta
+        let Some(gone) = self.meta.delete_object(CONTENT_BUCKET, cid).await? else {
+            return Ok(false);
+        };
+        if crate::pins::refs::held(&self.meta, cid).await? {
+            // Pinned or published meanwhile: keep it (unless the new
+            // holder already kept its own).
+            let _ = self
+                .meta
+                .put_object(CONTENT_BUCKET, cid, gone, WriteCondition::IfAbsent)
+                .await?;
+            return Ok(false);
+        }
+        self.meta
             .delete_object(CONTENT_BUCKET, &format!("{MANIFEST_PREFIX}{cid}"))
-            .await?
+            .await?;
+        if let (Some(dht), Ok(parsed)) = (&self.dht, ContentId::parse(cid))
+            && let Err(e) = dht.withdraw(&parsed).await
         {
-            self.data.delete_shards(gone.parts);
+            tracing::warn!(%cid, error = %e, "let go, but the record is not withdrawn");
         }
-        if let Some(gone) = self.meta.delete_object(CONTENT_BUCKET, cid).await? {
-            self.data.delete_shards(gone.parts);
-            tracing::info!(%cid, "content no pin holds any more deleted");
-            return Ok(true);
-        }
-        Ok(false)
+        tracing::info!(%cid, "content no pin holds any more let go");
+        Ok(true)
     }
 
     /// Records the manifest of content `name` unless it is recorded

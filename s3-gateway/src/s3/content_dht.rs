@@ -134,6 +134,15 @@ impl ContentDht {
         Ok(())
     }
 
+    /// Replaces this gateway's record for `cid` with a withdrawal: it no
+    /// longer keeps the content, and readers should not follow its old
+    /// layout while that record would live on.
+    pub async fn withdraw(&self, cid: &ContentId) -> Result<(), AnnounceError> {
+        self.resolved.lock().expect("not poisoned").remove(cid);
+        self.announce_sealed(cid, mesh::content::withdrawal(cid))
+            .await
+    }
+
     /// Finds `cid`'s manifest in the DHT: from the newest record of any
     /// publisher that verifies and opens into a manifest checked against
     /// the CID, or into a pointer to a manifest (then fetched from the
@@ -182,6 +191,8 @@ impl ContentDht {
                     chosen = Some(manifest);
                     break;
                 }
+                // Its publisher let it go: its older layout is not asked.
+                Opened::Withdrawn => {}
                 Opened::Pointer(pointer) => match self.follow(cid, pointer).await {
                     Ok(Ok(manifest)) => {
                         chosen = Some(manifest);
@@ -229,6 +240,13 @@ impl ContentDht {
     }
 }
 
+/// `field` if a manifest can carry it.
+fn fits(field: &Option<String>) -> Option<String> {
+    field
+        .clone()
+        .filter(|f| f.len() <= mesh::content::MAX_MANIFEST_FIELD)
+}
+
 /// The DHT manifest of content kept as `meta` (one part, its segments'
 /// hashes in its metadata entry).
 pub fn manifest_of(meta: &ObjectMeta) -> Result<ContentManifest, AnnounceError> {
@@ -267,8 +285,9 @@ pub fn manifest_of(meta: &ObjectMeta) -> Result<ContentManifest, AnnounceError> 
         segment_size: meta.segment_size,
         k: meta.k,
         m: meta.m,
-        content_type: meta.content_type.clone(),
-        disposition: meta.content_disposition.clone(),
+        // What a manifest cannot carry is left out (served without).
+        content_type: fits(&meta.content_type),
+        disposition: fits(&meta.content_disposition),
         nodes,
         segments,
     })
