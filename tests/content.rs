@@ -439,14 +439,7 @@ async fn a_node_serving_wrong_shard_bytes_does_not_change_what_a_cid_returns() {
 /// for `cid` whose manifest is sealed under the CID's key but names segment
 /// hashes that do not make the CID.
 async fn forge_record(devnet: &Devnet, cid: &str) {
-    use mesh::content::{ContentManifest, ManifestSegment, SignedContentRecord, locator};
-    let cid = ContentId::parse(cid).unwrap();
-    let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let client =
-        mesh::net::MeshClient::spawn(keypair.clone(), std::time::Duration::from_secs(10)).unwrap();
-    for node in 0..3 {
-        client.dial(&devnet.bootstrap(node)).await.unwrap();
-    }
+    use mesh::content::{ContentManifest, ManifestSegment};
     let forged = ContentManifest {
         size: (9 << 20) + 777,
         segment_size: 8 << 20,
@@ -462,6 +455,20 @@ async fn forge_record(devnet: &Devnet, cid: &str) {
             })
             .collect(),
     };
+    announce_forged(devnet, cid, forged).await;
+}
+
+/// Announces `forged` as the manifest of `cid` from a fresh identity
+/// joined to `devnet`'s mesh.
+async fn announce_forged(devnet: &Devnet, cid: &str, forged: mesh::content::ContentManifest) {
+    use mesh::content::{SignedContentRecord, locator};
+    let cid = ContentId::parse(cid).unwrap();
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let client =
+        mesh::net::MeshClient::spawn(keypair.clone(), std::time::Duration::from_secs(10)).unwrap();
+    for node in 0..3 {
+        client.dial(&devnet.bootstrap(node)).await.unwrap();
+    }
     let locator = locator(&cid);
     let (key, value) = SignedContentRecord::sign(&locator, forged.seal(&cid), &keypair);
     // Let the DHT routing table fill before storing.
@@ -589,6 +596,40 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
     );
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(json_of(&bad)["error"]["reason"], "BAD_REQUEST");
+
+    // A stranger announces, newer than A's, a manifest with the right
+    // segment hashes (it checks against the CID) naming shards nobody
+    // holds: B's probe finds no node with them and takes A's instead
+    // (shards that cannot be fetched are no proof of a lie: nodes may be
+    // down, so nobody is struck for it).
+    let forged = mesh::content::ContentManifest {
+        size: data.len() as u64,
+        segment_size: 8 << 20,
+        k: 4,
+        m: 2,
+        content_type: None,
+        disposition: None,
+        nodes: vec![
+            devnet
+                .bootstrap(0)
+                .iter()
+                .find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::P2p(peer) => Some(peer.to_bytes()),
+                    _ => None,
+                })
+                .unwrap(),
+        ],
+        segments: data
+            .chunks(8 << 20)
+            .enumerate()
+            .map(|(i, chunk)| mesh::content::ManifestSegment {
+                hash: mesh::content::segment_hash(i as u64, 8 << 20, chunk),
+                shards: vec![([0xab; 32], 0); 6],
+            })
+            .collect(),
+    };
+    forged.check(&ContentId::parse(&cid).unwrap()).unwrap();
+    announce_forged(&devnet, &cid, forged).await;
 
     // Pin: queued at once, pinned soon. The CID is given in another
     // multibase (base32 upper case) and kept in the one standard form.

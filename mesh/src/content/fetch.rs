@@ -166,6 +166,56 @@ impl Fetcher {
         .expect("hashing does not panic")
     }
 
+    /// Checks, cheaply, that the manifest leads to the content: its last
+    /// segment is fetched whole and checked against `cid` (the one check
+    /// that pins the content's size, which the root alone does not), and
+    /// for up to `samples` other segments, spread over the content, one
+    /// byte of some shard is asked for (a manifest naming shards nobody
+    /// holds fails here). [`FetchError::Mismatch`] or a codec error is
+    /// evidence against the manifest; [`FetchError::Unavailable`] may be
+    /// nodes down.
+    pub async fn probe(&self, cid: &ContentId, samples: usize) -> Result<(), FetchError> {
+        let count = self.manifest.segments.len() as u64;
+        if count == 0 {
+            return Ok(());
+        }
+        self.checked_segment(cid, count - 1).await?;
+        let others = count - 1;
+        let picks: Vec<u64> = if others as usize <= samples {
+            (0..others).collect()
+        } else {
+            (0..samples as u64)
+                .map(|i| i * others / samples as u64)
+                .collect()
+        };
+        let asks = picks.into_iter().map(|index| async move {
+            let segment = &self.manifest.segments[index as usize];
+            for &(id, node) in &segment.shards {
+                let peer = (node != NO_NODE)
+                    .then(|| self.peers.get(node as usize).copied().flatten())
+                    .flatten();
+                let Some(peer) = peer else { continue };
+                let mut shards = self.mesh.shards();
+                if shards
+                    .get_range(peer, ShardId(id), 0, Some(1))
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+            }
+            Err(FetchError::Unavailable {
+                index,
+                got: 0,
+                need: 1,
+            })
+        });
+        for result in futures_util::future::join_all(asks).await {
+            result?;
+        }
+        Ok(())
+    }
+
     /// The whole content, every segment checked against `cid`, if it is at
     /// most `max` bytes.
     pub async fn whole(&self, cid: &ContentId, max: u64) -> Result<Vec<u8>, FetchError> {

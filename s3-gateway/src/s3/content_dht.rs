@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
-use mesh::content::fetch::Fetcher;
+use mesh::content::fetch::{FetchError, Fetcher};
 use mesh::content::{
     ContentId, ContentManifest, MAX_MANIFEST_BYTES, MAX_SEALED_MANIFEST, ManifestPointer,
     ManifestSegment, NO_NODE, Opened, SignedContentRecord, locator, open_record,
@@ -42,6 +42,10 @@ pub struct ContentDht {
     /// Counts refused records, when the gateway keeps metrics.
     metrics: Option<GatewayMetrics>,
 }
+
+/// Segments besides the last whose shards a candidate manifest is probed
+/// for.
+const PROBE_SAMPLES: usize = 8;
 
 /// How long a publisher struck for a forged record is not listened to.
 const STRUCK_FOR: Duration = Duration::from_secs(3600);
@@ -184,32 +188,50 @@ impl ContentDht {
             }
         }
         candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+        // Newest first: the first whose manifest passes a probe; failing
+        // that, the newest that could not be probed for want of nodes.
         let mut chosen = None;
+        let mut unprobed = None;
         for (_, publisher, opened) in candidates {
-            match opened {
-                Opened::Manifest(manifest) => {
-                    chosen = Some(manifest);
-                    break;
-                }
+            let manifest = match opened {
+                Opened::Manifest(manifest) => manifest,
                 // Its publisher let it go: its older layout is not asked.
-                Opened::Withdrawn => {}
+                Opened::Withdrawn => continue,
                 Opened::Pointer(pointer) => match self.follow(cid, pointer).await {
-                    Ok(Ok(manifest)) => {
-                        chosen = Some(manifest);
-                        break;
-                    }
+                    Ok(Ok(manifest)) => manifest,
                     // Nodes down, perhaps: no evidence against anyone.
                     Err(e) => {
                         tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest pointer leads to nothing readable");
+                        continue;
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(%cid, %publisher, error = %e, "a publisher's pointed manifest does not match its content id; publisher struck");
                         self.strike(publisher);
+                        continue;
                     }
                 },
+            };
+            let manifest = Arc::new(manifest);
+            let probed = match Fetcher::new(self.mesh.clone(), manifest.clone()) {
+                Ok(fetcher) => fetcher.probe(cid, PROBE_SAMPLES).await,
+                Err(e) => Err(e),
+            };
+            match probed {
+                Ok(()) => {
+                    chosen = Some(manifest);
+                    break;
+                }
+                Err(FetchError::Unavailable { index, got, .. }) => {
+                    tracing::info!(%cid, %publisher, segment = index, got, "a manifest's shards could not be probed; trying older records");
+                    unprobed.get_or_insert(manifest);
+                }
+                Err(e) => {
+                    tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest does not lead to its content; publisher struck");
+                    self.strike(publisher);
+                }
             }
         }
-        let manifest = Arc::new(chosen?);
+        let manifest = chosen.or(unprobed)?;
         let mut resolved = self.resolved.lock().expect("not poisoned");
         if resolved.len() >= RESOLVED_MAX {
             resolved.retain(|_, (at, _)| at.elapsed() < RESOLVED_FOR);
