@@ -5,7 +5,8 @@
 #     as `GET /cid/<cid>` (curl) and as `cairn get <cid>` (no gateway: a
 #     light client joined through one node), the order reversed every
 #     other round: MB/s of each;
-#  2. `cairn publish` of it: seconds (one read, one convergent write);
+#  2. `cairn publish` of it: seconds (one read, one convergent write),
+#     and `cairn add` of the same file with no gateway (same CID);
 #  3. resolution through the DHT: a second gateway, started on an empty
 #     directory, fetches LOOKUPS (20) small published objects (1 KiB
 #     each) by CID, each first time (no cached manifest): milliseconds per
@@ -43,6 +44,13 @@ t0=$(date +%s.%N)
 cid=$("$bin" publish s3://content/big --endpoint "$ep" 2>/dev/null)
 t1=$(date +%s.%N)
 echo "publish of $size MiB: $(python3 -c "print('%.2f s' % ($t1 - $t0))")  cid $cid"
+# The same bytes published with no gateway: the same CID.
+t0=$(date +%s.%N)
+added=$("$bin" add "$dir/big" --quiet --identity "$dir/client" \
+    --bootstrap "$(field "$dir/dn/devnet.json" '["nodes"][2]["addr"]')" 2>/dev/null)
+t1=$(date +%s.%N)
+[ "$added" = "$cid" ] || { echo "cairn add gave $added, publish $cid"; exit 1; }
+echo "cairn add of $size MiB: $(python3 -c "print('%.2f s, %.0f MB/s' % ($t1 - $t0, $size * 1048576 / 1e6 / ($t1 - $t0)))")"
 
 mbps() { python3 -c "print('%.0f MB/s' % ($size * 1048576 / 1e6 / ($2 - $1)))" "$@"; }
 for round in $(seq 1 "$rounds"); do
