@@ -180,12 +180,10 @@ pub async fn run(args: AddArgs) -> anyhow::Result<ExitCode> {
     let (cid, mut manifest) = stored?;
     manifest.content_type = args.content_type.clone();
     let name = args.file.file_name().and_then(|n| n.to_str()).map(|n| {
-        let clean: String = n
-            .chars()
-            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-            .take(200)
-            .collect();
-        format!("inline; filename=\"{clean}\"")
+        format!(
+            "inline; filename=\"{}\"",
+            s3_gateway::s3::content::file_name(n)
+        )
     });
     manifest.disposition = name.filter(|d| d.len() <= mesh::content::MAX_MANIFEST_FIELD);
     manifest

@@ -208,21 +208,20 @@ pub fn render(status: &Status) -> String {
          (two or more shards on one node)",
         s.full, s.degraded, s.queued, s.lost, s.reduced_diversity,
     );
-    let b = &status.backup_segments;
-    if b.full + b.degraded + b.queued + b.lost > 0 {
-        let _ = writeln!(
-            out,
-            "metadata backup segments: {} full, {} degraded, {} queued for repair, {} lost",
-            b.full, b.degraded, b.queued, b.lost,
-        );
-    }
-    let c = &status.content_segments;
-    if c.full + c.degraded + c.queued + c.lost > 0 {
-        let _ = writeln!(
-            out,
-            "content segments (published or pinned, by CID): {} full, {} degraded, {} queued for repair, {} lost",
-            c.full, c.degraded, c.queued, c.lost,
-        );
+    for (label, c) in [
+        ("metadata backup segments", &status.backup_segments),
+        (
+            "content segments (published or pinned, by CID)",
+            &status.content_segments,
+        ),
+    ] {
+        if c.full + c.degraded + c.queued + c.lost > 0 {
+            let _ = writeln!(
+                out,
+                "{label}: {} full, {} degraded, {} queued for repair, {} lost",
+                c.full, c.degraded, c.queued, c.lost,
+            );
+        }
     }
     let p = &status.pins;
     if p.queued + p.pinning + p.pinned + p.failed > 0 {

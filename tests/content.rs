@@ -9,7 +9,7 @@ use std::process::Command;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::bytes;
-use common::devnet::{Devnet, shared_devnet};
+use common::devnet::{Devnet, free_port, shared_devnet};
 use common::raw_http::{RawResponse, exchange};
 use mesh::content::ContentId;
 
@@ -212,17 +212,64 @@ async fn publishing_needs_a_key_that_may_read_and_write_the_object() {
     );
 }
 
+/// The devnet's gateway is gone, with everything it knew: killed, its
+/// data directory deleted.
+fn destroy_gateway(devnet: &Devnet) {
+    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+}
+
+/// Makes an access key in the gateway data directory `dir/data` (before
+/// the gateway starts there); its id and pinning token.
+fn pinning_key(dir: &std::path::Path) -> (String, String) {
+    let made = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["gateway", "key", "create", "--data"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let key: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let (id, secret) = (
+        key["access_key"].as_str().unwrap(),
+        key["secret_key"].as_str().unwrap(),
+    );
+    (id.to_owned(), s3_gateway::pins::token::make(id, secret))
+}
+
+/// `cairn status --json` of the gateway whose admin endpoint is `admin`
+/// (with `--object BUCKET/KEY` if given), or why it failed.
+fn admin_status(admin: &str, object: Option<&str>) -> Result<serde_json::Value, String> {
+    let mut status = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    status.args(["status", "--json", "--admin", &format!("http://{admin}")]);
+    if let Some(object) = object {
+        status.args(["--object", object]);
+    }
+    let out = status.output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
 /// A gateway started on an empty data directory, joining `devnet`'s mesh
 /// through its first node; stopped on drop.
 struct SecondGateway(std::process::Child, u16);
 
 impl SecondGateway {
     fn start(devnet: &Devnet, dir: &std::path::Path, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("gateway")
             .arg("--data")
@@ -288,28 +335,14 @@ async fn content_outlives_the_gateway_that_published_it() {
     assert_eq!(cid, cid_of(&data));
 
     // A is gone, with everything it knew.
-    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+    destroy_gateway(&devnet);
 
     // A stranger announces a forged manifest for the same CID (sealed
     // under the CID's key, naming other segment hashes), newer than the
     // publisher's: B must skip it.
     forge_record(&devnet, &cid).await;
 
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let admin = format!("127.0.0.1:{admin_port}");
+    let admin = format!("127.0.0.1:{}", free_port());
     let b = SecondGateway::start(&devnet, dir.path(), &["--admin", &admin]);
     let path = format!("/cid/{cid}");
     // B may need a moment to know the nodes.
@@ -329,11 +362,7 @@ async fn content_outlives_the_gateway_that_published_it() {
     );
     assert!(whole.body == data, "B serves the published bytes");
     // The forger's record was refused and its publisher struck.
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["status", "--json", "--admin", &format!("http://{admin}")])
-        .output()
-        .unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = admin_status(&admin, None).unwrap();
     assert!(
         status["content_records_refused"].as_u64().unwrap() >= 1,
         "{status:#}"
@@ -527,42 +556,16 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
     let cid = publish_on(&devnet, "s3://pub/film.bin", None).unwrap();
 
     // B's own key, made before it starts.
-    let b_data = dir.path().join("data");
-    let made = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["gateway", "key", "create", "--data"])
-        .arg(&b_data)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
-    let (id, secret) = (
-        key["access_key"].as_str().unwrap(),
-        key["secret_key"].as_str().unwrap(),
-    );
-    let token = s3_gateway::pins::token::make(id, secret);
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let admin = format!("127.0.0.1:{admin_port}");
+    let (id, token) = pinning_key(dir.path());
+    let id = id.as_str();
+    let admin = format!("127.0.0.1:{}", free_port());
     // B keeps what it pins with one more parity shard than objects get.
     let b = SecondGateway::start(
         &devnet,
         dir.path(),
         &["--admin", &admin, "--pin-extra-parity", "1"],
     );
-    let b_status = || -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["status", "--json", "--admin", &format!("http://{admin}")])
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-    };
+    let b_status = || admin_status(&admin, None).unwrap_or(serde_json::Value::Null);
     let wait_b = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(150);
         loop {
@@ -667,29 +670,10 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
     assert_eq!(status["pins"]["failed"], 0);
 
     // The publisher is gone with everything it knew.
-    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+    destroy_gateway(&devnet);
 
     // Two nodes holding B's copy die; B repairs around them.
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["status", "--json", "--admin", &format!("http://{admin}")])
-        .args(["--object", &format!(".cairn-content/{cid}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shards: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shards = admin_status(&admin, Some(&format!(".cairn-content/{cid}"))).unwrap();
     for segment in shards["segments"].as_array().unwrap() {
         assert_eq!(
             segment["shards"].as_array().unwrap().len(),
@@ -761,16 +745,7 @@ async fn a_denylisted_cid_is_refused_by_that_gateway_only() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("denylist.txt");
     std::fs::write(&list, format!("# refused here\n{cid}\n")).unwrap();
-    let made = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["gateway", "key", "create", "--data"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    let key: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
-    let token = s3_gateway::pins::token::make(
-        key["access_key"].as_str().unwrap(),
-        key["secret_key"].as_str().unwrap(),
-    );
+    let (_, token) = pinning_key(dir.path());
     let b = SecondGateway::start(
         devnet(),
         dir.path(),

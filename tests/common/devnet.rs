@@ -12,7 +12,8 @@ pub struct Devnet {
     pub info: serde_json::Value,
 }
 
-fn free_port() -> u16 {
+/// A port free now on 127.0.0.1.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

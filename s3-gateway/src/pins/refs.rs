@@ -28,10 +28,12 @@ pub async fn hold(
 
 /// Removes `holder`'s hold on `cid`.
 pub async fn release(meta: &MetaStore, cid: &str, holder: &str) -> Result<(), MetaError> {
-    match meta
-        .delete_object(super::PINS_BUCKET, &key(cid, holder))
-        .await
-    {
+    delete(meta, &key(cid, holder)).await
+}
+
+/// Deletes record `key` of the pins bucket, if there is one.
+async fn delete(meta: &MetaStore, key: &str) -> Result<(), MetaError> {
+    match meta.delete_object(super::PINS_BUCKET, key).await {
         Ok(_) | Err(MetaError::NoSuchBucket) => Ok(()),
         Err(e) => Err(e),
     }
@@ -78,11 +80,5 @@ pub async fn released_list(meta: &MetaStore, limit: usize) -> Result<Vec<String>
 
 /// Clears the note [`released`] left for `cid`.
 pub async fn settled(meta: &MetaStore, cid: &str) -> Result<(), MetaError> {
-    match meta
-        .delete_object(super::PINS_BUCKET, &format!("gone/{cid}"))
-        .await
-    {
-        Ok(_) | Err(MetaError::NoSuchBucket) => Ok(()),
-        Err(e) => Err(e),
-    }
+    delete(meta, &format!("gone/{cid}")).await
 }

@@ -108,18 +108,14 @@ pub struct Published {
     pub announced: bool,
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The file name a download of `key` is offered under: its last path
-/// segment, without quotes or control characters.
-fn file_name(key: &str) -> String {
+/// segment, without quotes or control characters, at most 200 characters
+/// (a manifest carries at most 256 bytes of disposition).
+pub fn file_name(key: &str) -> String {
     let name = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("content");
     name.chars()
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .take(200)
         .collect()
 }
 
@@ -388,7 +384,7 @@ impl Gateway {
         ObjectMeta {
             size: written.part.size,
             etag: format!("\"{cid}\""),
-            last_modified: unix_ms(),
+            last_modified: crate::pins::now_ms(),
             content_type: kept.content_type,
             content_disposition: kept.disposition,
             segment_size: self.data.params().segment_size as u64,
@@ -413,18 +409,7 @@ impl Gateway {
             return Ok(true);
         }
         let (meta, content) = self.find_content(cid).await?;
-        let part = meta
-            .parts
-            .first()
-            .cloned()
-            .ok_or_else(|| internal("no part"))?;
-        let at = PartRef {
-            object: ObjectRef::new(CONTENT_BUCKET, &name),
-            index: 0,
-        };
-        let source =
-            self.data
-                .read_content(at, Arc::new(content), scheme_of(&meta), part, 0..meta.size);
+        let source = self.read_found(&name, &meta, content, 0..meta.size)?;
         let (written, got, hashes) = self
             .data
             .write_content(Some(meta.size), self.pin_extra_parity, Box::pin(source))
@@ -569,6 +554,31 @@ impl Gateway {
         Ok((meta, content))
     }
 
+    /// Streams the bytes `range` of content `name` found as `meta`, each
+    /// segment checked against the CID.
+    fn read_found(
+        &self,
+        name: &str,
+        meta: &ObjectMeta,
+        content: ContentRef,
+        range: std::ops::Range<u64>,
+    ) -> S3Result<
+        impl futures_util::Stream<Item = Result<Bytes, crate::data::DataError>> + Send + use<>,
+    > {
+        let part = meta
+            .parts
+            .first()
+            .cloned()
+            .ok_or_else(|| internal("no part"))?;
+        let at = PartRef {
+            object: ObjectRef::new(CONTENT_BUCKET, name),
+            index: 0,
+        };
+        Ok(self
+            .data
+            .read_content(at, Arc::new(content), scheme_of(meta), part, range))
+    }
+
     /// Answers `GET` (or `HEAD`) `/cid/<cid>`: the content, whole or the
     /// range asked, every byte checked against the CID.
     pub async fn serve_cid(
@@ -645,18 +655,8 @@ impl Gateway {
         if head || range.is_empty() {
             return Ok(response(status, out, Body::empty()));
         }
-        let part = meta
-            .parts
-            .first()
-            .cloned()
-            .ok_or_else(|| internal("no part"))?;
-        let at = PartRef {
-            object: ObjectRef::new(CONTENT_BUCKET, &name),
-            index: 0,
-        };
         let stream = self
-            .data
-            .read_content(at, Arc::new(content), scheme_of(&meta), part, range)
+            .read_found(&name, &meta, content, range)?
             .map(|r| r.map_err(std::io::Error::other));
         let body: StreamingBlob = StreamingBlob::wrap::<_, std::io::Error>(stream);
         Ok(response(status, out, Body::from(body)))
