@@ -31,7 +31,6 @@ use mesh::content::{
 use mesh::net::MeshClient;
 use mesh::net::NodeRecord;
 use placement::{Cluster, NodeId, NodeInfo, Policy, Subnet};
-use proofs::ShardId;
 
 use crate::light_client;
 
@@ -274,20 +273,9 @@ async fn store(
                 nodes
                     .cluster
                     .place(&hash, scheme.k, scheme.m, encoded.shard_len as u64)?;
-            let puts =
-                encoded
-                    .shards
-                    .iter()
-                    .zip(&encoded.ids)
-                    .enumerate()
-                    .map(|(i, (shard, id))| {
-                        put_shard(&mesh, &nodes, &placed.nodes, i, *id, shard.clone())
-                    });
-            let homes: Vec<anyhow::Result<NodeId>> = futures_util::future::join_all(puts).await;
-            let mut shards = Vec::with_capacity(homes.len());
-            for (home, id) in homes.into_iter().zip(&encoded.ids) {
-                shards.push((id.0, home.with_context(|| format!("segment {index}"))?));
-            }
+            let shards = place_shards(&mesh, &nodes, &placed.nodes, &encoded)
+                .await
+                .with_context(|| format!("segment {index}"))?;
             anyhow::Ok((whole, hash, shards, len as u64))
         }
     }))
@@ -333,41 +321,70 @@ async fn store(
     Ok((root, manifest))
 }
 
-/// Stores shard `index` of a segment on its placed node, or, if that
-/// node refuses or fails, on another node the segment does not use yet.
-/// The node that took it.
-async fn put_shard(
+/// Stores a segment's shards on their placed nodes, all at once; a
+/// shard whose node refuses or fails goes, one at a time, to the next
+/// node the segment does not use yet. Each shard's id and node.
+async fn place_shards(
     mesh: &MeshClient,
     nodes: &Nodes,
     placed: &[NodeId],
-    index: usize,
-    id: ShardId,
-    shard: Bytes,
-) -> anyhow::Result<NodeId> {
-    let first = placed[index].clone();
-    let others = nodes
-        .cluster
-        .nodes()
-        .iter()
-        .map(|n| n.id.clone())
-        .filter(|n| !placed.contains(n));
-    let mut last = None;
-    for node in std::iter::once(first).chain(others) {
-        let Some(peer) = nodes.peer(&node) else {
-            continue;
-        };
-        match mesh.shards().put(peer, id, &shard).await {
-            Ok(_) => return Ok(node),
+    encoded: &mesh::codec::EncodedSegment,
+) -> anyhow::Result<Vec<([u8; 32], NodeId)>> {
+    let put = |node: &NodeId, i: usize| {
+        let peer = nodes.peer(node);
+        let (id, shard) = (encoded.ids[i], encoded.shards[i].clone());
+        async move {
+            let peer = peer.ok_or_else(|| anyhow::anyhow!("no address"))?;
+            mesh.shards()
+                .put(peer, id, &shard)
+                .await
+                .map_err(|e| anyhow::anyhow!("{peer}: {e}"))
+        }
+    };
+    let first =
+        futures_util::future::join_all(placed.iter().enumerate().map(|(i, node)| put(node, i)))
+            .await;
+    let mut homes: Vec<Option<NodeId>> = Vec::with_capacity(placed.len());
+    let mut failed = Vec::new();
+    for (i, result) in first.into_iter().enumerate() {
+        match result {
+            Ok(_) => homes.push(Some(placed[i].clone())),
             Err(e) => {
-                tracing::warn!(%peer, shard = index, error = %e, "a node did not take a shard; trying another");
-                last = Some(e);
+                tracing::warn!(shard = i, error = %e, "a node did not take a shard; trying another");
+                homes.push(None);
+                failed.push(i);
             }
         }
     }
-    match last {
-        Some(e) => Err(anyhow::anyhow!("no node took shard {index}: {e}")),
-        None => bail!("no node to store shard {index} on"),
+    for i in failed {
+        let spare: Vec<NodeId> = nodes
+            .cluster
+            .nodes()
+            .iter()
+            .map(|n| n.id.clone())
+            .filter(|n| !homes.iter().flatten().any(|h| h == n) && !placed.contains(n))
+            .collect();
+        for node in spare {
+            match put(&node, i).await {
+                Ok(_) => {
+                    homes[i] = Some(node);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(shard = i, error = %e, "a node did not take a shard; trying another")
+                }
+            }
+        }
+        if homes[i].is_none() {
+            bail!("no node took shard {i}");
+        }
     }
+    Ok(encoded
+        .ids
+        .iter()
+        .zip(homes)
+        .map(|(id, home)| (id.0, home.expect("every shard placed")))
+        .collect())
 }
 
 #[cfg(test)]

@@ -64,6 +64,9 @@ pub enum PinCommand {
     },
 }
 
+/// How long one request to the pinning API may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Talks to one gateway's pinning API.
 struct PinClient {
     base: String,
@@ -86,7 +89,10 @@ impl PinClient {
     ) -> anyhow::Result<serde_json::Value> {
         let url = format!("{}{path}", self.base);
         let body = body.map(|b| Bytes::from(serde_json::to_vec(&b).expect("serializable")));
-        let (status, answer) = request_with(&url, method, Some(&self.token), body).await?;
+        let sent = request_with(&url, method, Some(&self.token), body);
+        let (status, answer) = tokio::time::timeout(REQUEST_TIMEOUT, sent)
+            .await
+            .map_err(|_| anyhow::anyhow!("{method} {url}: no answer in {REQUEST_TIMEOUT:?}"))??;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&answer);
             let parsed: Option<serde_json::Value> = serde_json::from_slice(&answer).ok();

@@ -49,6 +49,8 @@ pub enum FetchError {
 pub struct Fetcher {
     mesh: MeshClient,
     manifest: Arc<ContentManifest>,
+    /// The segments' chaining values, once.
+    hashes: Arc<Vec<[u8; 32]>>,
     codec: Arc<SegmentCodec>,
     peers: Vec<Option<PeerId>>,
 }
@@ -67,6 +69,7 @@ impl Fetcher {
             .collect();
         Ok(Self {
             mesh,
+            hashes: Arc::new(manifest.hashes()),
             manifest,
             codec,
             peers,
@@ -145,9 +148,8 @@ impl Fetcher {
     /// Fetches segment `index` and checks it against `cid`.
     pub async fn checked_segment(&self, cid: &ContentId, index: u64) -> Result<Bytes, FetchError> {
         let plain = self.segment(index).await?;
-        let (manifest, cid) = (self.manifest.clone(), *cid);
+        let (manifest, hashes, cid) = (self.manifest.clone(), self.hashes.clone(), *cid);
         tokio::task::spawn_blocking(move || {
-            let hashes = manifest.hashes();
             let ok = check_segment(
                 &cid,
                 manifest.size,
