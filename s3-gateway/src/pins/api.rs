@@ -393,7 +393,7 @@ impl PinService {
             return Ok(false);
         };
         refs::released(self.store.meta(), &self.store.region, &record.pin.cid).await?;
-        tracing::info!(%owner, requestid = %id, cid = %record.pin.cid, holder = %holder(id), "pin removed");
+        tracing::info!(%owner, requestid = %id, cid = %record.pin.cid, holder = %holder(owner, id), "pin removed");
         self.wake.notify_one();
         Ok(true)
     }

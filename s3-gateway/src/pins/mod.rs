@@ -131,9 +131,14 @@ pub fn new_request_id() -> String {
     crate::data::hex(&bytes)
 }
 
-/// The holder name of a pin request in [`refs`].
-pub fn holder(requestid: &str) -> String {
-    format!("pin-{requestid}")
+/// The holder name of `owner`'s pin request `requestid` in [`refs`].
+pub fn holder(owner: &str, requestid: &str) -> String {
+    format!("pin-{owner}-{requestid}")
+}
+
+/// The owner and request id a holder name of [`holder`] stands for.
+pub fn holder_of(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix("pin-")?.split_once('-')
 }
 
 /// Puts `meta` at `key` of [`PINS_BUCKET`], making the bucket on first
@@ -214,7 +219,7 @@ impl PinStore {
             &self.meta,
             &self.region,
             &record.pin.cid,
-            &holder(&record.requestid),
+            &holder(owner, &record.requestid),
         )
         .await?;
         let key = record_key(owner, &record.requestid);
@@ -313,7 +318,12 @@ impl PinStore {
         self.meta
             .delete_object(PINS_BUCKET, &record_key(owner, requestid))
             .await?;
-        refs::release(&self.meta, &stored.record.pin.cid, &holder(requestid)).await?;
+        refs::release(
+            &self.meta,
+            &stored.record.pin.cid,
+            &holder(owner, requestid),
+        )
+        .await?;
         Ok(Some(stored.record))
     }
 }
@@ -353,6 +363,16 @@ mod tests {
             "each write is tagged anew"
         );
         assert!(from_object("KEY", &ObjectMeta::default()).is_none());
+    }
+
+    #[test]
+    fn holders_name_their_request() {
+        let id = new_request_id();
+        assert_eq!(
+            holder_of(&holder("AKID1", &id)),
+            Some(("AKID1", id.as_str()))
+        );
+        assert_eq!(holder_of(refs::PUBLISHED), None);
     }
 
     #[test]

@@ -16,14 +16,19 @@ fn key(cid: &str, holder: &str) -> String {
     format!("ref/{cid}/{holder}")
 }
 
-/// Records that `holder` holds content `cid`.
+/// Records that `holder` holds content `cid` (written now: its
+/// `last_modified` says when, which the sweep of holds left behind reads).
 pub async fn hold(
     meta: &MetaStore,
     region: &str,
     cid: &str,
     holder: &str,
 ) -> Result<(), MetaError> {
-    super::put_internal(meta, region, &key(cid, holder), &ObjectMeta::default()).await
+    let record = ObjectMeta {
+        last_modified: super::now_ms(),
+        ..ObjectMeta::default()
+    };
+    super::put_internal(meta, region, &key(cid, holder), &record).await
 }
 
 /// Removes `holder`'s hold on `cid`.
@@ -81,4 +86,29 @@ pub async fn released_list(meta: &MetaStore, limit: usize) -> Result<Vec<String>
 /// Clears the note [`released`] left for `cid`.
 pub async fn settled(meta: &MetaStore, cid: &str) -> Result<(), MetaError> {
     delete(meta, &format!("gone/{cid}")).await
+}
+
+/// Every hold: (cid, holder, when written in Unix ms), a page at a time.
+pub async fn all(meta: &MetaStore) -> Result<Vec<(String, String, u64)>, MetaError> {
+    let mut query = ListQuery {
+        prefix: "ref/".into(),
+        ..ListQuery::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = match meta.list_objects(super::PINS_BUCKET, &query).await {
+            Ok(page) => page,
+            Err(MetaError::NoSuchBucket) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for (key, object) in &page.objects {
+            if let Some((cid, holder)) = key.strip_prefix("ref/").and_then(|r| r.split_once('/')) {
+                out.push((cid.to_owned(), holder.to_owned(), object.last_modified));
+            }
+        }
+        match page.next_marker {
+            Some(marker) if page.is_truncated => query.start_after = Some(marker),
+            _ => return Ok(out),
+        }
+    }
 }

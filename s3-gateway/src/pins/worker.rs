@@ -24,6 +24,11 @@ use crate::s3::Gateway;
 /// The longest the worker sleeps between passes.
 pub const POLL: Duration = Duration::from_secs(5);
 
+/// How often holds left behind are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// How old a hold without its request must be to be removed.
+const SWEEP_AFTER: Duration = Duration::from_secs(600);
+
 /// Pins taken on at once.
 const AT_ONCE: usize = 4;
 
@@ -45,6 +50,8 @@ pub struct PinWorker {
     gateway: Gateway,
     health: Health,
     wake: Arc<Notify>,
+    /// When holds were last swept.
+    swept: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl PinWorker {
@@ -56,6 +63,7 @@ impl PinWorker {
             gateway,
             health,
             wake: Arc::new(Notify::new()),
+            swept: Default::default(),
         }
     }
 
@@ -104,6 +112,7 @@ impl PinWorker {
         };
         self.count(&pins);
         let now = now_ms();
+        self.sweep_holds(&pins, now).await;
         let due: Vec<Stored> = pins
             .into_iter()
             .filter(|p| {
@@ -121,6 +130,46 @@ impl PinWorker {
             .await;
         if let Ok(pins) = self.store.all().await {
             self.count(&pins);
+        }
+    }
+
+    /// Removes the holds of pin requests that no longer exist (their
+    /// record was removed but the hold could not be, or the hold was
+    /// written and the record not), at most every [`SWEEP_EVERY`], once
+    /// they are older than [`SWEEP_AFTER`] (a request being made writes
+    /// its hold first).
+    async fn sweep_holds(&self, pins: &[Stored], now: u64) {
+        {
+            let mut last = self.swept.lock().expect("not poisoned");
+            if last.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let holds = match refs::all(self.store.meta()).await {
+            Ok(holds) => holds,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list holds");
+                return;
+            }
+        };
+        let live: std::collections::HashSet<(&str, &str)> = pins
+            .iter()
+            .map(|p| (p.owner.as_str(), p.record.requestid.as_str()))
+            .collect();
+        let region = self.gateway.region().to_owned();
+        for (cid, holder, at) in holds {
+            let Some(request) = super::holder_of(&holder) else {
+                continue;
+            };
+            if live.contains(&request) || now.saturating_sub(at) < SWEEP_AFTER.as_millis() as u64 {
+                continue;
+            }
+            tracing::info!(%cid, %holder, "removing the hold of a pin request that no longer exists");
+            let meta = self.store.meta();
+            if refs::release(meta, &cid, &holder).await.is_ok() {
+                let _ = refs::released(meta, &region, &cid).await;
+            }
         }
     }
 
