@@ -171,12 +171,29 @@ impl Fetcher {
     /// Checks, cheaply, that the manifest leads to the content: its last
     /// segment is fetched whole and checked against `cid` (the one check
     /// that pins the content's size, which the root alone does not), and
-    /// for up to `samples` other segments, spread over the content, one
-    /// byte of some shard is asked for (a manifest naming shards nobody
-    /// holds fails here). [`FetchError::Mismatch`] or a codec error is
-    /// evidence against the manifest; [`FetchError::Unavailable`] may be
-    /// nodes down.
-    pub async fn probe(&self, cid: &ContentId, samples: usize) -> Result<(), FetchError> {
+    /// for up to `samples` other segments, picked at random, one byte of
+    /// each of k shards is asked for (all of a segment's shards at once;
+    /// k must answer, as a read needs). [`FetchError::Mismatch`] or a
+    /// codec error is evidence against the manifest;
+    /// [`FetchError::Unavailable`] may be nodes down, and so is running
+    /// past `limit`.
+    pub async fn probe(
+        &self,
+        cid: &ContentId,
+        samples: usize,
+        limit: std::time::Duration,
+    ) -> Result<(), FetchError> {
+        match tokio::time::timeout(limit, self.probe_unbounded(cid, samples)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Unavailable {
+                index: 0,
+                got: 0,
+                need: self.manifest.k as usize,
+            }),
+        }
+    }
+
+    async fn probe_unbounded(&self, cid: &ContentId, samples: usize) -> Result<(), FetchError> {
         let count = self.manifest.segments.len() as u64;
         if count == 0 {
             return Ok(());
@@ -186,31 +203,38 @@ impl Fetcher {
         let picks: Vec<u64> = if others as usize <= samples {
             (0..others).collect()
         } else {
-            (0..samples as u64)
-                .map(|i| i * others / samples as u64)
+            // Where a forger cannot know in advance.
+            rand::seq::index::sample(&mut rand::thread_rng(), others as usize, samples)
+                .into_iter()
+                .map(|i| i as u64)
                 .collect()
         };
+        let need = self.manifest.k as usize;
         let asks = picks.into_iter().map(|index| async move {
             let segment = &self.manifest.segments[index as usize];
-            for &(id, node) in &segment.shards {
+            let tries = segment.shards.iter().map(|&(id, node)| {
                 let peer = (node != NO_NODE)
                     .then(|| self.peers.get(node as usize).copied().flatten())
                     .flatten();
-                let Some(peer) = peer else { continue };
                 let mut shards = self.mesh.shards();
-                if shards
-                    .get_range(peer, ShardId(id), 0, Some(1))
-                    .await
-                    .is_ok()
-                {
-                    return Ok(());
+                async move {
+                    let Some(peer) = peer else { return false };
+                    shards
+                        .get_range(peer, ShardId(id), 0, Some(1))
+                        .await
+                        .is_ok()
                 }
+            });
+            let got = futures_util::future::join_all(tries)
+                .await
+                .into_iter()
+                .filter(|answered| *answered)
+                .count();
+            if got >= need {
+                Ok(())
+            } else {
+                Err(FetchError::Unavailable { index, got, need })
             }
-            Err(FetchError::Unavailable {
-                index,
-                got: 0,
-                need: 1,
-            })
         });
         for result in futures_util::future::join_all(asks).await {
             result?;

@@ -813,6 +813,21 @@ impl DataPath {
     /// finds them). Deletion waits [`DELETE_DELAY`] first, so that reads
     /// that started on the old manifest (a GET streaming an object that is
     /// overwritten) still find its shards.
+    /// Protects the shards of `parts` from garbage collection until the
+    /// guard is dropped (and a minute after): while their manifest is
+    /// briefly gone and may be put back.
+    pub fn protect(&self, parts: &[PartLayout]) -> InflightGuard {
+        let guard = InflightGuard::new(self.health.clone());
+        let ids: Vec<ShardId> = parts
+            .iter()
+            .flat_map(|p| &p.segments)
+            .flat_map(|s| &s.shards)
+            .map(|s| ShardId(s.id))
+            .collect();
+        guard.add(&ids);
+        guard
+    }
+
     pub fn delete_shards(&self, parts: Vec<PartLayout>) {
         let (mesh, deletes) = (self.mesh.clone(), self.deletes.clone());
         tokio::spawn(async move {

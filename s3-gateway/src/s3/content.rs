@@ -109,14 +109,21 @@ pub struct Published {
 }
 
 /// The file name a download of `key` is offered under: its last path
-/// segment, without quotes or control characters, at most 200 characters
-/// (a manifest carries at most 256 bytes of disposition).
+/// segment, without quotes or control characters, at most 200 bytes (a
+/// manifest carries at most 256 bytes of disposition).
 pub fn file_name(key: &str) -> String {
     let name = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("content");
-    name.chars()
+    let mut out = String::new();
+    for c in name
+        .chars()
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-        .take(200)
-        .collect()
+    {
+        if out.len() + c.len_utf8() > 200 {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Parses the CID a client named, refusing it with a 400 that says why.
@@ -255,6 +262,16 @@ impl Gateway {
         let Some(dht) = &self.dht else {
             return Ok(());
         };
+        let _serial = self.content_lock(cid).lock().await;
+        // Let go of since `kept` was read: nothing to announce.
+        let name = cid.to_string();
+        let still = self.meta.object(CONTENT_BUCKET, &name).await;
+        if still
+            .map_err(|e| AnnounceError::Store(e.to_string()))?
+            .is_none()
+        {
+            return Ok(());
+        }
         let manifest = manifest_of(kept)?;
         manifest
             .check(cid)
@@ -269,6 +286,12 @@ impl Gateway {
             layout: manifest_of(&inner_meta)?,
         };
         dht.announce_sealed(cid, pointer.seal(cid)).await
+    }
+
+    /// The lock serializing letting go of and announcing `cid`.
+    fn content_lock(&self, cid: &ContentId) -> &tokio::sync::Mutex<()> {
+        let at = cid.hash()[0] as usize % self.content_locks.len();
+        &self.content_locks[at]
     }
 
     /// Keeps `bytes`, the manifest of content `cid`, as content of its
@@ -408,12 +431,16 @@ impl Gateway {
         if self.meta.object(CONTENT_BUCKET, &name).await?.is_some() {
             return Ok(true);
         }
-        let (meta, content) = self.find_content(cid).await?;
+        let (meta, content, foreign) = self.find_content(cid).await?;
         let source = self.read_found(&name, &meta, content, 0..meta.size)?;
-        let (written, got, hashes) = self
+        let written = self
             .data
             .write_content(Some(meta.size), self.pin_extra_parity, Box::pin(source))
-            .await?;
+            .await;
+        if written.is_err() {
+            self.note_read_failed(cid, foreign);
+        }
+        let (written, got, hashes) = written?;
         if got != *cid {
             // Every segment was checked against the CID on the way in.
             return Err(internal(format!("content {name} was written as {got}")));
@@ -440,6 +467,10 @@ impl Gateway {
     /// what it wrote. A hold that appears between the check and the
     /// deletion puts the manifest back.
     pub async fn let_go(&self, cid: &str) -> S3Result<bool> {
+        let Ok(parsed) = ContentId::parse(cid) else {
+            return Ok(false);
+        };
+        let _serial = self.content_lock(&parsed).lock().await;
         if crate::pins::refs::held(&self.meta, cid).await? {
             return Ok(false);
         }
@@ -453,12 +484,15 @@ impl Gateway {
         if !for_pins {
             return Ok(false);
         }
+        // While the manifest is gone and may be put back, garbage
+        // collection must not take its shards.
+        let _protected = self.data.protect(&kept.parts);
         let Some(gone) = self.meta.delete_object(CONTENT_BUCKET, cid).await? else {
             return Ok(false);
         };
-        if crate::pins::refs::held(&self.meta, cid).await? {
-            // Pinned or published meanwhile: keep it (unless the new
-            // holder already kept its own).
+        // Held meanwhile (or cannot tell): keep it, unless the new holder
+        // already kept its own.
+        if !matches!(crate::pins::refs::held(&self.meta, cid).await, Ok(false)) {
             let _ = self
                 .meta
                 .put_object(CONTENT_BUCKET, cid, gone, WriteCondition::IfAbsent)
@@ -468,7 +502,7 @@ impl Gateway {
         self.meta
             .delete_object(CONTENT_BUCKET, &format!("{MANIFEST_PREFIX}{cid}"))
             .await?;
-        if let (Some(dht), Ok(parsed)) = (&self.dht, ContentId::parse(cid))
+        if let Some(dht) = &self.dht
             && let Err(e) = dht.withdraw(&parsed).await
         {
             tracing::warn!(%cid, error = %e, "let go, but the record is not withdrawn");
@@ -523,7 +557,7 @@ impl Gateway {
     /// The manifest of content `cid` (kept here, or another publisher's
     /// found in the DHT) and what reading it needs, checked against the
     /// CID.
-    async fn find_content(&self, cid: &ContentId) -> S3Result<(ObjectMeta, ContentRef)> {
+    async fn find_content(&self, cid: &ContentId) -> S3Result<(ObjectMeta, ContentRef, bool)> {
         let name = cid.to_string();
         let kept = self.meta.object(CONTENT_BUCKET, &name).await?;
         let found = match (kept, &self.dht) {
@@ -551,7 +585,16 @@ impl Gateway {
             internal(e)
         })?;
         let content = if foreign { content.foreign() } else { content };
-        Ok((meta, content))
+        Ok((meta, content, foreign))
+    }
+
+    /// Notes, if `foreign` (read through another publisher's manifest),
+    /// that reading `cid` failed, so that the next resolution tries other
+    /// records first.
+    fn note_read_failed(&self, cid: &ContentId, foreign: bool) {
+        if foreign && let Some(dht) = &self.dht {
+            dht.read_failed(cid);
+        }
     }
 
     /// Streams the bytes `range` of content `name` found as `meta`, each
@@ -590,7 +633,7 @@ impl Gateway {
         let cid = parse_cid(text)?;
         self.check_allowed(&cid)?;
         let name = cid.to_string();
-        let (meta, content) = self.find_content(&cid).await?;
+        let (meta, content, foreign) = self.find_content(&cid).await?;
         let etag = format!("\"{name}\"");
         let mut out = HeaderMap::new();
         let value = |v: &str| HeaderValue::from_str(v).map_err(internal);
@@ -655,9 +698,15 @@ impl Gateway {
         if head || range.is_empty() {
             return Ok(response(status, out, Body::empty()));
         }
+        let gateway = self.clone();
         let stream = self
             .read_found(&name, &meta, content, range)?
-            .map(|r| r.map_err(std::io::Error::other));
+            .map(move |r| {
+                r.map_err(|e| {
+                    gateway.note_read_failed(&cid, foreign);
+                    std::io::Error::other(e)
+                })
+            });
         let body: StreamingBlob = StreamingBlob::wrap::<_, std::io::Error>(stream);
         Ok(response(status, out, Body::from(body)))
     }

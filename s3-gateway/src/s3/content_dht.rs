@@ -39,6 +39,8 @@ pub struct ContentDht {
     /// Publishers struck for a record that did not match its CID, with
     /// when: their records are skipped unread for [`STRUCK_FOR`].
     struck: Arc<Mutex<HashMap<PeerId, Instant>>>,
+    /// Publishers whose manifest of a CID a read failed through lately.
+    failed: Arc<Mutex<HashMap<(ContentId, PeerId), Instant>>>,
     /// Counts refused records, when the gateway keeps metrics.
     metrics: Option<GatewayMetrics>,
 }
@@ -46,6 +48,14 @@ pub struct ContentDht {
 /// Segments besides the last whose shards a candidate manifest is probed
 /// for.
 const PROBE_SAMPLES: usize = 8;
+/// How long probing one candidate (or fetching a pointed-to manifest)
+/// may take.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
+/// How long a resolution probes candidates before settling for what it
+/// has.
+const RESOLVE_BUDGET: Duration = Duration::from_secs(20);
+/// How long a manifest a read failed through is tried after the others.
+const FAILED_FOR: Duration = Duration::from_secs(600);
 
 /// How long a publisher struck for a forged record is not listened to.
 const STRUCK_FOR: Duration = Duration::from_secs(3600);
@@ -53,7 +63,7 @@ const STRUCK_FOR: Duration = Duration::from_secs(3600);
 const STRUCK_MAX: usize = 4096;
 
 /// Manifests found in the DHT, by CID, with when they were found.
-type Resolved = HashMap<ContentId, (Instant, Arc<ContentManifest>)>;
+type Resolved = HashMap<ContentId, (Instant, Arc<ContentManifest>, PeerId)>;
 
 /// Why content could not be announced.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +91,7 @@ impl ContentDht {
             keypair,
             resolved: Default::default(),
             struck: Default::default(),
+            failed: Default::default(),
             metrics: None,
         }
     }
@@ -91,6 +102,31 @@ impl ContentDht {
             metrics: Some(metrics),
             ..self
         }
+    }
+
+    /// Notes that reading `cid` through the manifest last resolved for it
+    /// failed: it is forgotten, and its publisher's record is tried only
+    /// after the others for [`FAILED_FOR`] (no strike: nodes may have been
+    /// down).
+    pub fn read_failed(&self, cid: &ContentId) {
+        let entry = self.resolved.lock().expect("not poisoned").remove(cid);
+        if let Some((_, _, publisher)) = entry {
+            let mut failed = self.failed.lock().expect("not poisoned");
+            if failed.len() >= STRUCK_MAX {
+                failed.retain(|_, at| at.elapsed() < FAILED_FOR);
+                if failed.len() >= STRUCK_MAX {
+                    failed.clear();
+                }
+            }
+            failed.insert((*cid, publisher), Instant::now());
+        }
+    }
+
+    fn failed_lately(&self, cid: &ContentId, publisher: &PeerId) -> bool {
+        let failed = self.failed.lock().expect("not poisoned");
+        failed
+            .get(&(*cid, *publisher))
+            .is_some_and(|at| at.elapsed() < FAILED_FOR)
     }
 
     /// Whether `publisher` is struck now.
@@ -153,7 +189,7 @@ impl ContentDht {
     /// nodes and checked); records that do not are logged and skipped, and
     /// the next newest tried. `None` if no publisher has a usable one.
     pub async fn resolve(&self, cid: &ContentId) -> Option<Arc<ContentManifest>> {
-        if let Some((at, manifest)) = self.resolved.lock().expect("not poisoned").get(cid)
+        if let Some((at, manifest, _)) = self.resolved.lock().expect("not poisoned").get(cid)
             && at.elapsed() < RESOLVED_FOR
         {
             return Some(manifest.clone());
@@ -189,41 +225,54 @@ impl ContentDht {
         }
         candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         // Newest first: the first whose manifest passes a probe; failing
-        // that, the newest that could not be probed for want of nodes.
+        // that, the newest that could not be probed for want of nodes (or
+        // time), or that a read failed through lately.
+        let started = Instant::now();
         let mut chosen = None;
-        let mut unprobed = None;
+        let mut fallback = None;
         for (_, publisher, opened) in candidates {
             let manifest = match opened {
                 Opened::Manifest(manifest) => manifest,
                 // Its publisher let it go: its older layout is not asked.
                 Opened::Withdrawn => continue,
-                Opened::Pointer(pointer) => match self.follow(cid, pointer).await {
-                    Ok(Ok(manifest)) => manifest,
-                    // Nodes down, perhaps: no evidence against anyone.
-                    Err(e) => {
-                        tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest pointer leads to nothing readable");
-                        continue;
+                Opened::Pointer(pointer) => {
+                    let followed = tokio::time::timeout(PROBE_LIMIT, self.follow(cid, pointer));
+                    match followed.await {
+                        Ok(Ok(Ok(manifest))) => manifest,
+                        Ok(Ok(Err(e))) => {
+                            tracing::warn!(%cid, %publisher, error = %e, "a publisher's pointed manifest does not match its content id; publisher struck");
+                            self.strike(publisher);
+                            continue;
+                        }
+                        // Nodes down, perhaps: no evidence against anyone.
+                        Ok(Err(e)) => {
+                            tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest pointer leads to nothing readable");
+                            continue;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%cid, %publisher, "a publisher's pointed manifest could not be fetched in time");
+                            continue;
+                        }
                     }
-                    Ok(Err(e)) => {
-                        tracing::warn!(%cid, %publisher, error = %e, "a publisher's pointed manifest does not match its content id; publisher struck");
-                        self.strike(publisher);
-                        continue;
-                    }
-                },
+                }
             };
             let manifest = Arc::new(manifest);
+            if self.failed_lately(cid, &publisher) || started.elapsed() > RESOLVE_BUDGET {
+                fallback.get_or_insert((manifest, publisher));
+                continue;
+            }
             let probed = match Fetcher::new(self.mesh.clone(), manifest.clone()) {
-                Ok(fetcher) => fetcher.probe(cid, PROBE_SAMPLES).await,
+                Ok(fetcher) => fetcher.probe(cid, PROBE_SAMPLES, PROBE_LIMIT).await,
                 Err(e) => Err(e),
             };
             match probed {
                 Ok(()) => {
-                    chosen = Some(manifest);
+                    chosen = Some((manifest, publisher));
                     break;
                 }
                 Err(FetchError::Unavailable { index, got, .. }) => {
                     tracing::info!(%cid, %publisher, segment = index, got, "a manifest's shards could not be probed; trying older records");
-                    unprobed.get_or_insert(manifest);
+                    fallback.get_or_insert((manifest, publisher));
                 }
                 Err(e) => {
                     tracing::warn!(%cid, %publisher, error = %e, "a publisher's manifest does not lead to its content; publisher struck");
@@ -231,15 +280,15 @@ impl ContentDht {
                 }
             }
         }
-        let manifest = chosen.or(unprobed)?;
+        let (manifest, publisher) = chosen.or(fallback)?;
         let mut resolved = self.resolved.lock().expect("not poisoned");
         if resolved.len() >= RESOLVED_MAX {
-            resolved.retain(|_, (at, _)| at.elapsed() < RESOLVED_FOR);
+            resolved.retain(|_, (at, _, _)| at.elapsed() < RESOLVED_FOR);
             if resolved.len() >= RESOLVED_MAX {
                 resolved.clear();
             }
         }
-        resolved.insert(*cid, (Instant::now(), manifest.clone()));
+        resolved.insert(*cid, (Instant::now(), manifest.clone(), publisher));
         Some(manifest)
     }
 

@@ -59,6 +59,9 @@ pub struct Gateway {
     denylist: denylist::Denylist,
     /// Parity shards per segment added to content taken on for pins.
     pin_extra_parity: usize,
+    /// Serialize, per CID (striped), letting content go and announcing
+    /// it, so that a withdrawal and an announcement never cross.
+    content_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 impl Gateway {
@@ -73,6 +76,7 @@ impl Gateway {
             dht: None,
             denylist: denylist::Denylist::empty(),
             pin_extra_parity: 0,
+            content_locks: Arc::new((0..64).map(|_| tokio::sync::Mutex::new(())).collect()),
         }
     }
 
