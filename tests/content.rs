@@ -212,19 +212,15 @@ async fn publishing_needs_a_key_that_may_read_and_write_the_object() {
     );
 }
 
-/// The devnet's gateway is gone, with everything it knew: killed, its
-/// data directory deleted.
-fn destroy_gateway(devnet: &Devnet) {
-    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
+/// The stdout of a command that must have succeeded (else its stderr in
+/// the panic).
+fn succeeded(out: std::process::Output) -> Vec<u8> {
     assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
+    out.stdout
 }
 
 /// Makes an access key in the gateway data directory `dir/data` (before
@@ -235,12 +231,7 @@ fn pinning_key(dir: &std::path::Path) -> (String, String) {
         .arg(dir.join("data"))
         .output()
         .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let key: serde_json::Value = serde_json::from_slice(&succeeded(made)).unwrap();
     let (id, secret) = (
         key["access_key"].as_str().unwrap(),
         key["secret_key"].as_str().unwrap(),
@@ -335,7 +326,7 @@ async fn content_outlives_the_gateway_that_published_it() {
     assert_eq!(cid, cid_of(&data));
 
     // A is gone, with everything it knew.
-    destroy_gateway(&devnet);
+    devnet.lose_gateway();
 
     // A stranger announces a forged manifest for the same CID (sealed
     // under the CID's key, naming other segment hashes), newer than the
@@ -670,7 +661,7 @@ async fn a_pinned_cid_is_kept_and_repaired_by_the_pinner() {
     assert_eq!(status["pins"]["failed"], 0);
 
     // The publisher is gone with everything it knew.
-    destroy_gateway(&devnet);
+    devnet.lose_gateway();
 
     // Two nodes holding B's copy die; B repairs around them.
     let shards = admin_status(&admin, Some(&format!(".cairn-content/{cid}"))).unwrap();
@@ -911,12 +902,7 @@ async fn a_file_added_from_a_light_client_is_served_by_any_gateway() {
         .arg(dir.path().join("client"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let cid = String::from_utf8_lossy(&succeeded(out)).trim().to_owned();
     assert_eq!(cid, cid_of(&data));
     assert!(dir.path().join("client/identity.key").exists());
 

@@ -85,20 +85,6 @@ fn backup_keys(devnet: &Devnet, out: &Path) {
     );
 }
 
-/// `kill -9` the devnet's gateway and delete its whole data directory.
-fn lose_gateway(devnet: &Devnet) {
-    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::remove_dir_all(devnet.gateway_dir()).unwrap();
-}
-
 /// Runs `cairn gateway recover --data DIR --bootstrap <node 0> ARGS`.
 fn recover(devnet: &Devnet, dir: &Path, args: &[&str]) -> Output {
     let boot = devnet.bootstrap(0).to_string();
@@ -331,7 +317,7 @@ async fn a_lost_gateway_disk_comes_back_from_the_mesh_with_the_key_file() {
 
     let keys = tmp.path().join("gateway.keys");
     backup_keys(&devnet, &keys);
-    lose_gateway(&devnet);
+    devnet.lose_gateway();
     let new_dir = tmp.path().join("recovered");
     let out = ok(
         recover(
@@ -445,7 +431,7 @@ async fn backups_are_read_with_two_nodes_down() {
         &identity,
         &std::fs::read(devnet.gateway_dir().join("identity.key")).unwrap(),
     );
-    lose_gateway(&devnet);
+    devnet.lose_gateway();
     devnet.kill_node(4);
     devnet.kill_node(5);
     let new_dir = tmp.path().join("recovered");
@@ -666,14 +652,7 @@ async fn a_gateway_killed_mid_write_shows_the_old_object_or_the_new_and_leaks_no
         tokio::spawn(async move { complete(&s3, "crash", "multi", &upload_id, done).await })
     };
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    devnet.kill_gateway();
     let _ = completing.await;
 
     // Restarted on the same directory: the old object or the new, whole.

@@ -205,6 +205,26 @@ impl Devnet {
         node
     }
 
+    /// `kill -9` the gateway.
+    pub fn kill_gateway(&self) {
+        let pid = self.info["gateway"]["pid"].as_u64().unwrap().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-9", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// `kill -9` the gateway and delete its whole data directory: it is
+    /// gone with everything it knew.
+    pub fn lose_gateway(&self) {
+        self.kill_gateway();
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::remove_dir_all(self.gateway_dir()).unwrap();
+    }
+
     /// The gateway's status report (`cairn status --json`).
     pub fn status(&self) -> serde_json::Value {
         self.try_status()

@@ -808,11 +808,6 @@ impl DataPath {
             .flatten()
     }
 
-    /// Deletes the shards of `parts` from their nodes, in the background and
-    /// best effort (a node that is down keeps them until garbage collection
-    /// finds them). Deletion waits [`DELETE_DELAY`] first, so that reads
-    /// that started on the old manifest (a GET streaming an object that is
-    /// overwritten) still find its shards.
     /// Protects the shards of `parts` from garbage collection until the
     /// guard is dropped (and a minute after): while their manifest is
     /// briefly gone and may be put back.
@@ -828,6 +823,11 @@ impl DataPath {
         guard
     }
 
+    /// Deletes the shards of `parts` from their nodes, in the background and
+    /// best effort (a node that is down keeps them until garbage collection
+    /// finds them). Deletion waits [`DELETE_DELAY`] first, so that reads
+    /// that started on the old manifest (a GET streaming an object that is
+    /// overwritten) still find its shards.
     pub fn delete_shards(&self, parts: Vec<PartLayout>) {
         let (mesh, deletes) = (self.mesh.clone(), self.deletes.clone());
         tokio::spawn(async move {

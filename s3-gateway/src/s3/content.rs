@@ -297,7 +297,8 @@ impl Gateway {
     /// Keeps `bytes`, the manifest of content `cid`, as content of its
     /// own at `manifest/<cid>` of [`CONTENT_BUCKET`] (written again only
     /// when it changed, e.g. after a repair moved shards); its CID and
-    /// kept record.
+    /// kept record. Called by [`Gateway::announce`] under the CID's lock,
+    /// so the content cannot be let go meanwhile.
     async fn keep_manifest_bytes(
         &self,
         cid: &ContentId,
@@ -342,19 +343,6 @@ impl Gateway {
         if let Some(old) = replaced {
             self.data
                 .delete_shards(super::objects::not_named_by(old.parts, &record.parts));
-        }
-        // Let go of meanwhile (a reannouncement racing the pin worker):
-        // no manifest of content no longer kept (garbage collection takes
-        // its shards).
-        if self
-            .meta
-            .object(CONTENT_BUCKET, &cid.to_string())
-            .await
-            .map_err(|e| store(&e))?
-            .is_none()
-        {
-            let _ = self.meta.delete_object(CONTENT_BUCKET, &key).await;
-            return Err(AnnounceError::Store(format!("{cid} is no longer kept")));
         }
         Ok((got, record))
     }
