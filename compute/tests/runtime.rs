@@ -1,0 +1,177 @@
+//! The runtime against real modules (WebAssembly text assembled here): what
+//! a task produces, and how each limit ends a hostile one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use compute::{Failure, Limits, Outcome, Runtime, RuntimeError, assemble};
+
+const WC: &str = include_str!("../../examples/wc.wat");
+
+const IMPORTS: &str = r#"
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+"#;
+
+fn module(body: &str) -> Vec<u8> {
+    assemble(format!("(module {IMPORTS} (memory (export \"memory\") 1) {body})").as_bytes())
+        .expect("valid text")
+}
+
+async fn run(runtime: &Arc<Runtime>, wasm: &[u8], input: &[u8], limits: Limits) -> Outcome {
+    let hash = runtime.load(wasm).expect("the module compiles");
+    runtime
+        .run(hash, vec![], std::io::Cursor::new(input.to_vec()), limits)
+        .await
+        .expect("the task ran")
+}
+
+fn limits() -> Limits {
+    Limits {
+        fuel: 50_000_000,
+        memory: 4 << 20,
+        timeout_ms: 10_000,
+        output: 1 << 20,
+        log: 4 << 10,
+    }
+}
+
+#[tokio::test]
+async fn wc_counts_lines_and_bytes_of_its_input() {
+    let runtime = Runtime::new(2).unwrap();
+    let wasm = assemble(WC.as_bytes()).unwrap();
+    let input: Vec<u8> = (0..200_000u32)
+        .map(|i| if i % 97 == 0 { b'\n' } else { b'x' })
+        .collect();
+    let lines = input.iter().filter(|&&b| b == b'\n').count();
+    let out = run(&runtime, &wasm, &input, limits()).await;
+    assert_eq!(out.failure, None);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{lines} 200000\n"));
+    assert!(out.fuel_used > 200_000, "fuel is counted: {}", out.fuel_used);
+    let empty = run(&runtime, &wasm, b"", limits()).await;
+    assert_eq!(empty.stdout, b"0 0\n");
+}
+
+#[tokio::test]
+async fn an_infinite_loop_runs_out_of_fuel() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = module(r#"(func (export "_start") (loop $l (br $l)))"#);
+    let out = run(&runtime, &wasm, b"", limits()).await;
+    assert_eq!(out.failure, Some(Failure::OutOfFuel));
+}
+
+#[tokio::test]
+async fn an_infinite_loop_with_fuel_to_spare_times_out() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = module(r#"(func (export "_start") (loop $l (br $l)))"#);
+    let limits = Limits {
+        fuel: Limits::MAX.fuel,
+        timeout_ms: 200,
+        ..limits()
+    };
+    let out = run(&runtime, &wasm, b"", limits).await;
+    assert_eq!(out.failure, Some(Failure::TimedOut));
+    assert!(out.elapsed >= Duration::from_millis(200), "{:?}", out.elapsed);
+}
+
+#[tokio::test]
+async fn a_memory_bomb_traps_at_the_limit() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = module(
+        r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#,
+    );
+    let out = run(&runtime, &wasm, b"", limits()).await;
+    assert_eq!(out.failure, Some(Failure::MemoryLimit));
+}
+
+#[tokio::test]
+async fn writing_past_the_output_limit_fails_the_task() {
+    let runtime = Runtime::new(1).unwrap();
+    // Writes 64 KiB of memory to stdout over and over, ignoring errors.
+    let wasm = module(
+        r#"(func (export "_start")
+             (i32.store (i32.const 0) (i32.const 0))
+             (i32.store (i32.const 4) (i32.const 65536))
+             (loop $l
+               (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+               (br $l)))"#,
+    );
+    let out = run(&runtime, &wasm, b"", limits()).await;
+    assert_eq!(out.failure, Some(Failure::OutputLimit));
+    assert!(out.stdout.len() as u64 <= limits().output);
+}
+
+#[tokio::test]
+async fn opening_a_file_is_refused_by_name() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = module(
+        r#"(data (i32.const 100) "/etc/passwd")
+           (func (export "_start")
+             (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 11)
+               (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 200))))"#,
+    );
+    let out = run(&runtime, &wasm, b"", limits()).await;
+    assert_eq!(out.failure, Some(Failure::Denied("opening files")));
+    assert_eq!(
+        out.failure.unwrap().to_string(),
+        "opening files is not allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_non_zero_exit_is_a_failure_and_stderr_is_kept_up_to_its_cap() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = module(
+        r#"(data (i32.const 100) "something went wrong\n")
+           (func (export "_start")
+             (local $i i32)
+             (i32.store (i32.const 0) (i32.const 100))
+             (i32.store (i32.const 4) (i32.const 21))
+             (loop $l
+               (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+             (call $proc_exit (i32.const 3)))"#,
+    );
+    let out = run(&runtime, &wasm, b"", limits()).await;
+    assert_eq!(out.failure, Some(Failure::Exit(3)));
+    assert_eq!(out.stderr.len() as u64, limits().log);
+    assert!(out.stderr.starts_with(b"something went wrong\n"));
+}
+
+#[tokio::test]
+async fn bad_modules_are_refused_before_running() {
+    let runtime = Runtime::new(1).unwrap();
+    assert!(matches!(
+        runtime.load(b"\0asm\x01\0\0\0garbage"),
+        Err(RuntimeError::InvalidModule(_))
+    ));
+    assert!(matches!(assemble(b"(module (func"), Err(RuntimeError::InvalidModule(_))));
+    let missing = [7u8; 32];
+    let err = runtime
+        .run(missing, vec![], std::io::Cursor::new(vec![]), limits())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::NotLoaded(_)));
+    // No `_start`: a clear trap, not a hang.
+    let wasm = module("");
+    let out = run(&runtime, &wasm, b"", limits()).await;
+    assert!(matches!(out.failure, Some(Failure::Trap(_))), "{:?}", out.failure);
+}
+
+#[tokio::test]
+async fn tasks_beyond_the_slots_wait_for_one() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = assemble(WC.as_bytes()).unwrap();
+    let hash = runtime.load(&wasm).unwrap();
+    assert!(runtime.has(&hash));
+    let (a, b) = tokio::join!(
+        runtime.run(hash, vec![], std::io::Cursor::new(b"a\n".to_vec()), limits()),
+        runtime.run(hash, vec![], std::io::Cursor::new(b"bb\n\n".to_vec()), limits()),
+    );
+    assert_eq!(a.unwrap().stdout, b"1 2\n");
+    assert_eq!(b.unwrap().stdout, b"2 4\n");
+    assert_eq!(runtime.free_slots(), 1);
+}
