@@ -523,7 +523,9 @@ fn spawn_node(
         .args(["--listen", &format!("/ip4/{ip}/tcp/0")])
         .args(["--metrics", &format!("{ip}:0")])
         .args(["--accept", gateway_peer, "--accept", "any"])
-        .args(["--lease", &args.lease]);
+        .args(["--lease", &args.lease])
+        // Every devnet node runs compute tasks, two at a time.
+        .args(["--compute", "--compute-slots", "2"]);
     for addr in bootstrap {
         command.args(["--bootstrap", addr]);
     }

@@ -6,6 +6,7 @@ mod devnet_cmd;
 mod gateway_client;
 mod gateway_cmd;
 mod get_cmd;
+mod job_cmd;
 mod light_client;
 mod logging;
 mod manage_cmd;
@@ -67,6 +68,9 @@ enum Command {
     /// remove pins.
     #[command(subcommand)]
     Pin(pin_cmd::PinCommand),
+    /// Run WebAssembly jobs on the nodes that hold their input.
+    #[command(subcommand)]
+    Job(job_cmd::JobCommand),
     /// Show a gateway's view of its nodes and of its data's health.
     Status(status_cmd::StatusArgs),
     /// Check nodes' signed usage reports (fetched with `cairn shard usage`).
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Add(args) => runtime().block_on(add_cmd::run(args)),
         Command::Get(args) => runtime().block_on(get_cmd::run(args)),
         Command::Pin(command) => runtime().block_on(pin_cmd::run(command)),
+        Command::Job(command) => runtime().block_on(job_cmd::run(command)),
         Command::Status(args) => runtime().block_on(status_cmd::run(args)),
         Command::Usage(command) => usage_cmd::run(command),
     };

@@ -178,6 +178,25 @@ pub enum BucketAction {
         #[command(flatten)]
         target: Target,
     },
+    /// Let compute nodes run jobs over a bucket's objects: they see its
+    /// plaintext while a task runs (added to those allowed already).
+    AllowCompute {
+        /// The bucket.
+        #[arg(long)]
+        bucket: String,
+        /// A node, by peer id (repeatable).
+        #[arg(long)]
+        node: Vec<String>,
+        /// Every node declaring this region (repeatable).
+        #[arg(long)]
+        region: Vec<String>,
+        /// Replace the nodes and regions allowed (with none given: allow
+        /// none).
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// Where the operations run.
@@ -362,6 +381,27 @@ impl Via {
             Self::Store(m) => Ok(m.deny(bucket, key, perms).await?),
         }
     }
+
+    async fn allow_compute(
+        &self,
+        bucket: &str,
+        nodes: &[String],
+        regions: &[String],
+        replace: bool,
+    ) -> anyhow::Result<BucketView> {
+        match self {
+            Self::Admin { url, token } => {
+                let path = format!(
+                    "/buckets/allow-compute?bucket={}&nodes={}&regions={}&replace={replace}",
+                    percent_encode(bucket),
+                    percent_encode(&nodes.join(",")),
+                    percent_encode(&regions.join(","))
+                );
+                Self::call(url, token, "POST", &path).await
+            }
+            Self::Store(m) => Ok(m.allow_compute(bucket, nodes, regions, replace).await?),
+        }
+    }
 }
 
 /// The admin endpoint of a gateway running on `data`, if one is.
@@ -514,6 +554,31 @@ pub async fn bucket(action: BucketAction) -> anyhow::Result<()> {
                 .await?
                 .change(false, &name, &key, perms)
                 .await?;
+            (target, vec![view], true)
+        }
+        BucketAction::AllowCompute {
+            bucket,
+            node,
+            region,
+            replace,
+            target,
+        } => {
+            if node.is_empty() && region.is_empty() && !replace {
+                bail!("name a --node or a --region (or --replace alone to allow none)");
+            }
+            let view = Via::open(&target)
+                .await?
+                .allow_compute(&bucket, &node, &region, replace)
+                .await?;
+            if !target.json {
+                let allowed = view.compute.clone().unwrap_or_default();
+                println!(
+                    "{bucket}: compute allowed on nodes [{}] and regions [{}]",
+                    allowed.nodes.join(", "),
+                    allowed.regions.join(", ")
+                );
+                return Ok(());
+            }
             (target, vec![view], true)
         }
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use storage_node::config::{AcceptSpec, ConfigFile, parse_accept, parse_addr, parse_size};
-use storage_node::{AcceptConfig, Faults, Limits, NodeConfig};
+use storage_node::{AcceptConfig, ComputeConfig, Faults, Limits, NodeConfig};
 
 /// How long an owner's copies live without a store or renewal, unless set.
 const DEFAULT_LEASE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -73,6 +73,15 @@ pub struct NodeArgs {
     /// Inbound connections in all.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Run compute tasks (WebAssembly jobs) next to the shards held here.
+    #[arg(long)]
+    compute: bool,
+    /// Compute tasks run at once (default: the number of cores).
+    #[arg(long, requires = "compute")]
+    compute_slots: Option<usize>,
+    /// Memory each compute task may use, e.g. 256MiB (the default).
+    #[arg(long, requires = "compute")]
+    compute_memory: Option<String>,
     /// FOR FAULT TESTS ONLY: answer every storage challenge with garbage.
     #[arg(long, hide = true)]
     test_only_lie_proofs: bool,
@@ -123,6 +132,11 @@ fn config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         args.bootstrap
     };
     let defaults = Limits::default();
+    let args_compute = (
+        args.compute,
+        args.compute_slots,
+        args.compute_memory.clone(),
+    );
     Ok(NodeConfig {
         data_dir,
         capacity: parse_size(&capacity)?,
@@ -167,7 +181,35 @@ fn config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         // more than hourly.
         lease_check_every: (lease / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600)),
         usage_every: Duration::from_secs(60),
+        compute: compute_config(&args_compute)?,
     })
+}
+
+/// What `--compute`, `--compute-slots` and `--compute-memory` offer.
+fn compute_config(
+    (on, slots, memory): &(bool, Option<usize>, Option<String>),
+) -> anyhow::Result<Option<ComputeConfig>> {
+    if !on {
+        return Ok(None);
+    }
+    let slots = slots.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    if !(1..=1024).contains(&slots) {
+        anyhow::bail!("--compute-slots must be between 1 and 1024");
+    }
+    let memory = match memory {
+        Some(text) => parse_size(text)?,
+        None => 256 << 20,
+    };
+    let max = mesh::compute::Limits::MAX.memory;
+    if !(1 << 20..=max).contains(&memory) {
+        anyhow::bail!(
+            "--compute-memory must be between 1MiB and {}",
+            bytesize::ByteSize(max)
+        );
+    }
+    Ok(Some(ComputeConfig { slots, memory }))
 }
 
 /// The accept list and quotas from the flags (or else the file).

@@ -18,9 +18,10 @@
 //! async runtime that serves shards: a module that spins cannot stall it.
 //! Compiled modules are cached by the blake3 hash of their bytes.
 
-mod limits;
 mod runtime;
 mod stdio;
 
-pub use limits::{Limits, LimitsError};
-pub use runtime::{EPOCH_TICK, Failure, MAX_MODULE_LEN, ModuleHash, Outcome, Runtime, RuntimeError, assemble};
+pub use mesh::compute::{Limits, LimitsError};
+pub use runtime::{
+    EPOCH_TICK, Failure, MAX_MODULE_LEN, ModuleHash, Outcome, Runtime, RuntimeError, assemble,
+};

@@ -1,7 +1,7 @@
 //! The wasmtime engine, its module cache, and running one task.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,8 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::limits::Limits;
 use crate::stdio::Capped;
+use mesh::compute::Limits;
 
 /// How often the wall-time clock advances: a task overruns its timeout by
 /// at most about this much (while it executes WebAssembly; a task blocked
@@ -104,6 +104,9 @@ pub struct Runtime {
     modules: Mutex<ModuleCache>,
     slots: Arc<Semaphore>,
     ticking: Arc<AtomicBool>,
+    /// Tasks running now: the epoch clock only ticks while there are any.
+    running: Arc<AtomicUsize>,
+    ticker: std::thread::Thread,
 }
 
 #[derive(Default)]
@@ -161,30 +164,38 @@ impl Runtime {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut TaskState| {
-            &mut state.wasi
-        })
-        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut TaskState| &mut state.wasi)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         deny_files_and_network(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let ticking = Arc::new(AtomicBool::new(true));
-        {
-            let (engine, ticking) = (engine.clone(), ticking.clone());
+        let running = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let (engine, ticking, running) = (engine.clone(), ticking.clone(), running.clone());
             std::thread::Builder::new()
                 .name("compute-epoch".into())
                 .spawn(move || {
                     while ticking.load(Ordering::Relaxed) {
+                        if running.load(Ordering::Acquire) == 0 {
+                            // Idle: no wake-ups until a task starts.
+                            std::thread::park_timeout(Duration::from_secs(1));
+                            continue;
+                        }
                         std::thread::sleep(EPOCH_TICK);
                         engine.increment_epoch();
                     }
                 })
-                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        }
+                .map_err(|e| RuntimeError::Engine(e.to_string()))?
+                .thread()
+                .clone()
+        };
         Ok(Arc::new(Self {
             engine,
             linker,
             modules: Mutex::default(),
             slots: Arc::new(Semaphore::new(slots.max(1))),
             ticking,
+            running,
+            ticker,
         }))
     }
 
@@ -260,7 +271,11 @@ impl Runtime {
             .name("compute-task".into())
             .spawn(move || {
                 let _permit = permit;
-                let _ = done.send(this.run_blocking(&module, &args, stdin, &limits));
+                this.running.fetch_add(1, Ordering::AcqRel);
+                this.ticker.unpark();
+                let outcome = this.run_blocking(&module, &args, stdin, &limits);
+                this.running.fetch_sub(1, Ordering::AcqRel);
+                let _ = done.send(outcome);
             })
             .map_err(|e| RuntimeError::Engine(format!("starting a task thread: {e}")))?;
         outcome.await.map_err(|_| RuntimeError::Closed)
@@ -342,13 +357,24 @@ fn deny_files_and_network(linker: &mut Linker<TaskState>) -> wasmtime::Result<()
     linker.func_wrap(
         P1,
         "path_open",
-        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32, _: i32| -> wasmtime::Result<i32> {
-            Err(wasmtime::Error::new(Denied("opening files")))
+        |_: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i64,
+         _: i64,
+         _: i32,
+         _: i32|
+         -> wasmtime::Result<i32> { Err(wasmtime::Error::new(Denied("opening files"))) },
+    )?;
+    linker.func_wrap(
+        P1,
+        "sock_accept",
+        |_: i32, _: i32, _: i32| -> wasmtime::Result<i32> {
+            Err(wasmtime::Error::new(Denied("network access")))
         },
     )?;
-    linker.func_wrap(P1, "sock_accept", |_: i32, _: i32, _: i32| -> wasmtime::Result<i32> {
-        Err(wasmtime::Error::new(Denied("network access")))
-    })?;
     linker.func_wrap(
         P1,
         "sock_recv",
@@ -363,9 +389,13 @@ fn deny_files_and_network(linker: &mut Linker<TaskState>) -> wasmtime::Result<()
             Err(wasmtime::Error::new(Denied("network access")))
         },
     )?;
-    linker.func_wrap(P1, "sock_shutdown", |_: i32, _: i32| -> wasmtime::Result<i32> {
-        Err(wasmtime::Error::new(Denied("network access")))
-    })?;
+    linker.func_wrap(
+        P1,
+        "sock_shutdown",
+        |_: i32, _: i32| -> wasmtime::Result<i32> {
+            Err(wasmtime::Error::new(Denied("network access")))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -388,6 +418,7 @@ fn failure_of(error: &wasmtime::Error) -> Option<Failure> {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
+        self.ticker.unpark();
     }
 }
 

@@ -48,8 +48,15 @@ async fn wc_counts_lines_and_bytes_of_its_input() {
     let lines = input.iter().filter(|&&b| b == b'\n').count();
     let out = run(&runtime, &wasm, &input, limits()).await;
     assert_eq!(out.failure, None);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{lines} 200000\n"));
-    assert!(out.fuel_used > 200_000, "fuel is counted: {}", out.fuel_used);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{lines} 200000\n")
+    );
+    assert!(
+        out.fuel_used > 200_000,
+        "fuel is counted: {}",
+        out.fuel_used
+    );
     let empty = run(&runtime, &wasm, b"", limits()).await;
     assert_eq!(empty.stdout, b"0 0\n");
 }
@@ -73,15 +80,18 @@ async fn an_infinite_loop_with_fuel_to_spare_times_out() {
     };
     let out = run(&runtime, &wasm, b"", limits).await;
     assert_eq!(out.failure, Some(Failure::TimedOut));
-    assert!(out.elapsed >= Duration::from_millis(200), "{:?}", out.elapsed);
+    assert!(
+        out.elapsed >= Duration::from_millis(200),
+        "{:?}",
+        out.elapsed
+    );
 }
 
 #[tokio::test]
 async fn a_memory_bomb_traps_at_the_limit() {
     let runtime = Runtime::new(1).unwrap();
-    let wasm = module(
-        r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#,
-    );
+    let wasm =
+        module(r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#);
     let out = run(&runtime, &wasm, b"", limits()).await;
     assert_eq!(out.failure, Some(Failure::MemoryLimit));
 }
@@ -148,7 +158,10 @@ async fn bad_modules_are_refused_before_running() {
         runtime.load(b"\0asm\x01\0\0\0garbage"),
         Err(RuntimeError::InvalidModule(_))
     ));
-    assert!(matches!(assemble(b"(module (func"), Err(RuntimeError::InvalidModule(_))));
+    assert!(matches!(
+        assemble(b"(module (func"),
+        Err(RuntimeError::InvalidModule(_))
+    ));
     let missing = [7u8; 32];
     let err = runtime
         .run(missing, vec![], std::io::Cursor::new(vec![]), limits())
@@ -158,7 +171,11 @@ async fn bad_modules_are_refused_before_running() {
     // No `_start`: a clear trap, not a hang.
     let wasm = module("");
     let out = run(&runtime, &wasm, b"", limits()).await;
-    assert!(matches!(out.failure, Some(Failure::Trap(_))), "{:?}", out.failure);
+    assert!(
+        matches!(out.failure, Some(Failure::Trap(_))),
+        "{:?}",
+        out.failure
+    );
 }
 
 #[tokio::test]
@@ -168,8 +185,18 @@ async fn tasks_beyond_the_slots_wait_for_one() {
     let hash = runtime.load(&wasm).unwrap();
     assert!(runtime.has(&hash));
     let (a, b) = tokio::join!(
-        runtime.run(hash, vec![], std::io::Cursor::new(b"a\n".to_vec()), limits()),
-        runtime.run(hash, vec![], std::io::Cursor::new(b"bb\n\n".to_vec()), limits()),
+        runtime.run(
+            hash,
+            vec![],
+            std::io::Cursor::new(b"a\n".to_vec()),
+            limits()
+        ),
+        runtime.run(
+            hash,
+            vec![],
+            std::io::Cursor::new(b"bb\n\n".to_vec()),
+            limits()
+        ),
     );
     assert_eq!(a.unwrap().stdout, b"1 2\n");
     assert_eq!(b.unwrap().stdout, b"2 4\n");

@@ -1,6 +1,7 @@
 //! What Cairn's gateways and storage nodes share.
 //!
 //! - [`codec`]: object bytes to encrypted, erasure-coded shards and back.
+//! - [`compute`]: compute tasks' limits and the compute protocol's messages.
 //! - [`content`]: published content: CIDs, per-segment hashes checked
 //!   against them, and the keys derived from those hashes.
 //! - [`wire`]: the shard protocol's messages and framing.
@@ -10,6 +11,7 @@
 //! - [`ShardId`], re-exported from [`proofs`].
 
 pub mod codec;
+pub mod compute;
 pub mod content;
 pub mod identity;
 pub mod net;

@@ -7,7 +7,8 @@
 //! ([`Cluster::plan_repair_with`] also when the nodes run short: rewriting a
 //! bad copy in place, doubling up), [`Cluster::plan_spread`] moves doubled-up
 //! shards apart again, and [`order_for_read`] ranks a segment's holders for a
-//! read.
+//! read; [`rank_for_task`] picks the compute node for a task over an
+//! object's shards.
 //!
 //! ```
 //! use placement::{Cluster, NodeInfo, Policy};
@@ -83,6 +84,7 @@
 #![warn(missing_docs)]
 
 mod cluster;
+mod compute;
 mod error;
 mod fallback;
 mod hash;
@@ -96,6 +98,7 @@ mod select;
 mod spread;
 
 pub use cluster::Cluster;
+pub use compute::{ComputeNode, HeldShard, rank_for_task};
 pub use error::PlacementError;
 pub use node::{Health, NodeId, NodeInfo, Subnet};
 pub use place::Placement;

@@ -9,6 +9,7 @@
 //!   the object keys' wrapping;
 //! - [`meta`]: the metadata store;
 //! - [`health`]: liveness, audits, checking, repair, garbage collection;
+//! - [`jobs`]: compute jobs run on the nodes holding their input;
 //! - [`admin`]: the admin endpoint and the metrics;
 //! - [`server`]: running all of it.
 
@@ -18,6 +19,7 @@ pub mod cors;
 pub mod data;
 pub mod health;
 pub mod http;
+pub mod jobs;
 pub mod meta;
 pub mod pins;
 pub mod policy;

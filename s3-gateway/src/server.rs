@@ -524,9 +524,22 @@ pub async fn run(
         pin_worker.waker(),
     );
     background.push(tokio::spawn(pin_worker.run()));
-    let route = crate::s3::content_route::ContentRoute::new(gateway.clone(), meta.clone());
+    let job_store = crate::jobs::JobStore::new(meta.clone(), config.region.clone());
+    let job_runner = crate::jobs::runner::JobRunner::new(
+        job_store.clone(),
+        gateway.clone(),
+        health.clone(),
+        mesh.stream_control(),
+    );
+    let jobs = crate::jobs::api::JobsRoute::new(job_store, job_runner.waker());
+    background.push(tokio::spawn(job_runner.run()));
+    let route = crate::http::routes::Either::new(
+        jobs,
+        crate::s3::content_route::ContentRoute::new(gateway.clone(), meta.clone()),
+    );
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_route(route);
+    builder.set_validation(crate::jobs::api::RouteNames);
     builder.set_auth(MetaAuth {
         meta: meta.clone(),
         master: master.clone(),

@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub lease_check_every: Duration,
     /// How often per-owner usage counters are integrated and saved.
     pub usage_every: Duration,
+    /// Compute tasks offered (`--compute`); `None`: runs none.
+    pub compute: Option<crate::compute::ComputeConfig>,
 }
 
 /// The operator's choice of who may store shards on the node.

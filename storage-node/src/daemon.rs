@@ -142,6 +142,33 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         nets.clone(),
     );
     tokio::spawn(server.run(incoming));
+    if let Some(offer) = config.compute {
+        let incoming = swarm
+            .behaviour()
+            .stream
+            .new_control()
+            .accept(StreamProtocol::new(mesh::compute::COMPUTE_PROTOCOL))
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        let shards = mesh::net::ShardClient::new(
+            swarm.behaviour().stream.new_control(),
+            Duration::from_secs(60),
+        );
+        let compute = crate::compute::ComputeServer::new(
+            offer,
+            store.clone(),
+            shards,
+            peer_id,
+            admission.clone(),
+            metrics.clone(),
+        )
+        .map_err(|e| NodeError::Network(format!("compute runtime: {e}")))?;
+        tracing::info!(
+            slots = offer.slots,
+            memory = offer.memory,
+            "running compute tasks"
+        );
+        tokio::spawn(compute.run(incoming));
+    }
 
     for addr in &config.listen {
         swarm
@@ -437,6 +464,7 @@ impl Node {
                 .unwrap_or_default()
                 .as_secs(),
             ttl_secs: RECORD_TTL.as_secs(),
+            compute: self.config.compute.map(|c| c.offer()),
         };
         let signed = SignedNodeRecord::sign(&record, &self.keypair);
         let kad = &mut swarm.behaviour_mut().kad;

@@ -63,6 +63,12 @@ pub struct NodeMetrics {
     owner_shard_hours: Family<OwnerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Test-only faults switched on (1), by fault.
     test_faults: Family<Labels, Gauge>,
+    /// Compute tasks ended, by outcome.
+    compute_tasks: Family<Labels, Counter>,
+    /// Compute tasks running now.
+    pub compute_running: Gauge,
+    /// Shard bytes compute tasks read, by source (local disk or fetched).
+    compute_input: Family<Labels, Counter>,
 }
 
 impl Default for NodeMetrics {
@@ -94,6 +100,9 @@ impl NodeMetrics {
             owner_served: Family::default(),
             owner_shard_hours: Family::default(),
             test_faults: Family::default(),
+            compute_tasks: Family::default(),
+            compute_running: Gauge::default(),
+            compute_input: Family::default(),
         };
         registry.register("shards", "Shards stored", metrics.shards.clone());
         registry.register(
@@ -168,10 +177,39 @@ impl NodeMetrics {
             "Test-only faults switched on (never in production)",
             metrics.test_faults.clone(),
         );
+        registry.register(
+            "compute_tasks",
+            "Compute tasks ended, by outcome (ok, failed, input_failed, refused)",
+            metrics.compute_tasks.clone(),
+        );
+        registry.register(
+            "compute_running",
+            "Compute tasks running now",
+            metrics.compute_running.clone(),
+        );
+        registry.register(
+            "compute_input_bytes",
+            "Shard bytes compute tasks read, by source (local, fetched)",
+            metrics.compute_input.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ..metrics
         }
+    }
+
+    /// Counts a compute task that ended with `outcome`.
+    pub fn compute_task(&self, outcome: &'static str) {
+        self.compute_tasks
+            .get_or_create(&vec![("outcome", outcome)])
+            .inc();
+    }
+
+    /// Counts shard bytes a compute task read from `source`.
+    pub fn compute_input(&self, source: &'static str, bytes: u64) {
+        self.compute_input
+            .get_or_create(&vec![("source", source)])
+            .inc_by(bytes);
     }
 
     /// Marks a test-only fault as switched on.

@@ -27,6 +27,8 @@ pub struct NodeRecord {
     pub issued_at: u64,
     /// How long it stays valid, seconds.
     pub ttl_secs: u64,
+    /// What it offers for compute tasks; `None` when it runs none.
+    pub compute: Option<crate::compute::ComputeOffer>,
 }
 
 impl NodeRecord {
@@ -215,6 +217,7 @@ mod tests {
             version: "0.1.0".into(),
             issued_at,
             ttl_secs: 600,
+            compute: None,
         }
     }
 

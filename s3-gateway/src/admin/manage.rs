@@ -84,6 +84,9 @@ pub struct BucketView {
     pub created: u64,
     /// Other keys' permissions: key id → `read,write,owner`.
     pub grants: BTreeMap<String, String>,
+    /// The compute nodes allowed to run tasks on its objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<crate::meta::bucket_config::ComputeAllow>,
 }
 
 /// Parses `read,write,owner` (any of them; `all` for every one).
@@ -240,8 +243,14 @@ impl Manage {
             .into_iter()
             .map(|(key, perms)| (key, perms.describe()))
             .collect();
+        let compute = self
+            .meta
+            .bucket_config(&bucket.name, crate::meta::bucket_config::COMPUTE)
+            .await?
+            .and_then(|json| serde_json::from_slice(&json).ok());
         Ok(BucketView {
             grants,
+            compute,
             owner: bucket.owner,
             region: bucket.region,
             acl: bucket.acl.canned().to_owned(),
@@ -284,6 +293,56 @@ impl Manage {
             ))),
             other => Ok(other?),
         }
+    }
+
+    /// Allows the compute nodes `nodes` (peer ids) and those in `regions`
+    /// to run tasks on `bucket`'s objects, added to those allowed already
+    /// (`replace`: instead of them; nothing given and `replace`: none).
+    pub async fn allow_compute(
+        &self,
+        bucket: &str,
+        nodes: &[String],
+        regions: &[String],
+        replace: bool,
+    ) -> Result<BucketView, ManageError> {
+        use crate::meta::bucket_config::{COMPUTE, ComputeAllow};
+        for node in nodes {
+            if node.parse::<libp2p::PeerId>().is_err() {
+                return Err(ManageError::BadRequest(format!(
+                    "{node:?} is not a peer id"
+                )));
+            }
+        }
+        if let Some(region) = regions.iter().find(|r| r.is_empty() || r.len() > 64) {
+            return Err(ManageError::BadRequest(format!(
+                "{region:?} is not a region"
+            )));
+        }
+        let current = self.bucket(bucket).await?.compute.unwrap_or_default();
+        let mut allow = if replace {
+            ComputeAllow::default()
+        } else {
+            current
+        };
+        for node in nodes {
+            if !allow.nodes.contains(node) {
+                allow.nodes.push(node.clone());
+            }
+        }
+        for region in regions {
+            if !allow.regions.contains(region) {
+                allow.regions.push(region.clone());
+            }
+        }
+        if allow.nodes.len() + allow.regions.len() > 1000 {
+            return Err(ManageError::BadRequest(
+                "at most 1000 nodes and regions".into(),
+            ));
+        }
+        let json = serde_json::to_vec(&allow).expect("serializable");
+        let value = (!allow.is_empty()).then_some(json.as_slice());
+        self.meta.set_bucket_config(bucket, COMPUTE, value).await?;
+        self.bucket(bucket).await
     }
 
     /// Adds `perms` to what `key` may do in `bucket`.

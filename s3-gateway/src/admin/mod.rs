@@ -9,7 +9,8 @@
 //! `POST /keys/delete?key=K`, `POST /keys/allow?key=K` and
 //! `POST /keys/deny?key=K` (the right to create buckets), `GET /buckets`,
 //! `GET /buckets?name=B`, `POST /buckets/allow?bucket=B&key=K&perms=read,write`
-//! and `POST /buckets/deny?...`.
+//! and `POST /buckets/deny?...`, `POST
+//! /buckets/allow-compute?bucket=B&nodes=P1,P2&regions=R1&replace=true`.
 
 pub mod manage;
 pub mod metrics;
@@ -420,6 +421,27 @@ impl Admin {
                     manage.delete_bucket(&bucket).await?;
                     pretty(&serde_json::json!({ "deleted": bucket }))
                 }
+                ("POST", "/buckets/allow-compute") => {
+                    let Some(bucket) = param("bucket") else {
+                        return Err(ManageError::BadRequest("bucket= is needed".into()));
+                    };
+                    let list = |value: Option<String>| -> Vec<String> {
+                        value
+                            .map(|v| {
+                                v.split(',')
+                                    .filter(|s| !s.is_empty())
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    };
+                    let (nodes, regions) = (list(param("nodes")), list(param("regions")));
+                    let replace = param("replace").is_some_and(|v| v == "true");
+                    let view = manage
+                        .allow_compute(&bucket, &nodes, &regions, replace)
+                        .await?;
+                    pretty(&view)
+                }
                 ("POST", path @ ("/buckets/allow" | "/buckets/deny")) => {
                     let (Some(bucket), Some(key), Some(perms)) =
                         (param("bucket"), param("key"), param("perms"))
@@ -497,8 +519,16 @@ impl Admin {
         let (status, kind, body) = match (req.method().as_str(), path) {
             (
                 _,
-                "/keys" | "/keys/delete" | "/keys/allow" | "/keys/deny" | "/keys/rename"
-                | "/buckets" | "/buckets/allow" | "/buckets/deny" | "/buckets/create"
+                "/keys"
+                | "/keys/delete"
+                | "/keys/allow"
+                | "/keys/deny"
+                | "/keys/rename"
+                | "/buckets"
+                | "/buckets/allow"
+                | "/buckets/deny"
+                | "/buckets/create"
+                | "/buckets/allow-compute"
                 | "/buckets/delete",
             ) => self.manage_route(req).await,
             ("GET", "/metrics") => (

@@ -368,6 +368,25 @@ impl NodeView {
             .with_reputation(reputation)
     }
 
+    /// The admitted nodes that run compute tasks, with their region and
+    /// what they offer (disqualified nodes left out).
+    pub fn compute_nodes(&self) -> Vec<(PeerId, String, mesh::compute::ComputeOffer)> {
+        let records = self.records.read().expect("not poisoned");
+        records
+            .iter()
+            .filter_map(|record| {
+                let offer = record.compute?;
+                let peer = record.peer().ok()?;
+                let usable = self.is_admitted(&peer)
+                    && !matches!(
+                        self.health.state(&peer.to_bytes()),
+                        NodeState::Disqualified | NodeState::Dead
+                    );
+                usable.then(|| (peer, record.region.clone(), offer))
+            })
+            .collect()
+    }
+
     /// The region and RTT of `node`, if it is in the view.
     pub fn region_of(&self, node: &[u8]) -> Option<(String, Option<Duration>)> {
         let cluster = self.cluster();

@@ -50,6 +50,8 @@ pub struct BucketAccessInfo {
     /// Whether every object written to it is published by its CID (the
     /// bucket tag [`PUBLISH_TAG`] = `true`).
     pub publish: bool,
+    /// The compute nodes its owner allowed to run tasks on its objects.
+    pub compute: Option<Arc<bucket_config::ComputeAllow>>,
 }
 
 /// The bucket tag that makes a bucket publish every object written to it
@@ -78,6 +80,7 @@ impl BucketAccessInfo {
             versioning: Versioning::Unversioned,
             object_lock: None,
             publish: false,
+            compute: None,
         };
         for (kind, value) in configs {
             match kind.as_str() {
@@ -128,6 +131,10 @@ impl BucketAccessInfo {
                         );
                         ObjectLock::default()
                     }));
+                }
+                bucket_config::COMPUTE => {
+                    // Unreadable, it allows nothing.
+                    info.compute = serde_json::from_slice(value).ok().map(Arc::new);
                 }
                 bucket_config::TAGGING => {
                     // Unreadable tags publish nothing.

@@ -15,6 +15,33 @@ pub const TAGGING: &str = "tagging";
 /// The versioning state, as [`Versioning::to_byte`](super::versions::Versioning::to_byte).
 pub const VERSIONING: &str = "versioning";
 
+/// The compute nodes that may run tasks over the bucket's objects, as
+/// JSON [`ComputeAllow`] (set by `cairn gateway bucket allow-compute`).
+pub const COMPUTE: &str = "compute";
+
+/// Which compute nodes may see a bucket's plaintext to run tasks on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ComputeAllow {
+    /// Nodes allowed by peer id.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Nodes allowed by the region they declare.
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+impl ComputeAllow {
+    /// Whether the node `peer` in `region` may run tasks on the bucket.
+    pub fn allows(&self, peer: &str, region: &str) -> bool {
+        self.nodes.iter().any(|n| n == peer) || self.regions.iter().any(|r| r == region)
+    }
+
+    /// Whether it allows nothing.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.regions.is_empty()
+    }
+}
+
 /// The object lock configuration, as [`ObjectLock::to_bytes`]; present
 /// once object lock is enabled (it can never be turned off).
 pub const OBJECT_LOCK: &str = "object-lock";

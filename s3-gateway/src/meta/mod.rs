@@ -603,6 +603,25 @@ impl MetaStore {
         Ok(self.bucket(name).await?.map(|b| b.acl))
     }
 
+    /// Puts `meta` at `key` of the internal bucket `bucket` with no
+    /// condition, making the bucket (in `region`, owned by `owner`) on
+    /// first use.
+    pub async fn put_internal(
+        &self,
+        (bucket, region, owner): (&str, &str, &str),
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<(), MetaError> {
+        match self.put_object_always(bucket, key, meta).await {
+            Err(MetaError::NoSuchBucket) => {
+                self.ensure_internal_bucket(bucket, region, owner).await?;
+                self.put_object_always(bucket, key, meta).await?;
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     /// Puts `meta` with no condition; returns the manifest replaced.
     pub async fn put_object_always(
         &self,

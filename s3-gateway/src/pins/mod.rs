@@ -149,15 +149,8 @@ async fn put_internal(
     key: &str,
     record: &ObjectMeta,
 ) -> Result<(), MetaError> {
-    match meta.put_object_always(PINS_BUCKET, key, record).await {
-        Err(MetaError::NoSuchBucket) => {
-            meta.ensure_internal_bucket(PINS_BUCKET, region, PINS_OWNER)
-                .await?;
-            meta.put_object_always(PINS_BUCKET, key, record).await?;
-            Ok(())
-        }
-        other => other.map(|_| ()),
-    }
+    meta.put_internal((PINS_BUCKET, region, PINS_OWNER), key, record)
+        .await
 }
 
 fn to_object(record: &PinRecord) -> ObjectMeta {

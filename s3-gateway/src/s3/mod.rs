@@ -11,6 +11,7 @@ pub mod acl;
 mod attributes;
 mod buckets;
 pub mod checksum;
+pub mod compute;
 pub mod conditional;
 pub mod content;
 pub mod content_dht;
