@@ -142,7 +142,7 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
         s["repair_queue"].as_u64().unwrap_or(0) > 0
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    kill_gateway(&devnet);
+    devnet.kill_gateway();
     // The queue itself survived the crash: it is in the gateway's metadata
     // store, which the restarted gateway resumes from (read here before
     // it starts, so its own checker cannot have refilled it).
@@ -158,7 +158,10 @@ async fn two_killed_nodes_are_healed_and_their_leftovers_collected() {
             "a queued segment is degraded: {at:?} {entry:?}"
         );
     }
-    let gateway = start_gateway(&devnet, dir.path());
+    let gateway = devnet.restart_gateway(
+        &["--check-every=2s", "--gc-every=3s", "--no-backup"],
+        &dir.path().join("gateway-2.log"),
+    );
 
     // After the dead deadline and the grace, every segment is rebuilt to
     // full redundancy; nothing is ever lost.
@@ -304,36 +307,6 @@ fn shards_of(size: usize) -> usize {
     }
 }
 
-/// A gateway process started by the test (and its log); killed on drop.
-struct GatewayProc(std::process::Child, std::path::PathBuf);
-
-impl Drop for GatewayProc {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            eprintln!("--- restarted gateway's log (last 30 lines) ---");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `kill -9`s the devnet's gateway.
-fn kill_gateway(devnet: &Devnet) {
-    let pid = devnet.info["gateway"]["pid"].as_u64().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 /// The repair queue in a stopped gateway's metadata store (waiting for a
 /// killed gateway's last file handles to close).
 async fn persisted_repair_queue(
@@ -352,30 +325,4 @@ async fn persisted_repair_queue(
             }
         }
     }
-}
-
-/// Starts the devnet's gateway again on the same data, ports and nodes (at
-/// full repair speed).
-fn start_gateway(devnet: &Devnet, dir: &std::path::Path) -> GatewayProc {
-    let gw = &devnet.info["gateway"];
-    let s3 = devnet.info["s3_endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://");
-    let admin = gw["admin"].as_str().unwrap().trim_start_matches("http://");
-    let log_path = dir.join("gateway-2.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("gateway")
-        .arg("--data")
-        .arg(gw["data_dir"].as_str().unwrap())
-        .args(["--s3", s3, "--admin", admin, "--devnet"])
-        .args(["--check-every=2s", "--gc-every=3s", "--no-backup"])
-        .arg("--bootstrap")
-        .arg(devnet.bootstrap(2).to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    GatewayProc(child, log_path)
 }

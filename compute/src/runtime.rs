@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, oneshot};
 use wasmtime::{Config, Engine, Linker, Module, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
+use wasmtime_wasi::cli::AsyncStdinStream;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::stdio::Capped;
@@ -271,6 +271,7 @@ impl Runtime {
             .name("compute-task".into())
             .spawn(move || {
                 let _permit = permit;
+                lower_priority();
                 this.running.fetch_add(1, Ordering::AcqRel);
                 this.ticker.unpark();
                 let outcome = this.run_blocking(&module, &args, stdin, &limits);
@@ -295,8 +296,8 @@ impl Runtime {
         let wasi = WasiCtxBuilder::new()
             .args(&argv)
             .stdin(AsyncStdinStream::new(stdin))
-            .stdout(AsyncStdoutStream::new(64 << 10, stdout.clone()))
-            .stderr(AsyncStdoutStream::new(64 << 10, stderr.clone()))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .build_p1();
         let memory = MemoryCap {
             max: usize::try_from(limits.memory).unwrap_or(usize::MAX),
@@ -340,6 +341,14 @@ impl Runtime {
             elapsed,
         }
     }
+}
+
+/// Lowers this (task) thread's scheduling priority: when the cores are
+/// busy, the node's shard serving and audit answers go first. On Linux
+/// the nice value is per thread.
+fn lower_priority() {
+    // SAFETY: setpriority only reads its arguments; 0 names this thread.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
 }
 
 /// What a task tried that it may not do: it ends the task.

@@ -10,9 +10,10 @@
 //! audits.
 //!
 //! Who may run tasks: any peer when the node accepts strangers' shards, else
-//! only owners on its accept list; each peer at most half the slots, so one
-//! cannot take them all; a task that finds no free slot is refused at once
-//! (the gateway tries another node).
+//! only owners on its accept list. A peer not on the list gets at most half
+//! the slots, so a stranger cannot take them all; a task that finds no
+//! free slot is refused at once (the gateway tries again, here or
+//! elsewhere).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,12 +127,17 @@ impl ComputeServer {
         }
     }
 
-    /// A slot for `peer`, if it may run one more task now.
-    fn take_slot(self: &Arc<Self>, peer: PeerId) -> Option<SlotGuard> {
+    /// A slot for `peer`, if it may run one more task now: owners on the
+    /// accept list may take every slot, others half of them.
+    fn take_slot(self: &Arc<Self>, peer: PeerId, listed: bool) -> Option<SlotGuard> {
         let mut running = self.running.lock().expect("not poisoned");
         let total: usize = running.values().sum();
         let mine = running.entry(peer).or_default();
-        let per_peer = self.slots.div_ceil(2).max(1);
+        let per_peer = if listed {
+            self.slots
+        } else {
+            self.slots.div_ceil(2)
+        };
         if total >= self.slots || *mine >= per_peer {
             return None;
         }
@@ -161,7 +167,7 @@ impl ComputeServer {
         if let Err(reason) = check(&spec) {
             return self.refuse(&mut stream, &reason, false).await;
         }
-        let Some(_slot) = self.take_slot(peer) else {
+        let Some(_slot) = self.take_slot(peer, policy.is_listed(&peer)) else {
             return self.refuse(&mut stream, "no free compute slot", true).await;
         };
         if !self.runtime.has(&spec.module) {

@@ -217,6 +217,31 @@ impl Devnet {
         );
     }
 
+    /// Starts the devnet's gateway again (after [`Devnet::kill_gateway`])
+    /// on the same data, ports and nodes, with `extra` flags, logging to
+    /// `log`; killed when the returned handle drops.
+    pub fn restart_gateway(&self, extra: &[&str], log: &Path) -> GatewayProc {
+        let gw = &self.info["gateway"];
+        let s3 = self.info["s3_endpoint"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://");
+        let admin = gw["admin"].as_str().unwrap().trim_start_matches("http://");
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("gateway")
+            .arg("--data")
+            .arg(gw["data_dir"].as_str().unwrap())
+            .args(["--s3", s3, "--admin", admin, "--devnet"])
+            .args(extra)
+            .arg("--bootstrap")
+            .arg(self.bootstrap(2).to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        GatewayProc(child, log.to_owned())
+    }
+
     /// `kill -9` the gateway and delete its whole data directory: it is
     /// gone with everything it knew.
     pub fn lose_gateway(&self) {
@@ -378,6 +403,25 @@ pub async fn read_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, when:
         .await
         .unwrap_or_else(|e| panic!("{when}: body of {key}: {e:?}"))
         .to_vec()
+}
+
+/// A gateway process started by a test (and its log); killed on drop,
+/// its log's tail printed if the test failed.
+pub struct GatewayProc(pub Child, pub PathBuf);
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- restarted gateway's log (last 30 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Stops the devnet whose `cairn devnet` process is `pid` (SIGTERM, then

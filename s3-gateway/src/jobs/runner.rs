@@ -325,8 +325,22 @@ impl JobRunner {
                 }
             })
             .collect();
-        let ranked = rank_for_task(&candidates, &input.shards, &tried);
         let want = usize::from(job.spec.verify.clamp(1, 2));
+        // Next to the data: while enough allowed nodes holding a data shard
+        // of the input are untried, the task waits for one of them rather
+        // than run where every byte must be fetched.
+        let holds_data = |id: &NodeId| input.shards.iter().any(|s| s.data && &s.holder == id);
+        let data_holders: Vec<ComputeNode> = candidates
+            .iter()
+            .filter(|c| holds_data(&c.id) && !tried.contains(&c.id))
+            .cloned()
+            .collect();
+        let candidates = if data_holders.len() >= want {
+            data_holders
+        } else {
+            candidates
+        };
+        let ranked = rank_for_task(&candidates, &input.shards, &tried);
         if ranked.len() < want {
             let untried = allowed
                 .iter()
@@ -401,6 +415,7 @@ impl JobRunner {
         results: Vec<Result<Ran, dispatch::DispatchError>>,
     ) -> (TaskRecord, Vec<NodeId>, bool) {
         let mut outputs = Vec::new();
+        let mut busy = false;
         for (peer, result) in peers.iter().zip(results) {
             match result {
                 Ok(ran) if ran.report.failure.is_none() => outputs.push((*peer, ran)),
@@ -417,6 +432,15 @@ impl JobRunner {
                     tried.push(NodeId::new(peer.to_bytes()));
                     task.failure = ran.report.failure;
                 }
+                Err(dispatch::DispatchError::Refused {
+                    reason,
+                    retry: true,
+                }) => {
+                    // Busy (another gateway uses its slots): not the
+                    // node's fault nor the task's; try again shortly.
+                    tracing::debug!(job = %job.id, task = task.n, node = %peer, %reason, "a node was busy");
+                    busy = true;
+                }
                 Err(e) => {
                     tracing::info!(job = %job.id, task = task.n, node = %peer, error = %e, "a task attempt failed");
                     if !e.retry_elsewhere() {
@@ -429,6 +453,12 @@ impl JobRunner {
                     task.failure = Some(format!("node {peer}: {e}"));
                 }
             }
+        }
+        if busy && task.state != Some(TaskState::Failed) {
+            tokio::time::sleep(NO_SLOT_WAIT).await;
+            task.state = Some(TaskState::Queued);
+            self.save(job, &task).await;
+            return (task, tried, true);
         }
         if outputs.len() < peers.len() {
             task.attempts += 1;
