@@ -62,6 +62,61 @@ async fn wc_counts_lines_and_bytes_of_its_input() {
 }
 
 #[tokio::test]
+async fn grep_prints_the_lines_holding_its_string() {
+    let runtime = Runtime::new(1).unwrap();
+    let wasm = assemble(include_bytes!("../../examples/grep.wat")).unwrap();
+    let hash = runtime.load(&wasm).unwrap();
+    let mut input = Vec::new();
+    for i in 0..20_000 {
+        input.extend(format!("line {i} {}\n", if i % 7 == 0 { "needle" } else { "hay" }).bytes());
+    }
+    input.extend(b"last needle without newline");
+    let expected: String = String::from_utf8_lossy(&input)
+        .lines()
+        .filter(|l| l.contains("needle"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = runtime
+        .run(hash, vec!["needle".into()], std::io::Cursor::new(input), limits())
+        .await
+        .unwrap();
+    assert_eq!(out.failure, None);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    let usage = runtime
+        .run(hash, vec![], std::io::Cursor::new(vec![]), limits())
+        .await
+        .unwrap();
+    assert_eq!(usage.failure, Some(Failure::Exit(2)));
+    assert_eq!(usage.stderr, b"usage: grep STRING\n");
+}
+
+#[tokio::test]
+async fn blake3_prints_the_hash_b3sum_prints() {
+    let runtime = Runtime::new(2).unwrap();
+    let wasm = assemble(include_bytes!("../../examples/blake3.wat")).unwrap();
+    let hash = runtime.load(&wasm).unwrap();
+    // Around every block, chunk and tree boundary.
+    let lengths = [
+        0usize, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 4096, 5000, 8192, 16385,
+        65536, 100_003, 1 << 20,
+    ];
+    for len in lengths {
+        let input: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let fueled = Limits {
+            fuel: 10_000_000_000,
+            ..limits()
+        };
+        let out = runtime
+            .run(hash, vec![], std::io::Cursor::new(input.clone()), fueled)
+            .await
+            .unwrap();
+        assert_eq!(out.failure, None, "{len} bytes");
+        let expected = format!("{}\n", blake3::hash(&input).to_hex());
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{len} bytes");
+    }
+}
+
+#[tokio::test]
 async fn an_infinite_loop_runs_out_of_fuel() {
     let runtime = Runtime::new(1).unwrap();
     let wasm = module(r#"(func (export "_start") (loop $l (br $l)))"#);
