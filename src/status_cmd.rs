@@ -231,6 +231,20 @@ pub fn render(status: &Status) -> String {
             p.pinned, p.queued, p.pinning, p.failed,
         );
     }
+    let j = &status.jobs;
+    if j.queued + j.running + j.done + j.failed + j.cancelled > 0 {
+        let _ = writeln!(
+            out,
+            "jobs: {} running, {} queued, {} done, {} failed, {} cancelled; tasks read {} from their node's disk, fetched {}",
+            j.running,
+            j.queued,
+            j.done,
+            j.failed,
+            j.cancelled,
+            bytesize::ByteSize(j.read_local),
+            bytesize::ByteSize(j.fetched),
+        );
+    }
     let _ = writeln!(
         out,
         "repair queue {}; rebalance queue {}; {}",

@@ -112,7 +112,7 @@ fn text(len: usize, seed: u64) -> Vec<u8> {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            if (state >> 33) % 61 == 0 {
+            if (state >> 33).is_multiple_of(61) {
                 b'\n'
             } else {
                 b'a' + ((state >> 40) % 26) as u8

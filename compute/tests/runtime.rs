@@ -77,7 +77,12 @@ async fn grep_prints_the_lines_holding_its_string() {
         .map(|l| format!("{l}\n"))
         .collect();
     let out = runtime
-        .run(hash, vec!["needle".into()], std::io::Cursor::new(input), limits())
+        .run(
+            hash,
+            vec!["needle".into()],
+            std::io::Cursor::new(input),
+            limits(),
+        )
         .await
         .unwrap();
     assert_eq!(out.failure, None);
@@ -97,8 +102,24 @@ async fn blake3_prints_the_hash_b3sum_prints() {
     let hash = runtime.load(&wasm).unwrap();
     // Around every block, chunk and tree boundary.
     let lengths = [
-        0usize, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 4096, 5000, 8192, 16385,
-        65536, 100_003, 1 << 20,
+        0usize,
+        1,
+        63,
+        64,
+        65,
+        1023,
+        1024,
+        1025,
+        2048,
+        2049,
+        3072,
+        4096,
+        5000,
+        8192,
+        16385,
+        65536,
+        100_003,
+        1 << 20,
     ];
     for len in lengths {
         let input: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -112,7 +133,11 @@ async fn blake3_prints_the_hash_b3sum_prints() {
             .unwrap();
         assert_eq!(out.failure, None, "{len} bytes");
         let expected = format!("{}\n", blake3::hash(&input).to_hex());
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{len} bytes");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            expected,
+            "{len} bytes"
+        );
     }
 }
 

@@ -46,6 +46,9 @@ pub struct GatewayMetrics {
     segments: Family<Labels, Gauge>,
     nodes: Family<Labels, Gauge>,
     pins: Family<Labels, Gauge>,
+    jobs: Family<Labels, Gauge>,
+    compute_tasks: Family<Labels, Counter>,
+    compute_input: Family<Labels, Counter>,
     /// Unreferenced shards deleted by garbage collection.
     pub collected_shards: Counter,
     /// Content records refused: forged or malformed manifests, and
@@ -104,6 +107,9 @@ impl GatewayMetrics {
             reduced_diversity: Gauge::default(),
             segments: Family::default(),
             pins: Family::default(),
+            jobs: Family::default(),
+            compute_tasks: Family::default(),
+            compute_input: Family::default(),
             nodes: Family::default(),
             collected_shards: Counter::default(),
             content_records_refused: Counter::default(),
@@ -205,6 +211,21 @@ impl GatewayMetrics {
             m.rebalanced_shards.clone(),
         );
         registry.register(
+            "jobs",
+            "Compute jobs by state (queued, running, done, failed, cancelled) at the job worker's last pass",
+            m.jobs.clone(),
+        );
+        registry.register(
+            "compute_tasks",
+            "Compute task attempts ended, by outcome (done, failed, retried)",
+            m.compute_tasks.clone(),
+        );
+        registry.register(
+            "compute_input_bytes",
+            "Shard bytes compute tasks read, by source (local: the running node's disk; fetched: other nodes)",
+            m.compute_input.clone(),
+        );
+        registry.register(
             "pins",
             "Pin requests by status (queued, pinning, pinned, failed) at the pin worker's last pass",
             m.pins.clone(),
@@ -298,6 +319,42 @@ impl GatewayMetrics {
         self.pins
             .get_or_create(&vec![("status", status.to_owned())])
             .set(count as i64);
+    }
+
+    /// Sets the number of jobs in `state`.
+    pub fn set_jobs(&self, state: &str, count: u64) {
+        self.jobs
+            .get_or_create(&vec![("state", state.to_owned())])
+            .set(count as i64);
+    }
+
+    /// The number of jobs in `state` last set.
+    pub fn jobs(&self, state: &str) -> u64 {
+        self.jobs
+            .get_or_create(&vec![("state", state.to_owned())])
+            .get()
+            .max(0) as u64
+    }
+
+    /// Counts a compute task attempt that ended with `outcome`.
+    pub fn compute_task(&self, outcome: &str) {
+        self.compute_tasks
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    /// Counts compute input bytes read from `source`.
+    pub fn compute_input(&self, source: &str, bytes: u64) {
+        self.compute_input
+            .get_or_create(&vec![("source", source.to_owned())])
+            .inc_by(bytes);
+    }
+
+    /// Compute input bytes read from `source` so far.
+    pub fn compute_input_total(&self, source: &str) -> u64 {
+        self.compute_input
+            .get_or_create(&vec![("source", source.to_owned())])
+            .get()
     }
 
     /// The number of pin requests in `status` last set.

@@ -142,6 +142,40 @@ impl PinCounts {
     }
 }
 
+/// Compute jobs by state, and what their tasks read.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct JobCounts {
+    /// Waiting to start.
+    pub queued: u64,
+    /// Running.
+    pub running: u64,
+    /// Ended well.
+    pub done: u64,
+    /// Ended with a failed task.
+    pub failed: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+    /// Shard bytes tasks read from their own node's disk since start.
+    pub read_local: u64,
+    /// Shard bytes tasks fetched from other nodes since start.
+    pub fetched: u64,
+}
+
+impl JobCounts {
+    /// The counts the job worker last published in `metrics`.
+    fn of(metrics: &GatewayMetrics) -> Self {
+        Self {
+            queued: metrics.jobs("queued"),
+            running: metrics.jobs("running"),
+            done: metrics.jobs("done"),
+            failed: metrics.jobs("failed"),
+            cancelled: metrics.jobs("cancelled"),
+            read_local: metrics.compute_input_total("local"),
+            fetched: metrics.compute_input_total("fetched"),
+        }
+    }
+}
+
 /// The gateway's health report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
@@ -159,6 +193,9 @@ pub struct Status {
     /// Pin requests by status, at the pin worker's last pass.
     #[serde(default)]
     pub pins: PinCounts,
+    /// Compute jobs by state, at the job worker's last pass.
+    #[serde(default)]
+    pub jobs: JobCounts,
     /// Content records refused since start: manifests that do not match
     /// their CID, and records of publishers struck for one.
     #[serde(default)]
@@ -286,6 +323,7 @@ impl Admin {
             backup_segments: survey.backup_segments.into(),
             content_segments: survey.content_segments.into(),
             pins: PinCounts::of(self.health.metrics()),
+            jobs: JobCounts::of(self.health.metrics()),
             content_records_refused: self.health.metrics().content_records_refused.get(),
             repair_queue: meta.repair_queue().await?.len() as u64,
             rebalance_queue: meta.rebalance_queue().await?.len() as u64,

@@ -225,7 +225,7 @@ impl S3Route for JobsRoute {
             (Method::POST, Resource::All) => self.submit(&owner, req).await,
             (Method::GET, Resource::All) => {
                 let mut jobs = self.store.jobs(Some(&owner)).await?;
-                jobs.sort_by(|a, b| b.created.cmp(&a.created));
+                jobs.sort_by_key(|j| std::cmp::Reverse(j.created));
                 let mut views = Vec::new();
                 for job in jobs {
                     let tasks = self.store.tasks(&job.id).await?;

@@ -99,6 +99,19 @@ impl JobRunner {
                 return;
             }
         };
+        let metrics = self.health.metrics();
+        for (state, name) in [
+            (JobState::Queued, "queued"),
+            (JobState::Running, "running"),
+            (JobState::Done, "done"),
+            (JobState::Failed, "failed"),
+            (JobState::Cancelled, "cancelled"),
+        ] {
+            metrics.set_jobs(
+                name,
+                jobs.iter().filter(|j| j.state == state).count() as u64,
+            );
+        }
         for job in jobs.into_iter().filter(|j| !j.state.is_final()) {
             if !self
                 .active
@@ -424,7 +437,7 @@ impl JobRunner {
                     task.failure = ran.report.failure.clone();
                     task.log = String::from_utf8_lossy(&ran.stderr).into_owned();
                     task.state = Some(TaskState::Failed);
-                    record(&ran, &mut task);
+                    record(&ran, &mut task, self.health.metrics());
                     self.save(job, &task).await;
                     return (task, tried, false);
                 }
@@ -484,7 +497,7 @@ impl JobRunner {
             return (task, tried, false);
         }
         let (_, ran) = outputs.swap_remove(0);
-        record(&ran, &mut task);
+        record(&ran, &mut task, self.health.metrics());
         task.log = String::from_utf8_lossy(&ran.stderr).into_owned();
         let key = if task.n == job.tasks {
             format!("{}{REDUCE_OUTPUT}", job.spec.output_prefix)
@@ -512,6 +525,12 @@ impl JobRunner {
     }
 
     async fn save(&self, job: &JobRecord, task: &TaskRecord) {
+        let metrics = self.health.metrics();
+        metrics.compute_task(match task.state() {
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+            TaskState::Queued | TaskState::Running => "retried",
+        });
         if let Err(e) = self.store.put_task(&job.id, task).await {
             tracing::warn!(job = %job.id, task = task.n, error = %e, "cannot record a task");
         }
@@ -573,8 +592,11 @@ enum Start {
 type Attempt =
     std::pin::Pin<Box<dyn std::future::Future<Output = (TaskRecord, Vec<NodeId>, bool)> + Send>>;
 
-/// Copies a finished run's figures into its task record.
-fn record(ran: &Ran, task: &mut TaskRecord) {
+/// Copies a finished run's figures into its task record and the
+/// metrics.
+fn record(ran: &Ran, task: &mut TaskRecord, metrics: &crate::admin::metrics::GatewayMetrics) {
+    metrics.compute_input("local", ran.report.read_local);
+    metrics.compute_input("fetched", ran.report.fetched);
     task.read_local = ran.report.read_local;
     task.fetched = ran.report.fetched;
     task.fuel_used = ran.report.fuel_used;
