@@ -42,15 +42,22 @@ fn limits() -> Limits {
 async fn wc_counts_lines_and_bytes_of_its_input() {
     let runtime = Runtime::new(2).unwrap();
     let wasm = assemble(WC.as_bytes()).unwrap();
-    let input: Vec<u8> = (0..200_000u32)
-        .map(|i| if i % 97 == 0 { b'\n' } else { b'x' })
+    // Newlines next to each other, at every offset in a word, and none.
+    let input: Vec<u8> = (0..200_003u32)
+        .map(|i| {
+            if i % 97 == 0 || i % 1000 < 9 {
+                b'\n'
+            } else {
+                (i % 251) as u8 | 0x80
+            }
+        })
         .collect();
     let lines = input.iter().filter(|&&b| b == b'\n').count();
     let out = run(&runtime, &wasm, &input, limits()).await;
     assert_eq!(out.failure, None);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        format!("{lines} 200000\n")
+        format!("{lines} 200003\n")
     );
     assert!(
         out.fuel_used > 200_000,

@@ -36,7 +36,8 @@ pub struct LimitsError {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            fuel: 10_000_000_000,
+            // About 1 GiB through a byte-at-a-time loop takes 1e10.
+            fuel: 1_000_000_000_000,
             memory: 256 << 20,
             timeout_ms: 5 * 60 * 1000,
             output: 64 << 20,
@@ -48,7 +49,7 @@ impl Default for Limits {
 impl Limits {
     /// The most a job may ask for, per task.
     pub const MAX: Limits = Limits {
-        fuel: 1_000_000_000_000,
+        fuel: 1_000_000_000_000_000,
         memory: 4 << 30,
         timeout_ms: 60 * 60 * 1000,
         output: 256 << 20,

@@ -22,12 +22,13 @@ pub struct Ran {
 /// Why a task did not run to an end on a node.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    /// The node refused it; `retry`: another node may take it.
+    /// The node refused it; `retry`: it was busy (a later try may
+    /// succeed there).
     #[error("refused: {reason}")]
     Refused {
         /// Why.
         reason: String,
-        /// Whether another node (or a later try) may take it.
+        /// Whether it was only busy.
         retry: bool,
     },
     /// The node said nothing for [`LIVENESS`].
@@ -36,14 +37,6 @@ pub enum DispatchError {
     /// The stream failed (the node died or the connection broke).
     #[error("the node was lost: {0}")]
     Lost(String),
-}
-
-impl DispatchError {
-    /// Whether the task may succeed on another node: everything but a
-    /// refusal of the task itself.
-    pub fn retry_elsewhere(&self) -> bool {
-        !matches!(self, Self::Refused { retry: false, .. })
-    }
 }
 
 /// Runs `spec` on `peer`, sending `module` if the node lacks it; waits as

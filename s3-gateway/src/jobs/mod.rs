@@ -186,6 +186,12 @@ pub struct TaskRecord {
     /// Milliseconds the module ran.
     #[serde(default)]
     pub elapsed_ms: u64,
+    /// When its last attempt was sent to a node (Unix milliseconds).
+    #[serde(default)]
+    pub started: u64,
+    /// When it ended, its output stored (Unix milliseconds).
+    #[serde(default)]
+    pub ended: u64,
     /// Its stderr (cut at the log limit), as text.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log: String,

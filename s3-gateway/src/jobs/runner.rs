@@ -4,10 +4,11 @@
 //!
 //! Each task goes to the allowed compute node ranked first by
 //! [`placement::rank_for_task`] (the one holding the most of its input).
-//! A node that refuses for want of a slot, fails to read the input, dies
-//! or goes silent for [`mesh::compute::LIVENESS`] costs the task an
-//! attempt and the task goes to the next node; a module that fails (trap,
-//! limits, non-zero exit) fails the task for good. With `verify: 2` every
+//! A node that is busy is tried again shortly at no cost; one that
+//! refuses the task, fails to read the input, dies or goes silent for
+//! [`mesh::compute::LIVENESS`] costs the task an attempt and the task goes
+//! to the next node; a module that fails (trap, limits, non-zero exit)
+//! fails the task for good. With `verify: 2` every
 //! task runs on two nodes and its output is kept only if both agree; a
 //! disagreement is held against both nodes like a failed audit.
 
@@ -377,6 +378,7 @@ impl JobRunner {
             .filter_map(|id| PeerId::from_bytes(id.as_bytes()).ok())
             .collect();
         task.size = input.size;
+        task.started = now_ms();
         task.state = Some(TaskState::Running);
         task.nodes = peers.iter().map(ToString::to_string).collect();
         task.held_data = input.shards.iter().any(|s| s.data && s.holder == ranked[0]);
@@ -438,7 +440,7 @@ impl JobRunner {
                     task.log = String::from_utf8_lossy(&ran.stderr).into_owned();
                     task.state = Some(TaskState::Failed);
                     record(&ran, &mut task, self.health.metrics());
-                    self.save(job, &task).await;
+                    self.save(job, &mut task).await;
                     return (task, tried, false);
                 }
                 Ok(ran) => {
@@ -455,13 +457,9 @@ impl JobRunner {
                     busy = true;
                 }
                 Err(e) => {
+                    // Died, silent, or would not take it (a node's own
+                    // policy or limits): another node may.
                     tracing::info!(job = %job.id, task = task.n, node = %peer, error = %e, "a task attempt failed");
-                    if !e.retry_elsewhere() {
-                        task.failure = Some(e.to_string());
-                        task.state = Some(TaskState::Failed);
-                        self.save(job, &task).await;
-                        return (task, tried, false);
-                    }
                     tried.push(NodeId::new(peer.to_bytes()));
                     task.failure = Some(format!("node {peer}: {e}"));
                 }
@@ -470,7 +468,7 @@ impl JobRunner {
         if busy && task.state != Some(TaskState::Failed) {
             tokio::time::sleep(NO_SLOT_WAIT).await;
             task.state = Some(TaskState::Queued);
-            self.save(job, &task).await;
+            self.save(job, &mut task).await;
             return (task, tried, true);
         }
         if outputs.len() < peers.len() {
@@ -480,7 +478,7 @@ impl JobRunner {
             } else {
                 TaskState::Queued
             });
-            self.save(job, &task).await;
+            self.save(job, &mut task).await;
             let again = task.state == Some(TaskState::Queued);
             return (task, tried, again);
         }
@@ -493,7 +491,7 @@ impl JobRunner {
             }
             task.failure = Some(format!("the outputs of nodes {a} and {b} differ"));
             task.state = Some(TaskState::Failed);
-            self.save(job, &task).await;
+            self.save(job, &mut task).await;
             return (task, tried, false);
         }
         let (_, ran) = outputs.swap_remove(0);
@@ -520,11 +518,14 @@ impl JobRunner {
                 task.state = Some(TaskState::Failed);
             }
         }
-        self.save(job, &task).await;
+        self.save(job, &mut task).await;
         (task, tried, false)
     }
 
-    async fn save(&self, job: &JobRecord, task: &TaskRecord) {
+    async fn save(&self, job: &JobRecord, task: &mut TaskRecord) {
+        if matches!(task.state(), TaskState::Done | TaskState::Failed) {
+            task.ended = now_ms();
+        }
         let metrics = self.health.metrics();
         metrics.compute_task(match task.state() {
             TaskState::Done => "done",
