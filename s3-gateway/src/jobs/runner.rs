@@ -259,7 +259,7 @@ impl JobRunner {
                     Start::Running(attempt) => running.push(attempt),
                     Start::Ended => {}
                     Start::Wait(task, tried) => {
-                        queue.push_front((task, tried));
+                        queue.push_front((*task, tried));
                         break;
                     }
                 }
@@ -371,7 +371,7 @@ impl JobRunner {
                 self.store.put_task(&job.id, &task).await?;
                 return Ok(Start::Ended);
             }
-            return Ok(Start::Wait(task, tried));
+            return Ok(Start::Wait(Box::new(task), tried));
         }
         let peers: Vec<PeerId> = ranked[..want]
             .iter()
@@ -585,7 +585,7 @@ enum Start {
     /// It runs; the future settles it.
     Running(Attempt),
     /// No node is free now.
-    Wait(TaskRecord, Vec<NodeId>),
+    Wait(Box<TaskRecord>, Vec<NodeId>),
     /// It failed before it could start (recorded).
     Ended,
 }
