@@ -65,8 +65,12 @@ pub struct SubmitArgs {
     #[arg(long)]
     wasm: PathBuf,
     /// The inputs: every object under s3://BUCKET/PREFIX.
-    #[arg(long)]
-    input: String,
+    #[arg(long, required_unless_present = "cid")]
+    input: Option<String>,
+    /// Or published content kept by the gateway, by CID (repeatable): any
+    /// compute node may run these; outputs are PREFIX + CID.
+    #[arg(long, conflicts_with = "input")]
+    cid: Vec<String>,
     /// Where outputs go: s3://BUCKET/PREFIX; a task's output is
     /// PREFIX + its input's key.
     #[arg(long)]
@@ -186,7 +190,10 @@ fn read_module(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let (input_bucket, input_prefix) = parse_location(&args.input)?;
+    let (input_bucket, input_prefix) = match &args.input {
+        Some(input) => parse_location(input)?,
+        None => (String::new(), String::new()),
+    };
     let (output_bucket, output_prefix) = parse_location(&args.output)?;
     let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
     let module = b64(read_module(&args.wasm)?);
@@ -217,6 +224,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         "args": args.args,
         "input_bucket": input_bucket,
         "input_prefix": input_prefix,
+        "input_cids": args.cid,
         "output_bucket": output_bucket,
         "output_prefix": output_prefix,
         "limits": limits,

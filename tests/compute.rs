@@ -508,3 +508,46 @@ async fn a_job_resumes_after_its_gateway_is_killed() {
         assert_eq!(String::from_utf8(out).unwrap(), wc(bytes));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn published_content_runs_on_any_compute_node() {
+    let devnet = shared_devnet(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = devnet.client();
+    // No compute is allowed on either bucket: the input is public.
+    for bucket in ["pub-src", "pub-out"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let bytes = text(3 << 20, 99);
+    put(&s3, "pub-src", "doc.txt", bytes.clone()).await;
+    let cid = cairn(devnet, &["publish", "s3://pub-src/doc.txt"])
+        .unwrap_or_else(|e| panic!("publish: {e}"))
+        .trim()
+        .to_owned();
+    let wasm = module_file(dir.path(), "wc.wat", WC);
+    let args = [
+        "job",
+        "submit",
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--cid",
+        &cid,
+        "--output",
+        "s3://pub-out/res/",
+    ];
+    let id = cairn(devnet, &args)
+        .unwrap_or_else(|e| panic!("submit: {e}"))
+        .trim()
+        .to_owned();
+    let job = wait_job(devnet, &id, Duration::from_secs(120));
+    assert_eq!(job["state"], "done", "{job:#}");
+    assert_eq!(job["task_list"][0]["held_data"], true, "{job:#}");
+    let out = read_object(&s3, "pub-out", &format!("res/{cid}"), "the output").await;
+    assert_eq!(String::from_utf8(out).unwrap(), wc(&bytes));
+    // Content this gateway does not keep is refused at once.
+    let unknown = "bafkr4ibhtq7bd52knl3yejtezerzc4dfolajxwbnpb6nv7gpbosmkcjzhu";
+    let mut args = args;
+    args[5] = unknown;
+    let err = cairn(devnet, &args).unwrap_err();
+    assert!(err.contains("not kept by this gateway"), "{err}");
+}

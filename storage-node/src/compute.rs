@@ -329,7 +329,8 @@ impl ComputeServer {
                     part: part.number,
                     index: index as u64,
                 };
-                segments.push((part.key, at, segment.clone(), codec.clone()));
+                let key = segment.key.unwrap_or(part.key);
+                segments.push((key, at, segment.clone(), codec.clone()));
             }
         }
         let this = self.clone();

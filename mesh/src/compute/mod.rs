@@ -106,6 +106,9 @@ pub struct InputPart {
 pub struct InputSegment {
     /// Bytes of plaintext.
     pub plain_len: u64,
+    /// The key this segment is sealed with, when it is not its part's
+    /// (published content: each segment's key comes from its hash).
+    pub key: Option<[u8; 32]>,
     /// Shard `i`: its id and its holder's peer id (empty when none).
     pub shards: Vec<([u8; 32], Vec<u8>)>,
 }

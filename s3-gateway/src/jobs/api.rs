@@ -59,7 +59,8 @@ pub struct Submit {
     /// Arguments for both modules.
     #[serde(default)]
     pub args: Vec<String>,
-    /// The inputs' bucket.
+    /// The inputs' bucket (empty for CIDs).
+    #[serde(default)]
     pub input_bucket: String,
     /// Every object under this prefix...
     #[serde(default)]
@@ -67,6 +68,10 @@ pub struct Submit {
     /// ...or these keys.
     #[serde(default)]
     pub input_keys: Vec<String>,
+    /// ...or these published contents, kept by this gateway (any compute
+    /// node may read them).
+    #[serde(default)]
+    pub input_cids: Vec<String>,
     /// The outputs' bucket.
     pub output_bucket: String,
     /// The outputs' prefix.
@@ -371,7 +376,11 @@ impl JobsRoute {
             headers: &facts_headers,
             query: None,
         };
-        let inputs = self.inputs(owner, &submit, &facts).await?;
+        let inputs = if submit.input_cids.is_empty() {
+            self.inputs(owner, &submit, &facts).await?
+        } else {
+            self.content_inputs(&submit.input_cids).await?
+        };
         self.check_output(owner, &submit, &inputs, reduce.is_some(), &facts)
             .await?;
         if self.store.jobs(Some(owner)).await?.len() >= MAX_JOBS_PER_KEY {
@@ -399,6 +408,7 @@ impl JobsRoute {
                 input_bucket: submit.input_bucket,
                 input_prefix: submit.input_prefix,
                 input_keys: submit.input_keys,
+                input_cids: submit.input_cids,
                 output_bucket: submit.output_bucket,
                 output_prefix: submit.output_prefix,
                 limits,
@@ -519,6 +529,33 @@ impl JobsRoute {
                 S3ErrorCode::AccessDenied,
                 format!("you may not read {key}"),
             ));
+        }
+        Ok(inputs)
+    }
+
+    /// Published contents as inputs (CID, size): each kept by this
+    /// gateway, in one standard form.
+    async fn content_inputs(&self, cids: &[String]) -> S3Result<Vec<(String, u64)>> {
+        if cids.len() > MAX_TASKS {
+            return Err(error(
+                S3ErrorCode::InvalidArgument,
+                format!("more than {MAX_TASKS} inputs"),
+            ));
+        }
+        let mut inputs = Vec::new();
+        for text in cids {
+            let cid = crate::s3::content::parse_cid(text)?.to_string();
+            let kept = self
+                .meta()
+                .object(crate::s3::content::CONTENT_BUCKET, &cid)
+                .await?
+                .ok_or_else(|| {
+                    error(
+                        S3ErrorCode::NoSuchKey,
+                        format!("{cid} is not kept by this gateway; pin it here first (cairn pin add {cid})"),
+                    )
+                })?;
+            inputs.push((cid, kept.size));
         }
         Ok(inputs)
     }

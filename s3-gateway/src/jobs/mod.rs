@@ -68,9 +68,13 @@ pub struct JobSpec {
     /// ...or exactly these keys, when given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_keys: Vec<String>,
+    /// ...or, instead of objects of a bucket, these published contents
+    /// (kept by the gateway), which any compute node may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_cids: Vec<String>,
     /// The outputs' bucket.
     pub output_bucket: String,
-    /// Task outputs are `<output_prefix><input key>`; the reduce output is
+    /// Task outputs are `<output_prefix><input key or CID>`; the reduce output is
     /// `<output_prefix>_reduce`.
     pub output_prefix: String,
     /// Per-task limits.

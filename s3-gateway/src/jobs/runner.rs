@@ -297,14 +297,19 @@ impl JobRunner {
         tried: Vec<NodeId>,
     ) -> Result<Start, crate::meta::MetaError> {
         let reduce = task.n == job.tasks;
+        // Where the input's plaintext comes from: a bucket (only the nodes
+        // its owner allowed), or published content (any compute node).
         let (bucket, input) = if reduce {
-            (&job.spec.output_bucket, self.reduce_input(job).await)
+            (Some(&job.spec.output_bucket), self.reduce_input(job).await)
+        } else if !job.spec.input_cids.is_empty() {
+            let got = self.gateway.content_input(&task.key).await;
+            (None, got.map_err(|e| describe(&e)))
         } else {
             let got = self
                 .gateway
                 .compute_input(&job.spec.input_bucket, &task.key)
                 .await;
-            (&job.spec.input_bucket, got.map_err(|e| describe(&e)))
+            (Some(&job.spec.input_bucket), got.map_err(|e| describe(&e)))
         };
         let input = match input {
             Ok(input) => input,
@@ -318,7 +323,10 @@ impl JobRunner {
         let allowed = self.allowed_nodes(bucket).await;
         if allowed.is_empty() {
             task.state = Some(TaskState::Failed);
-            task.failure = Some(format!("no compute node is allowed on bucket {bucket}"));
+            task.failure = Some(match bucket {
+                Some(bucket) => format!("no compute node is allowed on bucket {bucket}"),
+                None => "no compute node is known".to_owned(),
+            });
             self.store.put_task(&job.id, &task).await?;
             return Ok(Start::Ended);
         }
@@ -537,20 +545,28 @@ impl JobRunner {
         }
     }
 
-    /// The compute nodes allowed on `bucket`, with their region and slots.
-    async fn allowed_nodes(&self, bucket: &str) -> Vec<(PeerId, String, usize)> {
-        let allow: Option<Arc<ComputeAllow>> = match self.store.meta().bucket_access(bucket).await {
-            Ok(Some(info)) => info.compute.clone(),
-            _ => None,
-        };
-        let Some(allow) = allow else {
-            return Vec::new();
+    /// The compute nodes allowed on `bucket`, with their region and slots
+    /// (`None`: published content, which any compute node may read).
+    async fn allowed_nodes(&self, bucket: Option<&String>) -> Vec<(PeerId, String, usize)> {
+        let allow: Option<Arc<ComputeAllow>> = match bucket {
+            Some(bucket) => match self.store.meta().bucket_access(bucket).await {
+                Ok(Some(info)) => match info.compute.clone() {
+                    Some(allow) => Some(allow),
+                    None => return Vec::new(),
+                },
+                _ => return Vec::new(),
+            },
+            None => None,
         };
         self.gateway
             .data_nodes()
             .compute_nodes()
             .into_iter()
-            .filter(|(peer, region, _)| allow.allows(&peer.to_string(), region))
+            .filter(|(peer, region, _)| {
+                allow
+                    .as_ref()
+                    .is_none_or(|allow| allow.allows(&peer.to_string(), region))
+            })
             .map(|(peer, region, offer)| (peer, region, usize::from(offer.slots)))
             .collect()
     }

@@ -44,14 +44,25 @@ impl Gateway {
                 format!("{key} is encrypted with a customer-provided key; jobs cannot read it"),
             ));
         }
-        let object_key = self.object_key(&object)?;
+        let key = self.object_key(&object)?;
+        self.input_of(&object, Some(key))
+    }
+
+    /// The input layout of the manifest `object`, its parts opened with
+    /// `object_key` (`None`: each segment gets its own key afterwards).
+    fn input_of(
+        &self,
+        object: &crate::meta::ObjectMeta,
+        object_key: Option<mesh::codec::ObjectKey>,
+    ) -> S3Result<ComputeInput> {
         let (k, m) = (object.k, object.m);
         let mut shards = Vec::new();
         let mut parts = Vec::new();
         for part in &object.parts {
-            let key = match &part.key_salt {
-                Some(salt) => object_key.for_part_write(salt),
-                None => object_key.clone(),
+            let key = match (&object_key, &part.key_salt) {
+                (Some(key), Some(salt)) => *key.for_part_write(salt).as_bytes(),
+                (Some(key), None) => *key.as_bytes(),
+                (None, _) => [0; 32],
             };
             let mut segments = Vec::new();
             for segment in &part.segments {
@@ -70,6 +81,7 @@ impl Gateway {
                 }
                 segments.push(InputSegment {
                     plain_len: segment.plain_len,
+                    key: None,
                     shards: segment
                         .shards
                         .iter()
@@ -82,7 +94,7 @@ impl Gateway {
                 m,
                 segment_size: object.segment_size,
                 number: part.part_number,
-                key: *key.as_bytes(),
+                key,
                 segments,
             });
         }
@@ -91,6 +103,45 @@ impl Gateway {
             shards,
             size: object.size,
         })
+    }
+
+    /// Published content `cid`, kept by this gateway (published or pinned
+    /// here), as a task's input: each segment opened with the key derived
+    /// from its hash. Content this gateway does not keep is refused (pin
+    /// it here first).
+    pub async fn content_input(&self, cid: &str) -> S3Result<ComputeInput> {
+        let cid = super::content::parse_cid(cid)?;
+        self.check_allowed(&cid)?;
+        let kept = self
+            .meta
+            .object(super::content::CONTENT_BUCKET, &cid.to_string())
+            .await?
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::NoSuchKey,
+                    format!(
+                        "{cid} is not kept by this gateway; pin it here first (cairn pin add {cid})"
+                    ),
+                )
+            })?;
+        let hashes = super::content::hashes_of(&kept).ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InternalError,
+                format!("the manifest of {cid} has no segment hashes"),
+            )
+        })?;
+        let mut input = self.input_of(&kept, None)?;
+        let segments = input.parts.iter_mut().flat_map(|p| p.segments.iter_mut());
+        for (segment, hash) in segments.zip(hashes.iter().chain(std::iter::repeat(&[0u8; 32]))) {
+            segment.key = Some(*mesh::content::segment_key(hash).as_bytes());
+        }
+        if input.parts.iter().map(|p| p.segments.len()).sum::<usize>() != hashes.len() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InternalError,
+                format!("the manifest of {cid} does not match its segment hashes"),
+            ));
+        }
+        Ok(input)
     }
 
     /// Stores `bytes` as object `key` of `bucket`, written by `owner`: a
