@@ -2,8 +2,9 @@
 # Runs every check and test Cairn has: formatting, clippy, unit, property and
 # end-to-end tests, then the S3 smoke suite with real clients (aws-cli, boto3,
 # rclone, s3cmd), which tests/smoke/run.sh installs when they are missing.
-# PostgreSQL's server binaries (for the shared-metadata tests) are installed
-# here when missing.
+# PostgreSQL's server binaries (for the shared-metadata tests) and Chromium
+# with its WebDriver (for the web console tests) are installed here when
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,20 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     fi
 fi
 ls -d /usr/lib/postgresql/*/bin | tail -1
+
+# The console tests (tests/console.rs) drive Debian's Chromium headless
+# through its WebDriver (chromium-driver).
+step "Chromium and chromedriver (web console tests)"
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! $SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; then
+        $SUDO apt-get update -q >/dev/null 2>&1 || true
+        $SUDO apt-get install -y -q chromium chromium-driver >/dev/null
+    fi
+fi
+chromium --version 2>/dev/null
 
 step "aws-cli (tests/recover.rs reads recovered objects with it; the smoke suite installs the rest)"
 command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli

@@ -61,6 +61,11 @@ pub struct DevnetArgs {
     /// Address the gateway serves S3 on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     s3: SocketAddr,
+    /// Address the first gateway serves the web console on (the others
+    /// take any free port on the same address; a busy port is replaced by
+    /// a free one).
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    console: SocketAddr,
     /// Capacity each node offers, e.g. 10GiB.
     #[arg(long, default_value = "10GiB")]
     capacity: String,
@@ -139,6 +144,7 @@ struct NodeInfo {
 /// What the started gateway reported in its `gateway.json`.
 struct GatewayInfo {
     s3_endpoint: String,
+    console: Option<String>,
     metrics: Option<String>,
     admin: Option<String>,
     peer_id: Option<String>,
@@ -269,6 +275,8 @@ fn check_args(args: &DevnetArgs) -> anyhow::Result<()> {
 struct Summary {
     /// One per gateway, the first first.
     s3_endpoints: Vec<String>,
+    /// The first gateway's web console.
+    console: Option<String>,
     keys: Keys,
     state_file: PathBuf,
 }
@@ -343,6 +351,7 @@ async fn start(args: &DevnetArgs, cluster: &mut Cluster) -> anyhow::Result<Summa
     let state = devnet_state(&gateways, &keys, meta_url.as_deref(), cluster, &nodes);
     write_atomically(&state_file, &state)?;
     Ok(Summary {
+        console: gateways.first().and_then(|g| g.console.clone()),
         s3_endpoints: gateways.into_iter().map(|g| g.s3_endpoint).collect(),
         keys,
         state_file,
@@ -582,7 +591,7 @@ async fn create_key(
 ) -> anyhow::Result<Keys> {
     let mut command = Command::new(exe);
     command
-        .args(["gateway", "key", "create", "--data"])
+        .args(["gateway", "key", "create", "--admin", "--data"])
         .arg(gateway_dir);
     if let Some(url) = meta_url {
         command.args(["--meta", url]);
@@ -650,6 +659,25 @@ async fn start_gateway(
             "127.0.0.1:0".to_owned(),
         ),
     };
+    // The console's port is the first gateway's; on a WAN, its address.
+    let console = match &cluster.wan {
+        Some(wan) => std::net::SocketAddr::new(
+            std::net::IpAddr::from(wan.gateway_address()),
+            if i == 0 { args.console.port() } else { 0 },
+        ),
+        None if i == 0 && args.console.port() != 0 => {
+            if std::net::TcpListener::bind(args.console).is_ok() {
+                args.console
+            } else {
+                eprintln!(
+                    "devnet: console port {} is busy; using a free one",
+                    args.console.port()
+                );
+                std::net::SocketAddr::new(args.console.ip(), 0)
+            }
+        }
+        None => std::net::SocketAddr::new(args.console.ip(), 0),
+    };
     let mut command = match &cluster.wan {
         Some(wan) => wan.gateway_command(exe),
         None => Command::new(exe),
@@ -663,6 +691,7 @@ async fn start_gateway(
         .args(["--m", &args.m.to_string()])
         .args(["--region", S3_REGION])
         .args(["--admin", &admin])
+        .args(["--console", &console.to_string()])
         .arg("--devnet")
         .args(&args.gateway_arg);
     if let Some(url) = meta_url {
@@ -687,6 +716,7 @@ async fn start_gateway(
     .await?;
     Ok(GatewayInfo {
         s3_endpoint: str_field(&info, "s3_endpoint").unwrap_or_default(),
+        console: str_field(&info, "console"),
         metrics: str_field(&info, "metrics"),
         admin: str_field(&info, "admin"),
         peer_id: str_field(&info, "peer_id"),
@@ -708,6 +738,7 @@ fn devnet_state(
         .map(|(proc, gateway)| {
             json!({
                 "s3_endpoint": gateway.s3_endpoint,
+                "console": gateway.console,
                 "pid": proc.pid,
                 "peer_id": gateway.peer_id,
                 "metrics": gateway.metrics,
@@ -748,6 +779,7 @@ fn devnet_state(
     json!({
         "wan": wan,
         "s3_endpoint": gateways.first().map(|g| g.s3_endpoint.clone()),
+        "console": gateways.first().and_then(|g| g.console.clone()),
         "access_key": keys.access,
         "secret_key": keys.secret,
         "region": S3_REGION,
@@ -762,6 +794,7 @@ fn devnet_state(
 fn print_ready(args: &DevnetArgs, summary: &Summary, took: Duration) {
     let Summary {
         s3_endpoints,
+        console,
         keys,
         state_file,
     } = summary;
@@ -777,6 +810,9 @@ fn print_ready(args: &DevnetArgs, summary: &Summary, took: Duration) {
     println!("  S3 endpoint: {s3_endpoint}");
     for other in s3_endpoints.iter().skip(1) {
         println!("  S3 endpoint: {other} (same namespace)");
+    }
+    if let Some(console) = console {
+        println!("  console:     {console} (sign in with the key below)");
     }
     println!("  access key:  {}", keys.access);
     println!("  secret key:  {}", keys.secret);

@@ -101,6 +101,10 @@ struct RunArgs {
     /// private network.
     #[arg(long, alias = "metrics")]
     admin: Option<SocketAddr>,
+    /// Serve the web console here (sign in with an access key and its
+    /// secret). Over HTTPS with --tls-cert.
+    #[arg(long, value_name = "ADDR")]
+    console: Option<SocketAddr>,
     /// Serve S3 over HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, requires = "tls_key", value_name = "PEM")]
     tls_cert: Option<PathBuf>,
@@ -287,6 +291,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 segment_size: segment_size(run.segment_size)?,
                 health: run.health.config(run.devnet),
                 admin: run.admin,
+                console: run.console,
                 tls: run
                     .tls_cert
                     .zip(run.tls_key)

@@ -37,6 +37,10 @@ pub enum KeyAction {
         /// A name for it (shown by list and info).
         #[arg(long)]
         name: Option<String>,
+        /// Let it administer the gateway in the web console (keys and
+        /// grants).
+        #[arg(long)]
+        admin: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -69,26 +73,37 @@ pub enum KeyAction {
         #[command(flatten)]
         target: Target,
     },
-    /// Give a key a right: `--create-bucket`.
+    /// Give a key a right: `--create-bucket` or `--admin`.
     Allow {
         /// The access key id.
         id: String,
-        /// The right to create buckets (every new key has it).
-        #[arg(long, required = true)]
-        create_bucket: bool,
+        #[command(flatten)]
+        right: RightFlags,
         #[command(flatten)]
         target: Target,
     },
-    /// Take a right from a key: `--create-bucket`.
+    /// Take a right from a key: `--create-bucket` or `--admin`.
     Deny {
         /// The access key id.
         id: String,
-        /// The right to create buckets.
-        #[arg(long, required = true)]
-        create_bucket: bool,
+        #[command(flatten)]
+        right: RightFlags,
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// A key right named by a flag.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct RightFlags {
+    /// The right to create buckets (every new key has it).
+    #[arg(long)]
+    create_bucket: bool,
+    /// The right to administer the gateway in the web console (keys and
+    /// grants).
+    #[arg(long)]
+    admin: bool,
 }
 
 /// Permissions named by flags.
@@ -293,13 +308,19 @@ impl Via {
         }
     }
 
-    async fn set_create_bucket(&self, id: &str, may: bool) -> anyhow::Result<KeyView> {
+    async fn set_right(&self, id: &str, right: &RightFlags, may: bool) -> anyhow::Result<KeyView> {
         match self {
             Self::Admin { url, token } => {
                 let verb = if may { "allow" } else { "deny" };
-                let path = format!("/keys/{verb}?key={}", percent_encode(id));
+                let name = if right.admin {
+                    "admin"
+                } else {
+                    "create-bucket"
+                };
+                let path = format!("/keys/{verb}?key={}&right={name}", percent_encode(id));
                 Self::call(url, token, "POST", &path).await
             }
+            Self::Store(m) if right.admin => Ok(m.set_admin(id, may).await?),
             Self::Store(m) => Ok(m.set_create_bucket(id, may).await?),
         }
     }
@@ -428,11 +449,20 @@ fn running_gateway(data: &Path) -> anyhow::Result<Option<Via>> {
 /// Runs `cairn gateway key ...`.
 pub async fn key(action: KeyAction) -> anyhow::Result<()> {
     match action {
-        KeyAction::Create { name, target } => {
-            let key = Via::open(&target)
-                .await?
-                .create_key(name.as_deref())
-                .await?;
+        KeyAction::Create {
+            name,
+            admin,
+            target,
+        } => {
+            let via = Via::open(&target).await?;
+            let key = via.create_key(name.as_deref()).await?;
+            if admin {
+                let right = RightFlags {
+                    create_bucket: false,
+                    admin: true,
+                };
+                via.set_right(&key.access_key, &right, true).await?;
+            }
             println!("{}", serde_json::to_string(&key)?);
         }
         KeyAction::Rename { id, name, target } => {
@@ -460,17 +490,17 @@ pub async fn key(action: KeyAction) -> anyhow::Result<()> {
             Via::open(&target).await?.delete_key(&id).await?;
             println!("deleted {id}");
         }
-        KeyAction::Allow { id, target, .. } => {
+        KeyAction::Allow { id, right, target } => {
             let key = Via::open(&target)
                 .await?
-                .set_create_bucket(&id, true)
+                .set_right(&id, &right, true)
                 .await?;
             print_key(&key, target.json)?;
         }
-        KeyAction::Deny { id, target, .. } => {
+        KeyAction::Deny { id, right, target } => {
             let key = Via::open(&target)
                 .await?
-                .set_create_bucket(&id, false)
+                .set_right(&id, &right, false)
                 .await?;
             print_key(&key, target.json)?;
         }
@@ -492,6 +522,7 @@ fn print_key(key: &KeyView, json: bool) -> anyhow::Result<()> {
         "create bucket {}",
         if key.create_bucket { "yes" } else { "no" }
     );
+    println!("admin         {}", if key.admin { "yes" } else { "no" });
     println!("owns          {}", key.owns.join(" "));
     let granted: Vec<String> = key
         .granted

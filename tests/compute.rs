@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::devnet::{Devnet, read_object, shared_devnet};
+use common::devnet::{Devnet, multipart, read_object, shared_devnet};
 use serde_json::Value;
 
 const WC: &str = include_str!("../examples/wc.wat");
@@ -131,49 +131,6 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) {
         .unwrap();
 }
 
-async fn put_multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
-    let upload = s3
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let id = upload.upload_id().unwrap();
-    let mut done = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(part.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
-    s3.complete_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 /// A bucket with `inputs` under `in/`, compute allowed on it.
 async fn bucket_with(devnet: &Devnet, bucket: &str, inputs: &[(String, Vec<u8>)]) {
     let s3 = devnet.client();
@@ -197,7 +154,7 @@ async fn a_job_over_a_prefix_gives_what_local_computation_gives() {
         .collect();
     bucket_with(devnet, "wc-data", &inputs).await;
     let parts = [text(5 << 20, 100), text(1 << 20, 101)];
-    put_multipart(&s3, "wc-data", "in/multipart", &parts).await;
+    multipart(&s3, "wc-data", "in/multipart", &parts).await;
     inputs.push(("in/multipart".into(), parts.concat()));
 
     let wasm = module_file(dir.path(), "wc.wat", WC);
@@ -245,28 +202,17 @@ async fn hostile_modules_fail_with_their_reason_and_the_mesh_goes_on() {
         ("in/b".to_owned(), text(70_000, 2)),
     ];
     bucket_with(devnet, "hostile", &inputs).await;
-    let imports = r#"
-      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "path_open"
-        (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
-      (memory (export "memory") 1)"#;
-    let module = |body: &str| format!("(module {imports} {body})");
-    let spin = module(r#"(func (export "_start") (loop $l (br $l)))"#);
-    let bomb =
-        module(r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#);
-    let flood = module(
-        r#"(func (export "_start")
-             (i32.store (i32.const 0) (i32.const 0))
-             (i32.store (i32.const 4) (i32.const 65536))
-             (loop $l
-               (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-               (br $l)))"#,
-    );
-    let snoop = module(
-        r#"(data (i32.const 100) "/etc/passwd")
-           (func (export "_start")
-             (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 11)
-               (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 200))))"#,
+    let hostile = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("compute/tests/hostile")
+            .join(name);
+        std::fs::read_to_string(path).unwrap()
+    };
+    let (spin, bomb, flood, snoop) = (
+        hostile("spin.wat"),
+        hostile("bomb.wat"),
+        hostile("flood.wat"),
+        hostile("snoop.wat"),
     );
     let cases: [(&str, String, &[&str], &str); 5] = [
         (

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use common::devnet::{Devnet, read_object, shared_devnet};
+use common::devnet::{Devnet, complete, multipart, read_object, shared_devnet, upload_parts};
 
 const PASSPHRASE: &str = "a passphrase for tests";
 
@@ -179,72 +178,6 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
-}
-
-/// Starts an upload of `bucket/key` and stores `parts`; returns its id and
-/// the parts to complete it with.
-async fn upload_parts(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    parts: &[Vec<u8>],
-) -> (String, Vec<CompletedPart>) {
-    let upload = s3
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let id = upload.upload_id().unwrap().to_owned();
-    let mut done = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(&id)
-            .part_number(n)
-            .body(ByteStream::from(part.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
-    (id, done)
-}
-
-async fn complete(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    id: &str,
-    done: Vec<CompletedPart>,
-) -> Result<(), String> {
-    s3.complete_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
-}
-
-async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
-    let (id, done) = upload_parts(s3, bucket, key, parts).await;
-    complete(s3, bucket, key, &id, done).await.unwrap();
 }
 
 /// A key made through the running gateway: (id, secret).

@@ -8,11 +8,15 @@ use compute::{Failure, Limits, Outcome, Runtime, RuntimeError, assemble};
 
 const WC: &str = include_str!("../../examples/wc.wat");
 
+// Hostile modules, shared with the end-to-end tests (tests/compute.rs).
+const SPIN: &str = include_str!("hostile/spin.wat");
+const BOMB: &str = include_str!("hostile/bomb.wat");
+const FLOOD: &str = include_str!("hostile/flood.wat");
+const SNOOP: &str = include_str!("hostile/snoop.wat");
+
 const IMPORTS: &str = r#"
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
-  (import "wasi_snapshot_preview1" "path_open"
-    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
 "#;
 
 fn module(body: &str) -> Vec<u8> {
@@ -151,7 +155,7 @@ async fn blake3_prints_the_hash_b3sum_prints() {
 #[tokio::test]
 async fn an_infinite_loop_runs_out_of_fuel() {
     let runtime = Runtime::new(1).unwrap();
-    let wasm = module(r#"(func (export "_start") (loop $l (br $l)))"#);
+    let wasm = assemble(SPIN.as_bytes()).unwrap();
     let out = run(&runtime, &wasm, b"", limits()).await;
     assert_eq!(out.failure, Some(Failure::OutOfFuel));
 }
@@ -159,7 +163,7 @@ async fn an_infinite_loop_runs_out_of_fuel() {
 #[tokio::test]
 async fn an_infinite_loop_with_fuel_to_spare_times_out() {
     let runtime = Runtime::new(1).unwrap();
-    let wasm = module(r#"(func (export "_start") (loop $l (br $l)))"#);
+    let wasm = assemble(SPIN.as_bytes()).unwrap();
     let limits = Limits {
         fuel: Limits::MAX.fuel,
         timeout_ms: 200,
@@ -177,8 +181,7 @@ async fn an_infinite_loop_with_fuel_to_spare_times_out() {
 #[tokio::test]
 async fn a_memory_bomb_traps_at_the_limit() {
     let runtime = Runtime::new(1).unwrap();
-    let wasm =
-        module(r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#);
+    let wasm = assemble(BOMB.as_bytes()).unwrap();
     let out = run(&runtime, &wasm, b"", limits()).await;
     assert_eq!(out.failure, Some(Failure::MemoryLimit));
 }
@@ -187,14 +190,7 @@ async fn a_memory_bomb_traps_at_the_limit() {
 async fn writing_past_the_output_limit_fails_the_task() {
     let runtime = Runtime::new(1).unwrap();
     // Writes 64 KiB of memory to stdout over and over, ignoring errors.
-    let wasm = module(
-        r#"(func (export "_start")
-             (i32.store (i32.const 0) (i32.const 0))
-             (i32.store (i32.const 4) (i32.const 65536))
-             (loop $l
-               (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-               (br $l)))"#,
-    );
+    let wasm = assemble(FLOOD.as_bytes()).unwrap();
     let out = run(&runtime, &wasm, b"", limits()).await;
     assert_eq!(out.failure, Some(Failure::OutputLimit));
     assert!(out.stdout.len() as u64 <= limits().output);
@@ -203,12 +199,7 @@ async fn writing_past_the_output_limit_fails_the_task() {
 #[tokio::test]
 async fn opening_a_file_is_refused_by_name() {
     let runtime = Runtime::new(1).unwrap();
-    let wasm = module(
-        r#"(data (i32.const 100) "/etc/passwd")
-           (func (export "_start")
-             (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 11)
-               (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 200))))"#,
-    );
+    let wasm = assemble(SNOOP.as_bytes()).unwrap();
     let out = run(&runtime, &wasm, b"", limits()).await;
     assert_eq!(out.failure, Some(Failure::Denied("opening files")));
     assert_eq!(

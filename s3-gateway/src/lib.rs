@@ -11,10 +11,12 @@
 //! - [`health`]: liveness, audits, checking, repair, garbage collection;
 //! - [`jobs`]: compute jobs run on the nodes holding their input;
 //! - [`admin`]: the admin endpoint and the metrics;
+//! - [`console`]: the web console;
 //! - [`server`]: running all of it.
 
 pub mod admin;
 pub mod backup;
+pub mod console;
 pub mod cors;
 pub mod data;
 pub mod health;

@@ -63,6 +63,9 @@ pub struct GatewayConfig {
     pub health: HealthConfig,
     /// Where to serve `/metrics` and `/status` (none: not served).
     pub admin: Option<SocketAddr>,
+    /// Where to serve the web console (none: not served). Over HTTPS when
+    /// `tls` is set, with the same certificate.
+    pub console: Option<SocketAddr>,
     /// Serve S3 over TLS with this certificate and key (none: plain HTTP).
     pub tls: Option<TlsFiles>,
     /// Domains under which `<bucket>.<domain>` Host headers address a
@@ -149,6 +152,8 @@ struct GatewayInfo {
     pid: u32,
     metrics: Option<String>,
     admin: Option<String>,
+    /// The web console's address, if served.
+    console: Option<String>,
     peer_id: String,
     /// The S3 connection cap in force.
     max_connections: usize,
@@ -472,22 +477,24 @@ pub async fn run(
             health.config().lease_ttl,
         )));
     }
+    let manage = crate::admin::manage::Manage {
+        meta: meta.clone(),
+        master: master.clone(),
+    };
+    let view = Admin {
+        health: health.clone(),
+        nodes: nodes.clone(),
+        survey: survey.clone(),
+        manage: None,
+    };
     let admin_addr = match config.admin {
         Some(addr) => {
             let listener = TcpListener::bind(addr).await?;
             let local = listener.local_addr()?;
             let token = crate::admin::manage::admin_token(&config.data_dir)?;
             let admin = Admin {
-                health: health.clone(),
-                nodes: nodes.clone(),
-                survey: survey.clone(),
-                manage: Some((
-                    crate::admin::manage::Manage {
-                        meta: meta.clone(),
-                        master: master.clone(),
-                    },
-                    token,
-                )),
+                manage: Some((manage.clone(), token)),
+                ..view.clone()
             };
             tokio::spawn(admin.serve(listener));
             Some(local)
@@ -517,7 +524,7 @@ pub async fn run(
         delegates.push(format!("/p2p/{peer_id}"));
     }
     let pins = crate::pins::api::PinService::new(
-        pin_store,
+        pin_store.clone(),
         gateway.clone(),
         master.clone(),
         delegates,
@@ -531,7 +538,7 @@ pub async fn run(
         health.clone(),
         mesh.stream_control(),
     );
-    let jobs = crate::jobs::api::JobsRoute::new(job_store, job_runner.waker());
+    let jobs = crate::jobs::api::JobsRoute::new(job_store.clone(), job_runner.waker());
     background.push(tokio::spawn(job_runner.run()));
     let route = crate::http::routes::Either::new(
         jobs,
@@ -558,7 +565,7 @@ pub async fn run(
                 pins,
                 domains.clone(),
             ),
-            meta,
+            meta.clone(),
             domains.clone(),
         )),
         metrics.clone(),
@@ -571,6 +578,55 @@ pub async fn run(
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("S3 endpoint {scheme}://{local}");
+    let console_addr = match config.console {
+        Some(addr) => {
+            let listener = crate::http::conn::bind(addr)?;
+            let console_local = listener.local_addr()?;
+            // The console calls the S3 stack in-process, as the key
+            // signed in, so every S3 permission applies to it.
+            let s3 = service.clone();
+            let handler: crate::console::s3call::S3Handler = Arc::new(move |req| {
+                use hyper::service::Service;
+                Box::pin(s3.call(req))
+            });
+            let caller = crate::console::s3call::S3Caller::new(
+                handler,
+                meta.clone(),
+                master.clone(),
+                &format!("{scheme}://{local}"),
+                config.region.clone(),
+            );
+            let history = crate::console::history::History::default();
+            crate::console::spawn_history(history.clone(), metrics.clone());
+            let console = crate::console::Console::new(
+                view,
+                manage,
+                caller,
+                job_store,
+                pin_store,
+                history,
+                crate::console::ConsoleSettings {
+                    k: config.scheme.k,
+                    m: config.scheme.m,
+                    devnet: config.devnet,
+                    health: config.health.clone(),
+                    secure: tls.is_some(),
+                },
+            );
+            // Its connections are not S3's: counted apart, not exported.
+            tokio::spawn(console.serve(
+                listener,
+                tls.clone(),
+                config.connections,
+                GatewayMetrics::new(),
+                std::future::pending(),
+            ));
+            println!("console {scheme}://{console_local}");
+            tracing::info!(address = %console_local, "serving the web console");
+            Some(format!("{scheme}://{console_local}"))
+        }
+        None => None,
+    };
     tracing::info!(
         max_connections = cap,
         header_timeout = ?config.connections.header_timeout,
@@ -586,6 +642,7 @@ pub async fn run(
             pid: std::process::id(),
             metrics: admin_addr.map(|a| format!("http://{a}/metrics")),
             admin: admin_addr.map(|a| format!("http://{a}")),
+            console: console_addr,
             peer_id: peer_id.to_string(),
             max_connections: cap,
         },

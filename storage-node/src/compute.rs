@@ -13,7 +13,9 @@
 //! only owners on its accept list. A peer not on the list gets at most half
 //! the slots, so a stranger cannot take them all; a task that finds no
 //! free slot is refused at once (the gateway tries again, here or
-//! elsewhere).
+//! elsewhere). At most 4 × slots + 16 compute streams are served at once
+//! (more are reset unread), and a peer has 30 s to send its task and
+//! module.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +59,10 @@ impl ComputeConfig {
     }
 }
 
+/// Time a peer has to send a task (and its module) once it opened a
+/// stream.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Time to wait for a shard from another node.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -75,6 +81,10 @@ pub struct ComputeServer {
     metrics: NodeMetrics,
     /// Tasks running per requesting peer.
     running: Mutex<HashMap<PeerId, usize>>,
+    /// Compute streams being served, a task running or not: a peer
+    /// opening streams it never completes cannot make the node hold more
+    /// than this many request frames.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why a task could not be served.
@@ -112,14 +122,22 @@ impl ComputeServer {
             admission,
             metrics,
             running: Mutex::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(4 * config.slots.max(1) + 16)),
         }))
     }
 
     /// Serves the compute streams in `incoming` until they end.
     pub async fn run(self: Arc<Self>, mut incoming: IncomingStreams) {
         while let Some((peer, stream)) = incoming.next().await {
+            let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+                // Over the cap: reset the stream rather than read it.
+                self.metrics.compute_task("refused");
+                drop(stream);
+                continue;
+            };
             let this = self.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Err(e) = this.serve(peer, stream).await {
                     tracing::debug!(%peer, error = %e, "compute stream ended early");
                 }
@@ -150,7 +168,12 @@ impl ComputeServer {
     }
 
     async fn serve(self: &Arc<Self>, peer: PeerId, mut stream: Stream) -> Result<(), ServeError> {
-        let request: ComputeRequest = wire::read_frame_within(&mut stream, MAX_SPEC_FRAME).await?;
+        let request: ComputeRequest = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            wire::read_frame_within(&mut stream, MAX_SPEC_FRAME),
+        )
+        .await
+        .map_err(|_| ServeError::Io(std::io::ErrorKind::TimedOut.into()))??;
         let ComputeRequest::Run(spec) = request else {
             return self.refuse(&mut stream, "expected a task", false).await;
         };
@@ -172,7 +195,13 @@ impl ComputeServer {
         };
         if !self.runtime.has(&spec.module) {
             wire::write_frame(&mut stream, &ComputeResponse::NeedModule).await?;
-            if let Err(reason) = self.receive_module(&mut stream, &spec.module).await? {
+            let received = tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                self.receive_module(&mut stream, &spec.module),
+            )
+            .await
+            .map_err(|_| ServeError::Io(std::io::ErrorKind::TimedOut.into()))??;
+            if let Err(reason) = received {
                 return self.refuse(&mut stream, &reason, false).await;
             }
         }

@@ -45,6 +45,7 @@ impl Devnet {
                 .arg("--dir")
                 .arg(dir)
                 .args(["--s3", &format!("127.0.0.1:{}", free_port())])
+                .args(["--console", "127.0.0.1:0"])
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -422,6 +423,74 @@ impl Drop for GatewayProc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts an upload of `bucket/key` and stores `parts`; returns its id and
+/// the parts to complete it with.
+pub async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    parts: &[Vec<u8>],
+) -> (String, Vec<aws_sdk_s3::types::CompletedPart>) {
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap().to_owned();
+    let mut done = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from(part.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    (id, done)
+}
+
+/// Completes upload `id` of `bucket/key` with `done`.
+pub async fn complete(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    done: Vec<aws_sdk_s3::types::CompletedPart>,
+) -> Result<(), String> {
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Uploads `parts` as a multipart upload of `bucket/key` and completes it.
+pub async fn multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
+    let (id, done) = upload_parts(s3, bucket, key, parts).await;
+    complete(s3, bucket, key, &id, done).await.unwrap();
 }
 
 /// Stops the devnet whose `cairn devnet` process is `pid` (SIGTERM, then

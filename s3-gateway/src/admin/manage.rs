@@ -67,6 +67,17 @@ pub struct KeyView {
     pub granted: BTreeMap<String, String>,
     /// Whether it may create buckets.
     pub create_bucket: bool,
+    /// Whether it administers the gateway in the web console (keys and
+    /// grants).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// The store setting that marks key `id` as a console administrator
+/// (one setting per key, so that granting two keys at once on a shared
+/// store cannot lose either).
+fn admin_setting(id: &str) -> String {
+    format!("console_admin/{id}")
 }
 
 /// A bucket, its owner and grants.
@@ -171,6 +182,7 @@ impl Manage {
     async fn key_view(&self, id: &str, buckets: &[BucketInfo]) -> Result<KeyView, ManageError> {
         Ok(KeyView {
             create_bucket: self.meta.key_may_create_buckets(id).await?,
+            admin: self.is_admin(id).await?,
             access_key: id.to_owned(),
             name: self.meta.key_name(id).await?,
             owns: buckets
@@ -203,6 +215,7 @@ impl Manage {
         if !self.meta.delete_key(id).await? {
             return Err(ManageError::NoSuchKey(id.to_owned()));
         }
+        self.meta.set_setting(&admin_setting(id), b"").await?;
         tracing::info!(access_key_id = id, "access key deleted");
         Ok(())
     }
@@ -213,6 +226,26 @@ impl Manage {
             return Err(ManageError::NoSuchKey(id.to_owned()));
         }
         tracing::info!(access_key_id = id, may, "bucket creation right set");
+        self.key(id).await
+    }
+
+    /// Whether key `id` administers the gateway in the web console.
+    pub async fn is_admin(&self, id: &str) -> Result<bool, ManageError> {
+        Ok(self
+            .meta
+            .setting(&admin_setting(id))
+            .await?
+            .is_some_and(|v| v == b"1"))
+    }
+
+    /// Lets key `id` administer the gateway in the web console, or not.
+    pub async fn set_admin(&self, id: &str, may: bool) -> Result<KeyView, ManageError> {
+        if self.meta.key_secret(id).await?.is_none() {
+            return Err(ManageError::NoSuchKey(id.to_owned()));
+        }
+        let value: &[u8] = if may { b"1" } else { b"" };
+        self.meta.set_setting(&admin_setting(id), value).await?;
+        tracing::info!(access_key_id = id, may, "console administration right set");
         self.key(id).await
     }
 
@@ -424,7 +457,13 @@ pub fn authorized(given: Option<&str>, token: &str) -> bool {
     let Some(given) = given.and_then(|g| g.strip_prefix("Bearer ")) else {
         return false;
     };
-    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
+    same_secret(given.trim(), token)
+}
+
+/// Whether two secrets are equal, in time that does not depend on where
+/// they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

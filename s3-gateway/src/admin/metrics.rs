@@ -72,6 +72,43 @@ pub struct GatewayMetrics {
     pub backups: Family<Labels, Counter>,
     /// Compressed bytes of metadata backups stored in the mesh.
     pub backup_bytes: Counter,
+    /// Running totals of S3 requests, for the console's charts.
+    pub recent: Arc<RequestTotals>,
+}
+
+/// Upper bounds (milliseconds) of [`RequestTotals`]' latency buckets; the
+/// last bucket takes everything slower.
+pub const LATENCY_BOUNDS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// S3 request totals since start, kept with atomics so that counting costs
+/// the request path no lock; the console samples them into its history.
+#[derive(Default)]
+pub struct RequestTotals {
+    /// Requests answered.
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Of which answered with a 5xx status.
+    pub server_errors: std::sync::atomic::AtomicU64,
+    /// Latencies (to the response head) summed, microseconds.
+    pub latency_us: std::sync::atomic::AtomicU64,
+    /// Requests per latency bucket ([`LATENCY_BOUNDS_MS`], then slower).
+    pub buckets: [std::sync::atomic::AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+}
+
+impl RequestTotals {
+    fn record(&self, status: u16, seconds: f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests.fetch_add(1, Relaxed);
+        if status >= 500 {
+            self.server_errors.fetch_add(1, Relaxed);
+        }
+        let us = (seconds * 1e6) as u64;
+        self.latency_us.fetch_add(us, Relaxed);
+        let bucket = LATENCY_BOUNDS_MS
+            .iter()
+            .position(|&ms| us <= ms * 1000)
+            .unwrap_or(LATENCY_BOUNDS_MS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+    }
 }
 
 impl Default for GatewayMetrics {
@@ -122,6 +159,7 @@ impl GatewayMetrics {
             backup_seq: Gauge::default(),
             backups: Family::default(),
             backup_bytes: Counter::default(),
+            recent: Arc::default(),
         };
         registry.register(
             "backup_point_ms",
@@ -285,6 +323,7 @@ impl GatewayMetrics {
 
     /// Counts one S3 request.
     pub fn request(&self, op: &str, status: u16, seconds: f64) {
+        self.recent.record(status, seconds);
         self.requests
             .get_or_create(&vec![("op", op.to_owned()), ("status", status.to_string())])
             .inc();

@@ -7,7 +7,8 @@
 //! management (see [`manage`]): `GET /keys[?key=K]`, `POST /keys`,
 //! `POST /keys?name=N` (a key with a name), `POST /keys/rename?key=K&name=N`,
 //! `POST /keys/delete?key=K`, `POST /keys/allow?key=K` and
-//! `POST /keys/deny?key=K` (the right to create buckets), `GET /buckets`,
+//! `POST /keys/deny?key=K` (the right to create buckets; with
+//! `&right=admin`, to administer the gateway in the web console), `GET /buckets`,
 //! `GET /buckets?name=B`, `POST /buckets/allow?bucket=B&key=K&perms=read,write`
 //! and `POST /buckets/deny?...`, `POST
 //! /buckets/allow-compute?bucket=B&nodes=P1,P2&regions=R1&replace=true`.
@@ -435,7 +436,17 @@ impl Admin {
                         }
                         _ => {
                             let may = path.ends_with("allow");
-                            pretty(&manage.set_create_bucket(&key, may).await?)
+                            match param("right").as_deref() {
+                                None | Some("create-bucket") => {
+                                    pretty(&manage.set_create_bucket(&key, may).await?)
+                                }
+                                Some("admin") => pretty(&manage.set_admin(&key, may).await?),
+                                Some(other) => {
+                                    return Err(ManageError::BadRequest(format!(
+                                        "unknown right {other:?}: create-bucket or admin"
+                                    )));
+                                }
+                            }
                         }
                     }
                 }

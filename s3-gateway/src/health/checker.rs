@@ -53,6 +53,10 @@ pub struct CheckReport {
     /// Segments of content kept by its CID (published through this
     /// gateway or pinned here) by health (repaired alike, counted apart).
     pub content_segments: SegmentCounts,
+    /// Objects whose manifests the last pass read.
+    pub objects: u64,
+    /// Their bytes (plaintext sizes).
+    pub object_bytes: u64,
     /// Shards referenced on each node.
     pub held: HashMap<Vec<u8>, u64>,
     /// Per node, the shards chosen for its next audits.
@@ -218,7 +222,10 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
             seen_queued.insert(at);
         }
     };
+    let (mut objects, mut object_bytes) = (0u64, 0u64);
     meta.for_each_object(|bucket, key, object| {
+        objects += 1;
+        object_bytes += object.size;
         for (p, part) in object.parts.iter().enumerate() {
             for (s, layout) in part.segments.iter().enumerate() {
                 let at = SegmentKey {
@@ -248,6 +255,8 @@ pub async fn check(health: &Health, survey: &Survey) -> Result<CheckReport, Meta
         segments: counts,
         backup_segments: backup_counts,
         content_segments: content_counts,
+        objects,
+        object_bytes,
         held: sampler.seen,
         samples: sampler.picked,
         at: now_ms(),

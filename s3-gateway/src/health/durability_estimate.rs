@@ -74,13 +74,28 @@ fn log(
     m: usize,
     estimate: Result<(durability::Config, durability::Estimate), durability::ConfigError>,
 ) {
-    match estimate {
-        Ok((c, e)) => tracing::info!(
+    match &estimate {
+        Ok((_, e)) => tracing::info!(
             nines_per_segment = e.durability.segment_nines,
             nines_per_object = e.durability.object_nines,
-            "durability estimate: {k}+{m} on {} nodes in {} regions, 2 % of nodes lost per month: \
-             {:.1} nines per segment, {:.1} per {}-segment object; a lost shard is rebuilt \
-             {:.0} s after its node (cairn simulate for more)",
+            "durability estimate: {}",
+            describe(k, m, &estimate)
+        ),
+        Err(error) => tracing::warn!(%error, "no durability estimate for {k}+{m}"),
+    }
+}
+
+/// The estimate in one sentence (or why there is none).
+pub fn describe(
+    k: usize,
+    m: usize,
+    estimate: &Result<(durability::Config, durability::Estimate), durability::ConfigError>,
+) -> String {
+    match estimate {
+        Ok((c, e)) => format!(
+            "{k}+{m} on {} nodes in {} regions, 2 % of nodes lost per month: {:.1} nines per \
+             segment, {:.1} per {}-segment object; a lost shard is rebuilt {:.0} s after its \
+             node (cairn simulate for more)",
             c.nodes,
             c.regions,
             e.durability.segment_nines,
@@ -88,8 +103,26 @@ fn log(
             c.segments_per_object,
             e.mean_repair_window_seconds
         ),
-        Err(error) => tracing::warn!(%error, "no durability estimate for {k}+{m}"),
+        Err(error) => format!("no estimate for {k}+{m}: {error}"),
     }
+}
+
+/// The estimate for a `k + m` gateway with `health` settings over the
+/// nodes in `cluster`, in one sentence (a few milliseconds of CPU: call it
+/// from a blocking task).
+pub fn estimate_for(
+    k: usize,
+    m: usize,
+    devnet: bool,
+    health: &HealthConfig,
+    cluster: &Cluster,
+) -> String {
+    let model = model_config(k, m, devnet, health, cluster.len(), cluster.regions().len());
+    describe(
+        k,
+        m,
+        &model.and_then(|c| durability::estimate(&c).map(|e| (c, e))),
+    )
 }
 
 #[cfg(test)]

@@ -66,8 +66,26 @@ struct NodeEntry {
     /// it is never heard from).
     known_since: Instant,
     last_seen: Option<Instant>,
+    /// The latest audits since this gateway started (unix ms, outcome),
+    /// oldest first, at most [`AUDIT_HISTORY`].
+    recent_audits: std::collections::VecDeque<(u64, AuditOutcome)>,
     /// Changed since last persisted.
     dirty: bool,
+}
+
+/// How many of a node's latest audits the gateway remembers for the
+/// console (in memory only).
+pub const AUDIT_HISTORY: usize = 50;
+
+impl AuditOutcome {
+    /// The outcome's name, as metrics and the console show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed out",
+        }
+    }
 }
 
 /// One node as `cairn status` shows it.
@@ -157,6 +175,7 @@ impl Health {
             nodes.insert(
                 id,
                 NodeEntry {
+                    recent_audits: Default::default(),
                     record,
                     score,
                     known_since: last_seen.unwrap_or(now),
@@ -183,6 +202,29 @@ impl Health {
     /// Whether this gateway runs the health loops now.
     pub fn leads(&self) -> bool {
         self.inner.leads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs `pass` whenever this gateway leads, at once when `wake` is
+    /// notified and otherwise every `every`, forever (the pin and job
+    /// workers' loop).
+    pub async fn lead_passes<F, Fut>(
+        &self,
+        wake: &tokio::sync::Notify,
+        every: std::time::Duration,
+        mut pass: F,
+    ) where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        loop {
+            if self.leads() {
+                pass().await;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     /// Records whether this gateway holds the health lease.
@@ -220,6 +262,7 @@ impl Health {
                         nodes.insert(
                             id,
                             NodeEntry {
+                                recent_audits: Default::default(),
                                 record,
                                 score,
                                 known_since: now,
@@ -267,6 +310,7 @@ impl Health {
         let entry = nodes.entry(node.to_vec()).or_insert_with(|| {
             let score = Score::fresh(&policy);
             NodeEntry {
+                recent_audits: Default::default(),
                 record: NodeHealthRecord {
                     alpha: score.alpha,
                     beta: score.beta,
@@ -307,6 +351,10 @@ impl Health {
             e.record.alpha = e.score.alpha;
             e.record.beta = e.score.beta;
             e.record.last_audit = now_ms();
+            if e.recent_audits.len() == AUDIT_HISTORY {
+                e.recent_audits.pop_front();
+            }
+            e.recent_audits.push_back((e.record.last_audit, outcome));
             match outcome {
                 AuditOutcome::Passed => e.record.passed += 1,
                 AuditOutcome::Failed => e.record.failed += 1,
@@ -398,6 +446,16 @@ impl Health {
             let since = e.last_seen.unwrap_or(e.known_since);
             since.elapsed() < config.dead_after + config.repair_grace
         })
+    }
+
+    /// Node `node`'s latest audits since this gateway started (unix ms,
+    /// outcome), newest first.
+    pub fn audit_history(&self, node: &[u8]) -> Vec<(u64, AuditOutcome)> {
+        let nodes = self.inner.nodes.lock().expect("not poisoned");
+        nodes
+            .get(node)
+            .map(|e| e.recent_audits.iter().rev().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Every known node, for status and metrics.

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use mesh::compute::Limits;
 use serde::{Deserialize, Serialize};
 
-use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta, WriteCondition};
+use crate::meta::{MetaError, MetaStore, ObjectMeta, WriteCondition};
 
 /// The internal bucket of jobs: not a valid S3 bucket name, so no S3
 /// request reaches it.
@@ -370,23 +370,8 @@ impl JobStore {
     }
 
     async fn scan<T: for<'de> Deserialize<'de>>(&self, prefix: &str) -> Result<Vec<T>, MetaError> {
-        let mut query = ListQuery {
-            prefix: prefix.to_owned(),
-            ..ListQuery::default()
-        };
-        let mut out = Vec::new();
-        loop {
-            let page = match self.meta.list_objects(JOBS_BUCKET, &query).await {
-                Ok(page) => page,
-                Err(MetaError::NoSuchBucket) => return Ok(out),
-                Err(e) => return Err(e),
-            };
-            out.extend(page.objects.iter().filter_map(|(_, o)| from_object(o)));
-            match page.next_marker {
-                Some(marker) if page.is_truncated => query.start_after = Some(marker),
-                _ => return Ok(out),
-            }
-        }
+        let objects = self.meta.list_all(JOBS_BUCKET, prefix).await?;
+        Ok(objects.iter().filter_map(|(_, o)| from_object(o)).collect())
     }
 }
 

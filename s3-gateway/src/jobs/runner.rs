@@ -80,15 +80,9 @@ impl JobRunner {
 
     /// Runs forever (as a task).
     pub async fn run(self) {
-        loop {
-            if self.health.leads() {
-                self.pass().await;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-            }
-        }
+        self.health
+            .lead_passes(&self.wake, POLL, || self.pass())
+            .await;
     }
 
     /// Starts every unfinished job not already running here.

@@ -622,6 +622,33 @@ impl MetaStore {
         }
     }
 
+    /// Every object of `bucket` under `prefix` (key and manifest), in key
+    /// order, read a page at a time; none when the bucket does not exist
+    /// (an internal bucket not made yet).
+    pub async fn list_all(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, ObjectMeta)>, MetaError> {
+        let mut query = ListQuery {
+            prefix: prefix.to_owned(),
+            ..ListQuery::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = match self.list_objects(bucket, &query).await {
+                Ok(page) => page,
+                Err(MetaError::NoSuchBucket) => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            out.extend(page.objects);
+            match page.next_marker {
+                Some(marker) if page.is_truncated => query.start_after = Some(marker),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Puts `meta` with no condition; returns the manifest replaced.
     pub async fn put_object_always(
         &self,

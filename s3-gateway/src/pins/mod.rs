@@ -22,7 +22,7 @@ pub mod worker;
 
 use serde::{Deserialize, Serialize};
 
-use crate::meta::{ListQuery, MetaError, MetaStore, ObjectMeta, WriteCondition};
+use crate::meta::{MetaError, MetaStore, ObjectMeta, WriteCondition};
 
 /// The internal bucket of pin requests and holds: not a valid S3 bucket
 /// name, so no S3 request reaches it.
@@ -246,31 +246,14 @@ impl PinStore {
     }
 
     async fn scan(&self, prefix: &str) -> Result<Vec<Stored>, MetaError> {
-        let mut query = ListQuery {
-            prefix: prefix.to_owned(),
-            ..ListQuery::default()
-        };
-        let mut out = Vec::new();
-        loop {
-            let page = match self.meta.list_objects(PINS_BUCKET, &query).await {
-                Ok(page) => page,
-                Err(MetaError::NoSuchBucket) => return Ok(out),
-                Err(e) => return Err(e),
-            };
-            for (key, object) in &page.objects {
-                let owner = key
-                    .strip_prefix("pin/")
-                    .and_then(|rest| rest.split_once('/'))
-                    .map(|(owner, _)| owner);
-                if let Some(stored) = owner.and_then(|owner| from_object(owner, object)) {
-                    out.push(stored);
-                }
-            }
-            match page.next_marker {
-                Some(marker) if page.is_truncated => query.start_after = Some(marker),
-                _ => return Ok(out),
-            }
-        }
+        let objects = self.meta.list_all(PINS_BUCKET, prefix).await?;
+        Ok(objects
+            .iter()
+            .filter_map(|(key, object)| {
+                let (owner, _) = key.strip_prefix("pin/")?.split_once('/')?;
+                from_object(owner, object)
+            })
+            .collect())
     }
 
     /// Writes `record` over `stored` unless that was changed or removed

@@ -74,15 +74,9 @@ impl PinWorker {
 
     /// Runs passes forever.
     pub async fn run(self) {
-        loop {
-            if self.health.leads() {
-                self.pass().await;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-            }
-        }
+        self.health
+            .lead_passes(&self.wake, POLL, || self.pass())
+            .await;
     }
 
     /// One pass: let go of what nothing holds, then take due pins on.
