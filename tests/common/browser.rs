@@ -102,9 +102,17 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.is_ok()
     }
 
-    /// The text of the first element matching `css` (waiting for it).
+    /// The text of the first element matching `css` (waiting for it). A
+    /// live part of the page may be redrawn between finding the element
+    /// and reading it: then it is found again.
     pub async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap()
+        for _ in 0..20 {
+            if let Ok(text) = self.wait_for(css).await.text().await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} kept being redrawn");
     }
 
     /// Types `text` into the field matching `css`.
