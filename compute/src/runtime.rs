@@ -270,12 +270,14 @@ impl Runtime {
         std::thread::Builder::new()
             .name("compute-task".into())
             .spawn(move || {
-                let _permit = permit;
                 lower_priority();
                 this.running.fetch_add(1, Ordering::AcqRel);
                 this.ticker.unpark();
                 let outcome = this.run_blocking(&module, &args, stdin, &limits);
                 this.running.fetch_sub(1, Ordering::AcqRel);
+                // The slot is free before anyone hears the task ended, so
+                // whoever counts free slots then sees it.
+                drop(permit);
                 let _ = done.send(outcome);
             })
             .map_err(|e| RuntimeError::Engine(format!("starting a task thread: {e}")))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningInstructions,
     SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
@@ -173,6 +173,43 @@ impl S3Caller {
         settings
     }
 
+    /// How to sign `method uri` with `headers` as `access_key` (whose
+    /// secret is `secret`) under `settings`.
+    fn sign(
+        &self,
+        access_key: &str,
+        secret: String,
+        settings: SigningSettings,
+        method: &str,
+        uri: &str,
+        headers: &[(String, String)],
+    ) -> Result<SigningInstructions, CallError> {
+        let failed = |e: &dyn std::fmt::Display| CallError::Internal(format!("signing: {e}"));
+        let identity =
+            aws_credential_types::Credentials::new(access_key, secret, None, None, "console")
+                .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            uri,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| failed(&e))?;
+        Ok(sign(signable, &params)
+            .map_err(|e| failed(&e))?
+            .into_parts()
+            .0)
+    }
+
     /// Sends `call` as `access_key` and returns the answer, whatever its
     /// status.
     pub async fn send(
@@ -192,35 +229,19 @@ impl S3Caller {
         for (name, value) in call.headers {
             request.headers_mut().insert(name, value);
         }
-        let identity =
-            aws_credential_types::Credentials::new(access_key, secret, None, None, "console")
-                .into();
-        let mut settings = Self::settings();
-        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| CallError::Internal(format!("signing: {e}")))?
-            .into();
         let headers: Vec<(String, String)> = request
             .headers()
             .iter()
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let signable = SignableRequest::new(
+        let instructions = self.sign(
+            access_key,
+            secret,
+            Self::settings(),
             call.method.as_str(),
             &uri,
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| CallError::Internal(format!("signing: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| CallError::Internal(format!("signing: {e}")))?
-            .into_parts();
+            &headers,
+        )?;
         instructions.apply_to_request_http1x(&mut request);
         // The S3 stack sees the path only, as from a client.
         *request.uri_mut() = call
@@ -274,31 +295,11 @@ impl S3Caller {
     ) -> Result<String, CallError> {
         let secret = self.secret(access_key).await?;
         let uri = format!("{}://{}{}", self.scheme, self.host, path);
-        let identity =
-            aws_credential_types::Credentials::new(access_key, secret, None, None, "console")
-                .into();
         let mut settings = Self::settings();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(expires.min(Duration::from_secs(7 * 24 * 3600)));
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| CallError::Internal(format!("signing: {e}")))?
-            .into();
-        let signable = SignableRequest::new(
-            "GET",
-            &uri,
-            [("host", self.host.as_str())].into_iter(),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| CallError::Internal(format!("signing: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| CallError::Internal(format!("signing: {e}")))?
-            .into_parts();
+        let host = [("host".to_owned(), self.host.clone())];
+        let instructions = self.sign(access_key, secret, settings, "GET", &uri, &host)?;
         let mut request = http::Request::builder()
             .uri(&uri)
             .body(())
