@@ -34,18 +34,28 @@ jar="$dir/cookies"
 curl -s -o /dev/null -c "$jar" -d "access_key=$AWS_ACCESS_KEY_ID" \
     --data-urlencode "secret_key=$AWS_SECRET_ACCESS_KEY" "$console/login"
 peer=$(field "$dir/dn/devnet.json" '["nodes"][0]["peer_id"]')
-echo "page loads with $objects objects (20 each, seconds):"
+if curl -s -b "$jar" "$console/" | grep -q "id=\"objects\">$objects<"; then
+    echo "the overview counts $objects objects"
+else
+    echo "the overview does not show $objects objects yet" >&2
+fi
+echo "page loads with $objects objects (20 loads each):"
 for page in / "/?fragment=1" /nodes "/nodes?fragment=1" "/nodes/$peer" /buckets /b/cairn-bench \
-        "/b/cairn-bench/object?key=obj-5000" /keys /jobs; do
+        "/b/cairn-bench/object?key=obj-5000" /keys /jobs /assets/console.css /assets/console.js; do
+    # A page that is really served signed in (not the sign-in form).
+    if curl -s -b "$jar" "$console$page" | grep -q 'id="sign-in"'; then
+        echo "  $page: not signed in" >&2; exit 1
+    fi
     times=$(for _ in $(seq 20); do
-        curl -s -o /dev/null -b "$jar" -w '%{http_code} %{time_total}\n' "$console$page"
+        curl -s -o /dev/null -b "$jar" -w '%{http_code} %{time_total} %{size_download}\n' "$console$page"
     done)
     python3 - "$page" <<PY
 import sys
 rows = [l.split() for l in """$times""".strip().splitlines()]
 codes = {r[0] for r in rows}
 t = sorted(float(r[1]) * 1000 for r in rows)
-print(f"  {sys.argv[1]:40} {t[len(t)//2]:6.1f} ms median, {t[-1]:6.1f} ms slowest, status {','.join(sorted(codes))}")
+size = int(rows[-1][2]) // 1024
+print(f"  {sys.argv[1][:40]:40} {t[len(t)//2]:6.1f} ms median, {t[-1]:6.1f} ms slowest, {size} KiB, status {','.join(sorted(codes))}")
 PY
 done
 

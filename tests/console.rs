@@ -282,6 +282,59 @@ async fn a_key_without_rights_sees_no_other_bucket_and_no_keys_page() {
     browser.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_keys_forms_refuse_bad_input_with_a_clear_message() {
+    let devnet = shared_devnet(&[]);
+    devnet
+        .client()
+        .create_bucket()
+        .bucket("grant-target")
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let browser = Browser::start(&dir.path().join("downloads"), 1280, 900).await;
+    let url = sign_in_as_devnet(&browser, devnet).await;
+    let me = devnet.info["access_key"].as_str().unwrap();
+
+    // A name longer than a key name may be (past the field's own limit).
+    browser.open(&format!("{url}/keys")).await;
+    browser
+        .eval("document.querySelector('#create-key input[name=name]').removeAttribute('maxlength'); return 0;")
+        .await;
+    browser
+        .fill("#create-key input[name=name]", &"n".repeat(200))
+        .await;
+    browser.click("#create-key button").await;
+    let error = browser.text(".msg.err").await;
+    assert!(error.contains("1 to 128 characters"), "{error}");
+    assert!(!browser.has("#new-access-key").await);
+
+    // A grant with a key and a bucket but no right.
+    browser
+        .eval(&format!(
+            "document.querySelector('#grant select[name=key]').value = '{me}';\
+             document.querySelector('#grant select[name=bucket]').value = 'grant-target'; return 0;"
+        ))
+        .await;
+    browser.click("#grant button[type=submit]").await;
+    assert_eq!(
+        browser.text(".msg.err").await,
+        "Choose read, write or owner."
+    );
+
+    // The key in use cannot delete itself.
+    browser
+        .click(&format!(r#"tr[data-key="{me}"] form[action="/keys/delete"] button"#))
+        .await;
+    browser.client.accept_alert().await.unwrap();
+    assert_eq!(
+        browser.text(".msg.err").await,
+        "You cannot delete the key you are signed in with."
+    );
+    browser.stop().await;
+}
+
 /// Every page, at desktop and phone width: saved as screenshots, and
 /// never wider than a 390 px screen.
 #[tokio::test(flavor = "multi_thread")]

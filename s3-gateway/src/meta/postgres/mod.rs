@@ -22,6 +22,7 @@
 mod compact;
 mod list;
 pub mod local;
+mod readers;
 mod schema;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +54,8 @@ use compact::Aliases;
 const RETRIES: usize = 60;
 /// Most connections a gateway holds.
 const POOL_SIZE: usize = 16;
+/// Shared connections for GET and HEAD lookups (see `readers`).
+const SHARED_READERS: usize = 4;
 /// How long a statement may wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -69,6 +72,9 @@ const SECRET_CACHE_MAX: usize = 10_000;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Shared, pipelined connections for the object lookups of GET and
+    /// HEAD.
+    readers: Arc<readers::Readers>,
     aliases: Arc<RwLock<Aliases>>,
     /// Sealed secrets by key id, with when they were read: every signed
     /// request needs its key's secret, and keys change rarely.
@@ -272,6 +278,7 @@ impl PgStore {
         // No statement waits for a lock forever: past this it fails (503)
         // rather than holding the request and a pooled connection.
         config.options("-c lock_timeout=10s");
+        let readers = Arc::new(readers::Readers::new(config.clone(), SHARED_READERS));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -288,6 +295,7 @@ impl PgStore {
             .map_err(|e| MetaError::Unavailable(format!("{}: {e}", redact(url))))?;
         let store = Self {
             pool,
+            readers,
             aliases: Arc::default(),
             secrets: Arc::default(),
         };
@@ -1259,20 +1267,13 @@ impl MetaBackend for PgStore {
     async fn object_in_bucket(&self, bucket: &str, key: &str) -> Result<Lookup, MetaError> {
         // One statement answers both "is there such a bucket" and "is
         // there such an object".
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(
-                "SELECT o.attrs, o.layout FROM buckets b
-                 LEFT JOIN objects o ON o.bucket = b.name AND o.key = $2
-                 WHERE b.name = $1",
-            )
+        let reader = self.readers.get().await?;
+        let row = reader
+            .client
+            .query_opt(&reader.object_in_bucket, &[&bucket, &key.as_bytes()])
             .await
             .map_err(sql)?;
-        let row = client
-            .query_opt(&statement, &[&bucket, &key.as_bytes()])
-            .await
-            .map_err(sql)?;
-        drop(client);
+        drop(reader);
         let Some(row) = row else {
             return Ok(Lookup::NoSuchBucket);
         };
@@ -1286,16 +1287,13 @@ impl MetaBackend for PgStore {
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached("SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2")
+        let reader = self.readers.get().await?;
+        let row = reader
+            .client
+            .query_opt(&reader.object, &[&bucket, &key.as_bytes()])
             .await
             .map_err(sql)?;
-        let row = client
-            .query_opt(&statement, &[&bucket, &key.as_bytes()])
-            .await
-            .map_err(sql)?;
-        drop(client);
+        drop(reader);
         match row {
             Some(row) => Ok(Some(self.decode_object(row.get(0), row.get(1)).await?)),
             None => Ok(None),
