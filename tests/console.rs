@@ -394,6 +394,11 @@ async fn every_page_is_readable_on_a_desktop_and_a_phone() {
                 !browser.scrolls_sideways().await,
                 "{name} scrolls sideways at {width} px"
             );
+            let broken = browser.words_broken_across_lines().await;
+            assert!(
+                broken.is_empty(),
+                "{name} at {width} px splits words over lines: {broken:?}"
+            );
         }
         for shot in shots {
             assert!(

@@ -163,6 +163,29 @@ impl Browser {
             .unwrap()
     }
 
+    /// Short words (up to 24 characters, such as menu entries, labels and
+    /// figures) that the layout split over two lines: a page squeezed
+    /// too narrow reads one letter per line without scrolling sideways.
+    pub async fn words_broken_across_lines(&self) -> Vec<String> {
+        let found = self
+            .eval(
+                "const broken = [];
+                 const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                 while (walk.nextNode()) {
+                   const text = walk.currentNode.textContent.trim();
+                   if (!text || text.length > 24 || /\\s/.test(text)) continue;
+                   const range = document.createRange();
+                   range.selectNodeContents(walk.currentNode);
+                   const tops = new Set([...range.getClientRects()]
+                     .filter(r => r.width > 0).map(r => Math.round(r.top)));
+                   if (tops.size > 1) broken.push(text);
+                 }
+                 return broken;",
+            )
+            .await;
+        serde_json::from_value(found).unwrap()
+    }
+
     /// Ends the session and the driver.
     pub async fn stop(mut self) {
         let _ = self.client.clone().close().await;
