@@ -325,7 +325,9 @@ async fn the_keys_forms_refuse_bad_input_with_a_clear_message() {
 
     // The key in use cannot delete itself.
     browser
-        .click(&format!(r#"tr[data-key="{me}"] form[action="/keys/delete"] button"#))
+        .click(&format!(
+            r#"tr[data-key="{me}"] form[action="/keys/delete"] button"#
+        ))
         .await;
     browser.client.accept_alert().await.unwrap();
     assert_eq!(

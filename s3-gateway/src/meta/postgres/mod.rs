@@ -22,6 +22,7 @@
 mod compact;
 mod list;
 pub mod local;
+mod put;
 mod readers;
 mod schema;
 
@@ -878,67 +879,19 @@ impl MetaBackend for PgStore {
         // (so racing writers of one key queue and each sees what the
         // previous one wrote); a new row goes in with ON CONFLICT DO
         // NOTHING, and losing that race means reading the winner's row
-        // and checking the condition against it.
-        let current: Result<Option<(Vec<u8>, Vec<u8>)>, _> =
-            transaction!(self, IsolationLevel::ReadCommitted, |tx| {
-                let lock_bucket = tx.prepare_cached(LOCK_BUCKET).await.map_err(sql)?;
-                let lock_row = tx
-                    .prepare_cached(
-                        "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2
-                         FOR UPDATE",
-                    )
-                    .await
-                    .map_err(sql)?;
-                let insert = tx
-                    .prepare_cached(
-                        "INSERT INTO objects (bucket, key, attrs, layout) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (bucket, key) DO NOTHING",
-                    )
-                    .await
-                    .map_err(sql)?;
-                let update = tx
-                    .prepare_cached(
-                        "UPDATE objects SET attrs = $3, layout = $4 WHERE bucket = $1 AND key = $2",
-                    )
-                    .await
-                    .map_err(sql)?;
-                // Both reads go out in one round trip.
-                let bucket_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&bucket];
-                let row_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&bucket, &key];
-                let (bucket_row, mut row) = tokio::try_join!(
-                    tx.query_opt(&lock_bucket, &bucket_params),
-                    tx.query_opt(&lock_row, &row_params),
-                )
-                .map_err(sql)?;
-                if bucket_row.is_none() {
-                    return Err(MetaError::NoSuchBucket);
-                }
-                // Each pass either writes or finds a row another writer
-                // committed meanwhile; rows are never deleted under a
-                // put's bucket lock by anything but DeleteObject, so a few
-                // passes settle it.
-                for _ in 0..8 {
-                    let current: Option<(Vec<u8>, Vec<u8>)> = row.map(|r| (r.get(0), r.get(1)));
-                    let etag = match &current {
-                        Some((attrs, _)) => Some(decode::<ObjectMeta>(attrs, "object")?.etag),
-                        None => None,
-                    };
-                    if let Err(refused) = condition.check(etag.as_deref()) {
-                        return Ok(Err(refused));
-                    }
-                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                        [&bucket, &key, &attrs, &layout];
-                    if current.is_some() {
-                        tx.execute(&update, &params).await.map_err(sql)?;
-                        return Ok(Ok(current));
-                    }
-                    if tx.execute(&insert, &params).await.map_err(sql)? == 1 {
-                        return Ok(Ok(None));
-                    }
-                    row = tx.query_opt(&lock_row, &row_params).await.map_err(sql)?;
-                }
-                Err(MetaError::Retry)
-            })?;
+        // and checking the condition against it. `put` sends it in two
+        // round trips.
+        let current = put::write_row(
+            &self.pool,
+            put::RowWrite {
+                bucket: bucket.to_owned(),
+                key: key.to_vec(),
+                attrs,
+                layout,
+                condition,
+            },
+        )
+        .await?;
         match current {
             Err(refused) => Ok(Err(refused)),
             Ok(None) => Ok(Ok(None)),
