@@ -36,7 +36,7 @@ peer=$(field "$dir/dn/devnet.json" '["nodes"][0]["peer_id"]')
 # The objects are counted by the gateway's health check pass.
 for _ in $(seq 120); do
     shown=$(curl -s -b "$jar" "$console/" | sed -n 's/.*id="objects">\([0-9]*\)<.*/\1/p')
-    [ "$shown" = "$objects" ] && break
+    [ "${shown:-0}" -ge "$objects" ] && break
     sleep 1
 done
 echo "the overview shows ${shown:-no} objects"
