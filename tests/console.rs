@@ -310,11 +310,14 @@ async fn the_keys_forms_refuse_bad_input_with_a_clear_message() {
     assert!(error.contains("1 to 128 characters"), "{error}");
     assert!(!browser.has("#new-access-key").await);
 
-    // A grant with a key and a bucket but no right.
+    // A grant with a key and a bucket but no right. (Each time the last
+    // message is taken off the page first, so that the one read is the
+    // next page's.)
     browser
         .eval(&format!(
             "document.querySelector('#grant select[name=key]').value = '{me}';\
-             document.querySelector('#grant select[name=bucket]').value = 'grant-target'; return 0;"
+             document.querySelector('#grant select[name=bucket]').value = 'grant-target';\
+             document.querySelector('.msg.err').remove(); return 0;"
         ))
         .await;
     browser.click("#grant button[type=submit]").await;
@@ -324,6 +327,9 @@ async fn the_keys_forms_refuse_bad_input_with_a_clear_message() {
     );
 
     // The key in use cannot delete itself.
+    browser
+        .eval("document.querySelector('.msg.err').remove(); return 0;")
+        .await;
     browser
         .click(&format!(
             r#"tr[data-key="{me}"] form[action="/keys/delete"] button"#
