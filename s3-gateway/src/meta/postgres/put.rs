@@ -14,7 +14,10 @@
 //! (its client went away) still ends the transaction before the
 //! connection goes back to the pool; any failure sends ROLLBACK.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+
+use futures_util::FutureExt;
 
 use deadpool_postgres::Client;
 use tokio_postgres::types::ToSql;
@@ -53,7 +56,19 @@ pub(super) async fn write_row(
         let mut attempt = 0usize;
         loop {
             let client = pool.get().await.map_err(pool_error)?;
-            match attempt_write(&client, &write).await {
+            // A panic halfway must not hand the pool a connection inside
+            // an open transaction.
+            let attempt_result = match AssertUnwindSafe(attempt_write(&client, &write))
+                .catch_unwind()
+                .await
+            {
+                Ok(result) => result,
+                Err(panic) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    std::panic::resume_unwind(panic);
+                }
+            };
+            match attempt_result {
                 Err(MetaError::Retry) if attempt < RETRIES => {
                     attempt += 1;
                     let cap = 1u64 << attempt.min(6);
