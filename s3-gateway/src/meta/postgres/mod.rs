@@ -147,29 +147,38 @@ macro_rules! transaction {
     ($self:expr, $level:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0usize;
         loop {
-            let mut client = $self.pool.get().await.map_err(pool_error)?;
-            let $tx = client
-                .build_transaction()
-                .isolation_level($level)
-                .start()
-                .await
-                .map_err(sql)?;
-            let result: Result<_, MetaError> = async { $body }.await;
-            let outcome = match result {
-                Ok(value) => $tx.commit().await.map_err(sql).map(|()| value),
-                Err(e) => Err(e),
+            // The transaction and its connection end before any backoff.
+            let outcome = {
+                let mut client = $self.pool.get().await.map_err(pool_error)?;
+                let $tx = client
+                    .build_transaction()
+                    .isolation_level($level)
+                    .start()
+                    .await
+                    .map_err(sql)?;
+                let result: Result<_, MetaError> = async { $body }.await;
+                match result {
+                    Ok(value) => $tx.commit().await.map_err(sql).map(|()| value),
+                    Err(e) => Err(e),
+                }
             };
             match outcome {
                 Err(MetaError::Retry) if attempt < RETRIES => {
                     attempt += 1;
-                    let cap = 1u64 << attempt.min(6);
-                    let micros = rand::random::<u64>() % (cap * 1000) + 500;
-                    tokio::time::sleep(Duration::from_micros(micros)).await;
+                    backoff(attempt).await;
                 }
                 other => break other,
             }
         }
     }};
+}
+
+/// Waits before attempt `attempt` (from 1) of a transaction that lost a
+/// conflict: a jittered time doubling from about 1 ms to 64 ms.
+async fn backoff(attempt: usize) {
+    let cap = 1u64 << attempt.min(6);
+    let micros = rand::random::<u64>() % (cap * 1000) + 500;
+    tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
 /// Locks bucket `name`'s row against deletion until the transaction ends

@@ -15,14 +15,13 @@
 //! connection goes back to the pool; any failure sends ROLLBACK.
 
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
 
 use futures_util::FutureExt;
 
 use deadpool_postgres::Client;
 use tokio_postgres::types::ToSql;
 
-use super::{LOCK_BUCKET, RETRIES, pool_error, sql};
+use super::{LOCK_BUCKET, RETRIES, backoff, pool_error, sql};
 use crate::meta::types::decode;
 use crate::meta::{ConditionFailed, MetaError, ObjectMeta, WriteCondition};
 
@@ -68,12 +67,12 @@ pub(super) async fn write_row(
                     std::panic::resume_unwind(panic);
                 }
             };
+            // The connection goes back to the pool before any backoff.
+            drop(client);
             match attempt_result {
                 Err(MetaError::Retry) if attempt < RETRIES => {
                     attempt += 1;
-                    let cap = 1u64 << attempt.min(6);
-                    let micros = rand::random::<u64>() % (cap * 1000) + 500;
-                    tokio::time::sleep(Duration::from_micros(micros)).await;
+                    backoff(attempt).await;
                 }
                 other => return other,
             }
@@ -93,8 +92,9 @@ async fn attempt_write(client: &Client, write: &RowWrite) -> Result<RowOutcome, 
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) => continue,
             Err(e) => {
-                // A failure here means the connection is gone, and the
-                // pool drops it.
+                // Ends the transaction (whatever failed); if the
+                // connection itself is gone, this fails too and the pool
+                // drops it.
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(e);
             }
