@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Measures a release devnet with aws-cli: time to first `s3 ls`, `s3 cp` of a
-# 256 MiB file up and down, and the gateway's peak RSS meanwhile.
-# Usage: [DEVNET_ARGS=...] scripts/gateway-bench.sh [size-in-MiB]
+# 256 MiB file up and down, the gateway's peak RSS meanwhile, and the CPU
+# time spent per MB moved (gateway, nodes, and the whole machine, from /proc).
+# Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/gateway-bench.sh [size-in-MiB]
+# CAIRN_BIN runs a given binary instead of building one (for A/B runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
 mib=${1:-256}
-cargo build --release --quiet --bin cairn
-bin="$CARGO_TARGET_DIR/release/cairn"
+if [ -z "${CAIRN_BIN:-}" ]; then cargo build --release --quiet --bin cairn; fi
+bin="${CAIRN_BIN:-$CARGO_TARGET_DIR/release/cairn}"
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() { kill -TERM "$devnet" 2>/dev/null; wait "$devnet" 2>/dev/null; rm -rf "$dir"; }
@@ -28,14 +30,31 @@ peak=0
 ( while kill -0 "$gw" 2>/dev/null; do awk '/VmHWM/ {print $2}' /proc/$gw/status; sleep 0.5; done ) > "$dir/rss" &
 head -c $((mib << 20)) /dev/urandom > "$dir/file"
 "${aws[@]}" s3 mb s3://bench >/dev/null
+nodes=$(python3 -c 'import json,sys; print(" ".join(str(n["pid"]) for n in json.load(open(sys.argv[1]))["nodes"]))' "$dir/dn/devnet.json")
+# CPU ticks so far: the gateway's, the nodes' (utime+stime), and the whole
+# machine's busy time (all but idle and iowait).
+ticks() {
+  local g n=0 p
+  g=$(awk '{print $14+$15}' /proc/$gw/stat)
+  for p in $nodes; do n=$((n + $(awk '{print $14+$15}' /proc/$p/stat))); done
+  echo "$g $n $(awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat)"
+}
+c0=$(ticks)
 t0=$(date +%s.%N); "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
+c1=$(ticks)
 "${aws[@]}" s3 cp --quiet s3://bench/file "$dir/back"; t2=$(date +%s.%N)
+c2=$(ticks)
 cmp "$dir/file" "$dir/back"
-python3 - "$mib" "$t0" "$t1" "$t2" <<'PY'
+python3 - "$mib" "$t0" "$t1" "$t2" "$c0" "$c1" "$c2" "$(getconf CLK_TCK)" <<'PY'
 import sys
-mib, t0, t1, t2 = int(sys.argv[1]), *map(float, sys.argv[2:])
+mib, t0, t1, t2 = int(sys.argv[1]), *map(float, sys.argv[2:5])
+c0, c1, c2 = ([int(x) for x in c.split()] for c in sys.argv[5:8])
+hz = int(sys.argv[8])
 mb = mib * 1048576 / 1e6
 print(f"aws s3 cp {mib} MiB up: {mb/(t1-t0):.0f} MB/s ({t1-t0:.2f} s), down: {mb/(t2-t1):.0f} MB/s ({t2-t1:.2f} s), byte-identical")
+for what, a, b in (("up", c0, c1), ("down", c1, c2)):
+    g, n, total = ((y - x) / hz * 1000 / mb for x, y in zip(a, b))
+    print(f"CPU ms per MB {what}: gateway {g:.2f}, nodes {n:.2f}, machine {total:.2f} (client and the rest {total-g-n:.2f})")
 PY
 sleep 1
 echo "gateway peak RSS: $(( $(sort -n "$dir/rss" | tail -1) / 1024 )) MiB"

@@ -9,6 +9,7 @@ mod limits;
 mod pointer;
 mod record;
 mod rtt;
+mod tls;
 mod usage;
 
 pub use behaviour::{
