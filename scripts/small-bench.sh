@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Small objects on a fresh release devnet: `cairn bench` 4 KiB PUTs and GETs
+# (32 in flight, 10 s each), then rclone 1.60 copying 2,000 × 4 KiB files up
+# and down (16 transfers, checked byte for byte), with the machine's CPU time
+# per object (all processes, from /proc/stat).
+# Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/small-bench.sh [files]
+# CAIRN_BIN runs a given binary instead of building one (for A/B runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+files=${1:-2000}
+if [ -z "${CAIRN_BIN:-}" ]; then cargo build --release --quiet --bin cairn; fi
+bin="${CAIRN_BIN:-$CARGO_TARGET_DIR/release/cairn}"
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() { kill -TERM "$devnet" 2>/dev/null; wait "$devnet" 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" ${DEVNET_ARGS:-} >"$dir/devnet.out" 2>&1 &
+devnet=$!
+until [ -s "$dir/dn/devnet.json" ]; do sleep 0.05; done
+key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$dir/dn/devnet.json" "$1"; }
+export AWS_ACCESS_KEY_ID=$(key access_key) AWS_SECRET_ACCESS_KEY=$(key secret_key)
+ep="http://127.0.0.1:$port"
+until env -u AWS_CA_BUNDLE aws --endpoint-url "$ep" --region us-east-1 s3 ls >/dev/null 2>&1; do sleep 0.2; done
+busy() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+hz=$(getconf CLK_TCK)
+per() { python3 -c "import sys; print(f'{($2-$1)/$hz*1000/$3:.2f}')" _ "$1" "$2" "$3"; }
+
+for op in put get; do
+  b0=$(busy)
+  "$bin" bench --endpoint "$ep" --op "$op" --size 4KiB --concurrency 32 --duration 10s --json >"$dir/$op.json"
+  b1=$(busy)
+  python3 - "$dir/$op.json" "$op" "$b0" "$b1" "$hz" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+op, b0, b1, hz = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+ops, lat = r["requests"], r["latency_ms"]
+cpu = (b1 - b0) / hz * 1000 / ops if ops else float("nan")
+print(f"cairn bench 4 KiB {op}, 32 in flight: {r['objects_per_s']:.0f} obj/s ({r['errors']} errors), "
+      f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms; machine CPU {cpu:.2f} ms per object")
+PY
+done
+
+mkdir -p "$dir/src" "$dir/back"
+python3 - "$dir/src" "$files" <<'PY'
+import os, sys
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(sys.argv[1], f"f{i:05}"), "wb") as f:
+        f.write(os.urandom(4096))
+PY
+rcl() {
+  env -u AWS_CA_BUNDLE RCLONE_CONFIG=/dev/null \
+    RCLONE_CONFIG_CAIRN_TYPE=s3 RCLONE_CONFIG_CAIRN_PROVIDER=Other \
+    RCLONE_CONFIG_CAIRN_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
+    RCLONE_CONFIG_CAIRN_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    RCLONE_CONFIG_CAIRN_ENDPOINT="$ep" RCLONE_CONFIG_CAIRN_REGION=us-east-1 \
+    RCLONE_CONFIG_CAIRN_FORCE_PATH_STYLE=true rclone "$@"
+}
+rcl mkdir cairn:small
+b0=$(busy); t0=$(date +%s.%N)
+rcl copy --transfers 16 "$dir/src" cairn:small
+t1=$(date +%s.%N); b1=$(busy)
+rcl copy --transfers 16 cairn:small "$dir/back"
+t2=$(date +%s.%N); b2=$(busy)
+diff -r "$dir/src" "$dir/back"
+python3 -c "import sys; n,t0,t1,t2=int(sys.argv[1]),*map(float,sys.argv[2:]); print(f'rclone {n} x 4 KiB, 16 transfers: up {n/(t1-t0):.0f} files/s, down {n/(t2-t1):.0f} files/s, byte-identical')" "$files" "$t0" "$t1" "$t2"
+echo "machine CPU per file: up $(per "$b0" "$b1" "$files") ms, down $(per "$b1" "$b2" "$files") ms"
