@@ -4,6 +4,8 @@
 # time spent per MB moved (gateway, nodes, and the whole machine, from /proc).
 # Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/gateway-bench.sh [size-in-MiB]
 # CAIRN_BIN runs a given binary instead of building one (for A/B runs).
+# PERF_DIR=dir records each transfer with `perf record -a` into dir/up.data
+# and dir/down.data (then: perf report -i dir/up.data --sort comm,sym).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
@@ -39,10 +41,12 @@ ticks() {
   for p in $nodes; do n=$((n + $(awk '{print $14+$15}' /proc/$p/stat))); done
   echo "$g $n $(awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat)"
 }
+perf=()
+if [ -n "${PERF_DIR:-}" ]; then mkdir -p "$PERF_DIR"; perf=(perf record -q -a -F 1999 -o); fi
 c0=$(ticks)
-t0=$(date +%s.%N); "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
+t0=$(date +%s.%N); ${perf[@]:+"${perf[@]}" "$PERF_DIR/up.data" --} "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
 c1=$(ticks)
-"${aws[@]}" s3 cp --quiet s3://bench/file "$dir/back"; t2=$(date +%s.%N)
+${perf[@]:+"${perf[@]}" "$PERF_DIR/down.data" --} "${aws[@]}" s3 cp --quiet s3://bench/file "$dir/back"; t2=$(date +%s.%N)
 c2=$(ticks)
 cmp "$dir/file" "$dir/back"
 python3 - "$mib" "$t0" "$t1" "$t2" "$c0" "$c1" "$c2" "$(getconf CLK_TCK)" <<'PY'
