@@ -5,6 +5,7 @@
 # per object (all processes, from /proc/stat).
 # Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/small-bench.sh [files]
 # CAIRN_BIN runs a given binary instead of building one (for A/B runs).
+# PERF_DIR=dir records each phase with `perf record -a` into dir/<phase>.data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
@@ -24,11 +25,21 @@ ep="http://127.0.0.1:$port"
 until env -u AWS_CA_BUNDLE aws --endpoint-url "$ep" --region us-east-1 s3 ls >/dev/null 2>&1; do sleep 0.2; done
 busy() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 hz=$(getconf CLK_TCK)
+# Runs "$@" (a command or a function), under `perf record -a` if PERF_DIR is set.
+perf() {
+  local name=$1 p; shift
+  if [ -z "${PERF_DIR:-}" ]; then "$@"; return; fi
+  mkdir -p "$PERF_DIR"
+  command perf record -q -a -F 1999 -o "$PERF_DIR/$name.data" & p=$!
+  sleep 0.5
+  "$@"
+  kill -INT "$p"; wait "$p" || true
+}
 per() { python3 -c "import sys; print(f'{($2-$1)/$hz*1000/$3:.2f}')" _ "$1" "$2" "$3"; }
 
 for op in put get; do
   b0=$(busy)
-  "$bin" bench --endpoint "$ep" --op "$op" --size 4KiB --concurrency 32 --duration 10s --json >"$dir/$op.json"
+  perf "bench-$op" "$bin" bench --endpoint "$ep" --op "$op" --size 4KiB --concurrency 32 --duration 10s --json >"$dir/$op.json"
   b1=$(busy)
   python3 - "$dir/$op.json" "$op" "$b0" "$b1" "$hz" <<'PY'
 import json, sys
@@ -58,9 +69,9 @@ rcl() {
 }
 rcl mkdir cairn:small
 b0=$(busy); t0=$(date +%s.%N)
-rcl copy --transfers 16 "$dir/src" cairn:small
+perf rclone-up rcl copy --transfers 16 "$dir/src" cairn:small
 t1=$(date +%s.%N); b1=$(busy)
-rcl copy --transfers 16 cairn:small "$dir/back"
+perf rclone-down rcl copy --transfers 16 cairn:small "$dir/back"
 t2=$(date +%s.%N); b2=$(busy)
 diff -r "$dir/src" "$dir/back"
 python3 -c "import sys; n,t0,t1,t2=int(sys.argv[1]),*map(float,sys.argv[2:]); print(f'rclone {n} x 4 KiB, 16 transfers: up {n/(t1-t0):.0f} files/s, down {n/(t2-t1):.0f} files/s, byte-identical')" "$files" "$t0" "$t1" "$t2"

@@ -113,6 +113,10 @@ fn sql(e: tokio_postgres::Error) -> MetaError {
         Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => {
             MetaError::Unavailable(e.to_string())
         }
+        // The server is going away, starting, or out of connections or
+        // resources: the request may succeed later (503), it is not a fault
+        // in the statement (500).
+        Some(code) if unavailable_class(code.code()) => MetaError::Unavailable(e.to_string()),
         // The server's own message ("relation … does not exist"), not just
         // "db error".
         Some(_) => MetaError::Sql(e.as_db_error().map_or_else(
@@ -122,6 +126,14 @@ fn sql(e: tokio_postgres::Error) -> MetaError {
         None if e.is_closed() => MetaError::Unavailable(e.to_string()),
         None => MetaError::Unavailable(e.to_string()),
     }
+}
+
+/// SQLSTATEs that mean "not now" rather than "wrong": connection exceptions
+/// (class 08), insufficient resources (53: too many connections, disk
+/// full, out of memory) and operator intervention (57P: shutting down,
+/// crashed, starting up).
+fn unavailable_class(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> MetaError {
@@ -288,7 +300,20 @@ impl PgStore {
         // No statement waits for a lock forever: past this it fails (503)
         // rather than holding the request and a pooled connection.
         config.options("-c lock_timeout=10s");
-        let readers = Arc::new(readers::Readers::new(config.clone(), SHARED_READERS));
+        // A database host that vanishes without a reset (power cut, network
+        // partition) is found by TCP within about 30 s, idle or busy, so
+        // pooled connections do not hang on it until the kernel's 15 minutes.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(30));
+        let readers = Arc::new(readers::Readers::new(
+            config.clone(),
+            SHARED_READERS,
+            CONNECT_TIMEOUT,
+        ));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -1229,13 +1254,10 @@ impl MetaBackend for PgStore {
     async fn object_in_bucket(&self, bucket: &str, key: &str) -> Result<Lookup, MetaError> {
         // One statement answers both "is there such a bucket" and "is
         // there such an object".
-        let reader = self.readers.get().await?;
-        let row = reader
-            .client
-            .query_opt(&reader.object_in_bucket, &[&bucket, &key.as_bytes()])
-            .await
-            .map_err(sql)?;
-        drop(reader);
+        let row = self
+            .readers
+            .query_opt(readers::Lookup::ObjectInBucket, &[&bucket, &key.as_bytes()])
+            .await?;
         let Some(row) = row else {
             return Ok(Lookup::NoSuchBucket);
         };
@@ -1249,13 +1271,10 @@ impl MetaBackend for PgStore {
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, MetaError> {
-        let reader = self.readers.get().await?;
-        let row = reader
-            .client
-            .query_opt(&reader.object, &[&bucket, &key.as_bytes()])
-            .await
-            .map_err(sql)?;
-        drop(reader);
+        let row = self
+            .readers
+            .query_opt(readers::Lookup::Object, &[&bucket, &key.as_bytes()])
+            .await?;
         match row {
             Some(row) => Ok(Some(self.decode_object(row.get(0), row.get(1)).await?)),
             None => Ok(None),
@@ -1908,5 +1927,26 @@ mod tests {
             redact("postgres://cairn@127.0.0.1/cairn"),
             "postgres://cairn@127.0.0.1/cairn"
         );
+    }
+
+    #[test]
+    fn a_server_that_is_away_or_full_is_unavailable_not_a_fault() {
+        for code in [
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::DISK_FULL,
+        ] {
+            assert!(unavailable_class(code.code()), "{}", code.code());
+        }
+        for code in [
+            SqlState::UNDEFINED_TABLE,
+            SqlState::SYNTAX_ERROR,
+            SqlState::QUERY_CANCELED,
+        ] {
+            assert!(!unavailable_class(code.code()), "{}", code.code());
+        }
     }
 }

@@ -10,14 +10,31 @@
 //! processes, fewer wake-ups and no waiting for a free connection. Each is
 //! opened on first use and again after it is lost (the call that finds it
 //! lost fails with `Unavailable`, as a pooled one would).
+//!
+//! While the database is unreachable no caller waits longer than one
+//! connect timeout: a connection attempt (socket, start-up and prepared
+//! statements) has one deadline, the wait for another task's attempt has
+//! the same, and for a second after an attempt fails every caller is told
+//! at once. A lookup that gets no answer within [`QUERY_TIMEOUT`] drops its
+//! connection (a socket whose far end vanished without a reset is never
+//! seen as closed otherwise) so the next caller opens a new one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
-use super::{CONNECT_TIMEOUT, sql};
+use super::sql;
 use crate::meta::MetaError;
+
+/// How long a failed connection attempt answers for: callers within this
+/// time of it fail at once with its reason instead of trying again.
+const REMEMBER_FAILURE: Duration = Duration::from_secs(1);
+/// How long a lookup may wait for its answer before its connection is
+/// taken as dead. A primary-key lookup takes a millisecond.
+pub(super) const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The bucket-and-object lookup: one row if the bucket exists, with the
 /// object's columns NULL when the key does not.
@@ -47,40 +64,117 @@ pub(super) struct Readers {
     config: tokio_postgres::Config,
     slots: Vec<Slot>,
     next: AtomicUsize,
+    /// Deadline of one connection attempt, and of waiting for one.
+    connect_timeout: Duration,
+    /// When the last connection attempt failed, and why.
+    failed: Mutex<Option<(Instant, String)>>,
+}
+
+/// Which prepared lookup to run.
+#[derive(Clone, Copy)]
+pub(super) enum Lookup {
+    /// [`OBJECT_IN_BUCKET`].
+    ObjectInBucket,
+    /// [`OBJECT`].
+    Object,
 }
 
 impl Readers {
     /// `count` shared connections to the database `config` names (opened
-    /// when first used).
-    pub fn new(config: tokio_postgres::Config, count: usize) -> Self {
+    /// when first used), each attempt bounded by `connect_timeout`.
+    pub fn new(config: tokio_postgres::Config, count: usize, connect_timeout: Duration) -> Self {
         Self {
             config,
             slots: (0..count.max(1)).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
+            connect_timeout,
+            failed: Mutex::new(None),
         }
     }
 
-    /// The next shared connection, opened if it is not (or no longer).
-    pub async fn get(&self) -> Result<Arc<Reader>, MetaError> {
+    /// Runs `lookup` on the next shared connection: at most one row. A
+    /// lookup with no answer within [`QUERY_TIMEOUT`] fails with
+    /// `Unavailable` and drops the connection.
+    pub async fn query_opt(
+        &self,
+        lookup: Lookup,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, MetaError> {
+        let (slot, reader) = self.get().await?;
+        let statement = match lookup {
+            Lookup::ObjectInBucket => &reader.object_in_bucket,
+            Lookup::Object => &reader.object,
+        };
+        match tokio::time::timeout(QUERY_TIMEOUT, reader.client.query_opt(statement, params)).await
+        {
+            Ok(row) => row.map_err(sql),
+            Err(_) => {
+                let mut current = slot.current.write().expect("reader slot");
+                if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &reader)) {
+                    *current = None;
+                }
+                Err(MetaError::Unavailable(format!(
+                    "the database did not answer a lookup within {QUERY_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+
+    /// The next shared connection and its slot, opened if it is not (or no
+    /// longer).
+    async fn get(&self) -> Result<(&Slot, Arc<Reader>), MetaError> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
         if let Some(reader) = live(slot) {
-            return Ok(reader);
+            return Ok((slot, reader));
         }
-        let _connecting = slot.connecting.lock().await;
+        self.recent_failure()?;
+        let _connecting = tokio::time::timeout(self.connect_timeout, slot.connecting.lock())
+            .await
+            .map_err(|_| {
+                MetaError::Unavailable("timed out waiting for a connection to the database".into())
+            })?;
         if let Some(reader) = live(slot) {
-            return Ok(reader);
+            return Ok((slot, reader));
         }
-        let reader = Arc::new(self.connect().await?);
+        self.recent_failure()?;
+        let reader = match tokio::time::timeout(self.connect_timeout, self.connect()).await {
+            Ok(Ok(reader)) => Arc::new(reader),
+            Ok(Err(e)) => return Err(self.remember(e)),
+            Err(_) => {
+                let timeout = self.connect_timeout;
+                return Err(self.remember(MetaError::Unavailable(format!(
+                    "connecting to the database timed out after {timeout:?}"
+                ))));
+            }
+        };
+        *self.failed.lock().expect("failure record") = None;
         *slot.current.write().expect("reader slot") = Some(reader.clone());
-        Ok(reader)
+        Ok((slot, reader))
     }
 
+    /// Fails at once if a connection attempt failed within the last
+    /// [`REMEMBER_FAILURE`].
+    fn recent_failure(&self) -> Result<(), MetaError> {
+        match &*self.failed.lock().expect("failure record") {
+            Some((at, why)) if at.elapsed() < REMEMBER_FAILURE => {
+                Err(MetaError::Unavailable(why.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn remember(&self, error: MetaError) -> MetaError {
+        let why = match &error {
+            MetaError::Unavailable(why) => why.clone(),
+            other => other.to_string(),
+        };
+        *self.failed.lock().expect("failure record") = Some((Instant::now(), why));
+        error
+    }
+
+    /// Opens a connection and prepares the lookups (the caller bounds it).
     async fn connect(&self) -> Result<Reader, MetaError> {
-        let (client, connection) =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
-                .await
-                .map_err(|_| MetaError::Unavailable("connecting timed out".into()))?
-                .map_err(sql)?;
+        let (client, connection) = self.config.connect(NoTls).await.map_err(sql)?;
         // The connection's task ends when the socket does; the client then
         // reports itself closed and the slot is opened again.
         tokio::spawn(async move {
@@ -107,4 +201,58 @@ fn live(slot: &Slot) -> Option<Arc<Reader>> {
         .as_ref()
         .filter(|reader| !reader.client.is_closed())
         .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "database" that accepts connections and never says a word, like a
+    /// host that froze: every caller must still be answered within about
+    /// one connect timeout, not one timeout per caller before it.
+    #[tokio::test]
+    async fn callers_of_a_silent_database_all_fail_within_one_connect_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let keep = held.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                keep.lock().unwrap().push(socket);
+            }
+        });
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(port)
+            .user("cairn")
+            .dbname("cairn");
+        let timeout = Duration::from_millis(300);
+        let readers = Arc::new(Readers::new(config, 1, timeout));
+        let started = Instant::now();
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let readers = readers.clone();
+                tokio::spawn(async move {
+                    readers
+                        .query_opt(Lookup::Object, &[&format!("b{i}"), &b"k".as_slice()])
+                        .await
+                })
+            })
+            .collect();
+        for call in calls {
+            let result = call.await.unwrap();
+            assert!(
+                matches!(result, Err(MetaError::Unavailable(_))),
+                "a silent database gives Unavailable"
+            );
+        }
+        // Eight callers queued on one slot: before, each made its own
+        // attempt in turn (8 x 300 ms); now the first attempt's failure
+        // answers the rest.
+        let took = started.elapsed();
+        assert!(took < timeout * 3, "8 callers took {took:?}");
+        // Only one attempt reached the listener while the failure was fresh.
+        assert_eq!(held.lock().unwrap().len(), 1);
+    }
 }
