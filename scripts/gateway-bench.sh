@@ -5,7 +5,7 @@
 # Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/gateway-bench.sh [size-in-MiB]
 # CAIRN_BIN runs a given binary instead of building one (for A/B runs).
 # PERF_DIR=dir records each transfer with `perf record -a` into dir/up.data
-# and dir/down.data (then: perf report -i dir/up.data --sort comm,sym).
+# and dir/down.data (then: scripts/profile-split.py dir/up.data dir/roles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
@@ -42,7 +42,11 @@ ticks() {
   echo "$g $n $(awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat)"
 }
 perf=()
-if [ -n "${PERF_DIR:-}" ]; then mkdir -p "$PERF_DIR"; perf=(perf record -q -a -F 1999 -o); fi
+if [ -n "${PERF_DIR:-}" ]; then
+  mkdir -p "$PERF_DIR"; perf=(perf record -q -a -F 1999 -o)
+  # For scripts/profile-split.py: which pids are the gateway and the nodes.
+  printf 'gateway %s\nnodes %s\n' "$gw" "$nodes" > "$PERF_DIR/roles"
+fi
 c0=$(ticks)
 t0=$(date +%s.%N); ${perf[@]:+"${perf[@]}" "$PERF_DIR/up.data" --} "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
 c1=$(ticks)

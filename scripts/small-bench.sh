@@ -5,7 +5,8 @@
 # per object (all processes, from /proc/stat).
 # Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/small-bench.sh [files]
 # CAIRN_BIN runs a given binary instead of building one (for A/B runs).
-# PERF_DIR=dir records each phase with `perf record -a` into dir/<phase>.data.
+# PERF_DIR=dir records each phase with `perf record -a` into dir/<phase>.data
+# (then: scripts/profile-split.py dir/bench-put.data dir/roles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
@@ -23,6 +24,11 @@ key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv
 export AWS_ACCESS_KEY_ID=$(key access_key) AWS_SECRET_ACCESS_KEY=$(key secret_key)
 ep="http://127.0.0.1:$port"
 until env -u AWS_CA_BUNDLE aws --endpoint-url "$ep" --region us-east-1 s3 ls >/dev/null 2>&1; do sleep 0.2; done
+if [ -n "${PERF_DIR:-}" ]; then
+  mkdir -p "$PERF_DIR"
+  pids() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(p["pid"]) for p in d[sys.argv[2]]))' "$dir/dn/devnet.json" "$1"; }
+  printf 'gateway %s\nnodes %s\n' "$(pids gateways)" "$(pids nodes)" > "$PERF_DIR/roles"
+fi
 busy() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 hz=$(getconf CLK_TCK)
 # Runs "$@" (a command or a function), under `perf record -a` if PERF_DIR is set.
