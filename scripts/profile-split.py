@@ -80,7 +80,7 @@ def main():
         if not m:
             continue
         comm, pid, sym, dso = m.groups()
-        role = roles.get(pid) or ("idle" if pid == "0" else comm)
+        role = roles.get(pid) or ("idle" if pid == "0" else comm.strip())
         kind = kind_of(sym, dso)
         if kind == "idle":
             role = "idle"
@@ -109,13 +109,19 @@ def main():
     unit = f" | core-ms per {per[1]}" if per and freq else ""
     print(f"samples: {total}" + (f" at {freq} Hz" if freq else ""))
     print(f"\n| process | share{unit} |\n|---|---|" + ("---|" if unit else ""))
+    small = 0
     for role, n in by_role.most_common():
+        if n < total / 200:
+            small += n
+            continue
         print(row(role, n))
+    if small:
+        print(row("everything else", small))
     print(f"\n| work | share{unit} |\n|---|---|" + ("---|" if unit else ""))
     for kind, n in by_kind.most_common():
         print(row(kind, n))
-    for role, _ in by_role.most_common():
-        if role == "idle":
+    for role, n in by_role.most_common():
+        if role == "idle" or n < total / 50:
             continue
         kinds = [(k, n) for (r, k), n in by_role_kind.items() if r == role]
         kinds.sort(key=lambda kn: -kn[1])
