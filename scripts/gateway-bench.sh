@@ -8,38 +8,27 @@
 # and dir/down.data (then: scripts/profile-split.py dir/up.data dir/roles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+. scripts/bench-devnet.sh
 mib=${1:-256}
-if [ -z "${CAIRN_BIN:-}" ]; then cargo build --release --quiet --bin cairn; fi
-bin="${CAIRN_BIN:-$CARGO_TARGET_DIR/release/cairn}"
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { kill -TERM "$devnet" 2>/dev/null; wait "$devnet" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+bench_binary
 start=$(date +%s.%N)
-# DEVNET_ARGS: extra devnet flags, e.g. "--gateway-arg=--no-backup" for an A/B run.
-"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" ${DEVNET_ARGS:-} >"$dir/devnet.out" 2>&1 &
-devnet=$!
-until [ -s "$dir/dn/devnet.json" ]; do sleep 0.05; done
-export AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$dir/dn/devnet.json")
-export AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_key"])' "$dir/dn/devnet.json")
-export AWS_DEFAULT_REGION=us-east-1
+start_devnet
 aws=(aws --endpoint-url "http://127.0.0.1:$port")
 "${aws[@]}" s3 ls >/dev/null
 echo "devnet to first successful s3 ls: $(python3 -c "print(round($(date +%s.%N) - $start, 2))") s"
-gw=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gateway"]["pid"])' "$dir/dn/devnet.json")
+gw=$(devnet_json 'd["gateway"]["pid"]')
 peak=0
 ( while kill -0 "$gw" 2>/dev/null; do awk '/VmHWM/ {print $2}' /proc/$gw/status; sleep 0.5; done ) > "$dir/rss" &
 head -c $((mib << 20)) /dev/urandom > "$dir/file"
 "${aws[@]}" s3 mb s3://bench >/dev/null
-nodes=$(python3 -c 'import json,sys; print(" ".join(str(n["pid"]) for n in json.load(open(sys.argv[1]))["nodes"]))' "$dir/dn/devnet.json")
+nodes=$(devnet_pids nodes)
 # CPU ticks so far: the gateway's, the nodes' (utime+stime), and the whole
-# machine's busy time (all but idle and iowait).
+# machine's busy time (all but idle, iowait and time stolen by the host).
 ticks() {
   local g n=0 p
   g=$(awk '{print $14+$15}' /proc/$gw/stat)
   for p in $nodes; do n=$((n + $(awk '{print $14+$15}' /proc/$p/stat))); done
-  echo "$g $n $(awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat)"
+  echo "$g $n $(awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat)"
 }
 perf=()
 if [ -n "${PERF_DIR:-}" ]; then

@@ -9,27 +9,17 @@
 # (then: scripts/profile-split.py dir/bench-put.data dir/roles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+. scripts/bench-devnet.sh
 files=${1:-2000}
-if [ -z "${CAIRN_BIN:-}" ]; then cargo build --release --quiet --bin cairn; fi
-bin="${CAIRN_BIN:-$CARGO_TARGET_DIR/release/cairn}"
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { kill -TERM "$devnet" 2>/dev/null; wait "$devnet" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-"$bin" devnet --dir "$dir/dn" --s3 "127.0.0.1:$port" ${DEVNET_ARGS:-} >"$dir/devnet.out" 2>&1 &
-devnet=$!
-until [ -s "$dir/dn/devnet.json" ]; do sleep 0.05; done
-key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$dir/dn/devnet.json" "$1"; }
-export AWS_ACCESS_KEY_ID=$(key access_key) AWS_SECRET_ACCESS_KEY=$(key secret_key)
+bench_binary
+start_devnet
 ep="http://127.0.0.1:$port"
 until env -u AWS_CA_BUNDLE aws --endpoint-url "$ep" --region us-east-1 s3 ls >/dev/null 2>&1; do sleep 0.2; done
 if [ -n "${PERF_DIR:-}" ]; then
   mkdir -p "$PERF_DIR"
-  pids() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(p["pid"]) for p in d[sys.argv[2]]))' "$dir/dn/devnet.json" "$1"; }
-  printf 'gateway %s\nnodes %s\n' "$(pids gateways)" "$(pids nodes)" > "$PERF_DIR/roles"
+  printf 'gateway %s\nnodes %s\n' "$(devnet_pids gateways)" "$(devnet_pids nodes)" > "$PERF_DIR/roles"
 fi
-busy() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+busy() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }
 hz=$(getconf CLK_TCK)
 # Runs "$@" (a command or a function), under `perf record -a` if PERF_DIR is set.
 perf() {
