@@ -92,6 +92,10 @@ impl AesFirstTls {
             .with_client_cert_verifier(verifier.clone())
             .with_cert_resolver(ours.clone());
         server.alpn_protocols = vec![ALPN.to_vec()];
+        // Every peer has the same (absent) server name, so cached sessions
+        // would be offered to the wrong peers; connections are long-lived
+        // anyway, so resumption gains nothing.
+        server.send_tls13_tickets = 0;
 
         let mut client = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -99,6 +103,7 @@ impl AesFirstTls {
             .with_custom_certificate_verifier(verifier)
             .with_client_cert_resolver(ours);
         client.alpn_protocols = vec![ALPN.to_vec()];
+        client.resumption = rustls::client::Resumption::disabled();
 
         Ok(Self {
             server: Arc::new(server),
@@ -478,6 +483,37 @@ mod tests {
         let (from_client, from_server) = tokio::join!(pump(server, &data), pump(client, &data));
         assert!(from_client == data, "server received other bytes");
         assert!(from_server == data, "client received other bytes");
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_certificate_is_refused() {
+        let s = Keypair::generate_ed25519();
+        let (a, b) = socket_pair().await;
+        // A client that checks the server the libp2p way but proves nothing
+        // about itself.
+        let anonymous = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PeerCertificateVerifier))
+            .with_no_client_auth();
+        let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::UNSPECIFIED).into());
+        let (inbound, outbound) = tokio::join!(
+            AesFirstTls::new(&s).unwrap().upgrade_inbound(a, PROTOCOL),
+            async {
+                let mut stream = futures_rustls::TlsConnector::from(Arc::new(anonymous))
+                    .connect(name, b)
+                    .await?;
+                // TLS 1.3 clients finish before the server has checked
+                // them; the refusal shows on the first read.
+                stream.write_all(b"hello").await?;
+                stream.flush().await?;
+                let mut byte = [0u8; 1];
+                stream.read(&mut byte).await
+            }
+        );
+        assert!(matches!(inbound, Err(TlsError::Handshake(_))));
+        assert!(!matches!(outbound, Ok(n) if n > 0), "the server sent data");
     }
 
     #[tokio::test]

@@ -133,7 +133,11 @@ fn sql(e: tokio_postgres::Error) -> MetaError {
 /// full, out of memory) and operator intervention (57P: shutting down,
 /// crashed, starting up).
 fn unavailable_class(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+    // Except a protocol violation (08P01) and a configured limit exceeded
+    // (53400): faults that waiting will not mend.
+    (code.starts_with("08") || code.starts_with("53") || code.starts_with("57P"))
+        && code != "08P01"
+        && code != "53400"
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> MetaError {
@@ -313,6 +317,7 @@ impl PgStore {
             config.clone(),
             SHARED_READERS,
             CONNECT_TIMEOUT,
+            readers::QUERY_TIMEOUT,
         ));
         let manager = Manager::from_config(
             config,
@@ -1945,6 +1950,8 @@ mod tests {
             SqlState::UNDEFINED_TABLE,
             SqlState::SYNTAX_ERROR,
             SqlState::QUERY_CANCELED,
+            SqlState::PROTOCOL_VIOLATION,
+            SqlState::CONFIGURATION_LIMIT_EXCEEDED,
         ] {
             assert!(!unavailable_class(code.code()), "{}", code.code());
         }

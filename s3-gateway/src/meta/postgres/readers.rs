@@ -17,7 +17,8 @@
 //! the same, and for a second after an attempt fails every caller is told
 //! at once. A lookup that gets no answer within [`QUERY_TIMEOUT`] drops its
 //! connection (a socket whose far end vanished without a reset is never
-//! seen as closed otherwise) so the next caller opens a new one.
+//! seen as closed otherwise, and a server that froze keeps it open) and
+//! closes it, so the next caller opens a new one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -49,6 +50,20 @@ pub(super) struct Reader {
     pub client: Client,
     pub object_in_bucket: Statement,
     pub object: Statement,
+    /// The task driving the socket, closed with the reader.
+    connection: ConnectionTask,
+}
+
+/// Aborts the task that drives a connection when dropped: tokio-postgres
+/// keeps a connection open while a query waits for its answer, so a
+/// connection given up on (timed out, or its prepare cut short) would stay
+/// open, with its server process, for as long as the server stays silent.
+struct ConnectionTask(tokio::task::AbortHandle);
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One place for a shared connection.
@@ -66,6 +81,8 @@ pub(super) struct Readers {
     next: AtomicUsize,
     /// Deadline of one connection attempt, and of waiting for one.
     connect_timeout: Duration,
+    /// Deadline of one lookup.
+    query_timeout: Duration,
     /// When the last connection attempt failed, and why.
     failed: Mutex<Option<(Instant, String)>>,
 }
@@ -81,20 +98,28 @@ pub(super) enum Lookup {
 
 impl Readers {
     /// `count` shared connections to the database `config` names (opened
-    /// when first used), each attempt bounded by `connect_timeout`.
-    pub fn new(config: tokio_postgres::Config, count: usize, connect_timeout: Duration) -> Self {
+    /// when first used), each attempt bounded by `connect_timeout` and each
+    /// lookup by `query_timeout`.
+    pub fn new(
+        config: tokio_postgres::Config,
+        count: usize,
+        connect_timeout: Duration,
+        query_timeout: Duration,
+    ) -> Self {
         Self {
             config,
             slots: (0..count.max(1)).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
             connect_timeout,
+            query_timeout,
             failed: Mutex::new(None),
         }
     }
 
     /// Runs `lookup` on the next shared connection: at most one row. A
-    /// lookup with no answer within [`QUERY_TIMEOUT`] fails with
-    /// `Unavailable` and drops the connection.
+    /// lookup with no answer within the query timeout fails with
+    /// `Unavailable` and closes the connection (the lookups waiting on it
+    /// fail at once too; the next caller opens a new one).
     pub async fn query_opt(
         &self,
         lookup: Lookup,
@@ -105,16 +130,19 @@ impl Readers {
             Lookup::ObjectInBucket => &reader.object_in_bucket,
             Lookup::Object => &reader.object,
         };
-        match tokio::time::timeout(QUERY_TIMEOUT, reader.client.query_opt(statement, params)).await
-        {
+        let timeout = self.query_timeout;
+        match tokio::time::timeout(timeout, reader.client.query_opt(statement, params)).await {
             Ok(row) => row.map_err(sql),
             Err(_) => {
-                let mut current = slot.current.write().expect("reader slot");
-                if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &reader)) {
-                    *current = None;
+                {
+                    let mut current = slot.current.write().expect("reader slot");
+                    if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &reader)) {
+                        *current = None;
+                    }
                 }
+                reader.connection.0.abort();
                 Err(MetaError::Unavailable(format!(
-                    "the database did not answer a lookup within {QUERY_TIMEOUT:?}"
+                    "the database did not answer a lookup within {timeout:?}"
                 )))
             }
         }
@@ -163,12 +191,12 @@ impl Readers {
         }
     }
 
+    /// Records a failed attempt if it means the database is out of reach
+    /// (not, say, a wrong password, which stays a fault for every caller).
     fn remember(&self, error: MetaError) -> MetaError {
-        let why = match &error {
-            MetaError::Unavailable(why) => why.clone(),
-            other => other.to_string(),
-        };
-        *self.failed.lock().expect("failure record") = Some((Instant::now(), why));
+        if let MetaError::Unavailable(why) = &error {
+            *self.failed.lock().expect("failure record") = Some((Instant::now(), why.clone()));
+        }
         error
     }
 
@@ -176,12 +204,17 @@ impl Readers {
     async fn connect(&self) -> Result<Reader, MetaError> {
         let (client, connection) = self.config.connect(NoTls).await.map_err(sql)?;
         // The connection's task ends when the socket does; the client then
-        // reports itself closed and the slot is opened again.
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("shared metadata connection ended: {e}");
-            }
-        });
+        // reports itself closed and the slot is opened again. If this
+        // attempt is cut short (an error, or the caller's deadline), the
+        // guard closes it.
+        let connection = ConnectionTask(
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("shared metadata connection ended: {e}");
+                }
+            })
+            .abort_handle(),
+        );
         let (object_in_bucket, object) =
             tokio::try_join!(client.prepare(OBJECT_IN_BUCKET), client.prepare(OBJECT))
                 .map_err(sql)?;
@@ -189,6 +222,7 @@ impl Readers {
             client,
             object_in_bucket,
             object,
+            connection,
         })
     }
 }
@@ -207,11 +241,10 @@ fn live(slot: &Slot) -> Option<Arc<Reader>> {
 mod tests {
     use super::*;
 
-    /// A "database" that accepts connections and never says a word, like a
-    /// host that froze: every caller must still be answered within about
-    /// one connect timeout, not one timeout per caller before it.
-    #[tokio::test]
-    async fn callers_of_a_silent_database_all_fail_within_one_connect_timeout() {
+    /// Starts a listener that accepts connections and never says a word,
+    /// like a database host that froze; returns its port and the sockets
+    /// it accepted.
+    async fn silent_server() -> (u16, Arc<Mutex<Vec<tokio::net::TcpStream>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let held = Arc::new(Mutex::new(Vec::new()));
@@ -221,38 +254,153 @@ mod tests {
                 keep.lock().unwrap().push(socket);
             }
         });
+        (port, held)
+    }
+
+    fn config(port: u16) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
         config
             .host("127.0.0.1")
             .port(port)
             .user("cairn")
             .dbname("cairn");
+        config
+    }
+
+    async fn lookup(readers: &Readers) -> Result<Option<Row>, MetaError> {
+        readers
+            .query_opt(Lookup::Object, &[&"bucket", &b"key".as_slice()])
+            .await
+    }
+
+    #[tokio::test]
+    async fn callers_of_a_silent_database_are_answered_within_one_connect_timeout() {
+        let (port, held) = silent_server().await;
         let timeout = Duration::from_millis(300);
-        let readers = Arc::new(Readers::new(config, 1, timeout));
+        let readers = Arc::new(Readers::new(config(port), 1, timeout, QUERY_TIMEOUT));
         let started = Instant::now();
         let calls: Vec<_> = (0..8)
-            .map(|i| {
+            .map(|_| {
                 let readers = readers.clone();
-                tokio::spawn(async move {
-                    readers
-                        .query_opt(Lookup::Object, &[&format!("b{i}"), &b"k".as_slice()])
-                        .await
-                })
+                tokio::spawn(async move { lookup(&readers).await })
             })
             .collect();
         for call in calls {
             let result = call.await.unwrap();
             assert!(
                 matches!(result, Err(MetaError::Unavailable(_))),
-                "a silent database gives Unavailable"
+                "{result:?}"
             );
         }
-        // Eight callers queued on one slot: before, each made its own
-        // attempt in turn (8 x 300 ms); now the first attempt's failure
-        // answers the rest.
+        // All eight queued on one slot; one attempt was made, and its
+        // deadline is what everyone waited for.
         let took = started.elapsed();
-        assert!(took < timeout * 3, "8 callers took {took:?}");
-        // Only one attempt reached the listener while the failure was fresh.
+        assert!(took < timeout * 2, "8 callers took {took:?}");
         assert_eq!(held.lock().unwrap().len(), 1);
+
+        // Callers right after the failure are told at once, without a new
+        // attempt.
+        let started = Instant::now();
+        let result = lookup(&readers).await;
+        assert!(
+            matches!(result, Err(MetaError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < timeout / 2, "{:?}", started.elapsed());
+        assert_eq!(held.lock().unwrap().len(), 1);
+
+        // The failure is not remembered for ever: a second later a caller
+        // tries again.
+        tokio::time::sleep(REMEMBER_FAILURE + Duration::from_millis(100)).await;
+        let result = lookup(&readers).await;
+        assert!(
+            matches!(result, Err(MetaError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert_eq!(held.lock().unwrap().len(), 2);
+    }
+
+    /// Sends SIGSTOP or SIGCONT to a PostgreSQL server and all its
+    /// processes (the backend serving a connection is a child).
+    fn signal_server(pid: i32, signal: i32) {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<i32>().ok())
+        {
+            // SAFETY: signalling a process of the server this test started.
+            unsafe { libc::kill(child, signal) };
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Resumes a stopped server even when an assertion fails.
+    struct Resume(i32);
+
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            signal_server(self.0, libc::SIGCONT);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lookup_the_frozen_server_does_not_answer_closes_its_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir_path = dir.path().to_owned();
+        let server = tokio::task::spawn_blocking(move || {
+            super::super::local::LocalPostgres::start(&dir_path, port, false)
+        })
+        .await
+        .unwrap()
+        .expect("a local PostgreSQL server");
+        server.create_database("readers").await.unwrap();
+        // The schema, so the lookups can be prepared.
+        drop(
+            super::super::PgStore::connect(&server.url("readers"))
+                .await
+                .unwrap(),
+        );
+
+        let config: tokio_postgres::Config = server.url("readers").parse().unwrap();
+        let query_timeout = Duration::from_millis(500);
+        let readers = Readers::new(config, 1, Duration::from_secs(5), query_timeout);
+        assert!(lookup(&readers).await.unwrap().is_none());
+        let first = live(&readers.slots[0]).expect("an open connection");
+
+        signal_server(server.pid(), libc::SIGSTOP);
+        let resume = Resume(server.pid());
+        let started = Instant::now();
+        let result = lookup(&readers).await;
+        assert!(
+            matches!(result, Err(MetaError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert!(
+            started.elapsed() < query_timeout * 4,
+            "{:?}",
+            started.elapsed()
+        );
+        // Its connection was taken out of the slot and closed.
+        assert!(live(&readers.slots[0]).is_none());
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !first.client.is_closed() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the given-up connection is closed");
+
+        drop(resume);
+        // The next caller opens a new connection and is answered.
+        assert!(lookup(&readers).await.unwrap().is_none());
+        let second = live(&readers.slots[0]).expect("a new connection");
+        assert!(!Arc::ptr_eq(&first, &second));
     }
 }
