@@ -1,4 +1,4 @@
-# Sourced by the bench scripts: a release binary and a fresh devnet.
+# Sourced by the bench scripts: a release binary, a fresh devnet, CPU time.
 #   bench_binary          sets $bin: $CAIRN_BIN if set (A/B runs), else a
 #                         release build of this tree.
 #   start_devnet [args]   starts `$bin devnet` in a temporary $dir with the S3
@@ -7,6 +7,12 @@
 #                         stops it and removes $dir on exit.
 #   devnet_json EXPR      evaluates a Python expression over devnet.json (`d`).
 #   devnet_pids KIND      the pids of the devnet's `nodes` or `gateways`.
+#   machine_busy          CPU ticks the machine has been busy (all but idle,
+#                         iowait and time stolen by the host), from /proc/stat.
+#   profiled NAME CMD...  runs CMD (a command or a function) under
+#                         `perf record -a` into $PERF_DIR/NAME.data when
+#                         PERF_DIR is set (perf's start is then inside the
+#                         timing: use such runs for the split, not the rate).
 
 bench_binary() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
@@ -33,4 +39,18 @@ devnet_json() {
 
 devnet_pids() {
   devnet_json "' '.join(str(p['pid']) for p in d['$1'])"
+}
+
+machine_busy() {
+  awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat
+}
+
+profiled() {
+  local name=$1 p; shift
+  if [ -z "${PERF_DIR:-}" ]; then "$@"; return; fi
+  mkdir -p "$PERF_DIR"
+  perf record -q -a -F 1999 -o "$PERF_DIR/$name.data" & p=$!
+  sleep 0.5
+  "$@"
+  kill -INT "$p"; wait "$p" || true
 }

@@ -5,7 +5,8 @@
 # Usage: [DEVNET_ARGS=...] [CAIRN_BIN=path] scripts/gateway-bench.sh [size-in-MiB]
 # CAIRN_BIN runs a given binary instead of building one (for A/B runs).
 # PERF_DIR=dir records each transfer with `perf record -a` into dir/up.data
-# and dir/down.data (then: scripts/profile-split.py dir/up.data dir/roles).
+# and dir/down.data (then: scripts/profile-split.py dir/up.data dir/roles);
+# perf then runs inside the timing, so use such runs for the split only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-devnet.sh
@@ -17,7 +18,6 @@ aws=(aws --endpoint-url "http://127.0.0.1:$port")
 "${aws[@]}" s3 ls >/dev/null
 echo "devnet to first successful s3 ls: $(python3 -c "print(round($(date +%s.%N) - $start, 2))") s"
 gw=$(devnet_json 'd["gateway"]["pid"]')
-peak=0
 ( while kill -0 "$gw" 2>/dev/null; do awk '/VmHWM/ {print $2}' /proc/$gw/status; sleep 0.5; done ) > "$dir/rss" &
 head -c $((mib << 20)) /dev/urandom > "$dir/file"
 "${aws[@]}" s3 mb s3://bench >/dev/null
@@ -28,18 +28,16 @@ ticks() {
   local g n=0 p
   g=$(awk '{print $14+$15}' /proc/$gw/stat)
   for p in $nodes; do n=$((n + $(awk '{print $14+$15}' /proc/$p/stat))); done
-  echo "$g $n $(awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat)"
+  echo "$g $n $(machine_busy)"
 }
-perf=()
 if [ -n "${PERF_DIR:-}" ]; then
-  mkdir -p "$PERF_DIR"; perf=(perf record -q -a -F 1999 -o)
   # For scripts/profile-split.py: which pids are the gateway and the nodes.
-  printf 'gateway %s\nnodes %s\n' "$gw" "$nodes" > "$PERF_DIR/roles"
+  mkdir -p "$PERF_DIR"; printf 'gateway %s\nnodes %s\n' "$gw" "$nodes" > "$PERF_DIR/roles"
 fi
 c0=$(ticks)
-t0=$(date +%s.%N); ${perf[@]:+"${perf[@]}" "$PERF_DIR/up.data" --} "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
+t0=$(date +%s.%N); profiled up "${aws[@]}" s3 cp --quiet "$dir/file" s3://bench/file; t1=$(date +%s.%N)
 c1=$(ticks)
-${perf[@]:+"${perf[@]}" "$PERF_DIR/down.data" --} "${aws[@]}" s3 cp --quiet s3://bench/file "$dir/back"; t2=$(date +%s.%N)
+profiled down "${aws[@]}" s3 cp --quiet s3://bench/file "$dir/back"; t2=$(date +%s.%N)
 c2=$(ticks)
 cmp "$dir/file" "$dir/back"
 python3 - "$mib" "$t0" "$t1" "$t2" "$c0" "$c1" "$c2" "$(getconf CLK_TCK)" <<'PY'

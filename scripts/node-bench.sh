@@ -6,10 +6,9 @@
 # skips the idle measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+. scripts/bench-devnet.sh
 size=${1:-2MiB} count=${2:-512} concurrency=${3:-8}
-if [ -z "${CAIRN_BIN:-}" ]; then cargo build --release --quiet --bin cairn; fi
-bin="${CAIRN_BIN:-$CARGO_TARGET_DIR/release/cairn}"
+bench_binary
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 # The bench client is a stranger to the node: its quotas are raised to the
@@ -21,9 +20,9 @@ pid=$!
 for _ in $(seq 100); do [ -s "$dir/node/node.json" ] && break; sleep 0.1; done
 addr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["addrs"][0])' "$dir/node/node.json")
 echo "node $pid at $addr"
-n0=$(awk '{print $14+$15}' /proc/$pid/stat); b0=$(awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat)
+n0=$(awk '{print $14+$15}' /proc/$pid/stat); b0=$(machine_busy)
 "$bin" shard bench --peer "$addr" --size "$size" --count "$count" --concurrency "$concurrency"
-n1=$(awk '{print $14+$15}' /proc/$pid/stat); b1=$(awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat)
+n1=$(awk '{print $14+$15}' /proc/$pid/stat); b1=$(machine_busy)
 hz=$(getconf CLK_TCK)
 echo "CPU over the bench: node $(( (n1 - n0) * 1000 / hz )) ms, machine $(( (b1 - b0) * 1000 / hz )) ms"
 [ "${IDLE:-1}" = 0 ] && exit 0

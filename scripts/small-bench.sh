@@ -19,24 +19,13 @@ if [ -n "${PERF_DIR:-}" ]; then
   mkdir -p "$PERF_DIR"
   printf 'gateway %s\nnodes %s\n' "$(devnet_pids gateways)" "$(devnet_pids nodes)" > "$PERF_DIR/roles"
 fi
-busy() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }
 hz=$(getconf CLK_TCK)
-# Runs "$@" (a command or a function), under `perf record -a` if PERF_DIR is set.
-perf() {
-  local name=$1 p; shift
-  if [ -z "${PERF_DIR:-}" ]; then "$@"; return; fi
-  mkdir -p "$PERF_DIR"
-  command perf record -q -a -F 1999 -o "$PERF_DIR/$name.data" & p=$!
-  sleep 0.5
-  "$@"
-  kill -INT "$p"; wait "$p" || true
-}
 per() { python3 -c "import sys; print(f'{($2-$1)/$hz*1000/$3:.2f}')" _ "$1" "$2" "$3"; }
 
 for op in put get; do
-  b0=$(busy)
-  perf "bench-$op" "$bin" bench --endpoint "$ep" --op "$op" --size 4KiB --concurrency 32 --duration 10s --json >"$dir/$op.json"
-  b1=$(busy)
+  b0=$(machine_busy)
+  profiled "bench-$op" "$bin" bench --endpoint "$ep" --op "$op" --size 4KiB --concurrency 32 --duration 10s --json >"$dir/$op.json"
+  b1=$(machine_busy)
   python3 - "$dir/$op.json" "$op" "$b0" "$b1" "$hz" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
@@ -64,11 +53,11 @@ rcl() {
     RCLONE_CONFIG_CAIRN_FORCE_PATH_STYLE=true rclone "$@"
 }
 rcl mkdir cairn:small
-b0=$(busy); t0=$(date +%s.%N)
-perf rclone-up rcl copy --transfers 16 "$dir/src" cairn:small
-t1=$(date +%s.%N); b1=$(busy)
-perf rclone-down rcl copy --transfers 16 cairn:small "$dir/back"
-t2=$(date +%s.%N); b2=$(busy)
+b0=$(machine_busy); t0=$(date +%s.%N)
+profiled rclone-up rcl copy --transfers 16 "$dir/src" cairn:small
+t1=$(date +%s.%N); b1=$(machine_busy)
+profiled rclone-down rcl copy --transfers 16 cairn:small "$dir/back"
+t2=$(date +%s.%N); b2=$(machine_busy)
 diff -r "$dir/src" "$dir/back"
 python3 -c "import sys; n,t0,t1,t2=int(sys.argv[1]),*map(float,sys.argv[2:]); print(f'rclone {n} x 4 KiB, 16 transfers: up {n/(t1-t0):.0f} files/s, down {n/(t2-t1):.0f} files/s, byte-identical')" "$files" "$t0" "$t1" "$t2"
 echo "machine CPU per file: up $(per "$b0" "$b1" "$files") ms, down $(per "$b1" "$b2" "$files") ms"

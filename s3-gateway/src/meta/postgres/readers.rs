@@ -15,10 +15,10 @@
 //! connect timeout: a connection attempt (socket, start-up and prepared
 //! statements) has one deadline, the wait for another task's attempt has
 //! the same, and for a second after an attempt fails every caller is told
-//! at once. A lookup that gets no answer within [`QUERY_TIMEOUT`] drops its
-//! connection (a socket whose far end vanished without a reset is never
-//! seen as closed otherwise, and a server that froze keeps it open) and
-//! closes it, so the next caller opens a new one.
+//! at once. A lookup that gets no answer within [`QUERY_TIMEOUT`] takes its
+//! connection out of its slot and closes it (a socket whose far end
+//! vanished without a reset is never seen as closed otherwise, and a server
+//! that froze keeps it open), so the next caller opens a new one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -46,10 +46,10 @@ const OBJECT_IN_BUCKET: &str = "SELECT o.attrs, o.layout FROM buckets b
 const OBJECT: &str = "SELECT attrs, layout FROM objects WHERE bucket = $1 AND key = $2";
 
 /// One shared connection with its statements prepared.
-pub(super) struct Reader {
-    pub client: Client,
-    pub object_in_bucket: Statement,
-    pub object: Statement,
+struct Reader {
+    client: Client,
+    object_in_bucket: Statement,
+    object: Statement,
     /// The task driving the socket, closed with the reader.
     connection: ConnectionTask,
 }
