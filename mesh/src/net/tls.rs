@@ -384,16 +384,23 @@ mod tests {
         state.unwrap().suite()
     }
 
+    type Connected = (PeerId, BufferedTls<libp2p::tcp::tokio::TcpStream>);
+
+    /// Two Cairn peers, `s` listening and `c` dialling, after the handshake:
+    /// what each side learned and its stream.
+    async fn cairn_pair(s: &Keypair, c: &Keypair) -> (Connected, Connected) {
+        let (a, b) = socket_pair().await;
+        let (inbound, outbound) = tokio::join!(
+            AesFirstTls::new(s).unwrap().upgrade_inbound(a, PROTOCOL),
+            AesFirstTls::new(c).unwrap().upgrade_outbound(b, PROTOCOL)
+        );
+        (inbound.unwrap(), outbound.unwrap())
+    }
+
     #[tokio::test]
     async fn cairn_peers_agree_on_aes_gcm_and_learn_each_others_ids() {
         let (s, c) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
-        let (a, b) = socket_pair().await;
-        let (inbound, outbound) = tokio::join!(
-            AesFirstTls::new(&s).unwrap().upgrade_inbound(a, PROTOCOL),
-            AesFirstTls::new(&c).unwrap().upgrade_outbound(b, PROTOCOL)
-        );
-        let (client_seen, server) = inbound.unwrap();
-        let (server_seen, client) = outbound.unwrap();
+        let ((client_seen, server), (server_seen, client)) = cairn_pair(&s, &c).await;
         assert_eq!(client_seen, c.public().to_peer_id());
         assert_eq!(server_seen, s.public().to_peer_id());
         assert_eq!(
@@ -445,13 +452,7 @@ mod tests {
     #[tokio::test]
     async fn megabytes_cross_both_ways_at_once_through_the_buffers() {
         let (s, c) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
-        let (a, b) = socket_pair().await;
-        let (inbound, outbound) = tokio::join!(
-            AesFirstTls::new(&s).unwrap().upgrade_inbound(a, PROTOCOL),
-            AesFirstTls::new(&c).unwrap().upgrade_outbound(b, PROTOCOL)
-        );
-        let (_, server) = inbound.unwrap();
-        let (_, client) = outbound.unwrap();
+        let ((_, server), (_, client)) = cairn_pair(&s, &c).await;
         // Writes of every size, a yamux-like 12-byte header before each body,
         // from both ends while both read: nothing is lost, reordered or stuck
         // in a buffer.
